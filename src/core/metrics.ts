@@ -1,0 +1,97 @@
+/**
+ * Prometheus metrics (prom-client), one registry per platform so several platforms can live in one
+ * process (tests) without sharing counters.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { PHASES, type Phases } from './phases.js';
+
+/** Instance states the pools report. */
+export type InstanceState = 'starting' | 'idle' | 'busy' | 'evicting';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Counts one finished invocation and observes its phases. */
+  observeInvocation(
+    labels: { fn: string; tier: string; cold: boolean; ok: boolean; errorCode?: string },
+    phases: Phases,
+    totalMs: number,
+  ): void;
+  /** Sets where instance counts come from (read at scrape time). */
+  setInstanceSource(source: () => { tier: string; state: InstanceState; count: number }[]): void;
+  /** Counts one rejected request (4xx/429 before execution). */
+  observeRejected(code: string): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  const invocations = new Counter({
+    name: 'kindling_invocations_total',
+    help: 'Finished invocations, by function, tier, cold or warm, and outcome.',
+    labelNames: ['function', 'tier', 'cold', 'outcome'] as const,
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'kindling_invocation_errors_total',
+    help: 'Failed invocations by error code.',
+    labelNames: ['function', 'code'] as const,
+    registers: [registry],
+  });
+  const coldStarts = new Counter({
+    name: 'kindling_cold_starts_total',
+    help: 'Invocations that had to start a new instance.',
+    labelNames: ['function', 'tier'] as const,
+    registers: [registry],
+  });
+  const phaseSeconds = new Histogram({
+    name: 'kindling_phase_seconds',
+    help: 'Time spent in each cold-start phase (queue, place, fetch, sandbox, runtime, init, exec).',
+    labelNames: ['phase', 'cold'] as const,
+    buckets: [
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    ],
+    registers: [registry],
+  });
+  const totalSeconds = new Histogram({
+    name: 'kindling_invocation_seconds',
+    help: 'Total invocation time seen by the platform.',
+    labelNames: ['cold'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'kindling_rejected_total',
+    help: 'Requests refused before execution, by error code.',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  let instanceSource: () => { tier: string; state: InstanceState; count: number }[] = () => [];
+  new Gauge({
+    name: 'kindling_instances',
+    help: 'Sandbox instances by tier and state.',
+    labelNames: ['tier', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of instanceSource()) this.set({ tier: s.tier, state: s.state }, s.count);
+    },
+  });
+
+  return {
+    registry,
+    observeInvocation(labels, phases, totalMs) {
+      const cold = labels.cold ? '1' : '0';
+      invocations.inc({ function: labels.fn, tier: labels.tier, cold, outcome: labels.ok ? 'ok' : 'error' });
+      if (labels.cold) coldStarts.inc({ function: labels.fn, tier: labels.tier });
+      if (!labels.ok) errors.inc({ function: labels.fn, code: labels.errorCode ?? 'unknown' });
+      for (const p of PHASES)
+        if (phases[p] > 0 || p === 'exec') phaseSeconds.observe({ phase: p, cold }, phases[p] / 1000);
+      totalSeconds.observe({ cold }, totalMs / 1000);
+    },
+    setInstanceSource(source) {
+      instanceSource = source;
+    },
+    observeRejected(code) {
+      rejected.inc({ code });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The cold-start phases every invocation records, in the order they happen.
+ * A warm invocation has only `queue`, `place` and `exec`; the others are 0.
+ */
+export const PHASES = ['queue', 'place', 'fetch', 'sandbox', 'runtime', 'init', 'exec'] as const;
+
+export type Phase = (typeof PHASES)[number];
+
+/** Milliseconds spent in each phase. */
+export type Phases = Record<Phase, number>;
+
+/** What each phase means, for documentation, `Server-Timing` descriptions and the CLI. */
+export const PHASE_DESCRIPTIONS: Record<Phase, string> = {
+  queue: 'waiting: request handling before placement and waiting for a free instance',
+  place: 'choosing the host and the instance',
+  fetch: 'getting the image (manifest and blocks) onto the host',
+  sandbox: 'creating the sandbox (process spawn)',
+  runtime: 'the runtime starting inside the sandbox',
+  init: "loading the function's module (its top-level code)",
+  exec: 'running the handler',
+};
+
+/** All phases at zero. */
+export function emptyPhases(): Phases {
+  return { queue: 0, place: 0, fetch: 0, sandbox: 0, runtime: 0, init: 0, exec: 0 };
+}
+
+/** Rounds to microseconds, which is all the precision a millisecond figure here carries. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** The standard `Server-Timing` header value for these phases, plus a `total`. */
+export function serverTiming(phases: Phases, totalMs?: number): string {
+  const parts = PHASES.map((p) => `${p};dur=${roundMs(phases[p])}`);
+  if (totalMs !== undefined) parts.push(`total;dur=${roundMs(totalMs)}`);
+  return parts.join(', ');
+}
