@@ -1,0 +1,144 @@
+/**
+ * A content-addressed directory of blobs (compressed blocks and manifests), shared by the registry
+ * and by each worker's block cache.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KindlingError } from '../core/errors.js';
+import { digestHex, sha256Digest } from './digest.js';
+import type { Digest } from './manifest.js';
+
+/**
+ * Blobs live at `<root>/sha256/<first 2 hex>/<hex>`; the two-character fan-out keeps directories
+ * small once a host holds hundreds of thousands of blocks.
+ *
+ * Writes go to `<root>/tmp/` first and are renamed into place, so a reader never sees a partial
+ * blob, and two writers of the same blob (same bytes by definition) cannot interleave. There is no
+ * fsync: a blob lost or truncated by a crash fails verification on its next read and is fetched
+ * again, which is cheaper than an fsync per block on every pull.
+ */
+export class BlobStore {
+  /** Absolute or relative root directory given at construction. */
+  readonly root: string;
+  private readonly tmpDir: string;
+
+  /** A store rooted at `root` (directories are created on first write). */
+  constructor(root: string) {
+    this.root = root;
+    this.tmpDir = join(root, 'tmp');
+  }
+
+  /** Where the blob `digest` is (or would be) stored. */
+  pathOf(digest: Digest): string {
+    const hex = digestHex(digest);
+    return join(this.root, 'sha256', hex.slice(0, 2), hex);
+  }
+
+  /** True when the blob is present (not verified: a later `get` may still find it corrupt). */
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.size(digest)) !== undefined;
+  }
+
+  /** Stored size of the blob in bytes, or undefined when absent. */
+  async size(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(digest))).size;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The blob's bytes, verified against `digest` on every read: disks and copies fail silently, and
+   * a worker must never run code from a wrong block. A blob that fails is deleted (so the next
+   * `put` stores a good copy) and KINDLING_BLOCK_CORRUPT is thrown; an absent one gives
+   * KINDLING_BLOB_UNKNOWN.
+   */
+  async get(digest: Digest): Promise<Buffer> {
+    const path = this.pathOf(digest);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new KindlingError(
+          'KINDLING_BLOB_UNKNOWN',
+          `blob ${digest} is not in the store at ${this.root}`,
+          {
+            digest,
+          },
+        );
+      }
+      throw err;
+    }
+    const actual = sha256Digest(bytes);
+    if (actual !== digest) {
+      await rm(path, { force: true });
+      throw new KindlingError(
+        'KINDLING_BLOCK_CORRUPT',
+        `blob ${digest} in ${this.root} is corrupt (its bytes hash to ${actual}); it was deleted, fetch it again`,
+        { digest, actual },
+      );
+    }
+    return bytes;
+  }
+
+  /**
+   * Bytes `start..end` (inclusive) of the blob, for HTTP Range requests. The whole blob is read and
+   * verified first: blobs are at most a few MiB, and a range of a corrupt blob is still corrupt.
+   */
+  async getRange(digest: Digest, start: number, end: number): Promise<Buffer> {
+    const bytes = await this.get(digest);
+    return bytes.subarray(start, Math.min(end, bytes.length - 1) + 1);
+  }
+
+  /** Stores `bytes` under their own digest and returns it. Storing a present blob is a no-op. */
+  async put(bytes: Uint8Array): Promise<Digest> {
+    const digest = sha256Digest(bytes);
+    await this.write(digest, bytes);
+    return digest;
+  }
+
+  /**
+   * Stores bytes that claim to have `digest` (an upload, a block from a peer). Rejects with
+   * KINDLING_DIGEST_INVALID when they do not, storing nothing.
+   */
+  async putVerified(digest: Digest, bytes: Uint8Array): Promise<void> {
+    const actual = sha256Digest(bytes);
+    if (actual !== digest) {
+      throw new KindlingError(
+        'KINDLING_DIGEST_INVALID',
+        `the ${bytes.length} bytes given for ${digest} hash to ${actual}; send the bytes that match the digest`,
+        { digest, actual, size: bytes.length },
+      );
+    }
+    await this.write(digest, bytes);
+  }
+
+  /** Removes a blob if present (garbage collection, tests). */
+  async delete(digest: Digest): Promise<void> {
+    await rm(this.pathOf(digest), { force: true });
+  }
+
+  private async write(digest: Digest, bytes: Uint8Array): Promise<void> {
+    const path = this.pathOf(digest);
+    // Same digest and same length: the stored copy is (barring bit rot, which `get` catches) these bytes.
+    if ((await this.size(digest)) === bytes.length) return;
+    await mkdir(join(path, '..'), { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = join(this.tmpDir, `${digestHex(digest).slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, bytes);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

@@ -1,0 +1,324 @@
+/**
+ * Turns an image into a directory of files a sandbox can run: resolve the manifest, fetch each
+ * block from the local cache or the source, verify, decompress, write the files.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { systemClock, type Clock } from '../core/clock.js';
+import { KindlingError } from '../core/errors.js';
+import type { BlobStore } from './blob-store.js';
+import { decompressBlock } from './block-codec.js';
+import { digestHex, parseDigest } from './digest.js';
+import { parseManifest } from './manifest-codec.js';
+import type { Block, Digest, FileEntry, ImageManifest } from './manifest.js';
+import { mapLimit } from './map-limit.js';
+import type { BlockSource, ResolvedManifest } from './source.js';
+
+/**
+ * Written last into a complete image directory, holding the manifest digest. The directory is
+ * renamed into place only when complete, so the marker guards against anything else having put a
+ * directory there (a copy, a crash of an older version), not against our own partial writes.
+ */
+export const COMPLETE_MARKER = '.kindling-image';
+
+/** Options of {@link materializeImage}. */
+export interface MaterializeOptions {
+  source: BlockSource;
+  /** Repository name in `source`. */
+  name: string;
+  /** Tag or digest. A digest whose manifest is in `cache` needs no request to `source`. */
+  ref: string;
+  /** This host's block cache; blocks fetched from `source` are added to it. */
+  cache: BlobStore;
+  /** Images go to `<imagesDir>/<manifest hex>/`. */
+  imagesDir: string;
+  /** Blocks fetched at once; default 8. */
+  parallel?: number;
+  /** Measures `ms`. Default: the system clock. */
+  clock?: Clock;
+  /** Called after each distinct block is written. */
+  onProgress?: (p: {
+    blocksDone: number;
+    blocksTotal: number;
+    bytesFromSource: number;
+    bytesFromCache: number;
+  }) => void;
+}
+
+/** A materialised image and where its bytes came from. */
+export interface MaterializedImage {
+  digest: Digest;
+  manifest: ImageManifest;
+  /** Absolute path of the image's root directory. */
+  dir: string;
+  /** Compressed block bytes fetched from the source. */
+  bytesFromSource: number;
+  /** Compressed block bytes read from the cache (all of them when the directory already existed). */
+  bytesFromCache: number;
+  /** Distinct blocks of the image. */
+  blocks: number;
+  blocksFromSource: number;
+  blocksFromCache: number;
+  ms: number;
+}
+
+/** One materialisation per image directory in this process; concurrent callers share it. */
+const inflight = new Map<string, Promise<MaterializedImage>>();
+
+/**
+ * Materialises `name@ref` under `imagesDir` and returns the directory. An image already there is
+ * returned at once. Otherwise files are written into a temp directory that is renamed into place,
+ * so concurrent processes never see a partial image; concurrent calls in this process for the same
+ * image share one promise (and one result). A cached block that fails verification is fetched
+ * again from `source`. File modes are applied (permission bits only).
+ */
+export async function materializeImage(opts: MaterializeOptions): Promise<MaterializedImage> {
+  const clock = opts.clock ?? systemClock;
+  const started = clock.monotonic();
+  const resolved = await resolveManifest(opts);
+  const dir = resolve(opts.imagesDir, digestHex(resolved.digest));
+  const totals = distinctBlocks(resolved.manifest);
+
+  if (await isComplete(dir, resolved.digest)) {
+    return {
+      digest: resolved.digest,
+      manifest: resolved.manifest,
+      dir,
+      bytesFromSource: 0,
+      bytesFromCache: totals.compressedBytes,
+      blocks: totals.count,
+      blocksFromSource: 0,
+      blocksFromCache: totals.count,
+      ms: clock.monotonic() - started,
+    };
+  }
+  const running = inflight.get(dir);
+  if (running) return running;
+  const job = writeImage(opts, resolved, dir, clock, started).finally(() => inflight.delete(dir));
+  inflight.set(dir, job);
+  return job;
+}
+
+async function resolveManifest(opts: MaterializeOptions): Promise<ResolvedManifest> {
+  if (opts.ref.includes(':')) {
+    const digest = parseDigest(opts.ref);
+    try {
+      const bytes = await opts.cache.get(digest);
+      return { digest, manifest: parseManifest(bytes), bytes };
+    } catch (err) {
+      // Absent or corrupt (and now deleted) in the cache: ask the source.
+      if (
+        !KindlingError.is(err) ||
+        (err.code !== 'KINDLING_BLOB_UNKNOWN' && err.code !== 'KINDLING_BLOCK_CORRUPT')
+      )
+        throw err;
+    }
+  }
+  const resolved = await opts.source.getManifest(opts.name, opts.ref);
+  await opts.cache.putVerified(resolved.digest, resolved.bytes);
+  return resolved;
+}
+
+async function writeImage(
+  opts: MaterializeOptions,
+  { digest, manifest }: ResolvedManifest,
+  dir: string,
+  clock: Clock,
+  started: number,
+): Promise<MaterializedImage> {
+  if (manifest.files.some((f) => f.path === COMPLETE_MARKER)) {
+    throw new KindlingError(
+      'KINDLING_BAD_REQUEST',
+      `image ${digest} contains a file named ${COMPLETE_MARKER}, which is reserved; rename it and build again`,
+    );
+  }
+  await mkdir(opts.imagesDir, { recursive: true });
+  const tmp = join(
+    opts.imagesDir,
+    `.tmp-${digestHex(digest).slice(0, 16)}-${randomBytes(6).toString('hex')}`,
+  );
+  try {
+    const stats = await fillDirectory(opts, manifest, tmp);
+    await writeFile(join(tmp, COMPLETE_MARKER), `${digest}\n`);
+    await moveIntoPlace(tmp, dir, digest);
+    return { digest, manifest, dir, ...stats, ms: clock.monotonic() - started };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Writes every file of `manifest` under `root`; returns where the block bytes came from. */
+async function fillDirectory(opts: MaterializeOptions, manifest: ImageManifest, root: string) {
+  const dirs = new Set<string>([root]);
+  for (const f of manifest.files) dirs.add(dirname(join(root, f.path)));
+  for (const d of [...dirs].sort()) await mkdir(d, { recursive: true });
+
+  // Which files each block touches, and which files span blocks (pre-sized, then written in place).
+  const occurrences = new Map<Digest, Array<{ block: Block; files: FileEntry[] }>>();
+  const spanning = new Set<FileEntry>();
+  for (const [li, layer] of manifest.layers.entries()) {
+    const perBlock = layer.blocks.map((): FileEntry[] => []);
+    for (const f of manifest.files) {
+      if (f.layer !== li || f.size === 0) continue;
+      for (let bi = blockIndexAt(layer.blocks, f.offset); bi < layer.blocks.length; bi++) {
+        const b = layer.blocks[bi] as Block;
+        if (b.offset >= f.offset + f.size) break;
+        if (b.offset > f.offset) spanning.add(f);
+        perBlock[bi]?.push(f);
+      }
+    }
+    layer.blocks.forEach((block, bi) => {
+      const list = occurrences.get(block.digest) ?? [];
+      list.push({ block, files: perBlock[bi] ?? [] });
+      occurrences.set(block.digest, list);
+    });
+  }
+  for (const f of manifest.files) {
+    // Zero-length files belong to no block; files over several blocks are sized first so each
+    // block can write its part at the right position, in whatever order blocks arrive.
+    if (f.size === 0 || spanning.has(f)) {
+      const h = await open(join(root, f.path), 'w');
+      try {
+        await h.truncate(f.size);
+      } finally {
+        await h.close();
+      }
+    }
+  }
+
+  const stats = {
+    bytesFromSource: 0,
+    bytesFromCache: 0,
+    blocks: occurrences.size,
+    blocksFromSource: 0,
+    blocksFromCache: 0,
+  };
+  let blocksDone = 0;
+  await mapLimit([...occurrences], opts.parallel ?? 8, async ([digest, uses]) => {
+    const first = uses[0] as { block: Block };
+    const compressed = await fetchBlock(opts, digest, stats);
+    const raw = await decompressBlock(compressed, first.block.size, digest);
+    for (const use of uses) {
+      if (use.block.size !== raw.length) {
+        throw new KindlingError(
+          'KINDLING_BAD_REQUEST',
+          `manifest lists block ${digest} with sizes ${first.block.size} and ${use.block.size}`,
+        );
+      }
+      for (const f of use.files) await writePart(root, f, use.block, raw, spanning.has(f));
+    }
+    blocksDone++;
+    opts.onProgress?.({
+      blocksDone,
+      blocksTotal: occurrences.size,
+      bytesFromSource: stats.bytesFromSource,
+      bytesFromCache: stats.bytesFromCache,
+    });
+  });
+  for (const f of manifest.files) await chmod(join(root, f.path), f.mode & 0o777);
+  return stats;
+}
+
+/** The block from the cache (verified), else from the source (verified there) into the cache. */
+async function fetchBlock(
+  opts: MaterializeOptions,
+  digest: Digest,
+  stats: {
+    bytesFromSource: number;
+    bytesFromCache: number;
+    blocksFromSource: number;
+    blocksFromCache: number;
+  },
+): Promise<Buffer> {
+  try {
+    const bytes = await opts.cache.get(digest);
+    stats.bytesFromCache += bytes.length;
+    stats.blocksFromCache++;
+    return bytes;
+  } catch (err) {
+    // A corrupt cached block has just been deleted by the cache; fetching it again repairs it.
+    if (
+      !KindlingError.is(err) ||
+      (err.code !== 'KINDLING_BLOB_UNKNOWN' && err.code !== 'KINDLING_BLOCK_CORRUPT')
+    )
+      throw err;
+  }
+  const bytes = await opts.source.getBlob(opts.name, digest);
+  await opts.cache.putVerified(digest, bytes);
+  stats.bytesFromSource += bytes.length;
+  stats.blocksFromSource++;
+  return bytes;
+}
+
+/** Writes the part of file `f` that lies in `block` (whose uncompressed bytes are `raw`). */
+async function writePart(
+  root: string,
+  f: FileEntry,
+  block: Block,
+  raw: Buffer,
+  spans: boolean,
+): Promise<void> {
+  const start = Math.max(f.offset, block.offset);
+  const end = Math.min(f.offset + f.size, block.offset + block.size);
+  const part = raw.subarray(start - block.offset, end - block.offset);
+  const path = join(root, f.path);
+  if (!spans) {
+    await writeFile(path, part);
+    return;
+  }
+  const h = await open(path, 'r+');
+  try {
+    await h.write(part, 0, part.length, start - f.offset);
+  } finally {
+    await h.close();
+  }
+}
+
+/** Index of the block holding layer offset `offset` (blocks tile the layer in order). */
+function blockIndexAt(blocks: readonly Block[], offset: number): number {
+  let lo = 0;
+  let hi = blocks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((blocks[mid] as Block).offset <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+function distinctBlocks(manifest: ImageManifest): { count: number; compressedBytes: number } {
+  const seen = new Map<Digest, number>();
+  for (const l of manifest.layers) for (const b of l.blocks) seen.set(b.digest, b.compressedSize);
+  let compressedBytes = 0;
+  for (const n of seen.values()) compressedBytes += n;
+  return { count: seen.size, compressedBytes };
+}
+
+async function isComplete(dir: string, digest: Digest): Promise<boolean> {
+  try {
+    return (await readFile(join(dir, COMPLETE_MARKER), 'utf8')).trim() === digest;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw err;
+  }
+}
+
+/** Renames the finished temp dir to `dir`; another process may have got there first. */
+async function moveIntoPlace(tmp: string, dir: string, digest: Digest): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rename(tmp, dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      if (await isComplete(dir, digest)) return; // another process finished the same image
+      if (attempt > 0) throw err;
+      // Something that is not a complete image sits there; no Kindling process renames a
+      // partial directory into place, so it is safe to remove.
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { KindlingError } from '../../src/core/errors.js';
+import { buildImage, type BuildProgress } from '../../src/image/builder.js';
+import { tempDir, readBuiltFile, writeTree } from './helpers.js';
+
+const { dir: root, cleanup } = tempDir('kindling-builder-');
+after(cleanup);
+let seq = 0;
+
+/** A fresh function directory holding `files`. */
+function fn(files: Parameters<typeof writeTree>[1]): string {
+  const dir = join(root, `fn${++seq}`);
+  mkdirSync(dir);
+  writeTree(dir, files);
+  return dir;
+}
+
+/** Imports the image's bundle and returns the module namespace. */
+async function load(built: Awaited<ReturnType<typeof buildImage>>): Promise<Record<string, unknown>> {
+  const out = join(root, `out${++seq}`);
+  mkdirSync(out);
+  writeFileSync(join(out, built.manifest.entry), await readBuiltFile(built, built.manifest.entry));
+  return (await import(pathToFileURL(join(out, built.manifest.entry)).href)) as Record<string, unknown>;
+}
+
+const isCode = (code: string) => (err: unknown) => KindlingError.is(err) && err.code === code;
+
+describe('buildImage', () => {
+  it('bundles a TypeScript entry and hands back the rest of kindling.json', async () => {
+    const dir = fn({
+      'kindling.json': JSON.stringify({ name: 'hello', memoryMb: 256, env: { A: '1' }, bundle: true }),
+      'index.ts': `import { greet, Tone } from './lib/greet';\nexport async function handler(e: { who: string }): Promise<string> { return greet(e.who, Tone.Loud); }\n`,
+      'lib/greet.ts': `export enum Tone { Quiet, Loud }\nexport function greet(who: string, t: Tone): string { return t === Tone.Loud ? 'HELLO ' + who.toUpperCase() : 'hello ' + who; }\n`,
+    });
+    const events: BuildProgress[] = [];
+    const built = await buildImage(dir, { onProgress: (e) => events.push(e) });
+    assert.equal(built.name, 'hello');
+    assert.deepEqual(built.config, { memoryMb: 256, env: { A: '1' } });
+    assert.equal(built.manifest.entry, 'index.mjs');
+    assert.deepEqual(
+      built.manifest.files.map((f) => f.path),
+      ['index.mjs'],
+    );
+    assert.equal(built.stats.files, 1);
+    assert.equal(built.stats.blocks, 1);
+    assert.deepEqual(
+      events.map((e) => e.phase),
+      ['bundle', 'pack'],
+    );
+    assert.deepEqual(events.at(-1), {
+      phase: 'pack',
+      done: 1,
+      total: 1,
+      bytesDone: built.stats.bytes,
+      bytesTotal: built.stats.bytes,
+    });
+    const mod = await load(built);
+    assert.equal(await (mod['handler'] as (e: unknown) => Promise<string>)({ who: 'ann' }), 'HELLO ANN');
+  });
+
+  it('keeps the exports of a CommonJS entry, including bundled CJS code that requires built-ins', async () => {
+    const dir = fn({
+      'package.json': JSON.stringify({ name: 'cjs-fn', main: 'handler.js' }),
+      'handler.js': `const path = require('node:path');\nconst pad = require('pad-it');\nexports.handler = async (e) => pad(path.basename(e.p));\nexports.main = () => 'main';\n`,
+      'node_modules/pad-it/package.json': JSON.stringify({
+        name: 'pad-it',
+        version: '1.0.0',
+        main: 'index.js',
+      }),
+      'node_modules/pad-it/index.js': `const os = require('os');\nmodule.exports = (s) => '[' + s + ']' + (typeof os.EOL);\n`,
+    });
+    const built = await buildImage(dir);
+    const mod = await load(built);
+    const exported = mod['default'] as { handler: (e: unknown) => Promise<string>; main: () => string };
+    assert.equal(await exported.handler({ p: '/a/b/c.txt' }), '[c.txt]string');
+    assert.equal(exported.main(), 'main');
+    // Bundled: the dependency is inside index.mjs, not shipped as a file.
+    assert.deepEqual(
+      built.manifest.files.map((f) => f.path),
+      ['index.mjs'],
+    );
+  });
+
+  it('reports build errors as file:line:col with what to fix', async () => {
+    const dir = fn({
+      'index.ts': `import missing from 'no-such-package';\nexport const handler = () => missing;\n`,
+    });
+    await assert.rejects(buildImage(dir), (err: unknown) => {
+      assert.ok(KindlingError.is(err) && err.code === 'KINDLING_BUILD_FAILED', String(err));
+      assert.match(err.message, /index\.ts:1:21: Could not resolve "no-such-package"/);
+      assert.match(err.message, /package\.json "dependencies"/);
+      assert.match(err.message, /Fix it and deploy again/);
+      assert.deepEqual(err.details?.['errors'], [
+        { file: 'index.ts', line: 1, column: 21, text: 'Could not resolve "no-such-package"' },
+      ]);
+      return true;
+    });
+    const syntax = fn({ 'index.ts': `export const handler = () => {\n  return 1 +;\n};\n` });
+    await assert.rejects(buildImage(syntax), (err: unknown) => {
+      assert.ok(KindlingError.is(err) && err.code === 'KINDLING_BUILD_FAILED');
+      assert.match(err.message, /index\.ts:2:\d+: /);
+      return true;
+    });
+  });
+
+  it('is deterministic: the same directory gives the same manifest digest', async () => {
+    const dir = fn({ 'index.js': 'export const handler = () => 42;\n', 'kindling.json': '{"bundle":false}' });
+    const a = await buildImage(dir);
+    const b = await buildImage(dir);
+    assert.equal(a.digest, b.digest);
+    assert.deepEqual(a.manifestBytes, b.manifestBytes);
+    assert.deepEqual([...a.blocks.keys()], [...b.blocks.keys()]);
+  });
+
+  it('rejects missing entries and bad build keys with the fix in the message', async () => {
+    await assert.rejects(buildImage(fn({ 'README.md': 'hi' })), (err: unknown) => {
+      assert.ok(isCode('KINDLING_BUILD_FAILED')(err));
+      assert.match((err as Error).message, /set "entry" in kindling\.json.*index\.ts/);
+      return true;
+    });
+    await assert.rejects(
+      buildImage(fn({ 'index.js': '', 'kindling.json': '{"bundle":"yes"}' })),
+      (err: unknown) =>
+        isCode('KINDLING_INVALID_CONFIG')(err) &&
+        /"bundle" must be true or false/.test((err as Error).message),
+    );
+    await assert.rejects(
+      buildImage(fn({ 'index.js': '', 'kindling.json': '{"entry":"../x.js"}' })),
+      isCode('KINDLING_INVALID_CONFIG'),
+    );
+    await assert.rejects(
+      buildImage(fn({ 'index.ts': '', 'kindling.json': '{"bundle":false}' })),
+      isCode('KINDLING_BUILD_FAILED'),
+    );
+  });
+
+  it('ships external packages and their dependencies in node_modules, and nothing else', async () => {
+    const dir = fn({
+      'kindling.json': JSON.stringify({ external: ['ext-a'] }),
+      'index.mjs': `import a from 'ext-a';\nexport const handler = () => a();\n`,
+      'node_modules/ext-a/package.json': JSON.stringify({
+        name: 'ext-a',
+        main: 'index.js',
+        dependencies: { 'ext-b': '1' },
+      }),
+      'node_modules/ext-a/index.js': `const b = require('ext-b'); module.exports = () => 'a' + b;\n`,
+      'node_modules/ext-b/package.json': JSON.stringify({ name: 'ext-b', main: 'index.js' }),
+      'node_modules/ext-b/index.js': `module.exports = 'b';\n`,
+      'node_modules/unused/index.js': `module.exports = 'never shipped';\n`,
+      'node_modules/.cache/junk': 'x',
+    });
+    const built = await buildImage(dir);
+    assert.deepEqual(
+      built.manifest.files.map((f) => f.path),
+      [
+        'node_modules/ext-a/index.js',
+        'node_modules/ext-a/package.json',
+        'node_modules/ext-b/index.js',
+        'node_modules/ext-b/package.json',
+        'index.mjs',
+      ],
+    );
+    assert.equal(built.manifest.layers.length, 2);
+    assert.match((await readBuiltFile(built, 'index.mjs')).toString(), /from "ext-a"/);
+  });
+
+  it('installs dependencies into a cache when there is no node_modules, and reuses it', async () => {
+    const dep = fn({
+      'package.json': JSON.stringify({ name: 'local-dep', version: '1.0.0', main: 'index.js' }),
+      'index.js': 'exports.x = 42;\n',
+    });
+    const dir = fn({
+      'package.json': JSON.stringify({
+        name: 'uses-dep',
+        version: '1.0.0',
+        dependencies: { 'local-dep': `file:${dep}` },
+      }),
+      'index.js': `const { x } = require('local-dep');\nexports.handler = () => x;\n`,
+    });
+    const cacheDir = join(root, 'deps-cache');
+    const events: string[] = [];
+    const first = await buildImage(dir, { cacheDir, onProgress: (e) => events.push(e.phase) });
+    assert.equal(events[0], 'install');
+    const mod = await load(first);
+    assert.equal((mod['default'] as { handler: () => number }).handler(), 42);
+    assert.equal(readdirSync(cacheDir).length, 1, 'one cache entry, no temp dirs left');
+    // The second build must not run npm: with no PATH it could not.
+    const path = process.env['PATH'];
+    process.env['PATH'] = '';
+    try {
+      const second = await buildImage(dir, { cacheDir });
+      assert.equal(second.digest, first.digest);
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+});
