@@ -1,0 +1,191 @@
+/**
+ * The `process` sandbox tier: one Node.js child process per instance, running the runtime shim
+ * (runtime.ts) and speaking the framed protocol (protocol.ts) on fd 3.
+ *
+ * Isolation is that of an OS process under the same user: own heap and memory limit, an environment
+ * that holds only a minimal base plus the function's variables, and a process group the host kills as
+ * a whole. It is not a security boundary against hostile code (the container tier is).
+ */
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { systemClock } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
+import { KindlingError } from '../../core/errors.js';
+import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
+import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
+import { ProcessInstance } from './process-instance.js';
+import type { RuntimeConfig } from './protocol.js';
+
+/** Options of `createProcessTier`. Every one has a default that suits production. */
+export interface ProcessTierOptions {
+  /** The node binary to run instances with. Default: `process.execPath` (the host's own node). */
+  nodePath?: string;
+  /** Extra node flags, placed before the runtime script (e.g. `['--no-warnings']`). Default: none. */
+  nodeArgs?: string[];
+  /** How often the RSS watchdog reads /proc/<pid>/statm, in ms; 0 disables it. Default: 100. */
+  rssCheckIntervalMs?: number;
+  /** Init timeout for specs that do not set `initTimeoutMs`. Default: 10 000 ms (as AWS Lambda). */
+  initTimeoutMs?: number;
+  /** The environment every instance starts from, before `spec.env`. Default: see `defaultBaseEnv()`. */
+  baseEnv?: Record<string, string>;
+  /** Time source for timings, timeouts and the watchdog. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** The runtime shim, next to this file in dist/. */
+const RUNTIME_PATH = fileURLToPath(new URL('./runtime.js', import.meta.url));
+
+/**
+ * The minimal environment an instance starts from. Nothing of the host's own environment is passed
+ * through: it holds the platform's secrets (API keys, database URLs).
+ */
+export function defaultBaseEnv(): Record<string, string> {
+  const tmp = tmpdir();
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    NODE_ENV: 'production',
+    HOME: tmp,
+    TMPDIR: tmp,
+    LANG: 'C.UTF-8',
+    TZ: 'UTC',
+  };
+}
+
+// Instances of every tier in this host, so a host that exits never leaves children behind.
+const everyInstance = new Set<ProcessInstance>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers must be synchronous: a plain SIGKILL per process group is. (If the host itself is
+  // SIGKILLed, each runtime sees fd 3 close and exits on its own.)
+  process.on('exit', () => {
+    for (const instance of everyInstance) {
+      if (instance.pid === undefined) continue;
+      try {
+        process.kill(-instance.pid, 'SIGKILL');
+      } catch {
+        // Already gone: nothing to clean up.
+      }
+    }
+  });
+}
+
+/** Creates the process tier. */
+export function createProcessTier(options: ProcessTierOptions = {}): SandboxTier {
+  const clock = options.clock ?? systemClock;
+  const nodePath = options.nodePath ?? process.execPath;
+  const nodeArgs = options.nodeArgs ?? [];
+  const rssCheckIntervalMs = options.rssCheckIntervalMs ?? 100;
+  const defaultInitTimeoutMs = options.initTimeoutMs ?? 10_000;
+  const baseEnv = options.baseEnv ?? defaultBaseEnv();
+  if (!Number.isFinite(rssCheckIntervalMs) || rssCheckIntervalMs < 0) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `rssCheckIntervalMs must be >= 0 (0 disables the watchdog), got ${rssCheckIntervalMs}`,
+    );
+  }
+  if (!(defaultInitTimeoutMs > 0)) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `initTimeoutMs must be > 0, got ${defaultInitTimeoutMs}`,
+    );
+  }
+  const instances = new Set<ProcessInstance>();
+  let closed = false;
+
+  async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
+    if (closed)
+      throw new KindlingError('KINDLING_UNAVAILABLE', 'the process tier is closed; create a new one');
+    const entryPath = checkSpec(spec);
+    if (signal?.aborted) {
+      throw KindlingError.is(signal.reason)
+        ? signal.reason
+        : new KindlingError(
+            'KINDLING_UNAVAILABLE',
+            `start of instance ${spec.instanceId} was aborted`,
+            undefined,
+            {
+              cause: signal.reason,
+            },
+          );
+    }
+    const heap = heapLimitsFor(spec.memoryMb);
+    const config: RuntimeConfig = {
+      entry: entryPath,
+      functionName: spec.functionName,
+      functionVersion: spec.functionVersion,
+      memoryMb: spec.memoryMb,
+      logLimitBytes: spec.logLimitBytes,
+    };
+    const spawnCalledAt = clock.monotonic();
+    const child = spawn(nodePath, [...nodeArgs, ...heapFlags(heap), RUNTIME_PATH, JSON.stringify(config)], {
+      cwd: spec.codeDir,
+      env: { ...baseEnv, ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // Own process group: one kill(-pid) also ends whatever the function spawned.
+      detached: true,
+    });
+    const instance = new ProcessInstance(
+      child,
+      spec,
+      { clock, rssCheckIntervalMs, exitGraceMs: 1000, heapMb: heap.heapMb },
+      spawnCalledAt,
+    );
+    instances.add(instance);
+    everyInstance.add(instance);
+    installExitHook();
+    void instance.exited.then(() => {
+      instances.delete(instance);
+      everyInstance.delete(instance);
+    });
+    try {
+      await instance.waitReady(spec.initTimeoutMs ?? defaultInitTimeoutMs, signal);
+    } catch (err) {
+      // A failed start leaves nothing behind: the rejection comes after the process is gone.
+      await instance.stop();
+      throw err;
+    }
+    return instance;
+  }
+
+  return {
+    name: 'process',
+    start,
+    async close() {
+      closed = true;
+      await Promise.all([...instances].map((instance) => instance.stop()));
+    },
+  };
+}
+
+/** Rejects specs the tier cannot run, with the fix in the message; returns the entry's absolute path. */
+function checkSpec(spec: InstanceSpec): string {
+  const bad = (message: string) =>
+    new KindlingError('KINDLING_INVALID_CONFIG', message, { instanceId: spec.instanceId });
+  if (!isAbsolute(spec.codeDir)) throw bad(`codeDir must be an absolute path, got "${spec.codeDir}"`);
+  const entryPath = resolve(spec.codeDir, spec.entry);
+  const inside = relative(spec.codeDir, entryPath);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw bad(`entry "${spec.entry}" must be a file inside codeDir ${spec.codeDir}`);
+  }
+  if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < MIN_MEMORY_MB) {
+    throw bad(
+      `memoryMb ${spec.memoryMb} is below the process tier's minimum of ${MIN_MEMORY_MB} MiB (an idle Node process ` +
+        'alone uses ~40 MiB); raise memoryMb',
+    );
+  }
+  if (!Number.isInteger(spec.concurrency) || spec.concurrency < 1) {
+    throw bad(`concurrency must be an integer >= 1, got ${spec.concurrency}`);
+  }
+  if (!Number.isInteger(spec.logLimitBytes) || spec.logLimitBytes < 0) {
+    throw bad(`logLimitBytes must be an integer >= 0, got ${spec.logLimitBytes}`);
+  }
+  if (spec.initTimeoutMs !== undefined && !(spec.initTimeoutMs > 0)) {
+    throw bad(`initTimeoutMs must be > 0, got ${spec.initTimeoutMs}`);
+  }
+  return entryPath;
+}

@@ -1,0 +1,374 @@
+/**
+ * The runtime shim: the program each process-tier instance runs (`node dist/src/sandbox/process/runtime.js
+ * '<RuntimeConfig JSON>'`). It loads the user's module, finds the handler and runs invocations that
+ * arrive as frames on fd 3.
+ *
+ * Its start-up time IS the cold start, so it imports only a few Node built-ins (measured: `net` costs
+ * ~2 ms, the others well under 1 ms) plus the import-free protocol module, creates process.stdout and
+ * process.stderr only if the function uses them, and does nothing before `runtime-ready` that could
+ * wait. Everything the host knows is passed in argv, so there is no configuration round trip.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { isUtf8 } from 'node:buffer';
+import { writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { format, inspect } from 'node:util';
+import { encodeFrame, encodeJsonFrame, FrameDecoder, RESULT_LIMIT_BYTES } from './protocol.js';
+import type { InvokeMessage, RuntimeConfig, RuntimeMessage, WireError, WireLogLine } from './protocol.js';
+
+type Level = WireLogLine[1];
+type Handler = (this: unknown, event: unknown, context: unknown) => unknown;
+
+/** Per-invocation console state, reached through AsyncLocalStorage so concurrent invocations never mix. */
+interface Invocation {
+  requestId: string;
+  /** Bytes kept so far (message + newline), against `logLimitBytes`. */
+  used: number;
+  dropped: number;
+  lines: WireLogLine[];
+  pendingBytes: number;
+  /** Set once the result is sent: later output (stray timers) is instance output, not this invocation's. */
+  done: boolean;
+}
+
+// Flush a batch early once it is this big, so one chatty turn does not build a huge frame.
+const FLUSH_BYTES = 256 * 1024;
+// Keep fatal reports small: they are written synchronously while the process dies.
+const FATAL_STACK_CHARS = 8 * 1024;
+
+const config = JSON.parse(process.argv[2] ?? '{}') as RuntimeConfig;
+// The user's code should see a plain argv, not the shim's configuration.
+process.argv.splice(2, 1);
+
+const channel = new Socket({ fd: 3, readable: true, writable: true });
+const send = (message: RuntimeMessage): void => void channel.write(encodeFrame(message));
+const decoder = new FrameDecoder(
+  (message) => {
+    if ((message as { type?: unknown }).type === 'invoke') void invoke(message as InvokeMessage);
+  },
+  (reason) => {
+    writeSync(2, `kindling runtime: corrupt channel from the host (${reason}); exiting\n`);
+    process.exit(70);
+  },
+);
+channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+// The host closing fd 3 (or dying) means nobody will ever invoke us again: never outlive the host.
+channel.on('end', () => process.exit(0));
+channel.on('error', () => process.exit(0));
+
+const written: [number, number] = [0, 0];
+countWrites('stdout', 0);
+countWrites('stderr', 1);
+
+const store = new AsyncLocalStorage<Invocation>();
+patchConsole();
+process.on('uncaughtExceptionMonitor', reportFatal);
+
+// A holder rather than a top-level const: an invoke that arrived before loading finished must see
+// "no handler", not a temporal-dead-zone ReferenceError.
+const loaded: { handler?: { fn: Handler; owner: unknown } | undefined } = {};
+send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
+loaded.handler = await loadHandler();
+
+/**
+ * Counts bytes written to process.stdout/stderr (and makes the writes blocking), wrapping the stream
+ * lazily on first use: creating the stream objects costs start-up time most functions never need.
+ */
+function countWrites(name: 'stdout' | 'stderr', index: 0 | 1): void {
+  const descriptor = Object.getOwnPropertyDescriptor(process, name);
+  const get = descriptor?.get;
+  if (!get) return;
+  let stream: NodeJS.WriteStream | undefined;
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: descriptor.enumerable ?? false,
+    get() {
+      if (stream) return stream;
+      const real = get.call(process) as NodeJS.WriteStream;
+      // Node writes to a pipe asynchronously when it is full, queueing in this process: a function that
+      // prints 100 MiB would hold 100 MiB here and hit its memory limit. Blocking writes make it wait
+      // for the host, which always drains the pipe (and throws away what is over the log budget).
+      (real as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })._handle?.setBlocking?.(
+        true,
+      );
+      const write = real.write as (...args: unknown[]) => boolean;
+      real.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+        const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8';
+        written[index] +=
+          typeof chunk === 'string'
+            ? Buffer.byteLength(chunk, encoding)
+            : ((chunk as Uint8Array | null)?.byteLength ?? 0);
+        return write.call(this, chunk, ...rest);
+      } as NodeJS.WriteStream['write'];
+      stream = real;
+      return real;
+    },
+  });
+}
+
+/** Routes console output inside an invocation to that invocation; outside one it stays raw stdout/stderr. */
+function patchConsole(): void {
+  const levels: Level[] = ['log', 'info', 'warn', 'error', 'debug'];
+  const target = console as unknown as Record<string, (...args: unknown[]) => void>;
+  for (const level of levels) {
+    const original = target[level] as (...args: unknown[]) => void;
+    target[level] = (...args: unknown[]) => {
+      const inv = store.getStore();
+      if (inv && !inv.done) record(inv, level, format(...args));
+      else original(...args);
+    };
+  }
+  const originalTrace = console.trace;
+  console.trace = (...args: unknown[]) => {
+    const inv = store.getStore();
+    if (!inv || inv.done) return originalTrace(...args);
+    const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
+    record(inv, 'error', `Trace: ${format(...args)}\n${stack}`);
+  };
+  const originalDir = console.dir;
+  console.dir = (value: unknown, options?: object) => {
+    const inv = store.getStore();
+    if (!inv || inv.done) return originalDir(value, options);
+    record(inv, 'log', inspect(value, { customInspect: false, ...options }));
+  };
+}
+
+/** Keeps a line within the invocation's budget; the rest is counted, never sent. */
+function record(inv: Invocation, level: Level, msg: string): void {
+  const bytes = Buffer.byteLength(msg) + 1;
+  const room = config.logLimitBytes - inv.used;
+  if (bytes <= room) {
+    inv.used += bytes;
+    queue(inv, [Date.now(), level, msg], bytes);
+    return;
+  }
+  if (room > 1) {
+    // Keep the head of the line that crosses the limit: it usually says what was being printed.
+    const kept = Buffer.from(msg)
+      .subarray(0, room - 1)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '');
+    const keptBytes = Buffer.byteLength(kept) + 1;
+    queue(inv, [Date.now(), level, kept], keptBytes);
+    inv.dropped += bytes - keptBytes;
+  } else {
+    inv.dropped += bytes;
+  }
+  inv.used = config.logLimitBytes;
+}
+
+const unflushed = new Set<Invocation>();
+let flushScheduled = false;
+
+/** Batches lines per event-loop turn: one frame per turn instead of one per console call. */
+function queue(inv: Invocation, line: WireLogLine, bytes: number): void {
+  inv.lines.push(line);
+  inv.pendingBytes += bytes;
+  if (inv.pendingBytes >= FLUSH_BYTES) return flush(inv);
+  unflushed.add(inv);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      for (const pending of unflushed) flush(pending);
+    });
+  }
+}
+
+function flush(inv: Invocation): void {
+  unflushed.delete(inv);
+  if (inv.lines.length === 0) return;
+  send({ type: 'log', requestId: inv.requestId, lines: inv.lines });
+  inv.lines = [];
+  inv.pendingBytes = 0;
+}
+
+/** Imports the entry and finds the handler, reporting `ready` or `init-error`. */
+async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefined> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(config.entry).href)) as Record<string, unknown>;
+  } catch (err) {
+    const { errorType, message, stack } = describe(err);
+    send({
+      type: 'init-error',
+      error: {
+        code: 'KINDLING_INIT_FAILED',
+        message: `loading ${config.entry} failed: ${message}`,
+        details: { errorType, stack, entry: config.entry },
+      },
+    });
+    return undefined;
+  }
+  const dflt = mod.default as Record<string, unknown> | undefined;
+  const isObject = typeof dflt === 'object' && dflt !== null;
+  const candidates: [string, unknown, unknown][] = [
+    ['default', dflt, undefined],
+    ['handler', mod.handler, undefined],
+    ['default.handler', isObject ? dflt.handler : undefined, dflt],
+    ['main', mod.main, undefined],
+    ['default.main', isObject ? dflt.main : undefined, dflt],
+  ];
+  for (const [shape, fn, owner] of candidates) {
+    if (typeof fn === 'function') {
+      send({ type: 'ready', shape, uptimeMs: process.uptime() * 1000 });
+      return { fn: fn as Handler, owner };
+    }
+  }
+  send({
+    type: 'init-error',
+    error: {
+      code: 'KINDLING_NO_HANDLER',
+      message:
+        `${config.entry} exports no handler (exports found: ${Object.keys(mod).join(', ') || 'none'}). ` +
+        'Export one of: a default function (`export default async (event, context) => …`), ' +
+        'a named `handler` (`export const handler = …` or CommonJS `exports.handler = …`), ' +
+        'or a `main` function (OpenWhisk `exports.main = (params) => …`).',
+      details: { entry: config.entry, exports: Object.keys(mod) },
+    },
+  });
+  return undefined;
+}
+
+/** Runs one invocation and sends its result frame. */
+async function invoke(msg: InvokeMessage): Promise<void> {
+  const inv: Invocation = {
+    requestId: msg.requestId,
+    used: 0,
+    dropped: 0,
+    lines: [],
+    pendingBytes: 0,
+    done: false,
+  };
+  const handler = loaded.handler;
+  let json: string;
+  if (!handler) {
+    json = errorFields({ code: 'KINDLING_NO_HANDLER', message: 'the instance has no handler loaded' });
+  } else {
+    try {
+      const context = makeContext(inv, msg.timeoutMs);
+      const value = await store.run(inv, () => handler.fn.call(handler.owner, msg.event, context));
+      json = await resultFields(value);
+    } catch (err) {
+      const { errorType, message, stack } = describe(err);
+      json = errorFields({ code: 'KINDLING_HANDLER_ERROR', message, details: { errorType, stack } });
+    }
+  }
+  flush(inv);
+  inv.done = true;
+  const head = `{"type":"result","requestId":${JSON.stringify(inv.requestId)},"droppedBytes":${inv.dropped}`;
+  channel.write(encodeJsonFrame(`${head},"out":[${written[0]},${written[1]}],${json}}`));
+}
+
+/** The `context` argument, with the AWS Lambda field names functions already use. */
+function makeContext(inv: Invocation, timeoutMs: number): Record<string, unknown> {
+  const deadline = Date.now() + timeoutMs;
+  const logAt =
+    (level: 'info' | 'warn' | 'error' | 'debug') =>
+    (...args: unknown[]): void => {
+      if (inv.done) console[level](...args);
+      else record(inv, level, format(...args));
+    };
+  return {
+    requestId: inv.requestId,
+    awsRequestId: inv.requestId,
+    functionName: config.functionName,
+    functionVersion: config.functionVersion,
+    memoryLimitInMB: config.memoryMb,
+    deadline,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    log: { info: logAt('info'), warn: logAt('warn'), error: logAt('error'), debug: logAt('debug') },
+  };
+}
+
+/** The `"ok":…` part of a result frame: the value as JSON, or why it cannot be sent. */
+async function resultFields(value: unknown): Promise<string> {
+  const payload = isResponse(value) ? await fromResponse(value) : value;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(payload);
+  } catch (err) {
+    return errorFields({
+      code: 'KINDLING_RESULT_NOT_SERIALIZABLE',
+      message: `the handler's result cannot be serialised to JSON (${describe(err).message}); return plain JSON values (no BigInt, no cycles)`,
+    });
+  }
+  // `undefined` (and functions or symbols) serialise to nothing: the result is null.
+  json ??= 'null';
+  const size = Buffer.byteLength(json);
+  if (size > RESULT_LIMIT_BYTES) {
+    return errorFields({
+      code: 'KINDLING_RESULT_TOO_LARGE',
+      message: `the handler's result is ${size} bytes serialised, over the limit of ${RESULT_LIMIT_BYTES} bytes (6 MiB); return less, or store it elsewhere and return a reference`,
+      details: { sizeBytes: size, limitBytes: RESULT_LIMIT_BYTES },
+    });
+  }
+  return `"ok":true,"result":${json}`;
+}
+
+function errorFields(error: WireError): string {
+  return `"ok":false,"error":${JSON.stringify(error)}`;
+}
+
+// Duck-typed so that a non-Response result never touches the lazy `Response` global (loading undici
+// costs milliseconds); a function that returns a Response has loaded it already.
+function isResponse(value: unknown): value is Response {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Partial<Response>;
+  return (
+    value.constructor?.name === 'Response' &&
+    typeof r.status === 'number' &&
+    typeof r.arrayBuffer === 'function'
+  );
+}
+
+/** A Web Response as an API-gateway-style result; the body is base64 unless it is text. */
+async function fromResponse(response: Response): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    if (key !== 'set-cookie') headers[key] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  const body = Buffer.from(await response.arrayBuffer());
+  const type = headers['content-type'] ?? '';
+  const text = type === '' ? isUtf8(body) : /^text\/|json|xml|javascript|x-www-form-urlencoded/i.test(type);
+  return {
+    statusCode: response.status,
+    headers,
+    ...(cookies.length > 0 ? { cookies } : {}),
+    body: text ? body.toString('utf8') : body.toString('base64'),
+    isBase64Encoded: !text,
+  };
+}
+
+/** Name, message and stack of anything thrown (users throw strings and plain objects too). */
+function describe(err: unknown): { errorType: string; message: string; stack: string | undefined } {
+  if (typeof err === 'object' && err !== null) {
+    const e = err as { name?: unknown; message?: unknown; stack?: unknown };
+    return {
+      errorType: typeof e.name === 'string' ? e.name : (err.constructor?.name ?? 'Object'),
+      message: typeof e.message === 'string' ? e.message : inspect(err),
+      stack: typeof e.stack === 'string' ? e.stack : undefined,
+    };
+  }
+  return { errorType: typeof err, message: String(err), stack: undefined };
+}
+
+/**
+ * Tells the host why the process is about to die (uncaught exception or unhandled rejection), so it
+ * can report a crash rather than an exit. Written synchronously: the process ends right after.
+ */
+function reportFatal(err: unknown, origin: string): void {
+  // A user 'uncaughtException' listener means the process survives: nothing to report.
+  if (process.listenerCount('uncaughtException') > 0) return;
+  const { message, stack } = describe(err);
+  const frame = encodeFrame({ type: 'fatal', origin, message, stack: stack?.slice(0, FATAL_STACK_CHARS) });
+  // Only write directly when nothing is queued on the socket, or the frame would interleave with one.
+  if (channel.writableLength > 0) return void channel.write(frame);
+  try {
+    writeSync(3, frame);
+  } catch (writeErr) {
+    writeSync(2, `kindling runtime: could not report the fatal error to the host: ${String(writeErr)}\n`);
+  }
+}
