@@ -1,0 +1,88 @@
+/**
+ * Deploying: turns a pushed image into a new function version, and (for the embedded platform and
+ * its examples) builds and pushes a directory first.
+ */
+import { KindlingError } from '../core/errors.js';
+import { buildImage } from '../image/builder.js';
+import type { LocalRegistry } from '../image/registry.js';
+import { pushImage } from '../image/registry.js';
+import type { Scheduler } from './scheduler.js';
+import type { FunctionStore, FunctionVersion } from './functions.js';
+import { assertFunctionName } from './names.js';
+
+/** The registry repository that holds a function's images. */
+export function imageRepository(tenant: string, name: string): string {
+  return `${tenant}/${name}`;
+}
+
+export class Deployer {
+  constructor(
+    private readonly deps: {
+      functions: FunctionStore;
+      registry: LocalRegistry;
+      scheduler: Scheduler;
+      buildCacheDir: string;
+    },
+  ) {}
+
+  /** Creates a version from an image already in the registry (pushed under the function's repository). */
+  async deployImage(tenant: string, name: string, digest: string, config: unknown): Promise<FunctionVersion> {
+    assertFunctionName(name);
+    const repo = imageRepository(tenant, name);
+    const { manifest } = await this.deps.registry.getManifest(repo, digest).catch((err: unknown) => {
+      if (KindlingError.is(err) && err.code === 'KINDLING_MANIFEST_UNKNOWN') {
+        throw new KindlingError(
+          'KINDLING_MANIFEST_UNKNOWN',
+          `image ${digest} is not in repository ${repo}; push it first (kindling deploy does both)`,
+          { repository: repo, digest },
+        );
+      }
+      throw err;
+    });
+    if (!manifest.files.some((f) => f.path === manifest.entry)) {
+      throw new KindlingError(
+        'KINDLING_BAD_REQUEST',
+        `image ${digest} lists entry ${manifest.entry} but holds no such file`,
+      );
+    }
+    const version = this.deps.functions.createVersion({
+      tenant,
+      name,
+      imageRepo: repo,
+      imageDigest: digest,
+      entry: manifest.entry,
+      config,
+    });
+    for (const worker of this.deps.scheduler.all()) worker.keepWarm(version);
+    return version;
+  }
+
+  /**
+   * Builds `dir`, pushes it to the local registry and deploys it. When the newest version already has
+   * the same image and configuration, returns it instead of making an identical one.
+   */
+  async deployDirectory(
+    tenant: string,
+    dir: string,
+    name?: string,
+  ): Promise<{ version: FunctionVersion; unchanged: boolean }> {
+    const built = await buildImage(dir, { cacheDir: this.deps.buildCacheDir });
+    const fnName = name ?? built.name;
+    if (!fnName)
+      throw new KindlingError(
+        'KINDLING_BAD_REQUEST',
+        `no function name: set "name" in ${dir}/kindling.json or pass one`,
+      );
+    const repo = imageRepository(tenant, fnName);
+    const pushed = await pushImage(built, this.deps.registry, repo, 'latest');
+    try {
+      const current = this.deps.functions.resolve(tenant, fnName);
+      const sameConfig =
+        JSON.stringify(current.config) === JSON.stringify(this.deps.functions.normalizeConfig(built.config));
+      if (current.imageDigest === pushed.digest && sameConfig) return { version: current, unchanged: true };
+    } catch (err) {
+      if (!KindlingError.is(err) || err.code !== 'KINDLING_FUNCTION_NOT_FOUND') throw err;
+    }
+    return { version: await this.deployImage(tenant, fnName, pushed.digest, built.config), unchanged: false };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A function version's configuration: limits, scaling and environment. Validated at the boundary
+ * (deploy API, kindling.json); defaults follow what users know from AWS Lambda where it makes sense.
+ */
+import { z } from 'zod';
+import { parseOrThrow } from '../core/validate.js';
+
+export const DEFAULT_FUNCTION_CONFIG = {
+  memoryMb: 128,
+  timeoutMs: 10_000,
+  concurrency: 1,
+  maxInstances: 10,
+  minWarm: 0,
+  keepAliveMs: 10 * 60_000,
+  maxQueue: 100,
+  tier: 'process',
+} as const;
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_ENV_BYTES = 4096;
+
+export const functionConfigSchema = z
+  .object({
+    description: z.string().max(256, 'at most 256 characters').optional(),
+    memoryMb: z
+      .number()
+      .int('must be a whole number of MiB')
+      .min(64, 'must be at least 64 MiB (a Node.js runtime needs about 40 MiB)')
+      .max(8192, 'must be at most 8192 MiB')
+      .default(DEFAULT_FUNCTION_CONFIG.memoryMb),
+    timeoutMs: z
+      .number()
+      .int('must be a whole number of milliseconds')
+      .min(100, 'must be at least 100 ms')
+      .max(900_000, 'must be at most 900000 ms (15 minutes)')
+      .default(DEFAULT_FUNCTION_CONFIG.timeoutMs),
+    concurrency: z
+      .number()
+      .int()
+      .min(1, 'must be at least 1')
+      .max(1000, 'must be at most 1000')
+      .default(DEFAULT_FUNCTION_CONFIG.concurrency),
+    maxInstances: z
+      .number()
+      .int()
+      .min(1, 'must be at least 1')
+      .max(1000, 'must be at most 1000')
+      .default(DEFAULT_FUNCTION_CONFIG.maxInstances),
+    minWarm: z.number().int().min(0, 'must be 0 or more').max(100, 'must be at most 100').default(0),
+    keepAliveMs: z
+      .number()
+      .int()
+      .min(0, 'must be 0 or more')
+      .max(86_400_000, 'must be at most 86400000 ms (one day)')
+      .default(DEFAULT_FUNCTION_CONFIG.keepAliveMs),
+    maxQueue: z.number().int().min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').default(100),
+    tier: z
+      .enum(['process'], { message: 'must be "process" (the only sandbox tier so far)' })
+      .default('process'),
+    env: z
+      .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())
+      .default({})
+      .refine(
+        (env) => Buffer.byteLength(JSON.stringify(env)) <= MAX_ENV_BYTES,
+        `environment variables must total at most ${MAX_ENV_BYTES} bytes`,
+      ),
+  })
+  .strict()
+  .refine((c) => c.minWarm <= c.maxInstances, {
+    message: 'minWarm must not exceed maxInstances',
+    path: ['minWarm'],
+  });
+
+/** A validated configuration, every field present. */
+export type FunctionConfig = z.output<typeof functionConfigSchema>;
+
+/** Validates a user-supplied configuration (partial; defaults fill the rest). Throws KINDLING_INVALID_CONFIG. */
+export function parseFunctionConfig(input: unknown): FunctionConfig {
+  return parseOrThrow(functionConfigSchema, input ?? {}, 'function configuration', 'KINDLING_INVALID_CONFIG');
+}

@@ -1,0 +1,393 @@
+/**
+ * Invocation records: every invocation's outcome, logs and cold-start phases, plus the durable queue
+ * of async invocations (status `queued` → `running` → `succeeded` | `failed`).
+ *
+ * Sync records are written in batches (one transaction every FLUSH_MS) to keep SQLite off the hot
+ * path; any read flushes first, so through the API a record is visible as soon as its response is
+ * sent. A crash can lose the last FLUSH_MS of sync records (their responses were already delivered). Async
+ * invocations are committed before the 202 is sent, so an accepted invocation survives a crash.
+ */
+import type { ErrorCode } from '../core/errors.js';
+import { PHASES, type Phases } from '../core/phases.js';
+import { percentile } from '../core/stats.js';
+import type { LogLine } from '../sandbox/tier.js';
+import type { Db } from './db.js';
+
+export type InvocationMode = 'sync' | 'async' | 'http';
+export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/** Bytes from where, during the `fetch` phase. */
+export interface FetchStats {
+  bytesFromSource: number;
+  bytesFromCache: number;
+  source: string;
+}
+
+/** A complete invocation record as the API returns it. */
+export interface InvocationRecord {
+  id: string;
+  tenant: string;
+  functionName: string;
+  version: number;
+  mode: InvocationMode;
+  status: InvocationStatus;
+  result?: unknown;
+  /** Result bytes when the result itself is not kept (large sync results). */
+  resultBytes?: number;
+  error?: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+  logs: LogLine[];
+  logsDroppedBytes: number;
+  cold?: boolean;
+  tier?: string;
+  startPath?: string;
+  instanceId?: string;
+  phases?: Phases;
+  totalMs?: number;
+  fetch?: FetchStats;
+  attempts: number;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** What an execution produced, for `recordSync` and `complete`. */
+export type Completion = Omit<
+  InvocationRecord,
+  'id' | 'tenant' | 'functionName' | 'version' | 'mode' | 'createdAt' | 'attempts'
+>;
+
+/** Sync results larger than this are not stored, only their size. */
+const SYNC_RESULT_KEEP_BYTES = 4096;
+/** How long sync records wait to be written together. */
+const FLUSH_MS = 100;
+/** Pruning runs at most this often. */
+const PRUNE_EVERY_MS = 10_000;
+/** Finished records kept per function; older ones are pruned. */
+const KEEP_PER_FUNCTION = 1000;
+
+interface Row {
+  id: string;
+  tenant_id: string;
+  function_name: string;
+  version: number;
+  mode: InvocationMode;
+  status: InvocationStatus;
+  payload: string | null;
+  result: string | null;
+  error: string | null;
+  logs: string | null;
+  logs_dropped: number;
+  cold: number | null;
+  tier: string | null;
+  start_path: string | null;
+  instance_id: string | null;
+  phases: string | null;
+  total_ms: number | null;
+  fetch: string | null;
+  attempts: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+function fromRow(r: Row): InvocationRecord {
+  const rec: InvocationRecord = {
+    id: r.id,
+    tenant: r.tenant_id,
+    functionName: r.function_name,
+    version: r.version,
+    mode: r.mode,
+    status: r.status,
+    logs: r.logs ? (JSON.parse(r.logs) as LogLine[]) : [],
+    logsDroppedBytes: r.logs_dropped,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+  };
+  if (r.result !== null) {
+    const parsed = JSON.parse(r.result) as { value?: unknown; bytes?: number };
+    if ('value' in parsed) rec.result = parsed.value;
+    else if (parsed.bytes !== undefined) rec.resultBytes = parsed.bytes;
+  }
+  if (r.error) rec.error = JSON.parse(r.error) as InvocationRecord['error'];
+  if (r.cold !== null) rec.cold = r.cold === 1;
+  if (r.tier) rec.tier = r.tier;
+  if (r.start_path) rec.startPath = r.start_path;
+  if (r.instance_id) rec.instanceId = r.instance_id;
+  if (r.phases) rec.phases = JSON.parse(r.phases) as Phases;
+  if (r.total_ms !== null) rec.totalMs = r.total_ms;
+  if (r.fetch) rec.fetch = JSON.parse(r.fetch) as FetchStats;
+  if (r.started_at !== null) rec.startedAt = r.started_at;
+  if (r.finished_at !== null) rec.finishedAt = r.finished_at;
+  return rec;
+}
+
+function encodeResult(result: unknown, keepAll: boolean): string | null {
+  if (result === undefined) return null;
+  const json = JSON.stringify(result);
+  if (keepAll || json.length <= SYNC_RESULT_KEEP_BYTES) return `{"value":${json}}`;
+  return JSON.stringify({ bytes: Buffer.byteLength(json) });
+}
+
+/** Per-function statistics over the most recent records. */
+export interface FunctionStats {
+  invocations: number;
+  cold: number;
+  warm: number;
+  errors: number;
+  /** Percentiles of each phase and the total, over cold and warm invocations separately. */
+  cold_ms: Record<'p50' | 'p90' | 'p99', Record<string, number>>;
+  warm_ms: Record<'p50' | 'p90' | 'p99', Record<string, number>>;
+}
+
+/** Storage for invocation records and the async queue. */
+export class InvocationStore {
+  private pending: Row[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastPrune = 0;
+  /** Functions with records written since the last prune, as `tenant\0name`. */
+  private readonly touched = new Set<string>();
+  private readonly insert;
+  private readonly update;
+
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      `INSERT INTO invocations (id, tenant_id, function_name, version, mode, status, payload, result, error, logs,
+         logs_dropped, cold, tier, start_path, instance_id, phases, total_ms, fetch, attempts, created_at, started_at, finished_at)
+       VALUES (@id, @tenant_id, @function_name, @version, @mode, @status, @payload, @result, @error, @logs,
+         @logs_dropped, @cold, @tier, @start_path, @instance_id, @phases, @total_ms, @fetch, @attempts, @created_at, @started_at, @finished_at)`,
+    );
+    this.update = db.prepare(
+      `UPDATE invocations SET status = @status, payload = NULL, result = @result, error = @error, logs = @logs,
+         logs_dropped = @logs_dropped, cold = @cold, tier = @tier, start_path = @start_path, instance_id = @instance_id,
+         phases = @phases, total_ms = @total_ms, fetch = @fetch, finished_at = @finished_at WHERE id = @id`,
+    );
+  }
+
+  /** Records a finished sync or HTTP invocation (written in the next batch). */
+  recordSync(
+    base: {
+      id: string;
+      tenant: string;
+      functionName: string;
+      version: number;
+      mode: InvocationMode;
+      createdAt: number;
+    },
+    done: Completion,
+  ): void {
+    this.pending.push({
+      id: base.id,
+      tenant_id: base.tenant,
+      function_name: base.functionName,
+      version: base.version,
+      mode: base.mode,
+      payload: null,
+      attempts: 1,
+      created_at: base.createdAt,
+      ...this.completionColumns(done, false),
+    });
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Durably enqueues an async invocation; returns once committed. */
+  enqueue(input: {
+    id: string;
+    tenant: string;
+    functionName: string;
+    version: number;
+    payload: string;
+    createdAt: number;
+  }): void {
+    this.insert.run({
+      id: input.id,
+      tenant_id: input.tenant,
+      function_name: input.functionName,
+      version: input.version,
+      mode: 'async',
+      status: 'queued',
+      payload: input.payload,
+      result: null,
+      error: null,
+      logs: null,
+      logs_dropped: 0,
+      cold: null,
+      tier: null,
+      start_path: null,
+      instance_id: null,
+      phases: null,
+      total_ms: null,
+      fetch: null,
+      attempts: 0,
+      created_at: input.createdAt,
+      started_at: null,
+      finished_at: null,
+    });
+  }
+
+  /** Takes the oldest queued async invocation and marks it running; undefined when none is queued. */
+  claimNext(
+    now: number,
+  ):
+    | { id: string; tenant: string; functionName: string; version: number; payload: string; attempts: number }
+    | undefined {
+    return this.db.transaction(() => {
+      const row = this.db
+        .prepare(
+          "SELECT id, tenant_id, function_name, version, payload, attempts FROM invocations WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+        )
+        .get() as
+        Pick<Row, 'id' | 'tenant_id' | 'function_name' | 'version' | 'payload' | 'attempts'> | undefined;
+      if (!row) return undefined;
+      this.db
+        .prepare(
+          "UPDATE invocations SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
+        )
+        .run(now, row.id);
+      return {
+        id: row.id,
+        tenant: row.tenant_id,
+        functionName: row.function_name,
+        version: row.version,
+        payload: row.payload ?? 'null',
+        attempts: row.attempts + 1,
+      };
+    })();
+  }
+
+  /** Finishes a claimed async invocation. */
+  complete(id: string, done: Completion): void {
+    this.update.run({ id, ...this.completionColumns(done, true) });
+  }
+
+  /**
+   * Puts invocations that were running when the platform died back in the queue (at-least-once
+   * delivery). Returns how many.
+   */
+  requeueInterrupted(): number {
+    return this.db.prepare("UPDATE invocations SET status = 'queued' WHERE status = 'running'").run().changes;
+  }
+
+  /** Puts one claimed invocation back in the queue (its function was busy). */
+  requeue(id: string): void {
+    this.db.prepare("UPDATE invocations SET status = 'queued' WHERE id = ? AND status = 'running'").run(id);
+  }
+
+  /** Number of queued async invocations. */
+  queuedCount(): number {
+    return (
+      this.db.prepare("SELECT COUNT(*) AS n FROM invocations WHERE status = 'queued'").get() as { n: number }
+    ).n;
+  }
+
+  get(id: string): InvocationRecord | undefined {
+    this.flush();
+    const row = this.db.prepare('SELECT * FROM invocations WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The most recent records of a function, newest first. */
+  recent(tenant: string, functionName: string, limit: number): InvocationRecord[] {
+    this.flush();
+    const rows = this.db
+      .prepare(
+        'SELECT * FROM invocations WHERE tenant_id = ? AND function_name = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      )
+      .all(tenant, functionName, limit) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Cold/warm counts and phase percentiles over the last `window` finished invocations. */
+  stats(tenant: string, functionName: string, window = 1000): FunctionStats {
+    this.flush();
+    const rows = this.db
+      .prepare(
+        `SELECT status, cold, phases, total_ms FROM invocations
+         WHERE tenant_id = ? AND function_name = ? AND status IN ('succeeded', 'failed')
+         ORDER BY created_at DESC LIMIT ?`,
+      )
+      .all(tenant, functionName, window) as Pick<Row, 'status' | 'cold' | 'phases' | 'total_ms'>[];
+    const cold = rows.filter((r) => r.cold === 1);
+    const warm = rows.filter((r) => r.cold === 0);
+    return {
+      invocations: rows.length,
+      cold: cold.length,
+      warm: warm.length,
+      errors: rows.filter((r) => r.status === 'failed').length,
+      cold_ms: percentilesOf(cold),
+      warm_ms: percentilesOf(warm),
+    };
+  }
+
+  /** Writes pending sync records now. */
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.db.transaction(() => {
+      for (const row of batch) this.insert.run(row);
+    })();
+    for (const row of batch) this.touched.add(`${row.tenant_id}\0${row.function_name}`);
+    const now = Date.now();
+    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      this.prune();
+    }
+  }
+
+  /** Drops finished records beyond the newest KEEP_PER_FUNCTION of each function written to lately. */
+  prune(): void {
+    const del = this.db.prepare(
+      `DELETE FROM invocations WHERE rowid IN (
+         SELECT rowid FROM invocations WHERE tenant_id = ? AND function_name = ? AND status IN ('succeeded', 'failed')
+         ORDER BY created_at DESC LIMIT -1 OFFSET ?)`,
+    );
+    for (const key of this.touched) {
+      const [tenant, name] = key.split('\0') as [string, string];
+      del.run(tenant, name, KEEP_PER_FUNCTION);
+    }
+    this.touched.clear();
+  }
+
+  private completionColumns(done: Completion, keepResult: boolean) {
+    return {
+      status: done.status,
+      result: done.status === 'succeeded' ? encodeResult(done.result, keepResult) : null,
+      error: done.error ? JSON.stringify(done.error) : null,
+      logs: JSON.stringify(done.logs),
+      logs_dropped: done.logsDroppedBytes,
+      cold: done.cold === undefined ? null : done.cold ? 1 : 0,
+      tier: done.tier ?? null,
+      start_path: done.startPath ?? null,
+      instance_id: done.instanceId ?? null,
+      phases: done.phases ? JSON.stringify(done.phases) : null,
+      total_ms: done.totalMs ?? null,
+      fetch: done.fetch ? JSON.stringify(done.fetch) : null,
+      started_at: done.startedAt ?? null,
+      finished_at: done.finishedAt ?? null,
+    };
+  }
+}
+
+function percentilesOf(rows: Pick<Row, 'phases' | 'total_ms'>[]): FunctionStats['cold_ms'] {
+  const series: Record<string, number[]> = { total: [] };
+  for (const p of PHASES) series[p] = [];
+  for (const r of rows) {
+    if (!r.phases) continue;
+    const phases = JSON.parse(r.phases) as Phases;
+    for (const p of PHASES) series[p]!.push(phases[p]);
+    series.total!.push(r.total_ms ?? 0);
+  }
+  const out = { p50: {}, p90: {}, p99: {} } as FunctionStats['cold_ms'];
+  for (const [key, values] of Object.entries(series)) {
+    values.sort((a, b) => a - b);
+    out.p50[key] = percentile(values, 50);
+    out.p90[key] = percentile(values, 90);
+    out.p99[key] = percentile(values, 99);
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * The invocation path shared by sync calls, HTTP triggers and the async dispatcher: place, run on a
+ * worker, assemble the phases, record, count.
+ */
+import type { Clock } from '../core/clock.js';
+import { toKindlingError, type KindlingError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import { emptyPhases, roundMs, type Phases } from '../core/phases.js';
+import type { FunctionVersion } from './functions.js';
+import type { Completion, InvocationMode } from './invocations.js';
+import type { Scheduler } from './scheduler.js';
+
+/** An invocation ready to run. */
+export interface Execution {
+  id: string;
+  version: FunctionVersion;
+  event: unknown;
+  mode: InvocationMode;
+  /** Milliseconds already spent before the invoker got the request (parsing, auth, durable queue). */
+  queuedMs: number;
+}
+
+/** The outcome plus everything the record, the response headers and the metrics need. */
+export interface ExecutionResult {
+  completion: Completion & { phases: Phases; totalMs: number };
+  ok: boolean;
+  result?: unknown;
+  error?: KindlingError;
+}
+
+export class Invoker {
+  constructor(private readonly deps: { scheduler: Scheduler; metrics: Metrics; clock: Clock }) {}
+
+  /** Runs one invocation; never throws for function failures (they come back with ok=false). Throws for refusals (429). */
+  async execute(exec: Execution): Promise<ExecutionResult> {
+    const { clock, scheduler, metrics } = this.deps;
+    const startedAt = clock.now();
+    const t0 = clock.monotonic();
+    const phases = emptyPhases();
+    phases.queue = exec.queuedMs;
+    let completion: ExecutionResult['completion'];
+    let error: KindlingError | undefined;
+    let result: unknown;
+    try {
+      const worker = scheduler.place(exec.version);
+      phases.place = clock.monotonic() - t0;
+      const r = await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
+      phases.queue += r.waitedMs;
+      phases.place += r.pickMs;
+      phases.fetch = r.fetchMs;
+      phases.sandbox = r.sandboxMs;
+      phases.runtime = r.runtimeMs;
+      phases.init = r.initMs;
+      phases.exec = r.outcome.execMs;
+      if (r.outcome.ok) result = r.outcome.result;
+      else error = r.outcome.error;
+      completion = {
+        status: r.outcome.ok ? 'succeeded' : 'failed',
+        ...(r.outcome.ok ? { result } : { error: error!.toJSON().error }),
+        logs: r.outcome.logs,
+        logsDroppedBytes: r.outcome.logsDroppedBytes,
+        cold: r.cold,
+        tier: r.tier,
+        instanceId: r.instanceId,
+        ...(r.startPath ? { startPath: r.startPath } : {}),
+        ...(r.fetch ? { fetch: r.fetch } : {}),
+        phases,
+        totalMs: 0,
+        startedAt,
+        finishedAt: 0,
+      };
+    } catch (err) {
+      error = toKindlingError(err);
+      if (error.code === 'KINDLING_TOO_MANY_REQUESTS' || error.code === 'KINDLING_UNAVAILABLE') {
+        metrics.observeRejected(error.code);
+        throw error;
+      }
+      // The instance could not start (init failed, no handler, image unreadable): a failed cold start.
+      phases.init = clock.monotonic() - t0 - phases.place;
+      completion = {
+        status: 'failed',
+        error: error.toJSON().error,
+        logs: [],
+        logsDroppedBytes: 0,
+        cold: true,
+        tier: exec.version.config.tier,
+        phases,
+        totalMs: 0,
+        startedAt,
+        finishedAt: 0,
+      };
+    }
+    for (const k of Object.keys(phases) as (keyof Phases)[]) phases[k] = roundMs(phases[k]);
+    completion.totalMs = roundMs(exec.queuedMs + clock.monotonic() - t0);
+    completion.finishedAt = clock.now();
+    metrics.observeInvocation(
+      {
+        fn: `${exec.version.tenant}/${exec.version.name}`,
+        tier: completion.tier ?? exec.version.config.tier,
+        cold: completion.cold ?? false,
+        ok: !error,
+        ...(error ? { errorCode: error.code } : {}),
+      },
+      phases,
+      completion.totalMs,
+    );
+    return { completion, ok: !error, ...(error ? { error } : { result }) };
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The embedded platform: gateway, scheduler, registry and one worker in one process, state in SQLite
+ * under a data directory. `kindling up` runs this.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from './core/clock.js';
+import { toKindlingError } from './core/errors.js';
+import { createMetrics } from './core/metrics.js';
+import { AsyncDispatcher } from './control/async-dispatcher.js';
+import { openDatabase, type Db } from './control/db.js';
+import { Deployer } from './control/deployer.js';
+import { FunctionStore } from './control/functions.js';
+import { InvocationStore } from './control/invocations.js';
+import { Invoker } from './control/invoker.js';
+import { Scheduler } from './control/scheduler.js';
+import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
+import { BlobStore } from './image/blob-store.js';
+import { LocalRegistry } from './image/registry.js';
+import { fixedKeepAlive } from './policy/keep-alive.js';
+import { createProcessTier } from './sandbox/process/process-tier.js';
+import { createApiServer } from './api/server.js';
+import { WorkerAgent } from './worker/agent.js';
+
+export const KINDLING_VERSION = '0.1.0';
+
+/** Options of `startPlatform`. */
+export interface PlatformOptions {
+  dataDir: string;
+  port: number;
+  host?: string;
+  /** Directories of functions to deploy at start (skipped when already deployed unchanged). */
+  deploy?: string[];
+  clock?: Clock;
+  logger?: boolean | { level: string };
+  /** Console bytes kept per invocation (default 256 KiB). */
+  logLimitBytes?: number;
+  /** Async invocations run at once (default 16). */
+  asyncConcurrency?: number;
+  /** Called with messages meant for the operator (first-run key, deploys, warnings). */
+  say?: (line: string) => void;
+}
+
+/** A running platform. */
+export interface Platform {
+  url: string;
+  dataDir: string;
+  /** The admin key when this start created it (first run), else undefined. */
+  newAdminKey: string | undefined;
+  /** The admin key (read from the data directory). */
+  adminKey: string;
+  app: FastifyInstance;
+  functions: FunctionStore;
+  invocations: InvocationStore;
+  tenants: TenantStore;
+  deployer: Deployer;
+  /** Stops accepting requests, finishes what runs, stops every instance, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Data-directory layout. */
+export function dataPaths(dataDir: string) {
+  const root = resolve(dataDir);
+  return {
+    root,
+    db: join(root, 'kindling.db'),
+    registry: join(root, 'registry'),
+    blockCache: join(root, 'worker', 'blocks'),
+    images: join(root, 'worker', 'images'),
+    buildCache: join(root, 'build-cache'),
+    adminKey: join(root, 'admin-key'),
+    endpoint: join(root, 'endpoint.json'),
+  };
+}
+
+/** Brings the platform up. */
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const paths = dataPaths(opts.dataDir);
+  mkdirSync(paths.root, { recursive: true });
+  const clock = opts.clock ?? systemClock;
+  const say = opts.say ?? (() => {});
+  const db: Db = openDatabase(paths.db);
+  const metrics = createMetrics();
+  const tenants = new TenantStore(db);
+  const functions = new FunctionStore(db);
+  const invocations = new InvocationStore(db);
+  const registry = new LocalRegistry(paths.registry);
+
+  const { newAdminKey, adminKey } = bootstrapAdmin(tenants, paths.adminKey);
+
+  // Partial image directories from a crash are dropped; complete ones are reused.
+  cleanPartialImages(paths.images);
+  const worker = new WorkerAgent({
+    tier: createProcessTier({ clock }),
+    source: registry,
+    cache: new BlobStore(paths.blockCache),
+    imagesDir: paths.images,
+    clock,
+    policy: fixedKeepAlive(),
+    logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
+    onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
+  });
+  metrics.setInstanceSource(() => worker.instanceCounts());
+  const scheduler = new Scheduler([worker]);
+  const invoker = new Invoker({ scheduler, metrics, clock });
+  const deployer = new Deployer({ functions, registry, scheduler, buildCacheDir: paths.buildCache });
+  const dispatcher = new AsyncDispatcher({
+    invocations,
+    functions,
+    invoker,
+    clock,
+    concurrency: opts.asyncConcurrency ?? 16,
+    onError: (err) => say(`async invocation failed in the platform: ${toKindlingError(err).message}`),
+  });
+
+  const app = await createApiServer(
+    {
+      clock,
+      metrics,
+      tenants,
+      functions,
+      invocations,
+      invoker,
+      dispatcher,
+      deployer,
+      scheduler,
+      registry,
+      payloadLimitBytes: 6 * 1024 * 1024,
+      version: KINDLING_VERSION,
+    },
+    { logger: opts.logger ?? false },
+  );
+
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+    await dispatcher.stop();
+    await worker.close();
+    invocations.flush();
+    db.close();
+    rmSync(paths.endpoint, { force: true });
+  };
+
+  try {
+    for (const dir of opts.deploy ?? []) {
+      const { version, unchanged } = await deployer.deployDirectory(DEFAULT_TENANT, dir);
+      say(
+        unchanged
+          ? `  ${version.name} v${version.version} (unchanged)`
+          : `  deployed ${version.name} v${version.version}`,
+      );
+    }
+    // Keep minWarm instances of every function's latest version.
+    for (const fn of functions.list(undefined)) worker.keepWarm(functions.resolve(fn.tenant, fn.name));
+    await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
+  writeFileSync(paths.endpoint, JSON.stringify({ url, pid: process.pid }) + '\n');
+  const requeued = dispatcher.start();
+  if (requeued > 0) say(`resuming ${requeued} async invocation(s) interrupted by the last shutdown`);
+
+  return {
+    url,
+    dataDir: paths.root,
+    newAdminKey,
+    adminKey,
+    app,
+    functions,
+    invocations,
+    tenants,
+    deployer,
+    close,
+  };
+}
+
+/** On first run creates the default tenant with an admin key, stored in the data directory (mode 0600). */
+function bootstrapAdmin(
+  tenants: TenantStore,
+  keyFile: string,
+): { newAdminKey: string | undefined; adminKey: string } {
+  if (tenants.hasAdmin() && existsSync(keyFile)) {
+    return { newAdminKey: undefined, adminKey: readFileSync(keyFile, 'utf8').trim() };
+  }
+  const apiKey = tenants.exists(DEFAULT_TENANT)
+    ? tenants.createKey(DEFAULT_TENANT, 'admin')
+    : tenants.createTenant(DEFAULT_TENANT, 'admin').apiKey;
+  writeFileSync(keyFile, apiKey + '\n', { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
+  return { newAdminKey: apiKey, adminKey: apiKey };
+}
+
+function cleanPartialImages(imagesDir: string): void {
+  if (!existsSync(imagesDir)) return;
+  for (const entry of readdirSync(imagesDir)) {
+    if (entry.startsWith('.tmp-')) rmSync(join(imagesDir, entry), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The worker agent of one host: gets images onto the host (block cache + materialised image dirs),
+ * keeps one warm pool per function version, and runs invocations, reporting where their time went.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { toKindlingError, type KindlingError } from '../core/errors.js';
+import type { InstanceState } from '../core/metrics.js';
+import type { FunctionVersion } from '../control/functions.js';
+import type { FetchStats } from '../control/invocations.js';
+import type { BlobStore } from '../image/blob-store.js';
+import { materializeImage } from '../image/materialize.js';
+import type { BlockSource } from '../image/source.js';
+import type { KeepAlivePolicy } from '../policy/keep-alive.js';
+import type { InvokeOutcome, SandboxTier, StartPath } from '../sandbox/tier.js';
+import { FunctionPool, type PreparedCode } from './pool.js';
+
+/** Options of a worker agent. */
+export interface WorkerOptions {
+  tier: SandboxTier;
+  /** Where images come from (the registry, directly or over HTTP). */
+  source: BlockSource;
+  /** This host's block cache. */
+  cache: BlobStore;
+  /** Where materialised images live on this host. */
+  imagesDir: string;
+  clock: Clock;
+  policy: KeepAlivePolicy;
+  /** Console bytes kept per invocation. */
+  logLimitBytes: number;
+  onBackgroundError(err: KindlingError, key: string): void;
+}
+
+/** One invocation handed to the worker. */
+export interface WorkerInvocation {
+  requestId: string;
+  event: unknown;
+}
+
+/** What the worker did for one invocation. */
+export interface WorkerResult {
+  outcome: InvokeOutcome;
+  cold: boolean;
+  /** Time waiting for a free instance. */
+  waitedMs: number;
+  /** Pool bookkeeping: picking an instance (or deciding to start one). */
+  pickMs: number;
+  fetchMs: number;
+  sandboxMs: number;
+  runtimeMs: number;
+  initMs: number;
+  instanceId: string;
+  tier: string;
+  startPath?: StartPath;
+  fetch?: FetchStats;
+}
+
+/** Stable key of a function version. */
+export function versionKey(v: Pick<FunctionVersion, 'tenant' | 'name' | 'version'>): string {
+  return `${v.tenant}/${v.name}@${v.version}`;
+}
+
+export class WorkerAgent {
+  private readonly pools = new Map<string, FunctionPool>();
+  private readonly prepared = new Map<string, Promise<PreparedCode>>();
+
+  constructor(private readonly opts: WorkerOptions) {}
+
+  /** Runs one invocation of `target` on this host. */
+  async invoke(target: FunctionVersion, inv: WorkerInvocation): Promise<WorkerResult> {
+    const clock = this.opts.clock;
+    const t0 = clock.monotonic();
+    const pool = this.pool(target);
+    const acquiring = pool.acquire();
+    const pickMs = clock.monotonic() - t0;
+    const lease = await acquiring;
+    try {
+      const outcome = await lease.instance.invoke({
+        requestId: inv.requestId,
+        event: inv.event,
+        timeoutMs: target.config.timeoutMs,
+      });
+      const s = lease.start;
+      return {
+        outcome,
+        cold: lease.cold,
+        waitedMs: lease.waitedMs,
+        pickMs,
+        fetchMs: s?.fetchMs ?? 0,
+        sandboxMs: s?.sandboxMs ?? 0,
+        runtimeMs: s?.runtimeMs ?? 0,
+        initMs: s?.initMs ?? 0,
+        instanceId: lease.instance.id,
+        tier: lease.instance.tier,
+        ...(s ? { startPath: s.startPath, fetch: s.fetch } : {}),
+      };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Keeps `target.config.minWarm` instances of `target` ready, and lets other versions of the function go cold. */
+  keepWarm(target: FunctionVersion): void {
+    const prefix = `${target.tenant}/${target.name}@`;
+    for (const [key, pool] of this.pools)
+      if (key.startsWith(prefix) && key !== versionKey(target)) pool.keepWarm(0);
+    if (target.config.minWarm > 0) this.pool(target).keepWarm(target.config.minWarm);
+  }
+
+  /** Stops every instance of a function (all versions), e.g. when it is deleted. */
+  async drop(tenant: string, name: string): Promise<void> {
+    const prefix = `${tenant}/${name}@`;
+    const closing: Promise<void>[] = [];
+    for (const [key, pool] of this.pools) {
+      if (!key.startsWith(prefix)) continue;
+      this.pools.delete(key);
+      closing.push(pool.close());
+    }
+    await Promise.all(closing);
+  }
+
+  /** Instance counts by tier and state, for metrics. */
+  instanceCounts(): { tier: string; state: InstanceState; count: number }[] {
+    const totals: Record<InstanceState, number> = { starting: 0, idle: 0, busy: 0, evicting: 0 };
+    for (const pool of this.pools.values()) {
+      const c = pool.counts();
+      for (const s of Object.keys(totals) as InstanceState[]) totals[s] += c[s];
+    }
+    return (Object.keys(totals) as InstanceState[]).map((state) => ({
+      tier: this.opts.tier.name,
+      state,
+      count: totals[state],
+    }));
+  }
+
+  /** The instances of one function, by version. */
+  instancesOf(
+    tenant: string,
+    name: string,
+  ): { version: number; instances: ReturnType<FunctionPool['describe']> }[] {
+    const prefix = `${tenant}/${name}@`;
+    return [...this.pools]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([key, pool]) => ({ version: Number(key.slice(prefix.length)), instances: pool.describe() }));
+  }
+
+  /** Stops everything. */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.close()));
+    await this.opts.tier.close();
+  }
+
+  private pool(target: FunctionVersion): FunctionPool {
+    const key = versionKey(target);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new FunctionPool({
+        key,
+        config: target.config,
+        tier: this.opts.tier,
+        clock: this.opts.clock,
+        policy: this.opts.policy,
+        prepare: () => this.prepare(target),
+        newInstanceId: () => `i-${randomUUID().slice(0, 8)}`,
+        spec: (instanceId, code) => ({
+          instanceId,
+          functionName: target.name,
+          functionVersion: target.version,
+          codeDir: code.codeDir,
+          entry: code.entry,
+          env: target.config.env,
+          memoryMb: target.config.memoryMb,
+          concurrency: target.config.concurrency,
+          logLimitBytes: this.opts.logLimitBytes,
+        }),
+        onBackgroundError: (err) => this.opts.onBackgroundError(err, key),
+      });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * Gets a version's image onto this host. The first call fetches and materialises it; later calls
+   * find it in place and report every byte as coming from the cache.
+   */
+  private prepare(target: FunctionVersion): Promise<PreparedCode> {
+    const key = target.imageDigest;
+    const inFlight = this.prepared.get(key);
+    if (inFlight) {
+      return inFlight.then((code) => ({
+        ...code,
+        fetch: {
+          bytesFromSource: 0,
+          bytesFromCache: code.fetch.bytesFromSource + code.fetch.bytesFromCache,
+          source: 'cache',
+        },
+      }));
+    }
+    const work = (async () => {
+      try {
+        const m = await materializeImage({
+          source: this.opts.source,
+          name: target.imageRepo,
+          ref: target.imageDigest,
+          cache: this.opts.cache,
+          imagesDir: this.opts.imagesDir,
+        });
+        return {
+          codeDir: m.dir,
+          entry: target.entry,
+          fetch: {
+            bytesFromSource: m.bytesFromSource,
+            bytesFromCache: m.bytesFromCache,
+            source: m.bytesFromSource > 0 ? this.opts.source.kind : 'cache',
+          },
+        };
+      } catch (err) {
+        this.prepared.delete(key);
+        throw toKindlingError(err);
+      }
+    })();
+    this.prepared.set(key, work);
+    return work;
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The warm pool of one function version on one host: reuses warm instances, respects per-instance
+ * concurrency, starts new instances under load up to `maxInstances`, queues beyond that up to
+ * `maxQueue` and then refuses with 429; evicts idle instances when the keep-alive policy says so and
+ * keeps `minWarm` instances ready. Time comes from the injected Clock.
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { KindlingError, toKindlingError } from '../core/errors.js';
+import type { InstanceState } from '../core/metrics.js';
+import type { FunctionConfig } from '../control/function-config.js';
+import type { FetchStats } from '../control/invocations.js';
+import type { KeepAlivePolicy, PolicyFunction } from '../policy/keep-alive.js';
+import type { InstanceSpec, SandboxInstance, SandboxTier, StartPath } from '../sandbox/tier.js';
+
+/** The image of a version, on this host and ready to run. */
+export interface PreparedCode {
+  codeDir: string;
+  entry: string;
+  fetch: FetchStats;
+}
+
+/** Where the time of a cold start went (the pool's share of the phases). */
+export interface StartReport {
+  fetchMs: number;
+  sandboxMs: number;
+  runtimeMs: number;
+  initMs: number;
+  startPath: StartPath;
+  fetch: FetchStats;
+}
+
+/** A slot on an instance, held for one invocation. Call `release` exactly once. */
+export interface Lease {
+  instance: SandboxInstance;
+  cold: boolean;
+  /** Time spent waiting in the queue for a free instance. */
+  waitedMs: number;
+  /** Present for cold starts. */
+  start?: StartReport;
+  release(): void;
+}
+
+/** What the pool needs from the worker around it. */
+export interface PoolDeps {
+  key: string;
+  config: FunctionConfig;
+  tier: SandboxTier;
+  clock: Clock;
+  policy: KeepAlivePolicy;
+  /** Gets the code onto this host (memoised by the caller: the first call fetches, later calls are cache hits). */
+  prepare(): Promise<PreparedCode>;
+  /** Builds the spec of a new instance. */
+  spec(instanceId: string, code: PreparedCode): InstanceSpec;
+  /** New instance ids. */
+  newInstanceId(): string;
+  /** Reports failures that have no caller to go to (background starts). */
+  onBackgroundError(err: KindlingError): void;
+}
+
+interface PooledInstance {
+  sandbox: SandboxInstance;
+  inflight: number;
+  lastUsed: number;
+  evicting: boolean;
+  idleTimer: TimerHandle | undefined;
+}
+
+interface Waiter {
+  enqueuedAt: number;
+  resolve(lease: Lease): void;
+  reject(err: KindlingError): void;
+}
+
+/** Delay before retrying a failed background (minWarm) start. */
+const WARM_RETRY_MS = 5000;
+
+export class FunctionPool {
+  private readonly instances = new Set<PooledInstance>();
+  private readonly waiters: Waiter[] = [];
+  private starting = 0;
+  private warmTarget = 0;
+  private warmRetry: TimerHandle | undefined;
+  private closed = false;
+  private readonly policyFn: PolicyFunction;
+
+  constructor(private readonly deps: PoolDeps) {
+    this.policyFn = {
+      key: deps.key,
+      configuredKeepAliveMs: deps.config.keepAliveMs,
+      memoryMb: deps.config.memoryMb,
+    };
+  }
+
+  /** A slot for one invocation: warm when an instance has room, cold when a new one must start. */
+  async acquire(): Promise<Lease> {
+    if (this.closed)
+      throw new KindlingError('KINDLING_UNAVAILABLE', `function ${this.deps.key} is being removed`);
+    const now = this.deps.clock.now();
+    this.deps.policy.onInvocation(this.policyFn, now);
+    const warm = this.pickWarm();
+    if (warm) return this.lease(warm, 0);
+    if (this.live() + this.starting < this.deps.config.maxInstances) return this.coldStart(0);
+    if (this.waiters.length >= this.deps.config.maxQueue) {
+      throw new KindlingError(
+        'KINDLING_TOO_MANY_REQUESTS',
+        `function ${this.deps.key} is at its limit: ${this.deps.config.maxInstances} instances busy and ${this.waiters.length} requests queued (maxQueue ${this.deps.config.maxQueue}); retry later or raise maxInstances`,
+        { maxInstances: this.deps.config.maxInstances, maxQueue: this.deps.config.maxQueue },
+      );
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      this.waiters.push({ enqueuedAt: this.deps.clock.monotonic(), resolve, reject });
+    });
+  }
+
+  /** Keeps at least `count` instances running (started in the background). */
+  keepWarm(count: number): void {
+    this.warmTarget = count;
+    this.fillWarm();
+  }
+
+  /** Instance counts by state. */
+  counts(): Record<InstanceState, number> {
+    const c: Record<InstanceState, number> = { starting: this.starting, idle: 0, busy: 0, evicting: 0 };
+    for (const i of this.instances) {
+      if (i.evicting) c.evicting++;
+      else if (i.inflight > 0) c.busy++;
+      else c.idle++;
+    }
+    return c;
+  }
+
+  /** Details of each instance, for the API. */
+  describe(): {
+    id: string;
+    pid: number | undefined;
+    inflight: number;
+    lastUsed: number;
+    state: InstanceState;
+    memoryBytes: number | undefined;
+  }[] {
+    return [...this.instances].map((i) => ({
+      id: i.sandbox.id,
+      pid: i.sandbox.pid,
+      inflight: i.inflight,
+      lastUsed: i.lastUsed,
+      state: i.evicting ? 'evicting' : i.inflight > 0 ? 'busy' : 'idle',
+      memoryBytes: i.sandbox.memoryBytes(),
+    }));
+  }
+
+  /** True when the pool holds nothing and nobody waits: it can be dropped. */
+  get empty(): boolean {
+    return (
+      this.instances.size === 0 && this.starting === 0 && this.waiters.length === 0 && this.warmTarget === 0
+    );
+  }
+
+  /** Stops every instance and refuses the queued requests. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.warmTarget = 0;
+    if (this.warmRetry) this.deps.clock.clearTimer(this.warmRetry);
+    for (const w of this.waiters.splice(0)) {
+      w.reject(
+        new KindlingError(
+          'KINDLING_UNAVAILABLE',
+          `function ${this.deps.key} was removed while the request waited`,
+        ),
+      );
+    }
+    await Promise.all([...this.instances].map((i) => this.evict(i)));
+  }
+
+  private live(): number {
+    let n = 0;
+    for (const i of this.instances) if (!i.evicting) n++;
+    return n;
+  }
+
+  /** Most recently used instance with room, packing concurrent requests onto the busiest one that has room. */
+  private pickWarm(): PooledInstance | undefined {
+    let best: PooledInstance | undefined;
+    for (const i of this.instances) {
+      if (i.evicting || !i.sandbox.alive || i.inflight >= this.deps.config.concurrency) continue;
+      if (!best || i.inflight > best.inflight || (i.inflight === best.inflight && i.lastUsed > best.lastUsed))
+        best = i;
+    }
+    return best;
+  }
+
+  private lease(inst: PooledInstance, waitedMs: number, start?: StartReport): Lease {
+    inst.inflight++;
+    if (inst.idleTimer) {
+      this.deps.clock.clearTimer(inst.idleTimer);
+      inst.idleTimer = undefined;
+    }
+    let released = false;
+    return {
+      instance: inst.sandbox,
+      cold: start !== undefined,
+      waitedMs,
+      ...(start ? { start } : {}),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(inst);
+      },
+    };
+  }
+
+  private release(inst: PooledInstance): void {
+    inst.inflight--;
+    inst.lastUsed = this.deps.clock.now();
+    this.offer(inst);
+  }
+
+  /** Hands an instance with room to the next queued request, or lets it idle towards eviction. */
+  private offer(inst: PooledInstance): void {
+    if (!this.instances.has(inst) || inst.evicting || !inst.sandbox.alive) return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.resolve(this.lease(inst, this.deps.clock.monotonic() - waiter.enqueuedAt));
+      return;
+    }
+    if (inst.inflight === 0) this.scheduleIdle(inst);
+  }
+
+  private scheduleIdle(inst: PooledInstance): void {
+    const ttl = this.deps.policy.keepAliveMs(this.policyFn, this.deps.clock.now());
+    inst.idleTimer = this.deps.clock.setTimer(() => {
+      inst.idleTimer = undefined;
+      if (inst.inflight === 0 && !inst.evicting && this.live() > this.warmTarget) void this.evict(inst);
+    }, ttl);
+  }
+
+  private async evict(inst: PooledInstance): Promise<void> {
+    inst.evicting = true;
+    if (inst.idleTimer) this.deps.clock.clearTimer(inst.idleTimer);
+    await inst.sandbox.stop();
+  }
+
+  /** Starts an instance; the caller gets the first slot on it. */
+  private async coldStart(waitedMs: number): Promise<Lease> {
+    this.starting++;
+    let inst: PooledInstance;
+    let report: StartReport;
+    try {
+      const t0 = this.deps.clock.monotonic();
+      const code = await this.deps.prepare();
+      const fetchMs = this.deps.clock.monotonic() - t0;
+      const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
+      inst = this.adopt(sandbox);
+      report = { fetchMs, ...sandbox.timings, fetch: code.fetch };
+    } catch (err) {
+      throw toKindlingError(err, 'KINDLING_INIT_FAILED');
+    } finally {
+      this.starting--;
+      // A failed start frees capacity: let a queued request try its own start.
+      queueMicrotask(() => this.pump());
+    }
+    return this.lease(inst, waitedMs, report);
+  }
+
+  private adopt(sandbox: SandboxInstance): PooledInstance {
+    const inst: PooledInstance = {
+      sandbox,
+      inflight: 0,
+      lastUsed: this.deps.clock.now(),
+      evicting: false,
+      idleTimer: undefined,
+    };
+    this.instances.add(inst);
+    if (this.closed) void this.evict(inst);
+    void sandbox.exited.then(() => {
+      if (inst.idleTimer) this.deps.clock.clearTimer(inst.idleTimer);
+      this.instances.delete(inst);
+      this.pump();
+      this.fillWarm();
+    });
+    return inst;
+  }
+
+  /** Serves queued requests with new instances while there is capacity. */
+  private pump(): void {
+    while (this.waiters.length > 0 && !this.closed) {
+      const warm = this.pickWarm();
+      if (warm) {
+        const w = this.waiters.shift()!;
+        w.resolve(this.lease(warm, this.deps.clock.monotonic() - w.enqueuedAt));
+        continue;
+      }
+      if (this.live() + this.starting >= this.deps.config.maxInstances) return;
+      const w = this.waiters.shift()!;
+      this.coldStart(this.deps.clock.monotonic() - w.enqueuedAt).then(w.resolve, w.reject);
+    }
+  }
+
+  /** Starts background instances until `warmTarget` are up. */
+  private fillWarm(): void {
+    if (this.closed || this.warmRetry) return;
+    const target = Math.min(this.warmTarget, this.deps.config.maxInstances);
+    for (let n = this.live() + this.starting; n < target; n++) {
+      this.starting++;
+      void (async () => {
+        try {
+          const code = await this.deps.prepare();
+          const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
+          const inst = this.adopt(sandbox);
+          this.starting--;
+          this.offer(inst);
+        } catch (err) {
+          this.starting--;
+          this.deps.onBackgroundError(toKindlingError(err, 'KINDLING_INIT_FAILED'));
+          this.warmRetry = this.deps.clock.setTimer(() => {
+            this.warmRetry = undefined;
+            this.fillWarm();
+          }, WARM_RETRY_MS);
+        }
+      })();
+    }
+  }
+}
