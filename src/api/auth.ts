@@ -1,0 +1,73 @@
+/**
+ * Authentication (API keys as `Authorization: Bearer …`) and tenant scoping: a request acts inside its
+ * key's tenant; an admin key may act inside another tenant with `?tenant=NAME`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { KindlingError } from '../core/errors.js';
+import type { Principal, TenantStore } from '../control/tenants.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+    /** `performance.now()` when the request arrived; the start of the `queue` phase. */
+    receivedAt: number;
+  }
+}
+
+/** The key a request carries, if any (`Authorization: Bearer <key>` or `x-api-key: <key>`). */
+function keyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m)
+      throw new KindlingError(
+        'KINDLING_UNAUTHORIZED',
+        'malformed Authorization header: send "Authorization: Bearer <api key>"',
+      );
+    return m[1];
+  }
+  const alt = request.headers['x-api-key'];
+  return typeof alt === 'string' ? alt : undefined;
+}
+
+/** A fastify onRequest hook that requires a valid key and sets `request.principal`. */
+export function requireKey(tenants: TenantStore) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const key = keyOf(request);
+    if (!key) {
+      throw new KindlingError(
+        'KINDLING_UNAUTHORIZED',
+        'missing API key: send "Authorization: Bearer <api key>" (the admin key is in the data directory, file admin-key)',
+      );
+    }
+    const principal = tenants.authenticate(key);
+    if (!principal) throw new KindlingError('KINDLING_UNAUTHORIZED', 'unknown or revoked API key');
+    request.principal = principal;
+  };
+}
+
+/** The principal of an authenticated request. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new KindlingError('KINDLING_UNAUTHORIZED', 'this route needs an API key');
+  return request.principal;
+}
+
+/** The tenant a request acts in: its own, or (admin only) the one named by `?tenant=`. */
+export function tenantOf(request: FastifyRequest): string {
+  const principal = principalOf(request);
+  const asked = (request.query as Record<string, unknown> | undefined)?.tenant;
+  if (typeof asked !== 'string' || asked === principal.tenant) return principal.tenant;
+  if (principal.role !== 'admin') {
+    throw new KindlingError(
+      'KINDLING_FORBIDDEN',
+      `this key belongs to tenant ${principal.tenant} and cannot act in tenant ${asked}`,
+    );
+  }
+  return asked;
+}
+
+/** Throws unless the request comes from an admin key. */
+export function requireAdmin(request: FastifyRequest): void {
+  if (principalOf(request).role !== 'admin')
+    throw new KindlingError('KINDLING_FORBIDDEN', 'this operation needs an admin API key');
+}

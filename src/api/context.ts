@@ -1,0 +1,27 @@
+/** What the API routes are built from: the platform's services, passed in (no globals). */
+import type { Clock } from '../core/clock.js';
+import type { Metrics } from '../core/metrics.js';
+import type { AsyncDispatcher } from '../control/async-dispatcher.js';
+import type { Deployer } from '../control/deployer.js';
+import type { FunctionStore } from '../control/functions.js';
+import type { InvocationStore } from '../control/invocations.js';
+import type { Invoker } from '../control/invoker.js';
+import type { Scheduler } from '../control/scheduler.js';
+import type { TenantStore } from '../control/tenants.js';
+import type { LocalRegistry } from '../image/registry.js';
+
+export interface ApiContext {
+  clock: Clock;
+  metrics: Metrics;
+  tenants: TenantStore;
+  functions: FunctionStore;
+  invocations: InvocationStore;
+  invoker: Invoker;
+  dispatcher: AsyncDispatcher;
+  deployer: Deployer;
+  scheduler: Scheduler;
+  registry: LocalRegistry;
+  /** Largest accepted event, in bytes (6 MiB, as AWS Lambda). */
+  payloadLimitBytes: number;
+  version: string;
+}

@@ -1,0 +1,131 @@
+/**
+ * Invocation routes: sync and async invoke, and invocation records.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { KindlingError } from '../core/errors.js';
+import { serverTiming } from '../core/phases.js';
+import { parseOrThrow } from '../core/validate.js';
+import type { ExecutionResult } from '../control/invoker.js';
+import { assertFunctionName } from '../control/names.js';
+import { tenantOf } from './auth.js';
+import type { ApiContext } from './context.js';
+
+const invokeQuery = z.object({
+  mode: z.enum(['sync', 'async'], { message: 'must be "sync" or "async"' }).default('sync'),
+  qualifier: z.string().min(1).max(64).optional(),
+  tenant: z.string().optional(),
+});
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(50),
+  tenant: z.string().optional(),
+});
+
+/** Sets the headers that explain an invocation: phases, cold or warm, ids. */
+export function explainHeaders(reply: FastifyReply, id: string, version: number, res: ExecutionResult): void {
+  const c = res.completion;
+  reply.header('server-timing', serverTiming(c.phases, c.totalMs));
+  reply.header('x-kindling-cold', c.cold ? '1' : '0');
+  reply.header('x-kindling-invocation-id', id);
+  reply.header('x-kindling-version', String(version));
+  if (c.tier) reply.header('x-kindling-tier', c.tier);
+  if (c.instanceId) reply.header('x-kindling-instance', c.instanceId);
+  if (res.error) reply.header('x-kindling-error', res.error.code);
+}
+
+/** Parses an invoke body: JSON whatever the content type says (so `curl -d` works); empty means `{}`. */
+function parseEvent(body: string): unknown {
+  if (body.trim() === '') return {};
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new KindlingError(
+      'KINDLING_INVALID_JSON',
+      `the request body is not valid JSON: ${(err as Error).message}; send the event as a JSON document`,
+    );
+  }
+}
+
+export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'string', bodyLimit: ctx.payloadLimitBytes },
+    (_req, body, done) => {
+      done(null, body);
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: string | undefined }>(
+    '/v1/functions/:name/invoke',
+    async (request, reply) => {
+      const { name } = request.params;
+      assertFunctionName(name);
+      const query = parseOrThrow(invokeQuery, request.query, 'query');
+      const tenant = tenantOf(request);
+      const version = ctx.functions.resolve(tenant, name, query.qualifier);
+      const event = parseEvent(typeof request.body === 'string' ? request.body : '');
+      const id = randomUUID();
+      if (query.mode === 'async') {
+        ctx.invocations.enqueue({
+          id,
+          tenant,
+          functionName: name,
+          version: version.version,
+          payload: JSON.stringify(event),
+          createdAt: ctx.clock.now(),
+        });
+        ctx.dispatcher.notify();
+        reply.code(202).header('location', `/v1/invocations/${id}`);
+        return {
+          id,
+          status: 'queued',
+          function: name,
+          version: version.version,
+          statusUrl: `/v1/invocations/${id}`,
+        };
+      }
+      const createdAt = ctx.clock.now();
+      const res = await ctx.invoker.execute({
+        id,
+        version,
+        event,
+        mode: 'sync',
+        queuedMs: performance.now() - request.receivedAt,
+      });
+      ctx.invocations.recordSync(
+        { id, tenant, functionName: name, version: version.version, mode: 'sync', createdAt },
+        res.completion,
+      );
+      explainHeaders(reply, id, version.version, res);
+      reply.type('application/json; charset=utf-8');
+      if (res.error) {
+        reply.code(res.error.status);
+        return JSON.stringify({ ...res.error.toJSON(), invocationId: id });
+      }
+      return JSON.stringify(res.result ?? null);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/invocations/:id', async (request) => {
+    const tenant = tenantOf(request);
+    const record = ctx.invocations.get(request.params.id);
+    // Another tenant's invocation is reported as missing, not forbidden: its existence is not theirs to learn.
+    if (!record || record.tenant !== tenant) {
+      throw new KindlingError(
+        'KINDLING_INVOCATION_NOT_FOUND',
+        `no invocation ${JSON.stringify(request.params.id)}`,
+      );
+    }
+    return record;
+  });
+
+  app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (request) => {
+    const tenant = tenantOf(request);
+    const query = parseOrThrow(listQuery, request.query, 'query');
+    ctx.functions.get(tenant, request.params.name);
+    return { invocations: ctx.invocations.recent(tenant, request.params.name, query.limit) };
+  });
+}

@@ -1,0 +1,125 @@
+/** Versions, aliases, async invocations, HTTP triggers, concurrency limits and tenants, end to end. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { example, fixture, startTestPlatform } from '../helpers/platform.js';
+
+type P = Awaited<ReturnType<typeof startTestPlatform>>;
+
+describe('functions, versions, aliases and triggers', () => {
+  let p: P;
+  before(async () => {
+    p = await startTestPlatform([fixture('echo'), fixture('sleeper'), example('http-api')]);
+  });
+  after(async () => p.close());
+
+  it('every deploy makes a version; aliases pin one; invocations pick by qualifier', async () => {
+    const v1 = p.functions.resolve('default', 'echo');
+    const v2 = await p.deployer.deployImage('default', 'echo', v1.imageDigest, { env: { GREETING: 'v2' } });
+    assert.equal(v2.version, 2);
+    const set = await p.call('PUT', '/v1/functions/echo/aliases/prod', { version: 1 });
+    assert.equal(set.status, 200);
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke?qualifier=prod', {})).body.greeting, 'hi');
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke', {})).body.greeting, 'v2');
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke?qualifier=1', {})).body.functionVersion, 1);
+    const fn = await p.call('GET', '/v1/functions/echo');
+    assert.deepEqual(fn.body.aliases, { latest: 2, prod: 1 });
+    const versions = await p.call('GET', '/v1/functions/echo/versions');
+    assert.deepEqual(
+      versions.body.versions.map((v: { version: number }) => v.version),
+      [2, 1],
+    );
+    const latest = await p.call('PUT', '/v1/functions/echo/aliases/latest', { version: 1 });
+    assert.equal(latest.status, 400);
+    const list = await p.call('GET', '/v1/functions/echo/invocations?limit=2');
+    assert.equal(list.body.invocations.length, 2);
+    const stats = await p.call('GET', '/v1/functions/echo/stats');
+    assert.ok(stats.body.cold >= 2, 'each version had its own cold start');
+  });
+
+  it('runs async invocations from the durable queue', async () => {
+    const accepted = await p.call('POST', '/v1/functions/sleeper/invoke?mode=async', {
+      ms: 50,
+      tag: 'async',
+    });
+    assert.equal(accepted.status, 202);
+    assert.equal(accepted.headers.get('location'), `/v1/invocations/${accepted.body.id}`);
+    let record;
+    for (;;) {
+      record = await p.call('GET', `/v1/invocations/${accepted.body.id}`);
+      if (record.body.status === 'succeeded' || record.body.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(record.body.status, 'succeeded');
+    assert.deepEqual(record.body.result, { slept: 50, tag: 'async' });
+    assert.equal(record.body.mode, 'async');
+    assert.ok(record.body.phases.exec >= 50);
+  });
+
+  it('refuses with 429 beyond maxInstances plus the queue bound, and serves the rest', async () => {
+    const v = p.functions.resolve('default', 'sleeper');
+    await p.deployer.deployImage('default', 'sleeper', v.imageDigest, {
+      maxInstances: 1,
+      maxQueue: 1,
+      timeoutMs: 20000,
+    });
+    const results = await Promise.all(
+      [0, 1, 2].map((i) => p.call('POST', '/v1/functions/sleeper/invoke', { ms: 300, tag: i })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 200, 429]);
+    const refused = results.find((r) => r.status === 429)!;
+    assert.equal(refused.body.error.code, 'KINDLING_TOO_MANY_REQUESTS');
+    assert.match(refused.body.error.message, /maxInstances/);
+  });
+
+  it('HTTP triggers hand the function a request and map its response', async () => {
+    const get = await p.call('GET', '/fn/http-api/hello/kindling?x=1');
+    assert.equal(get.status, 200);
+    assert.match(get.headers.get('content-type') ?? '', /^application\/json/);
+    assert.deepEqual(get.body, { message: 'hello, kindling', query: { x: '1' } });
+    assert.ok(get.headers.get('server-timing')?.includes('exec;dur='));
+    const echo = await fetch(`${p.url}/fn/http-api/echo`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${p.adminKey}`, 'content-type': 'text/plain' },
+      body: 'plain text body',
+    });
+    assert.equal(echo.status, 200);
+    assert.equal(await echo.text(), 'plain text body');
+    const missing = await p.call('GET', '/fn/http-api/nowhere');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('x-kindling-cold'), '0');
+  });
+
+  it('one tenant never sees or calls another tenant’s functions, invocations or images', async () => {
+    const created = await p.call('POST', '/v1/tenants', { name: 'globex' });
+    assert.equal(created.status, 201);
+    const key = created.body.apiKey as string;
+    const mine = await p.call('POST', '/v1/functions/echo/invoke', {});
+    const id = mine.headers.get('x-kindling-invocation-id');
+    assert.deepEqual((await p.call('GET', '/v1/functions', undefined, key)).body.functions, []);
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke', {}, key)).status, 404);
+    assert.equal((await p.call('GET', `/v1/invocations/${id}`, undefined, key)).status, 404);
+    assert.equal((await p.call('GET', '/fn/http-api/', undefined, key)).status, 404);
+    assert.equal((await p.call('GET', '/v1/functions/echo?tenant=default', undefined, key)).status, 403);
+    assert.equal((await p.call('GET', '/v1/tenants', undefined, key)).status, 403);
+    const digest = p.functions.resolve('default', 'echo').imageDigest;
+    assert.equal((await p.call('GET', `/v2/default/echo/manifests/${digest}`, undefined, key)).status, 403);
+    // The same name in the other tenant is a different function.
+    await p.deployer.deployDirectory('globex', fixture('echo'));
+    const theirs = await p.call('POST', '/v1/functions/echo/invoke', { who: 'globex' }, key);
+    assert.equal(theirs.status, 200);
+    assert.deepEqual(theirs.body.event, { who: 'globex' });
+    assert.notEqual(theirs.headers.get('x-kindling-instance'), mine.headers.get('x-kindling-instance'));
+    // The admin sees every tenant's functions when asking for all.
+    const all = await p.call('GET', '/v1/functions?all=1');
+    assert.ok(all.body.functions.some((f: { tenant: string }) => f.tenant === 'globex'));
+  });
+
+  it('deleting a function stops its instances and forgets it', async () => {
+    await p.call('POST', '/v1/functions/echo/invoke', {});
+    const del = await p.call('DELETE', '/v1/functions/echo');
+    assert.equal(del.status, 204);
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke', {})).status, 404);
+    assert.equal((await p.call('GET', '/v1/functions/echo')).status, 404);
+  });
+});
