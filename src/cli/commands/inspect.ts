@@ -1,0 +1,166 @@
+/** The read-and-manage commands: ls, versions, logs, stats, alias, rm, invocation, tenants. */
+import type { FunctionSummary, FunctionVersion } from '../../control/functions.js';
+import type { FunctionStats, InvocationRecord } from '../../control/invocations.js';
+import { PHASES } from '../../core/phases.js';
+import type { ApiClient } from '../client.js';
+import { CliError } from '../cli-error.js';
+import { formatAge, formatMs, table } from '../format.js';
+import { printRecord } from './invoke.js';
+
+type Out = { json?: boolean };
+
+const emit = (flags: Out, data: unknown, human: () => string) =>
+  console.log(flags.json ? JSON.stringify(data) : human());
+
+export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Promise<void> {
+  const { functions } = (
+    await client.request<{ functions: FunctionSummary[] }>('GET', `/v1/functions${flags.all ? '?all=1' : ''}`)
+  ).body;
+  emit(flags, functions, () =>
+    functions.length === 0
+      ? 'No functions yet. Deploy one: npx kindling deploy examples/hello'
+      : table(
+          ['NAME', ...(flags.all ? ['TENANT'] : []), 'LATEST', 'ALIASES', 'MEMORY', 'TIMEOUT', 'CREATED'],
+          functions.map((f) => [
+            f.name,
+            ...(flags.all ? [f.tenant] : []),
+            `v${f.latestVersion}`,
+            Object.entries(f.aliases)
+              .filter(([a]) => a !== 'latest')
+              .map(([a, v]) => `${a}→v${v}`)
+              .join(',') || '-',
+            `${f.config.memoryMb} MB`,
+            formatMs(f.config.timeoutMs),
+            formatAge(f.createdAt),
+          ]),
+        ),
+  );
+}
+
+export async function versions(client: ApiClient, name: string, flags: Out): Promise<void> {
+  const { versions: list } = (
+    await client.request<{ versions: FunctionVersion[] }>(
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/versions`,
+    )
+  ).body;
+  const { aliases } = (
+    await client.request<{ aliases: Record<string, number> }>(
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/aliases`,
+    )
+  ).body;
+  emit(flags, { versions: list, aliases }, () =>
+    table(
+      ['VERSION', 'ALIASES', 'IMAGE', 'MEMORY', 'CREATED'],
+      list.map((v) => [
+        `v${v.version}`,
+        Object.entries(aliases)
+          .filter(([, n]) => n === v.version)
+          .map(([a]) => a)
+          .join(',') || '-',
+        v.imageDigest.slice(0, 19),
+        `${v.config.memoryMb} MB`,
+        formatAge(v.createdAt),
+      ]),
+    ),
+  );
+}
+
+export async function logs(client: ApiClient, name: string, flags: Out & { limit?: string }): Promise<void> {
+  const limit = flags.limit ?? '20';
+  const { invocations } = (
+    await client.request<{ invocations: InvocationRecord[] }>(
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/invocations?limit=${encodeURIComponent(limit)}`,
+    )
+  ).body;
+  emit(flags, invocations, () => {
+    if (invocations.length === 0) return `No invocations of ${name} yet. Try: npx kindling invoke ${name}`;
+    const lines: string[] = [];
+    for (const r of [...invocations].reverse()) {
+      lines.push(
+        `${new Date(r.createdAt).toISOString()} ${r.id.slice(0, 8)} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${r.error.message}` : ''}`,
+      );
+      for (const l of r.logs) lines.push(`    ${l.level.padEnd(6)} ${l.msg}`);
+      if (r.logsDroppedBytes) lines.push(`    … ${r.logsDroppedBytes} more bytes of output dropped`);
+    }
+    return lines.join('\n');
+  });
+}
+
+export async function stats(client: ApiClient, name: string, flags: Out): Promise<void> {
+  const s = (
+    await client.request<FunctionStats & { instances: unknown[] }>(
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/stats`,
+    )
+  ).body;
+  emit(flags, s, () => {
+    const rows = [...PHASES, 'total'].map((p) => [
+      p,
+      formatMs(s.cold_ms.p50[p] ?? 0),
+      formatMs(s.cold_ms.p99[p] ?? 0),
+      formatMs(s.warm_ms.p50[p] ?? 0),
+      formatMs(s.warm_ms.p99[p] ?? 0),
+    ]);
+    return [
+      `${name}: ${s.invocations} invocations (last 1000): ${s.cold} cold, ${s.warm} warm, ${s.errors} errors`,
+      '',
+      table(['PHASE', 'COLD p50', 'COLD p99', 'WARM p50', 'WARM p99'], rows),
+    ].join('\n');
+  });
+}
+
+export async function alias(
+  client: ApiClient,
+  name: string,
+  aliasName: string,
+  version: string,
+  flags: Out,
+): Promise<void> {
+  const n = Number(version.replace(/^v/, ''));
+  if (!Number.isInteger(n) || n <= 0)
+    throw new CliError(`VERSION must be a version number like 3 (got ${JSON.stringify(version)})`);
+  const res = (
+    await client.request(
+      'PUT',
+      `/v1/functions/${encodeURIComponent(name)}/aliases/${encodeURIComponent(aliasName)}`,
+      { version: n },
+    )
+  ).body;
+  emit(flags, res, () => `${name}:${aliasName} → v${n}`);
+}
+
+export async function rm(client: ApiClient, name: string, flags: Out): Promise<void> {
+  await client.request('DELETE', `/v1/functions/${encodeURIComponent(name)}`);
+  emit(flags, { deleted: name }, () => `Deleted ${name}`);
+}
+
+export async function invocation(client: ApiClient, id: string, flags: Out): Promise<void> {
+  const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`))
+    .body;
+  if (flags.json) console.log(JSON.stringify(record));
+  else printRecord(record);
+}
+
+export async function tenantCreate(client: ApiClient, name: string, flags: Out): Promise<void> {
+  const res = (await client.request<{ tenant: string; apiKey: string }>('POST', '/v1/tenants', { name }))
+    .body;
+  emit(flags, res, () => `Created tenant ${res.tenant}. Its API key (shown once):\n  ${res.apiKey}`);
+}
+
+export async function tenantList(client: ApiClient, flags: Out): Promise<void> {
+  const { tenants } = (
+    await client.request<{ tenants: { tenant: string; createdAt: number; keys: number }[] }>(
+      'GET',
+      '/v1/tenants',
+    )
+  ).body;
+  emit(flags, tenants, () =>
+    table(
+      ['TENANT', 'KEYS', 'CREATED'],
+      tenants.map((t) => [t.tenant, t.keys, formatAge(t.createdAt)]),
+    ),
+  );
+}

@@ -1,0 +1,121 @@
+/** `kindling invoke NAME`: run a function and show its result and where the time went. */
+import { readFileSync } from 'node:fs';
+import type { InvocationRecord } from '../../control/invocations.js';
+import type { Phase } from '../../core/phases.js';
+import { CliError } from '../cli-error.js';
+import type { ApiClient } from '../client.js';
+import { formatMs, parseServerTiming, phaseBars } from '../format.js';
+
+export interface InvokeFlags {
+  data?: string;
+  dataFile?: string;
+  async?: boolean;
+  wait?: boolean;
+  qualifier?: string;
+  logs?: boolean;
+  json?: boolean;
+}
+
+function payload(flags: InvokeFlags): string {
+  const raw =
+    flags.dataFile !== undefined
+      ? readFileSync(flags.dataFile === '-' ? 0 : flags.dataFile, 'utf8')
+      : (flags.data ?? '{}');
+  try {
+    JSON.parse(raw);
+  } catch (err) {
+    throw new CliError(`--data is not valid JSON: ${(err as Error).message} (e.g. --data '{"name":"you"}')`);
+  }
+  return raw;
+}
+
+function printLogs(record: InvocationRecord): void {
+  for (const line of record.logs)
+    console.log(`  ${new Date(line.t).toISOString()} ${line.level.padEnd(6)} ${line.msg}`);
+  if (record.logsDroppedBytes > 0) console.log(`  … ${record.logsDroppedBytes} more bytes of output dropped`);
+}
+
+export async function invoke(client: ApiClient, name: string, flags: InvokeFlags): Promise<void> {
+  const query = new URLSearchParams();
+  if (flags.qualifier) query.set('qualifier', flags.qualifier);
+  if (flags.async) query.set('mode', 'async');
+  const path = `/v1/functions/${encodeURIComponent(name)}/invoke${query.size ? `?${query}` : ''}`;
+  const res = await client.request<unknown>('POST', path, undefined, {
+    raw: payload(flags),
+    allowError: true,
+  });
+
+  if (flags.async) {
+    if (res.status !== 202)
+      throw new CliError(
+        (res.body as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`,
+      );
+    const accepted = res.body as { id: string };
+    if (!flags.wait) {
+      console.log(
+        flags.json
+          ? JSON.stringify(accepted)
+          : `Accepted: invocation ${accepted.id}\n  status: npx kindling invocation ${accepted.id}`,
+      );
+      return;
+    }
+    const record = await waitFor(client, accepted.id);
+    if (flags.json) console.log(JSON.stringify(record));
+    else printRecord(record);
+    if (record.status === 'failed') process.exitCode = 1;
+    return;
+  }
+
+  const id = res.headers.get('x-kindling-invocation-id') ?? '';
+  const errorBody =
+    res.status >= 400 ? (res.body as { error?: { code?: string; message?: string } }).error : undefined;
+  if (!id && errorBody) throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code);
+  if (flags.json) {
+    const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
+    console.log(JSON.stringify(record));
+    if (errorBody) process.exitCode = 1;
+    return;
+  }
+  if (errorBody) console.error(`error ${errorBody.code}: ${errorBody.message}`);
+  else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
+  const timing = parseServerTiming(res.headers.get('server-timing'));
+  const cold = res.headers.get('x-kindling-cold') === '1';
+  console.log('');
+  console.log(
+    `${cold ? 'cold start' : 'warm'} · ${formatMs(timing.total ?? 0)} total · v${res.headers.get('x-kindling-version')} · ${res.headers.get('x-kindling-tier') ?? '?'} · ${res.headers.get('x-kindling-instance') ?? '-'} · ${id}`,
+  );
+  console.log(phaseBars(timing as Partial<Record<Phase, number>>));
+  if (flags.logs) {
+    const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
+    console.log('logs:');
+    printLogs(record);
+  }
+  if (errorBody) process.exitCode = 1;
+}
+
+async function waitFor(client: ApiClient, id: string): Promise<InvocationRecord> {
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
+    if (record.status === 'succeeded' || record.status === 'failed') return record;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Prints an invocation record for people. */
+export function printRecord(record: InvocationRecord): void {
+  console.log(
+    `invocation ${record.id} · ${record.functionName} v${record.version} · ${record.mode} · ${record.status}`,
+  );
+  if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
+  if (record.error) console.log(`error ${record.error.code}: ${record.error.message}`);
+  if (record.phases) {
+    console.log(
+      `${record.cold ? 'cold start' : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,
+    );
+    console.log(phaseBars(record.phases));
+  }
+  if (record.logs.length || record.logsDroppedBytes) {
+    console.log('logs:');
+    printLogs(record);
+  }
+}

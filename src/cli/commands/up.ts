@@ -1,0 +1,79 @@
+/** `kindling up`: the embedded platform in this process, with the example functions deployed. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CliError } from '../cli-error.js';
+import { startPlatform } from '../../platform.js';
+
+export interface UpFlags {
+  port?: string;
+  host?: string;
+  data?: string;
+  examples: boolean;
+}
+
+/** The example functions shipped with the package. */
+export function exampleDirs(): string[] {
+  const root = fileURLToPath(new URL('../../../../examples/', import.meta.url));
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'kindling.json')))
+    .map((e) => join(root, e.name))
+    .sort();
+}
+
+export function parsePort(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`invalid port ${JSON.stringify(value)}: use 0-65535`);
+  return port;
+}
+
+export async function up(flags: UpFlags): Promise<void> {
+  const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
+  const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
+  const say = (line: string) => console.log(line);
+  const examples = flags.examples ? exampleDirs() : [];
+  if (examples.length) say(`Deploying ${examples.length} example functions…`);
+  const platform = await startPlatform({
+    dataDir,
+    port,
+    host: flags.host ?? '127.0.0.1',
+    deploy: examples,
+    say,
+    logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
+  }).catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE')
+      throw new CliError(`port ${port} is in use: pass --port or set KINDLING_PORT`);
+    throw err;
+  });
+  if (platform.newAdminKey) {
+    say('');
+    say(`Admin API key (shown once; also saved to ${join(platform.dataDir, 'admin-key')}, mode 0600):`);
+    say(`  ${platform.newAdminKey}`);
+  }
+  say('');
+  say(`Kindling is up at ${platform.url}  (data: ${platform.dataDir})`);
+  say(`  try:  npx kindling invoke hello --data '{"name":"you"}'`);
+  say(
+    `        curl -H "Authorization: Bearer $(cat ${join(platform.dataDir, 'admin-key')})" ${platform.url}/fn/http-api/`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    say(`\n${signal}: stopping (finishing running invocations)…`);
+    platform.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`kindling: error while stopping: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,139 @@
+/**
+ * The `kindling` command. Errors are one line on stderr and a non-zero exit; `--json` gives output for
+ * scripts.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { KindlingError } from '../core/errors.js';
+import { KINDLING_VERSION } from '../platform.js';
+import { CliError } from './cli-error.js';
+import { ApiClient } from './client.js';
+import { deploy } from './commands/deploy.js';
+import {
+  alias,
+  invocation,
+  logs,
+  ls,
+  rm,
+  stats,
+  tenantCreate,
+  tenantList,
+  versions,
+} from './commands/inspect.js';
+import { invoke } from './commands/invoke.js';
+import { up } from './commands/up.js';
+import { resolveEndpoint } from './endpoint.js';
+
+const program = new Command('kindling')
+  .description('Kindling: a self-hosted serverless platform that explains every cold start')
+  .version(KINDLING_VERSION)
+  .option(
+    '--url <url>',
+    'platform address (default: KINDLING_URL, else the one `kindling up` recorded in the data directory)',
+  )
+  .option(
+    '--data-dir <dir>',
+    'data directory of a local `kindling up`, for its address and admin key (default: KINDLING_DATA or .kindling)',
+  )
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError('(run `kindling --help` for usage)')
+  .exitOverride();
+
+const client = () => {
+  const { url, dataDir } = program.opts<{ url?: string; dataDir?: string }>();
+  return new ApiClient(resolveEndpoint({ ...(url ? { url } : {}), ...(dataDir ? { data: dataDir } : {}) }));
+};
+const json = () => program.opts<{ json?: boolean }>().json === true;
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+program
+  .command('up')
+  .description(
+    'run the platform here (gateway, registry, scheduler and a worker in one process), with the examples deployed',
+  )
+  .option('-p, --port <port>', 'port to listen on (default: KINDLING_PORT or 8080)')
+  .option('--data <dir>', 'data directory (default: KINDLING_DATA or .kindling)')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--no-examples', 'do not deploy the example functions')
+  .action((opts: { port?: string; host?: string; data?: string; examples: boolean }) => up(opts));
+
+program
+  .command('deploy <dir>')
+  .description('bundle a function directory into an image, push it and create a new version')
+  .option('-n, --name <name>', 'function name (default: "name" in kindling.json)')
+  .option('--memory <mb>', 'memory limit in MiB')
+  .option('--timeout <ms>', 'timeout in milliseconds')
+  .option('--concurrency <n>', 'concurrent requests per instance')
+  .option('--max-instances <n>', 'most instances at once')
+  .option('--min-warm <n>', 'instances kept warm at all times')
+  .option('--keep-alive <ms>', 'how long an idle instance stays warm')
+  .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+  .action((dir: string, opts) =>
+    deploy(client(), dir, { ...opts, json: json(), dataDir: program.opts<{ dataDir?: string }>().dataDir }),
+  );
+
+program
+  .command('invoke <name>')
+  .description('invoke a function and show its result and cold-start breakdown')
+  .option('-d, --data <json>', 'event as JSON', '{}')
+  .option('-f, --data-file <file>', 'read the event from a file (- for stdin)')
+  .option('-q, --qualifier <alias|version>', 'alias or version to invoke (default: latest)')
+  .option('--async', 'queue the invocation and return its id')
+  .option('--wait', 'with --async: wait for the result')
+  .option('--logs', "print the invocation's console output")
+  .action((name: string, opts) => invoke(client(), name, { ...opts, json: json() }));
+
+program
+  .command('ls')
+  .description('list functions')
+  .option('--all', 'all tenants (admin)')
+  .action((opts) => ls(client(), { ...opts, json: json() }));
+program
+  .command('versions <name>')
+  .description("list a function's versions and aliases")
+  .action((name: string) => versions(client(), name, { json: json() }));
+program
+  .command('logs <name>')
+  .description('recent invocations of a function with their console output')
+  .option('-n, --limit <n>', 'how many', '20')
+  .action((name: string, opts: { limit: string }) => logs(client(), name, { ...opts, json: json() }));
+program
+  .command('stats <name>')
+  .description('cold/warm counts and phase percentiles')
+  .action((name: string) => stats(client(), name, { json: json() }));
+program
+  .command('alias <name> <alias> <version>')
+  .description('point an alias (e.g. prod) at a version')
+  .action((name: string, a: string, v: string) => alias(client(), name, a, v, { json: json() }));
+program
+  .command('rm <name>')
+  .description('delete a function, its versions and aliases')
+  .action((name: string) => rm(client(), name, { json: json() }));
+program
+  .command('invocation <id>')
+  .description('show one invocation record')
+  .action((id: string) => invocation(client(), id, { json: json() }));
+
+const tenant = program.command('tenant').description('manage tenants (admin key)');
+tenant
+  .command('create <name>')
+  .description('create a tenant and print its API key')
+  .action((name: string) => tenantCreate(client(), name, { json: json() }));
+tenant
+  .command('ls')
+  .description('list tenants')
+  .action(() => tenantList(client(), { json: json() }));
+
+program.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode);
+  }
+  const message =
+    err instanceof CliError || KindlingError.is(err) ? err.message : ((err as Error).message ?? String(err));
+  console.error(`kindling: ${message}`);
+  if (program.opts<{ debug?: boolean }>().debug) console.error(err);
+  process.exit(1);
+}

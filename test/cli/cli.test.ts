@@ -1,0 +1,90 @@
+/** The `kindling` command against a real platform process. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
+
+describe('kindling CLI', () => {
+  let dataDir: string;
+  let platform: Awaited<ReturnType<typeof startPlatformProcess>>;
+  const cli = (...args: string[]) => runCli([...args, '--data-dir', dataDir]);
+
+  before(async () => {
+    dataDir = tempDir();
+    platform = await startPlatformProcess(dataDir);
+  });
+  after(async () => {
+    platform.child.kill('SIGTERM');
+    await new Promise((r) => platform.child.once('exit', r));
+  });
+
+  it('deploys, invokes cold then warm, and explains the phases', () => {
+    const deployed = cli('deploy', example('hello'));
+    assert.equal(deployed.status, 0, deployed.stderr);
+    assert.match(deployed.stdout, /Deployed hello v1/);
+    const cold = cli('invoke', 'hello', '--data', '{"name":"cli"}');
+    assert.equal(cold.status, 0, cold.stderr);
+    assert.match(cold.stdout, /"message": "hello, cli"/);
+    assert.match(cold.stdout, /cold start/);
+    for (const phase of ['queue', 'place', 'fetch', 'sandbox', 'runtime', 'init', 'exec'])
+      assert.match(cold.stdout, new RegExp(`\\b${phase}\\b`));
+    const warm = cli('invoke', 'hello', '--json');
+    assert.equal(warm.status, 0, warm.stderr);
+    const record = JSON.parse(warm.stdout);
+    assert.equal(record.cold, false);
+    assert.equal(record.result.message, 'hello, world');
+  });
+
+  it('lists, shows versions, logs and stats, sets aliases and removes', () => {
+    assert.equal(cli('deploy', example('hello'), '--memory', '256', '--env', 'A=1').status, 0);
+    const ls = cli('ls');
+    assert.match(ls.stdout, /hello\s+v2/);
+    const lsJson = JSON.parse(cli('ls', '--json').stdout);
+    assert.equal(lsJson[0].config.memoryMb, 256);
+    assert.equal(cli('alias', 'hello', 'prod', '1').status, 0);
+    const versions = cli('versions', 'hello');
+    assert.match(versions.stdout, /v1\s+prod/);
+    assert.match(versions.stdout, /v2\s+latest/);
+    const viaAlias = JSON.parse(cli('invoke', 'hello', '-q', 'prod', '--json').stdout);
+    assert.equal(viaAlias.version, 1);
+    const logs = cli('logs', 'hello');
+    assert.match(logs.stdout, /greeting cli/);
+    const stats = cli('stats', 'hello');
+    assert.match(stats.stdout, /cold/);
+    assert.match(stats.stdout, /init/);
+    assert.equal(cli('rm', 'hello').status, 0);
+    assert.match(cli('ls').stdout, /No functions yet/);
+  });
+
+  it('async invoke with --wait returns the result', () => {
+    assert.equal(cli('deploy', fixture('sleeper')).status, 0);
+    const res = cli('invoke', 'sleeper', '--async', '--wait', '--data', '{"ms":20}', '--json');
+    assert.equal(res.status, 0, res.stderr);
+    assert.deepEqual(JSON.parse(res.stdout).result, { slept: 20, tag: null });
+  });
+
+  it('errors are one clear line and a non-zero exit', () => {
+    const cases: [string[], RegExp][] = [
+      [['invoke', 'missing-fn'], /no function named "missing-fn"/],
+      [['invoke', 'sleeper', '--data', '{oops'], /--data is not valid JSON/],
+      [['deploy', '/definitely/not/here'], /is not a directory/],
+      [['deploy', fixture('sleeper'), '--memory', 'lots'], /--memory must be a whole number/],
+      [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb: must be at least 64 MiB/],
+      [['alias', 'sleeper', 'prod', 'x'], /VERSION must be a version number/],
+    ];
+    for (const [args, pattern] of cases) {
+      const res = cli(...args);
+      assert.notEqual(res.status, 0, args.join(' '));
+      assert.match(res.stderr, pattern);
+      assert.equal(res.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${res.stderr}`);
+    }
+    const unreachable = runCli(['ls'], { KINDLING_URL: 'http://127.0.0.1:1', KINDLING_DATA: dataDir });
+    assert.equal(unreachable.status, 1);
+    assert.match(unreachable.stderr, /cannot reach Kindling at http:\/\/127.0.0.1:1/);
+    const noKey = runCli(['ls', '--data-dir', tempDir()], {
+      KINDLING_API_KEY: '',
+      KINDLING_URL: platform.url,
+    });
+    assert.equal(noKey.status, 1);
+    assert.match(noKey.stderr, /no API key/);
+  });
+});
