@@ -1,0 +1,320 @@
+/**
+ * `npm run bench:invoke` — invoke latency and throughput, each against its floor measured in the same
+ * run (these machines are shared and noisy, so ratios are what count):
+ *  (a) warm: throughput and p50/p99 through the gateway vs a bare Node HTTP server answering the same JSON;
+ *  (b) cold: process-tier cold start p50/p99 (with phases) vs a bare `node -e` start of the same function.
+ * Writes bench/results/invoke.json and bench/results/invoke.svg. `--quick` for a short run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PHASES, type Phase } from '../src/core/phases.js';
+import { percentile, sortedCopy } from '../src/core/stats.js';
+import { runLoad } from './lib/loadgen.js';
+import { barChart, svgDocument } from './lib/svg-plot.js';
+
+const quick = process.argv.includes('--quick');
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const cli = join(repo, 'bin', 'kindling.js');
+const settings = quick
+  ? { warmMs: 2000, rounds: 1, concurrency: 16, seqRequests: 300, coldRuns: 15 }
+  : { warmMs: 5000, rounds: 2, concurrency: 16, seqRequests: 2000, coldRuns: 100 };
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function summary(latencies: number[]) {
+  const s = sortedCopy(latencies);
+  return { p50Ms: round(percentile(s, 50)), p99Ms: round(percentile(s, 99)), n: s.length };
+}
+
+/** Starts a child and resolves with the first stdout line that parses as JSON. */
+function startJsonChild(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; info: { port: number } }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const line = buf.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ child, info: JSON.parse(line) as { port: number } });
+    });
+    child.on('exit', (code) => reject(new Error(`child ${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+async function startPlatform(dataDir: string): Promise<{ child: ChildProcess; url: string; key: string }> {
+  const child = spawn(process.execPath, [cli, 'up', '--port', '0', '--no-examples', '--data', dataDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, KINDLING_LOG_LEVEL: 'error' },
+  });
+  const endpoint = join(dataDir, 'endpoint.json');
+  for (let i = 0; i < 600 && !existsSync(endpoint); i++) await sleep(50);
+  if (!existsSync(endpoint)) throw new Error('platform did not come up');
+  const url = (JSON.parse(readFileSync(endpoint, 'utf8')) as { url: string }).url;
+  return { child, url, key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim() };
+}
+
+function deploy(dataDir: string, dir: string): void {
+  const res = spawnSync(process.execPath, [cli, 'deploy', dir, '--json', '--data-dir', dataDir], {
+    encoding: 'utf8',
+  });
+  if (res.status !== 0) throw new Error(`deploy ${dir} failed: ${res.stderr}`);
+}
+
+async function api<T>(
+  url: string,
+  key: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ res: Response; body: T }> {
+  const res = await fetch(url + path, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+  });
+  return { res, body: (await res.json()) as T };
+}
+
+function parseTiming(header: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (header ?? '').split(',')) {
+    const m = /^\s*(\w+);dur=([\d.]+)/.exec(part);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const floor = await startJsonChild([join(repo, 'bench', 'floor-server.js')]);
+    children.push(floor.child);
+    const platform = await startPlatform(dataDir);
+    children.push(platform.child);
+    deploy(dataDir, join(repo, 'bench', 'functions', 'echo'));
+    deploy(dataDir, join(repo, 'bench', 'functions', 'cold'));
+    const { url, key } = platform;
+    const payload = JSON.stringify({ hello: 'world', n: 42, list: [1, 2, 3] });
+    const floorUrl = `http://127.0.0.1:${floor.info.port}/`;
+    const fnUrl = `${url}/v1/functions/bench-echo/invoke`;
+    const auth = { authorization: `Bearer ${key}` };
+
+    // Warm up both (JIT, connection pools, the function's instance).
+    await runLoad({ url: floorUrl, body: payload, concurrency: 4, durationMs: 1000, maxRequests: 2000 });
+    await runLoad({
+      url: fnUrl,
+      headers: auth,
+      body: payload,
+      concurrency: 4,
+      durationMs: 1000,
+      maxRequests: 2000,
+    });
+
+    // (a) throughput, alternating floor and platform so drift on the machine hits both alike.
+    const rps = { floor: [] as number[], platform: [] as number[] };
+    const loaded = { floor: [] as number[], platform: [] as number[] };
+    for (let r = 0; r < settings.rounds; r++) {
+      const f = await runLoad({
+        url: floorUrl,
+        body: payload,
+        concurrency: settings.concurrency,
+        durationMs: settings.warmMs,
+        maxRequests: 1e7,
+      });
+      const p = await runLoad({
+        url: fnUrl,
+        headers: auth,
+        body: payload,
+        concurrency: settings.concurrency,
+        durationMs: settings.warmMs,
+        maxRequests: 1e7,
+      });
+      if (p.errors > 0) console.warn(`warning: ${p.errors} platform requests failed under load`);
+      rps.floor.push(f.rps);
+      rps.platform.push(p.rps);
+      loaded.floor.push(...f.latencies);
+      loaded.platform.push(...p.latencies);
+    }
+    // Latency one request at a time: the platform's own overhead per invocation.
+    const seqFloor = await runLoad({
+      url: floorUrl,
+      body: payload,
+      concurrency: 1,
+      durationMs: 60_000,
+      maxRequests: settings.seqRequests,
+    });
+    const seqPlatform = await runLoad({
+      url: fnUrl,
+      headers: auth,
+      body: payload,
+      concurrency: 1,
+      durationMs: 60_000,
+      maxRequests: settings.seqRequests,
+    });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const warm = {
+      rps: Math.round(mean(rps.platform)),
+      p50Ms: summary(seqPlatform.latencies).p50Ms,
+      p99Ms: summary(seqPlatform.latencies).p99Ms,
+      floorRps: Math.round(mean(rps.floor)),
+      floorP50Ms: summary(seqFloor.latencies).p50Ms,
+      floorP99Ms: summary(seqFloor.latencies).p99Ms,
+      overheadP50Ms: round(summary(seqPlatform.latencies).p50Ms - summary(seqFloor.latencies).p50Ms),
+      rpsRatio: round(mean(rps.platform) / mean(rps.floor)),
+      underLoad: {
+        concurrency: settings.concurrency,
+        platform: summary(loaded.platform),
+        floor: summary(loaded.floor),
+      },
+    };
+    console.log('warm', JSON.stringify(warm));
+
+    // (b) cold starts: wait until the previous instance is gone, then invoke.
+    const coldUrl = `${url}/v1/functions/bench-cold/invoke`;
+    const totals: number[] = [];
+    const phaseSeries: Record<Phase, number[]> = Object.fromEntries(
+      PHASES.map((p) => [p, []]),
+    ) as unknown as Record<Phase, number[]>;
+    for (let i = 0; i < settings.coldRuns; i++) {
+      for (let w = 0; w < 500; w++) {
+        const { body } = await api<{ instances: { instances: unknown[] }[] }>(
+          url,
+          key,
+          '/v1/functions/bench-cold',
+        );
+        if (body.instances.every((v) => v.instances.length === 0)) break;
+        await sleep(2);
+      }
+      const t0 = performance.now();
+      const res = await fetch(coldUrl, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: `{"n":${i}}`,
+      });
+      await res.text();
+      const ms = performance.now() - t0;
+      if (res.headers.get('x-kindling-cold') !== '1') continue;
+      totals.push(ms);
+      const timing = parseTiming(res.headers.get('server-timing'));
+      for (const p of PHASES) phaseSeries[p].push(timing[p] ?? 0);
+    }
+
+    // The floor: a bare node process that imports the same bundled file and runs the handler once.
+    const versions = (
+      await api<{ versions: { imageDigest: string; entry: string }[] }>(
+        url,
+        key,
+        '/v1/functions/bench-cold/versions',
+      )
+    ).body.versions;
+    const image = versions[0]!;
+    const entry = join(dataDir, 'worker', 'images', image.imageDigest.slice('sha256:'.length), image.entry);
+    const script = `import(${JSON.stringify('file://' + entry)}).then((m) => m.default({ n: 1 })).then((r) => process.stdout.write(JSON.stringify(r)))`;
+    const bare: number[] = [];
+    for (let i = 0; i < settings.coldRuns; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        // The same minimal environment the sandbox gives its instances: variables such as
+        // NODE_EXTRA_CA_CERTS would otherwise add tens of milliseconds to the floor's start.
+        const child = spawn(process.execPath, ['-e', script], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), NODE_ENV: 'production' },
+        });
+        child.stdout.once('data', () => {
+          bare.push(performance.now() - t0);
+          resolve();
+        });
+        child.on('exit', (code) =>
+          code === 0 ? undefined : reject(new Error(`bare node exited with ${code}`)),
+        );
+      });
+    }
+    const phasesP50 = Object.fromEntries(
+      PHASES.map((p) => [p, round(percentile(sortedCopy(phaseSeries[p]), 50))]),
+    );
+    const cold = {
+      p50Ms: summary(totals).p50Ms,
+      p99Ms: summary(totals).p99Ms,
+      runs: totals.length,
+      bareNodeP50Ms: summary(bare).p50Ms,
+      bareNodeP99Ms: summary(bare).p99Ms,
+      overBareP50Ms: round(summary(totals).p50Ms - summary(bare).p50Ms),
+      phasesP50,
+    };
+    console.log('cold', JSON.stringify(cold));
+
+    const result = {
+      warm,
+      cold,
+      meta: {
+        quick,
+        node: process.version,
+        date: new Date().toISOString(),
+        cpus: (await import('node:os')).cpus().length,
+        settings,
+      },
+    };
+    const out = join(repo, 'bench', 'results');
+    mkdirSync(out, { recursive: true });
+    const name = quick ? 'invoke-quick' : 'invoke';
+    writeFileSync(join(out, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(
+      join(out, `${name}.svg`),
+      svgDocument([
+        barChart('Warm throughput', 'requests/s', [
+          {
+            label: `${settings.concurrency} connections`,
+            bars: [
+              { name: 'bare node http', value: warm.floorRps },
+              { name: 'kindling', value: warm.rps },
+            ],
+          },
+        ]),
+        barChart('Warm latency (1 at a time)', 'ms', [
+          {
+            label: 'p50',
+            bars: [
+              { name: 'bare node http', value: warm.floorP50Ms },
+              { name: 'kindling', value: warm.p50Ms },
+            ],
+          },
+          {
+            label: 'p99',
+            bars: [
+              { name: 'bare node http', value: warm.floorP99Ms },
+              { name: 'kindling', value: warm.p99Ms },
+            ],
+          },
+        ]),
+        barChart('Cold start', 'ms', [
+          {
+            label: 'p50',
+            bars: [
+              { name: 'bare node -e', value: cold.bareNodeP50Ms },
+              { name: 'kindling process', value: cold.p50Ms },
+            ],
+          },
+          {
+            label: 'p99',
+            bars: [
+              { name: 'bare node -e', value: cold.bareNodeP99Ms },
+              { name: 'kindling process', value: cold.p99Ms },
+            ],
+          },
+        ]),
+      ]),
+    );
+    console.log(`wrote bench/results/${name}.json and ${name}.svg`);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await sleep(300);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,69 @@
+/** A dependency-free grouped bar chart in SVG, for benchmark results. */
+
+export interface BarGroup {
+  label: string;
+  bars: { name: string; value: number }[];
+}
+
+const COLORS = ['#d9480f', '#1c7ed6', '#2b8a3e', '#862e9c', '#e67700', '#495057', '#0b7285'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** One panel: groups of bars sharing a y axis. */
+export function barChart(title: string, unit: string, groups: BarGroup[], width = 460, height = 300): string {
+  const pad = { top: 36, right: 12, bottom: 56, left: 56 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)), 1e-9) * 1.15;
+  const names = [...new Set(groups.flatMap((g) => g.bars.map((b) => b.name)))];
+  const groupW = plotW / groups.length;
+  const barW = Math.min(40, (groupW * 0.8) / names.length);
+  const parts: string[] = [];
+  parts.push(
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+  );
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    const y = pad.top + plotH - (plotH * i) / 4;
+    parts.push(`<line x1="${pad.left}" x2="${width - pad.right}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(
+      `<text x="${pad.left - 6}" y="${y + 4}" text-anchor="end" font-size="10">${v >= 100 ? v.toFixed(0) : v.toFixed(v >= 10 ? 1 : 2)}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="14" y="${pad.top + plotH / 2}" font-size="11" transform="rotate(-90 14 ${pad.top + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`,
+  );
+  groups.forEach((g, gi) => {
+    const x0 = pad.left + gi * groupW + (groupW - barW * g.bars.length) / 2;
+    g.bars.forEach((b, bi) => {
+      const h = (b.value / max) * plotH;
+      const x = x0 + bi * barW;
+      const color = COLORS[names.indexOf(b.name) % COLORS.length];
+      parts.push(
+        `<rect x="${x}" y="${pad.top + plotH - h}" width="${barW - 2}" height="${h}" fill="${color}"><title>${esc(`${b.name}: ${b.value.toFixed(2)} ${unit}`)}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x + barW / 2 - 1}" y="${pad.top + plotH - h - 3}" text-anchor="middle" font-size="9">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(1)}</text>`,
+      );
+    });
+    parts.push(
+      `<text x="${pad.left + gi * groupW + groupW / 2}" y="${pad.top + plotH + 16}" text-anchor="middle" font-size="11">${esc(g.label)}</text>`,
+    );
+  });
+  names.forEach((n, i) => {
+    const x = pad.left + i * 130;
+    parts.push(
+      `<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/>`,
+    );
+    parts.push(`<text x="${x + 14}" y="${height - 9}" font-size="11">${esc(n)}</text>`);
+  });
+  return `<g>${parts.join('')}</g>`;
+}
+
+/** Lays panels side by side in one SVG document. */
+export function svgDocument(panels: string[], panelW = 460, panelH = 300): string {
+  const body = panels.map((p, i) => `<g transform="translate(${i * panelW},0)">${p}</g>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${panelW * panels.length}" height="${panelH}" font-family="sans-serif" style="background:#fff"><rect width="100%" height="100%" fill="#fff"/>${body}</svg>\n`;
+}
