@@ -2,7 +2,7 @@
  * HTTP triggers: `ANY /fn/{name}/*` hands the function a request-like event and maps its return value
  * to an HTTP response, in the shape AWS Lambda's function URLs use (so handlers move unchanged).
  */
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../core/ids.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertFunctionName } from '../control/names.js';
 import { tenantOf } from './auth.js';
@@ -97,7 +97,7 @@ export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): 
     assertFunctionName(name);
     const tenant = tenantOf(request);
     const version = ctx.functions.resolve(tenant, name);
-    const id = randomUUID();
+    const id = uuidv7();
     const createdAt = ctx.clock.now();
     const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt);
     const res = await ctx.invoker.execute({

@@ -56,19 +56,24 @@ export class Invoker {
       else error = r.outcome.error;
       completion = {
         status: r.outcome.ok ? 'succeeded' : 'failed',
-        ...(r.outcome.ok ? { result } : { error: error!.toJSON().error }),
         logs: r.outcome.logs,
         logsDroppedBytes: r.outcome.logsDroppedBytes,
         cold: r.cold,
         tier: r.tier,
         instanceId: r.instanceId,
-        ...(r.startPath ? { startPath: r.startPath } : {}),
-        ...(r.fetch ? { fetch: r.fetch } : {}),
         phases,
         totalMs: 0,
         startedAt,
         finishedAt: 0,
       };
+      if (r.outcome.ok) {
+        completion.result = result;
+        completion.resultJson = JSON.stringify(result ?? null);
+      } else {
+        completion.error = error!.toJSON().error;
+      }
+      if (r.startPath) completion.startPath = r.startPath;
+      if (r.fetch) completion.fetch = r.fetch;
     } catch (err) {
       error = toKindlingError(err);
       if (error.code === 'KINDLING_TOO_MANY_REQUESTS' || error.code === 'KINDLING_UNAVAILABLE') {

@@ -22,6 +22,8 @@ export interface Metrics {
   observeRejected(code: string): void;
 }
 
+const EXEC_INDEX = PHASES.indexOf('exec');
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const invocations = new Counter({
@@ -64,6 +66,15 @@ export function createMetrics(): Metrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const seriesCache = new Map<
+    string,
+    {
+      invocations: { inc(): void };
+      coldStarts: { inc(): void };
+      phases: { observe(v: number): void }[];
+      total: { observe(v: number): void };
+    }
+  >();
   let instanceSource: () => { tier: string; state: InstanceState; count: number }[] = () => [];
   new Gauge({
     name: 'kindling_instances',
@@ -80,12 +91,33 @@ export function createMetrics(): Metrics {
     registry,
     observeInvocation(labels, phases, totalMs) {
       const cold = labels.cold ? '1' : '0';
-      invocations.inc({ function: labels.fn, tier: labels.tier, cold, outcome: labels.ok ? 'ok' : 'error' });
-      if (labels.cold) coldStarts.inc({ function: labels.fn, tier: labels.tier });
+      const key = `${labels.fn}\0${labels.tier}\0${cold}\0${labels.ok ? 1 : 0}`;
+      let series = seriesCache.get(key);
+      if (!series) {
+        // Resolving labelled children once per label set keeps label hashing off the per-invocation path.
+        series = {
+          invocations: invocations.labels({
+            function: labels.fn,
+            tier: labels.tier,
+            cold,
+            outcome: labels.ok ? 'ok' : 'error',
+          }),
+          coldStarts: coldStarts.labels({ function: labels.fn, tier: labels.tier }),
+          phases: PHASES.map((p) => phaseSeconds.labels({ phase: p, cold })),
+          total: totalSeconds.labels({ cold }),
+        };
+        if (seriesCache.size > 10_000) seriesCache.clear();
+        seriesCache.set(key, series);
+      }
+      series.invocations.inc();
+      if (labels.cold) series.coldStarts.inc();
       if (!labels.ok) errors.inc({ function: labels.fn, code: labels.errorCode ?? 'unknown' });
-      for (const p of PHASES)
-        if (phases[p] > 0 || p === 'exec') phaseSeconds.observe({ phase: p, cold }, phases[p] / 1000);
-      totalSeconds.observe({ cold }, totalMs / 1000);
+      for (let i = 0; i < PHASES.length; i++) {
+        const v = phases[PHASES[i]!];
+        // A warm invocation has no fetch/sandbox/runtime/init: observing its zeros would only skew them.
+        if (v > 0 || i === EXEC_INDEX) series.phases[i]!.observe(v / 1000);
+      }
+      series.total.observe(totalMs / 1000);
     },
     setInstanceSource(source) {
       instanceSource = source;

@@ -41,7 +41,7 @@ import { LogCapture } from './log-capture.js';
 import { readRssBytes, RssWatchdog } from './memory.js';
 import { RawOutput } from './raw-output.js';
 import type { StreamIndex } from './raw-output.js';
-import { FrameDecoder } from './protocol.js';
+import { FrameDecoder, FrameWriter } from './protocol.js';
 import type { FatalMessage, ResultMessage, RuntimeMessage } from './protocol.js';
 
 /** The parts an instance receives from its tier. */
@@ -84,7 +84,8 @@ export class ProcessInstance implements SandboxInstance {
   private startWaiter: { resolve: () => void; reject: (err: KindlingError) => void } | undefined;
   private readonly at = { spawnCalled: 0, spawned: 0, runtimeReady: 0 };
   private resolveExited!: (info: ExitInfo) => void;
-  private readonly channel: Socket;
+  /** Invoke frames leave in one write per event-loop turn. */
+  private readonly writer: FrameWriter;
   private readonly label: InstanceLabel;
 
   /**
@@ -111,7 +112,7 @@ export class ProcessInstance implements SandboxInstance {
     this.at.spawnCalled = spawnCalledAt;
     this.at.spawned = spawnCalledAt;
     const [, stdout, stderr, channel] = child.stdio as unknown as [null, Readable, Readable, Socket];
-    this.channel = channel;
+    this.writer = new FrameWriter(channel);
     const decoder = new FrameDecoder(
       (message) => this.onFrame(message),
       (reason) => this.killCorrupt(reason),
@@ -206,7 +207,7 @@ export class ProcessInstance implements SandboxInstance {
         },
       });
       this.pending.set(requestId, p);
-      this.channel.write(frame);
+      this.writer.write(frame);
     });
   }
 

@@ -14,7 +14,7 @@ import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
-import { encodeFrame, encodeJsonFrame, FrameDecoder, RESULT_LIMIT_BYTES } from './protocol.js';
+import { encodeFrame, encodeJsonFrame, FrameDecoder, FrameWriter, RESULT_LIMIT_BYTES } from './protocol.js';
 import type { InvokeMessage, RuntimeConfig, RuntimeMessage, WireError, WireLogLine } from './protocol.js';
 
 type Level = WireLogLine[1];
@@ -42,7 +42,9 @@ const config = JSON.parse(process.argv[2] ?? '{}') as RuntimeConfig;
 process.argv.splice(2, 1);
 
 const channel = new Socket({ fd: 3, readable: true, writable: true });
-const send = (message: RuntimeMessage): void => void channel.write(encodeFrame(message));
+// Results and log batches are coalesced per event-loop turn; lifecycle messages go at once.
+const writer = new FrameWriter(channel);
+const send = (message: RuntimeMessage): void => writer.writeNow(encodeFrame(message));
 const decoder = new FrameDecoder(
   (message) => {
     if ((message as { type?: unknown }).type === 'invoke') void invoke(message as InvokeMessage);
@@ -64,6 +66,17 @@ countWrites('stderr', 1);
 const store = new AsyncLocalStorage<Invocation>();
 patchConsole();
 process.on('uncaughtExceptionMonitor', reportFatal);
+// Results coalesced in this turn must not be lost when user code calls process.exit().
+process.on('exit', () => {
+  const queued = writer.take();
+  if (queued.length === 0) return;
+  if (channel.writableLength > 0) return void channel.write(Buffer.concat(queued));
+  try {
+    writeSync(3, Buffer.concat(queued));
+  } catch {
+    // The host is gone; nobody is left to tell.
+  }
+});
 
 // A holder rather than a top-level const: an invoke that arrived before loading finished must see
 // "no handler", not a temporal-dead-zone ReferenceError.
@@ -179,7 +192,7 @@ function queue(inv: Invocation, line: WireLogLine, bytes: number): void {
 function flush(inv: Invocation): void {
   unflushed.delete(inv);
   if (inv.lines.length === 0) return;
-  send({ type: 'log', requestId: inv.requestId, lines: inv.lines });
+  writer.write(encodeFrame({ type: 'log', requestId: inv.requestId, lines: inv.lines }));
   inv.lines = [];
   inv.pendingBytes = 0;
 }
@@ -258,7 +271,7 @@ async function invoke(msg: InvokeMessage): Promise<void> {
   flush(inv);
   inv.done = true;
   const head = `{"type":"result","requestId":${JSON.stringify(inv.requestId)},"droppedBytes":${inv.dropped}`;
-  channel.write(encodeJsonFrame(`${head},"out":[${written[0]},${written[1]}],${json}}`));
+  writer.write(encodeJsonFrame(`${head},"out":[${written[0]},${written[1]}],${json}}`));
 }
 
 /** The `context` argument, with the AWS Lambda field names functions already use. */
@@ -363,7 +376,8 @@ function reportFatal(err: unknown, origin: string): void {
   // A user 'uncaughtException' listener means the process survives: nothing to report.
   if (process.listenerCount('uncaughtException') > 0) return;
   const { message, stack } = describe(err);
-  const frame = encodeFrame({ type: 'fatal', origin, message, stack: stack?.slice(0, FATAL_STACK_CHARS) });
+  const fatal = encodeFrame({ type: 'fatal', origin, message, stack: stack?.slice(0, FATAL_STACK_CHARS) });
+  const frame = Buffer.concat([...writer.take(), fatal]);
   // Only write directly when nothing is queued on the socket, or the frame would interleave with one.
   if (channel.writableLength > 0) return void channel.write(frame);
   try {
