@@ -94,6 +94,8 @@ async function main(): Promise<void> {
   try {
     const floor = await startJsonChild([join(repo, 'bench', 'floor-server.js')]);
     children.push(floor.child);
+    const hop = await startJsonChild([join(repo, 'bench', 'hop-floor-server.js')]);
+    children.push(hop.child);
     const platform = await startPlatform(dataDir);
     children.push(platform.child);
     deploy(dataDir, join(repo, 'bench', 'functions', 'echo'));
@@ -101,11 +103,13 @@ async function main(): Promise<void> {
     const { url, key } = platform;
     const payload = JSON.stringify({ hello: 'world', n: 42, list: [1, 2, 3] });
     const floorUrl = `http://127.0.0.1:${floor.info.port}/`;
+    const hopUrl = `http://127.0.0.1:${hop.info.port}/`;
     const fnUrl = `${url}/v1/functions/bench-echo/invoke`;
     const auth = { authorization: `Bearer ${key}` };
 
     // Warm up both (JIT, connection pools, the function's instance).
     await runLoad({ url: floorUrl, body: payload, concurrency: 4, durationMs: 1000, maxRequests: 2000 });
+    await runLoad({ url: hopUrl, body: payload, concurrency: 4, durationMs: 1000, maxRequests: 2000 });
     await runLoad({
       url: fnUrl,
       headers: auth,
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
     });
 
     // (a) throughput, alternating floor and platform so drift on the machine hits both alike.
-    const rps = { floor: [] as number[], platform: [] as number[] };
+    const rps = { floor: [] as number[], hop: [] as number[], platform: [] as number[] };
     const loaded = { floor: [] as number[], platform: [] as number[] };
     for (let r = 0; r < settings.rounds; r++) {
       const f = await runLoad({
@@ -134,6 +138,14 @@ async function main(): Promise<void> {
         durationMs: settings.warmMs,
         maxRequests: 1e7,
       });
+      const h = await runLoad({
+        url: hopUrl,
+        body: payload,
+        concurrency: settings.concurrency,
+        durationMs: settings.warmMs,
+        maxRequests: 1e7,
+      });
+      rps.hop.push(h.rps);
       if (p.errors > 0) console.warn(`warning: ${p.errors} platform requests failed under load`);
       rps.floor.push(f.rps);
       rps.platform.push(p.rps);
@@ -166,6 +178,9 @@ async function main(): Promise<void> {
       floorP99Ms: summary(seqFloor.latencies).p99Ms,
       overheadP50Ms: round(summary(seqPlatform.latencies).p50Ms - summary(seqFloor.latencies).p50Ms),
       rpsRatio: round(mean(rps.platform) / mean(rps.floor)),
+      // The least a gateway-plus-process design costs (bench/hop-floor-server.js), for perspective.
+      hopFloorRps: Math.round(mean(rps.hop)),
+      hopFloorRatio: round(mean(rps.hop) / mean(rps.floor)),
       underLoad: {
         concurrency: settings.concurrency,
         platform: summary(loaded.platform),
@@ -271,6 +286,7 @@ async function main(): Promise<void> {
             label: `${settings.concurrency} connections`,
             bars: [
               { name: 'bare node http', value: warm.floorRps },
+              { name: 'http + process hop', value: warm.hopFloorRps },
               { name: 'kindling', value: warm.rps },
             ],
           },

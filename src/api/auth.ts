@@ -30,20 +30,33 @@ function keyOf(request: FastifyRequest): string | undefined {
   return typeof alt === 'string' ? alt : undefined;
 }
 
-/** A fastify onRequest hook that requires a valid key and sets `request.principal`. */
+/**
+ * A fastify onRequest hook that requires a valid key and sets `request.principal`. Callback style
+ * rather than async: it runs on every request, and a promise per hook is measurable there.
+ */
 export function requireKey(tenants: TenantStore) {
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const key = keyOf(request);
-    if (!key) {
-      throw new KindlingError(
-        'KINDLING_UNAUTHORIZED',
-        'missing API key: send "Authorization: Bearer <api key>" (the admin key is in the data directory, file admin-key)',
-      );
+  return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    try {
+      request.principal = authenticate(tenants, request);
+    } catch (err) {
+      done(err as Error);
+      return;
     }
-    const principal = tenants.authenticate(key);
-    if (!principal) throw new KindlingError('KINDLING_UNAUTHORIZED', 'unknown or revoked API key');
-    request.principal = principal;
+    done();
   };
+}
+
+function authenticate(tenants: TenantStore, request: FastifyRequest): Principal {
+  const key = keyOf(request);
+  if (!key) {
+    throw new KindlingError(
+      'KINDLING_UNAUTHORIZED',
+      'missing API key: send "Authorization: Bearer <api key>" (the admin key is in the data directory, file admin-key)',
+    );
+  }
+  const principal = tenants.authenticate(key);
+  if (!principal) throw new KindlingError('KINDLING_UNAUTHORIZED', 'unknown or revoked API key');
+  return principal;
 }
 
 /** The principal of an authenticated request. */

@@ -56,8 +56,9 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
 
   app.decorateRequest('receivedAt', 0);
   app.decorateRequest('principal', undefined);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     request.receivedAt = performance.now();
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {

@@ -286,6 +286,8 @@ export class ProcessInstance implements SandboxInstance {
     const settled: Settled = msg.ok
       ? { ok: true, result: msg.result }
       : { ok: false, error: KindlingError.fromJSON(msg.error) };
+    // Usually the output is already read: answer at once, without arming the grace timer.
+    if (this.coversOut(msg.out)) return this.complete(p, settled);
     p.settle(settled, msg.out, () => this.complete(p, settled));
     if (p.readyWhen(this.coversOut)) this.complete(p, settled);
   }
