@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PHASES, type Phase } from '../src/core/phases.js';
 import { percentile, sortedCopy } from '../src/core/stats.js';
+import { measureLayers } from './lib/layers.js';
 import { runLoad } from './lib/loadgen.js';
 import { barChart, svgDocument } from './lib/svg-plot.js';
 
@@ -149,8 +150,9 @@ async function main(): Promise<void> {
       if (p.errors > 0) console.warn(`warning: ${p.errors} platform requests failed under load`);
       rps.floor.push(f.rps);
       rps.platform.push(p.rps);
-      loaded.floor.push(...f.latencies);
-      loaded.platform.push(...p.latencies);
+      // Not push(...xs): a full run has more latencies than the call stack has room for arguments.
+      loaded.floor = loaded.floor.concat(f.latencies);
+      loaded.platform = loaded.platform.concat(p.latencies);
     }
     // Latency one request at a time: the platform's own overhead per invocation.
     const seqFloor = await runLoad({
@@ -263,9 +265,17 @@ async function main(): Promise<void> {
     };
     console.log('cold', JSON.stringify(cold));
 
+    // (c) where the gateway's CPU goes per warm invocation, layer by layer (in this process).
+    const cpuPerInvocationUs = await measureLayers(
+      join(repo, 'bench', 'functions', 'echo'),
+      quick ? 5000 : 20_000,
+    );
+    console.log('layers', JSON.stringify(cpuPerInvocationUs));
+
     const result = {
       warm,
       cold,
+      cpuPerInvocationUs,
       meta: {
         quick,
         node: process.version,

@@ -6,6 +6,16 @@ export interface BarGroup {
 }
 
 const COLORS = ['#d9480f', '#1c7ed6', '#2b8a3e', '#862e9c', '#e67700', '#495057', '#0b7285'];
+/** One colour per series name across every chart of a run, so "kindling" looks the same in each panel. */
+const assigned = new Map<string, string>();
+function colorOf(name: string): string {
+  let color = assigned.get(name);
+  if (!color) {
+    color = COLORS[assigned.size % COLORS.length]!;
+    assigned.set(name, color);
+  }
+  return color;
+}
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -40,7 +50,7 @@ export function barChart(title: string, unit: string, groups: BarGroup[], width 
     g.bars.forEach((b, bi) => {
       const h = (b.value / max) * plotH;
       const x = x0 + bi * barW;
-      const color = COLORS[names.indexOf(b.name) % COLORS.length];
+      const color = colorOf(b.name);
       parts.push(
         `<rect x="${x}" y="${pad.top + plotH - h}" width="${barW - 2}" height="${h}" fill="${color}"><title>${esc(`${b.name}: ${b.value.toFixed(2)} ${unit}`)}</title></rect>`,
       );
@@ -54,9 +64,7 @@ export function barChart(title: string, unit: string, groups: BarGroup[], width 
   });
   names.forEach((n, i) => {
     const x = pad.left + i * 130;
-    parts.push(
-      `<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/>`,
-    );
+    parts.push(`<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${colorOf(n)}"/>`);
     parts.push(`<text x="${x + 14}" y="${height - 9}" font-size="11">${esc(n)}</text>`);
   });
   return `<g>${parts.join('')}</g>`;

@@ -111,7 +111,7 @@ export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): 
       { id, tenant, functionName: name, version: version.version, mode: 'http', createdAt },
       res.completion,
     );
-    explainHeaders(reply, id, version.version, res);
+    reply.headers(explainHeaders(id, version.version, res));
     if (res.error) {
       reply.code(res.error.status).type('application/json; charset=utf-8');
       return JSON.stringify({ ...res.error.toJSON(), invocationId: id });
