@@ -231,7 +231,11 @@ async function main(): Promise<void> {
     ).body.versions;
     const image = versions[0]!;
     const entry = join(dataDir, 'worker', 'images', image.imageDigest.slice('sha256:'.length), image.entry);
-    const script = `import(${JSON.stringify('file://' + entry)}).then((m) => m.default({ n: 1 })).then((r) => process.stdout.write(JSON.stringify(r)))`;
+    // Loaded the way Node loads that kind of file: require() for a CommonJS bundle, import() for ESM.
+    const load = entry.endsWith('.cjs')
+      ? `Promise.resolve(require(${JSON.stringify(entry)}))`
+      : `import(${JSON.stringify('file://' + entry)})`;
+    const script = `${load}.then((m) => m.default({ n: 1 })).then((r) => process.stdout.write(JSON.stringify(r)))`;
     const bare: number[] = [];
     for (let i = 0; i < settings.coldRuns; i++) {
       const t0 = performance.now();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
 import { readBuildConfig } from './build-config.js';
-import { BUNDLE_ENTRY, bundleEntry } from './bundler.js';
+import { bundleEntry } from './bundler.js';
 import { collectDirectory, collectPackages, type SourceFile } from './file-tree.js';
 import type { Digest, ImageManifest } from './manifest.js';
 import { installDependencies } from './npm-install.js';
@@ -108,7 +108,7 @@ export async function buildImage(dir: string, options: BuildOptions = {}): Promi
       nodePaths: installed && nodeModules ? [nodeModules] : [],
     });
     warnings.push(...out.warnings);
-    files = [{ path: BUNDLE_ENTRY, mode: 0o644, size: out.code.length, source: { bytes: out.code } }];
+    files = [{ path: out.entry, mode: 0o644, size: out.code.length, source: { bytes: out.code } }];
     if (cfg.external.length > 0) {
       if (!nodeModules) {
         throw new KindlingError(
@@ -120,7 +120,7 @@ export async function buildImage(dir: string, options: BuildOptions = {}): Promi
       files.push(...pkgs.files);
       warnings.push(...pkgs.warnings);
     }
-    entry = BUNDLE_ENTRY;
+    entry = out.entry;
   } else {
     if (!/\.(?:js|mjs|cjs)$/.test(cfg.entry)) {
       throw new KindlingError(

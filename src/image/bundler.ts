@@ -1,13 +1,28 @@
 /**
- * Bundles a function's entry and its dependencies into one ES module with esbuild, so a cold start
- * loads one file instead of walking node_modules.
+ * Bundles a function's entry and its dependencies into one file with esbuild, so a cold start loads
+ * one file instead of walking node_modules.
+ *
+ * The bundle is CommonJS (`index.cjs`) whenever the code allows it, because that is what starts
+ * fastest: loading an ES module brings up Node's ESM loader, and with the heap-limit flags every
+ * instance runs with, the loader's own built-ins lose their code cache (measured: ~9 ms more per cold
+ * start). Code with top-level `await` cannot be CommonJS; it is bundled as an ES module (`index.mjs`).
  */
 import { join } from 'node:path';
 import { build, type Message } from 'esbuild';
 import { KindlingError } from '../core/errors.js';
 
-/** Name of the bundle inside the image (the manifest's `entry`). */
-export const BUNDLE_ENTRY = 'index.mjs';
+/** Name of the bundle inside the image (the manifest's `entry`): CommonJS when possible, else ESM. */
+export const BUNDLE_ENTRY_CJS = 'index.cjs';
+export const BUNDLE_ENTRY_ESM = 'index.mjs';
+
+/** ES module code bundled as CommonJS still sees a working `import.meta.url`, `dirname` and `filename`. */
+const IMPORT_META_BANNER =
+  "var __kindlingImportMetaUrl = require('node:url').pathToFileURL(__filename).href;";
+const IMPORT_META_DEFINE = {
+  'import.meta.url': '__kindlingImportMetaUrl',
+  'import.meta.dirname': '__dirname',
+  'import.meta.filename': '__filename',
+};
 
 /**
  * Bundled CommonJS code calls `require` for Node built-ins; an ES module has none, so the banner
@@ -31,51 +46,70 @@ export interface BundleInput {
 
 /** The bundle and esbuild's warnings (as `file:line:col: text`). */
 export interface BundleOutput {
+  /** File name of the bundle in the image: `index.cjs` or `index.mjs`. */
+  entry: string;
   code: Buffer;
   warnings: string[];
 }
 
 /**
- * Bundles for Node 20 as ESM. A CommonJS entry comes out as `export default module.exports`, which
- * the runtime reads as `default.handler`. Rejects with KINDLING_BUILD_FAILED listing every error as
+ * Bundles for Node 20, as CommonJS when the code allows it and as ESM otherwise. An ES module's
+ * `export default` comes out of the CommonJS bundle as `exports.default`, which the runtime reads as
+ * the default export. Rejects with KINDLING_BUILD_FAILED listing every error as
  * `file:line:col: text` with a hint at the fix.
  */
 export async function bundleEntry(input: BundleInput): Promise<BundleOutput> {
-  let result;
   try {
-    result = await build({
-      absWorkingDir: input.dir,
-      entryPoints: [join(input.dir, input.entry)],
-      // Never written (write: false); a path inside a directory no input lives in avoids esbuild's
-      // refusal to overwrite an input called index.mjs.
-      outfile: join(input.dir, '.kindling-bundle', BUNDLE_ENTRY),
-      write: false,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      banner: { js: REQUIRE_BANNER },
-      external: input.external.flatMap((name) => [name, `${name}/*`]),
-      nodePaths: [...input.nodePaths],
-      logLevel: 'silent',
-    });
+    return await bundleAs(input, 'cjs');
   } catch (err) {
     const errors = (err as { errors?: Message[] }).errors;
-    if (!Array.isArray(errors)) throw err;
-    const lines = errors.map(formatMessage);
-    throw new KindlingError(
-      'KINDLING_BUILD_FAILED',
-      `build of ${input.entry} in ${input.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'}:\n` +
-        lines.map((l) => `  ${l}`).join('\n') +
-        `\nFix ${errors.length === 1 ? 'it' : 'them'} and deploy again.`,
-      { errors: errors.map((e) => ({ ...location(e), text: e.text })) },
-      { cause: err },
-    );
+    if (Array.isArray(errors) && errors.some((e) => /top-level await/i.test(e.text))) {
+      return bundleAs(input, 'esm').catch((esmErr: unknown) => {
+        throw buildFailed(input, esmErr);
+      });
+    }
+    throw buildFailed(input, err);
   }
-  const out = result.outputFiles.find((f) => f.path.endsWith('.mjs'));
-  if (!out)
-    throw new KindlingError('KINDLING_INTERNAL', `esbuild produced no ${BUNDLE_ENTRY} for ${input.entry}`);
-  return { code: Buffer.from(out.contents), warnings: result.warnings.map(formatMessage) };
+}
+
+async function bundleAs(input: BundleInput, format: 'cjs' | 'esm'): Promise<BundleOutput> {
+  const entry = format === 'cjs' ? BUNDLE_ENTRY_CJS : BUNDLE_ENTRY_ESM;
+  const result = await build({
+    absWorkingDir: input.dir,
+    entryPoints: [join(input.dir, input.entry)],
+    // Never written (write: false); a path inside a directory no input lives in avoids esbuild's
+    // refusal to overwrite an input called index.mjs.
+    outfile: join(input.dir, '.kindling-bundle', entry),
+    write: false,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format,
+    ...(format === 'cjs'
+      ? { banner: { js: IMPORT_META_BANNER }, define: IMPORT_META_DEFINE }
+      : { banner: { js: REQUIRE_BANNER } }),
+    external: input.external.flatMap((name) => [name, `${name}/*`]),
+    nodePaths: [...input.nodePaths],
+    logLevel: 'silent',
+  });
+  const out = result.outputFiles.find((f) => f.path.endsWith(entry));
+  if (!out) throw new KindlingError('KINDLING_INTERNAL', `esbuild produced no ${entry} for ${input.entry}`);
+  return { entry, code: Buffer.from(out.contents), warnings: result.warnings.map(formatMessage) };
+}
+
+/** esbuild's errors as one KINDLING_BUILD_FAILED (anything else is rethrown as it is). */
+function buildFailed(input: BundleInput, err: unknown): unknown {
+  const errors = (err as { errors?: Message[] }).errors;
+  if (!Array.isArray(errors)) return err;
+  const lines = errors.map(formatMessage);
+  return new KindlingError(
+    'KINDLING_BUILD_FAILED',
+    `build of ${input.entry} in ${input.dir} failed with ${errors.length} error${errors.length === 1 ? '' : 's'}:\n` +
+      lines.map((l) => `  ${l}`).join('\n') +
+      `\nFix ${errors.length === 1 ? 'it' : 'them'} and deploy again.`,
+    { errors: errors.map((e) => ({ ...location(e), text: e.text })) },
+    { cause: err },
+  );
 }
 
 function location(m: Message): { file: string; line: number; column: number } {

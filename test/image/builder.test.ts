@@ -40,10 +40,10 @@ describe('buildImage', () => {
     const built = await buildImage(dir, { onProgress: (e) => events.push(e) });
     assert.equal(built.name, 'hello');
     assert.deepEqual(built.config, { memoryMb: 256, env: { A: '1' } });
-    assert.equal(built.manifest.entry, 'index.mjs');
+    assert.equal(built.manifest.entry, 'index.cjs', 'bundles are CommonJS when the code allows');
     assert.deepEqual(
       built.manifest.files.map((f) => f.path),
-      ['index.mjs'],
+      ['index.cjs'],
     );
     assert.equal(built.stats.files, 1);
     assert.equal(built.stats.blocks, 1);
@@ -78,11 +78,29 @@ describe('buildImage', () => {
     const exported = mod['default'] as { handler: (e: unknown) => Promise<string>; main: () => string };
     assert.equal(await exported.handler({ p: '/a/b/c.txt' }), '[c.txt]string');
     assert.equal(exported.main(), 'main');
-    // Bundled: the dependency is inside index.mjs, not shipped as a file.
+    // Bundled: the dependency is inside index.cjs, not shipped as a file.
     assert.deepEqual(
       built.manifest.files.map((f) => f.path),
-      ['index.mjs'],
+      ['index.cjs'],
     );
+  });
+
+  it('bundles code with top-level await as an ES module, and gives CommonJS bundles a working import.meta', async () => {
+    const tla = await buildImage(
+      fn({
+        'index.mjs': `const table = await Promise.resolve([1, 2]);\nexport default async () => table.length;\n`,
+      }),
+    );
+    assert.equal(tla.manifest.entry, 'index.mjs');
+    assert.equal(await ((await load(tla)) as { default: () => Promise<number> }).default(), 2);
+
+    const meta = await buildImage(
+      fn({ 'index.mjs': `export const handler = async () => [import.meta.url, import.meta.filename];\n` }),
+    );
+    assert.equal(meta.manifest.entry, 'index.cjs');
+    const [url, filename] = await ((await load(meta)) as { handler: () => Promise<string[]> }).handler();
+    assert.match(url!, /^file:\/\/.*index\.cjs$/);
+    assert.match(filename!, /index\.cjs$/);
   });
 
   it('reports build errors as file:line:col with what to fix', async () => {
@@ -161,11 +179,11 @@ describe('buildImage', () => {
         'node_modules/ext-a/package.json',
         'node_modules/ext-b/index.js',
         'node_modules/ext-b/package.json',
-        'index.mjs',
+        'index.cjs',
       ],
     );
     assert.equal(built.manifest.layers.length, 2);
-    assert.match((await readBuiltFile(built, 'index.mjs')).toString(), /from "ext-a"/);
+    assert.match((await readBuiltFile(built, 'index.cjs')).toString(), /require\("ext-a"\)/);
   });
 
   it('installs dependencies into a cache when there is no node_modules, and reuses it', async () => {

@@ -8,8 +8,8 @@ import { exitReason, isHeapOutOfMemory } from '../../src/sandbox/process/instanc
 import type { ExitFacts } from '../../src/sandbox/process/instance-errors.js';
 import { LogCapture, RawLineSplitter } from '../../src/sandbox/process/log-capture.js';
 import { heapLimitsFor } from '../../src/sandbox/process/memory.js';
-import { encodeFrame, encodeJsonFrame, FrameDecoder } from '../../src/sandbox/process/protocol.js';
-import type { RuntimeMessage } from '../../src/sandbox/process/protocol.js';
+import { encodeFrame, encodeJsonFrame, FrameDecoder } from '../../src/sandbox/process/protocol.cjs';
+import type { RuntimeMessage } from '../../src/sandbox/process/protocol.cjs';
 
 function collect(maxFrameBytes?: number) {
   const frames: unknown[] = [];

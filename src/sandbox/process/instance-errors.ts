@@ -4,7 +4,7 @@
  */
 import { KindlingError } from '../../core/errors.js';
 import type { ExitInfo } from '../tier.js';
-import type { FatalMessage } from './protocol.js';
+import type { FatalMessage } from './protocol.cjs';
 
 /** Why the host itself ended an instance. */
 export type KillReason = 'stopped' | 'timeout' | 'memory' | 'crashed';

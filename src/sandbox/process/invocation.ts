@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
 import type { InvokeOutcome, InvokeRequest } from '../tier.js';
 import { LogCapture } from './log-capture.js';
-import { encodeFrame, MAX_FRAME_BYTES } from './protocol.js';
+import { encodeFrame, MAX_FRAME_BYTES } from './protocol.cjs';
 
 /** How an invocation ended, before logs and timings are attached. */
 export type Settled = { ok: true; result: unknown } | { ok: false; error: KindlingError };

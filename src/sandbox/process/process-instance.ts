@@ -41,8 +41,8 @@ import { LogCapture } from './log-capture.js';
 import { readRssBytes, RssWatchdog } from './memory.js';
 import { RawOutput } from './raw-output.js';
 import type { StreamIndex } from './raw-output.js';
-import { FrameDecoder, FrameWriter } from './protocol.js';
-import type { FatalMessage, ResultMessage, RuntimeMessage } from './protocol.js';
+import { FrameDecoder, FrameWriter } from './protocol.cjs';
+import type { FatalMessage, ResultMessage, RuntimeMessage } from './protocol.cjs';
 
 /** The parts an instance receives from its tier. */
 export interface InstanceParts {

@@ -16,7 +16,7 @@ import { KindlingError } from '../../core/errors.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
-import type { RuntimeConfig } from './protocol.js';
+import type { RuntimeConfig } from './protocol.cjs';
 
 /** Options of `createProcessTier`. Every one has a default that suits production. */
 export interface ProcessTierOptions {
@@ -35,7 +35,7 @@ export interface ProcessTierOptions {
 }
 
 /** The runtime shim, next to this file in dist/. */
-const RUNTIME_PATH = fileURLToPath(new URL('./runtime.js', import.meta.url));
+const RUNTIME_PATH = fileURLToPath(new URL('./runtime.cjs', import.meta.url));
 
 /**
  * The minimal environment an instance starts from. Nothing of the host's own environment is passed
