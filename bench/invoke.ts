@@ -89,6 +89,70 @@ function parseTiming(header: string | null): Record<string, number> {
   return out;
 }
 
+type Result = {
+  warm: {
+    floorRps: number;
+    hopFloorRps: number;
+    rps: number;
+    floorP50Ms: number;
+    p50Ms: number;
+    floorP99Ms: number;
+    p99Ms: number;
+  };
+  cold: { bareNodeP50Ms: number; p50Ms: number; bareNodeP99Ms: number; p99Ms: number };
+  meta: { settings: { concurrency: number } };
+};
+
+/** The results as an SVG: warm throughput, warm latency and cold start, each beside its floor. */
+function plot(result: Result): string {
+  const { warm, cold } = result;
+  const settings = result.meta.settings;
+  return svgDocument([
+    barChart('Warm throughput', 'requests/s', [
+      {
+        label: `${settings.concurrency} connections`,
+        bars: [
+          { name: 'bare node http', value: warm.floorRps },
+          { name: 'http + process hop', value: warm.hopFloorRps },
+          { name: 'kindling', value: warm.rps },
+        ],
+      },
+    ]),
+    barChart('Warm latency (1 at a time)', 'ms', [
+      {
+        label: 'p50',
+        bars: [
+          { name: 'bare node http', value: warm.floorP50Ms },
+          { name: 'kindling', value: warm.p50Ms },
+        ],
+      },
+      {
+        label: 'p99',
+        bars: [
+          { name: 'bare node http', value: warm.floorP99Ms },
+          { name: 'kindling', value: warm.p99Ms },
+        ],
+      },
+    ]),
+    barChart('Cold start', 'ms', [
+      {
+        label: 'p50',
+        bars: [
+          { name: 'bare node -e', value: cold.bareNodeP50Ms },
+          { name: 'kindling process', value: cold.p50Ms },
+        ],
+      },
+      {
+        label: 'p99',
+        bars: [
+          { name: 'bare node -e', value: cold.bareNodeP99Ms },
+          { name: 'kindling process', value: cold.p99Ms },
+        ],
+      },
+    ]),
+  ]);
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
   const children: ChildProcess[] = [];
@@ -292,53 +356,7 @@ async function main(): Promise<void> {
     mkdirSync(out, { recursive: true });
     const name = quick ? 'invoke-quick' : 'invoke';
     writeFileSync(join(out, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
-    writeFileSync(
-      join(out, `${name}.svg`),
-      svgDocument([
-        barChart('Warm throughput', 'requests/s', [
-          {
-            label: `${settings.concurrency} connections`,
-            bars: [
-              { name: 'bare node http', value: warm.floorRps },
-              { name: 'http + process hop', value: warm.hopFloorRps },
-              { name: 'kindling', value: warm.rps },
-            ],
-          },
-        ]),
-        barChart('Warm latency (1 at a time)', 'ms', [
-          {
-            label: 'p50',
-            bars: [
-              { name: 'bare node http', value: warm.floorP50Ms },
-              { name: 'kindling', value: warm.p50Ms },
-            ],
-          },
-          {
-            label: 'p99',
-            bars: [
-              { name: 'bare node http', value: warm.floorP99Ms },
-              { name: 'kindling', value: warm.p99Ms },
-            ],
-          },
-        ]),
-        barChart('Cold start', 'ms', [
-          {
-            label: 'p50',
-            bars: [
-              { name: 'bare node -e', value: cold.bareNodeP50Ms },
-              { name: 'kindling process', value: cold.p50Ms },
-            ],
-          },
-          {
-            label: 'p99',
-            bars: [
-              { name: 'bare node -e', value: cold.bareNodeP99Ms },
-              { name: 'kindling process', value: cold.p99Ms },
-            ],
-          },
-        ]),
-      ]),
-    );
+    writeFileSync(join(out, `${name}.svg`), plot(result));
     console.log(`wrote bench/results/${name}.json and ${name}.svg`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -347,4 +365,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes('--plot-only')) {
+  // Redraws the SVG from a results file, e.g. after a change to the chart code.
+  const name = quick ? 'invoke-quick' : 'invoke';
+  const file = join(repo, 'bench', 'results', `${name}.json`);
+  writeFileSync(file.replace(/\.json$/, '.svg'), plot(JSON.parse(readFileSync(file, 'utf8')) as Result));
+} else {
+  await main();
+}

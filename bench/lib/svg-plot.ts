@@ -55,7 +55,7 @@ export function barChart(title: string, unit: string, groups: BarGroup[], width 
         `<rect x="${x}" y="${pad.top + plotH - h}" width="${barW - 2}" height="${h}" fill="${color}"><title>${esc(`${b.name}: ${b.value.toFixed(2)} ${unit}`)}</title></rect>`,
       );
       parts.push(
-        `<text x="${x + barW / 2 - 1}" y="${pad.top + plotH - h - 3}" text-anchor="middle" font-size="9">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(1)}</text>`,
+        `<text x="${x + barW / 2 - 1}" y="${pad.top + plotH - h - 3}" text-anchor="middle" font-size="9">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(b.value >= 10 ? 1 : 2)}</text>`,
       );
     });
     parts.push(
