@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertFunctionName } from '../control/names.js';
 import { tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
-import { explainHeaders } from './invoke-routes.js';
+import { executeAndRecord, explainHeaders } from './invoke-routes.js';
 
 /** The event an HTTP-triggered handler receives. */
 export interface HttpEvent {
@@ -100,17 +100,7 @@ export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): 
     const id = uuidv7();
     const createdAt = ctx.clock.now();
     const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt);
-    const res = await ctx.invoker.execute({
-      id,
-      version,
-      event,
-      mode: 'http',
-      queuedMs: performance.now() - request.receivedAt,
-    });
-    ctx.invocations.recordSync(
-      { id, tenant, functionName: name, version: version.version, mode: 'http', createdAt },
-      res.completion,
-    );
+    const res = await executeAndRecord(ctx, request, { id, version, event, mode: 'http', createdAt });
     reply.headers(explainHeaders(id, version.version, res));
     if (res.error) {
       reply.code(res.error.status).type('application/json; charset=utf-8');

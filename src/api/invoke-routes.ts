@@ -2,7 +2,8 @@
  * Invocation routes: sync and async invoke, and invocation records.
  */
 import { uuidv7 } from '../core/ids.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FunctionVersion } from '../control/functions.js';
 import { z } from 'zod';
 import { KindlingError } from '../core/errors.js';
 import { serverTiming } from '../core/phases.js';
@@ -43,6 +44,30 @@ export function explainHeaders(id: string, version: number, res: ExecutionResult
   if (c.instanceId) headers['x-kindling-instance'] = c.instanceId;
   if (res.error) headers['x-kindling-error'] = res.error.code;
   return headers;
+}
+
+/**
+ * Runs an invocation that a client waits for (sync or HTTP trigger) and records it. The `queue` phase
+ * starts when the request arrived.
+ */
+export async function executeAndRecord(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  inv: { id: string; version: FunctionVersion; event: unknown; mode: 'sync' | 'http'; createdAt: number },
+): Promise<ExecutionResult> {
+  const { id, version, event, mode, createdAt } = inv;
+  const res = await ctx.invoker.execute({
+    id,
+    version,
+    event,
+    mode,
+    queuedMs: performance.now() - request.receivedAt,
+  });
+  ctx.invocations.recordSync(
+    { id, tenant: version.tenant, functionName: version.name, version: version.version, mode, createdAt },
+    res.completion,
+  );
+  return res;
 }
 
 /** Parses an invoke body: JSON whatever the content type says (so `curl -d` works); empty means `{}`. */
@@ -100,18 +125,13 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           statusUrl: `/v1/invocations/${id}`,
         };
       }
-      const createdAt = ctx.clock.now();
-      const res = await ctx.invoker.execute({
+      const res = await executeAndRecord(ctx, request, {
         id,
         version,
         event,
         mode: 'sync',
-        queuedMs: performance.now() - request.receivedAt,
+        createdAt: ctx.clock.now(),
       });
-      ctx.invocations.recordSync(
-        { id, tenant, functionName: name, version: version.version, mode: 'sync', createdAt },
-        res.completion,
-      );
       const body = res.error
         ? JSON.stringify({ ...res.error.toJSON(), invocationId: id })
         : (res.completion.resultJson ?? 'null');

@@ -6,6 +6,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { LogLine } from '../tier.js';
+import { fitLine } from './protocol.cjs';
 
 /** Lines kept for one invocation (or for the instance), within `limitBytes`; the rest is counted. */
 export class LogCapture {
@@ -31,24 +32,10 @@ export class LogCapture {
    * being printed), and the budget is then spent: the same rule the runtime applies to console output.
    */
   add(t: number, level: LogLine['level'], msg: string): void {
-    const bytes = Buffer.byteLength(msg) + 1;
-    const room = this.limitBytes - this.used;
-    if (bytes <= room) {
-      this.lines.push({ t, level, msg });
-      this.used += bytes;
-      return;
-    }
-    if (room > 1) {
-      const kept = Buffer.from(msg)
-        .subarray(0, room - 1)
-        .toString('utf8')
-        .replace(/\uFFFD+$/, '');
-      this.lines.push({ t, level, msg: kept });
-      this.dropped += bytes - (Buffer.byteLength(kept) + 1);
-    } else {
-      this.dropped += bytes;
-    }
-    this.used = this.limitBytes;
+    const fit = fitLine(msg, this.limitBytes - this.used);
+    if (fit.kept !== undefined) this.lines.push({ t, level, msg: fit.kept });
+    this.dropped += fit.droppedBytes;
+    this.used = fit.droppedBytes === 0 ? this.used + fit.usedBytes : this.limitBytes;
   }
 
   /** Counts bytes that were dropped before reaching this capture (by the runtime, or unread). */

@@ -264,3 +264,25 @@ export class FrameDecoder {
     return out;
   }
 }
+
+/**
+ * The per-invocation output budget, shared by the runtime (console) and the host (raw stdout/stderr):
+ * a line that fits is kept whole; the line that crosses the limit keeps its head (it usually says what
+ * was being printed) and the budget is then spent; everything after is dropped and counted.
+ * Returns the text to keep (undefined for none), the bytes it uses (with its newline) and the bytes
+ * dropped.
+ */
+export function fitLine(
+  msg: string,
+  roomBytes: number,
+): { kept: string | undefined; usedBytes: number; droppedBytes: number } {
+  const bytes = Buffer.byteLength(msg) + 1;
+  if (bytes <= roomBytes) return { kept: msg, usedBytes: bytes, droppedBytes: 0 };
+  if (roomBytes <= 1) return { kept: undefined, usedBytes: 0, droppedBytes: bytes };
+  const kept = Buffer.from(msg)
+    .subarray(0, roomBytes - 1)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+  const usedBytes = Buffer.byteLength(kept) + 1;
+  return { kept, usedBytes, droppedBytes: bytes - usedBytes };
+}

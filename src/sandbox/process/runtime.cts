@@ -14,7 +14,14 @@ import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
-import { encodeFrame, encodeJsonFrame, FrameDecoder, FrameWriter, RESULT_LIMIT_BYTES } from './protocol.cjs';
+import {
+  encodeFrame,
+  encodeJsonFrame,
+  fitLine,
+  FrameDecoder,
+  FrameWriter,
+  RESULT_LIMIT_BYTES,
+} from './protocol.cjs';
 import type { InvokeMessage, RuntimeConfig, RuntimeMessage, WireError, WireLogLine } from './protocol.cjs';
 
 type Level = WireLogLine[1];
@@ -149,26 +156,10 @@ function patchConsole(): void {
 
 /** Keeps a line within the invocation's budget; the rest is counted, never sent. */
 function record(inv: Invocation, level: Level, msg: string): void {
-  const bytes = Buffer.byteLength(msg) + 1;
-  const room = config.logLimitBytes - inv.used;
-  if (bytes <= room) {
-    inv.used += bytes;
-    queue(inv, [Date.now(), level, msg], bytes);
-    return;
-  }
-  if (room > 1) {
-    // Keep the head of the line that crosses the limit: it usually says what was being printed.
-    const kept = Buffer.from(msg)
-      .subarray(0, room - 1)
-      .toString('utf8')
-      .replace(/\uFFFD+$/, '');
-    const keptBytes = Buffer.byteLength(kept) + 1;
-    queue(inv, [Date.now(), level, kept], keptBytes);
-    inv.dropped += bytes - keptBytes;
-  } else {
-    inv.dropped += bytes;
-  }
-  inv.used = config.logLimitBytes;
+  const fit = fitLine(msg, config.logLimitBytes - inv.used);
+  if (fit.kept !== undefined) queue(inv, [Date.now(), level, fit.kept], fit.usedBytes);
+  inv.dropped += fit.droppedBytes;
+  inv.used = fit.droppedBytes === 0 ? inv.used + fit.usedBytes : config.logLimitBytes;
 }
 
 const unflushed = new Set<Invocation>();
