@@ -5,11 +5,15 @@
  */
 import type { KindlingError } from '../core/errors.js';
 
-/** Names of the tiers Kindling knows. Only `process` exists so far. */
-export type TierName = 'process';
+/** Names of the sandbox tiers. */
+export type TierName = 'process' | 'isolate' | 'container';
 
-/** How an instance was started; recorded on every cold invocation. */
-export type StartPath = 'plain';
+/**
+ * How an instance was started; recorded on every cold invocation. `plain`: started from nothing;
+ * `stem-cell`: a pre-started generic runtime specialised to the function; `snapshot`: restored from
+ * a V8 startup snapshot; `prepared`: a container whose bundle was prepared before the request.
+ */
+export type StartPath = 'plain' | 'stem-cell' | 'snapshot' | 'prepared';
 
 /** Everything a tier needs to start one instance of one function version. */
 export interface InstanceSpec {
