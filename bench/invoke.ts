@@ -49,10 +49,16 @@ function startJsonChild(
 }
 
 async function startPlatform(dataDir: string): Promise<{ child: ChildProcess; url: string; key: string }> {
-  const child = spawn(process.execPath, [cli, 'up', '--port', '0', '--no-examples', '--data', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, KINDLING_LOG_LEVEL: 'error' },
-  });
+  // Stem cells off: this benchmark measures the plain start path against a bare node start;
+  // bench:sandbox compares every start path.
+  const child = spawn(
+    process.execPath,
+    [cli, 'up', '--port', '0', '--no-examples', '--stem-cells', '0', '--data', dataDir],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, KINDLING_LOG_LEVEL: 'error' },
+    },
+  );
   const endpoint = join(dataDir, 'endpoint.json');
   for (let i = 0; i < 600 && !existsSync(endpoint); i++) await sleep(50);
   if (!existsSync(endpoint)) throw new Error('platform did not come up');

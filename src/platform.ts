@@ -11,6 +11,7 @@ import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
 import { openDatabase, type Db } from './control/db.js';
 import { Deployer } from './control/deployer.js';
+import { DEFAULT_FUNCTION_CONFIG } from './control/function-config.js';
 import { FunctionStore } from './control/functions.js';
 import { InvocationStore } from './control/invocations.js';
 import { Invoker } from './control/invoker.js';
@@ -38,6 +39,11 @@ export interface PlatformOptions {
   logLimitBytes?: number;
   /** Async invocations run at once (default 16). */
   asyncConcurrency?: number;
+  /**
+   * Process-tier stem cells kept ready per memory size (default 1; 0 turns them off): a cold start
+   * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
+   */
+  stemCells?: number;
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
 }
@@ -89,10 +95,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   const { newAdminKey, adminKey } = bootstrapAdmin(tenants, paths.adminKey);
 
+  const processTier = createProcessTier({
+    clock,
+    stemCells: { perMemoryMb: opts.stemCells ?? 1, memoryMb: [DEFAULT_FUNCTION_CONFIG.memoryMb] },
+  });
+  metrics.setStemCellSource(() => processTier.stemCellCounts());
   // Partial image directories from a crash are dropped; complete ones are reused.
   cleanPartialImages(paths.images);
   const worker = new WorkerAgent({
-    tier: createProcessTier({ clock }),
+    tier: processTier,
     source: registry,
     cache: new BlobStore(paths.blockCache),
     imagesDir: paths.images,

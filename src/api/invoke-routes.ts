@@ -41,6 +41,7 @@ export function explainHeaders(id: string, version: number, res: ExecutionResult
     'x-kindling-version': String(version),
   };
   if (c.tier) headers['x-kindling-tier'] = c.tier;
+  if (c.startPath) headers['x-kindling-start-path'] = c.startPath;
   if (c.instanceId) headers['x-kindling-instance'] = c.instanceId;
   if (res.error) headers['x-kindling-error'] = res.error.code;
   return headers;

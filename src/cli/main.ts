@@ -54,7 +54,13 @@ program
   .option('--data <dir>', 'data directory (default: KINDLING_DATA or .kindling)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--no-examples', 'do not deploy the example functions')
-  .action((opts: { port?: string; host?: string; data?: string; examples: boolean }) => up(opts));
+  .option(
+    '--stem-cells <n>',
+    'process-tier stem cells kept ready per memory size (default: KINDLING_STEM_CELLS or 1; 0 = off)',
+  )
+  .action((opts: { port?: string; host?: string; data?: string; examples: boolean; stemCells?: string }) =>
+    up(opts),
+  );
 
 program
   .command('deploy <dir>')

@@ -20,6 +20,8 @@ export interface Metrics {
   setInstanceSource(source: () => { tier: string; state: InstanceState; count: number }[]): void;
   /** Counts one rejected request (4xx/429 before execution). */
   observeRejected(code: string): void;
+  /** Sets where idle stem-cell counts come from (read at scrape time). */
+  setStemCellSource(source: () => Record<number, { ready: number; booting: number }>): void;
 }
 
 const EXEC_INDEX = PHASES.indexOf('exec');
@@ -87,8 +89,26 @@ export function createMetrics(): Metrics {
     },
   });
 
+  let stemCellSource: () => Record<number, { ready: number; booting: number }> = () => ({});
+  new Gauge({
+    name: 'kindling_stem_cells',
+    help: 'Idle process-tier stem cells by memory size and state (ready or booting).',
+    labelNames: ['memory_mb', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [mb, c] of Object.entries(stemCellSource())) {
+        this.set({ memory_mb: mb, state: 'ready' }, c.ready);
+        this.set({ memory_mb: mb, state: 'booting' }, c.booting);
+      }
+    },
+  });
+
   return {
     registry,
+    setStemCellSource(source) {
+      stemCellSource = source;
+    },
     observeInvocation(labels, phases, totalMs) {
       const cold = labels.cold ? '1' : '0';
       const key = `${labels.fn}\0${labels.tier}\0${cold}\0${labels.ok ? 1 : 0}`;

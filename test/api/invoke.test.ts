@@ -181,3 +181,29 @@ describe('invoking functions end to end', () => {
     assert.match(text, /kindling_instances\{tier="process",state="idle"\}/);
   });
 });
+
+describe('stem cells through the platform', () => {
+  it('a cold start specialises a ready stem cell: no sandbox phase, and the record says so', async () => {
+    const p = await startTestPlatform([fixture('echo')], undefined, 1);
+    try {
+      // Wait (bounded) until the pool reports its 128 MiB cell ready.
+      for (let i = 0; i < 500; i++) {
+        const text = await (await fetch(`${p.url}/metrics`)).text();
+        if (/kindling_stem_cells\{memory_mb="128",state="ready"\} 1/.test(text)) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const res = await p.call('POST', '/v1/functions/echo/invoke', { via: 'stem' });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-kindling-cold'), '1');
+      assert.equal(res.headers.get('x-kindling-start-path'), 'stem-cell');
+      const t = timing(res.headers.get('server-timing'));
+      assert.equal(t.sandbox, 0, 'the process existed before the request');
+      assert.ok(t.init! > 0 && t.exec! > 0);
+      assert.equal(res.body.greeting, 'hi', "the function's environment was applied at specialisation");
+      const record = await p.call('GET', `/v1/invocations/${res.headers.get('x-kindling-invocation-id')}`);
+      assert.equal(record.body.startPath, 'stem-cell');
+    } finally {
+      await p.close();
+    }
+  });
+});

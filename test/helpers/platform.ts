@@ -57,12 +57,14 @@ export async function call<T = any>(
 export async function startTestPlatform(
   deploy: string[],
   dataDir = tempDir(),
+  stemCells = 0,
 ): Promise<
   Platform & {
     call: <T = any>(method: string, path: string, body?: unknown, key?: string) => Promise<Reply<T>>;
   }
 > {
-  const platform = await startPlatform({ dataDir, port: 0, deploy, logLimitBytes: 64 * 1024 });
+  // Stem cells off by default: most tests check the plain start path's phases.
+  const platform = await startPlatform({ dataDir, port: 0, deploy, logLimitBytes: 64 * 1024, stemCells });
   return {
     ...platform,
     call: (method, path, body, key = platform.adminKey) => call(platform.url, key, method, path, body),

@@ -15,6 +15,9 @@ import { assertFails, assertRejects, assertResult, sandboxTierCompliance } from 
 import { BEHAVIOUR, FixtureDirs, specFor } from './fixtures.js';
 
 sandboxTierCompliance('process', () => createProcessTier());
+sandboxTierCompliance('process (stem cells)', () =>
+  createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } }),
+);
 
 /** Pids of this process's children (from /proc, so a failed start can be shown to leave none). */
 function childPids(): Set<number> {

@@ -10,6 +10,7 @@ export interface UpFlags {
   host?: string;
   data?: string;
   examples: boolean;
+  stemCells?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -30,8 +31,17 @@ export function parsePort(value: string | undefined, fallback: number): number {
   return port;
 }
 
+export function parseCount(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64)
+    throw new CliError(`invalid ${flag} ${JSON.stringify(value)}: use a whole number from 0 to 64`);
+  return n;
+}
+
 export async function up(flags: UpFlags): Promise<void> {
   const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
+  const stemCells = parseCount(flags.stemCells ?? process.env.KINDLING_STEM_CELLS, 1, '--stem-cells');
   const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
   const say = (line: string) => console.log(line);
   const examples = flags.examples ? exampleDirs() : [];
@@ -41,6 +51,7 @@ export async function up(flags: UpFlags): Promise<void> {
     port,
     host: flags.host ?? '127.0.0.1',
     deploy: examples,
+    stemCells,
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {

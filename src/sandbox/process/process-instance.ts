@@ -19,6 +19,7 @@ import type {
   InvokeRequest,
   LogLine,
   SandboxInstance,
+  StartPath,
   StartTimings,
 } from '../tier.js';
 import {
@@ -41,8 +42,8 @@ import { LogCapture } from './log-capture.js';
 import { readRssBytes, RssWatchdog } from './memory.js';
 import { RawOutput } from './raw-output.js';
 import type { StreamIndex } from './raw-output.js';
-import { FrameDecoder, FrameWriter } from './protocol.cjs';
-import type { FatalMessage, ResultMessage, RuntimeMessage } from './protocol.cjs';
+import { encodeFrame, FrameDecoder, FrameWriter } from './protocol.cjs';
+import type { FatalMessage, ResultMessage, RuntimeMessage, SpecializeMessage } from './protocol.cjs';
 
 /** The parts an instance receives from its tier. */
 export interface InstanceParts {
@@ -53,6 +54,8 @@ export interface InstanceParts {
   exitGraceMs: number;
   /** The V8 heap share of memoryMb, for messages. */
   heapMb: number;
+  /** How the process came to be: spawned for this instance (`plain`) or taken from the stem-cell pool. */
+  startPath?: StartPath;
 }
 
 /** A process-tier instance. Created by the tier; `waitReady` settles the start. */
@@ -139,6 +142,11 @@ export class ProcessInstance implements SandboxInstance {
         },
       );
     }
+  }
+
+  /** Tells a stem-cell process which function it now is (it then loads the code and reports `ready`). */
+  specialize(msg: SpecializeMessage): void {
+    this.writer.writeNow(encodeFrame(msg));
   }
 
   /** {@inheritDoc SandboxInstance.alive} */
@@ -254,7 +262,7 @@ export class ProcessInstance implements SandboxInstance {
           sandboxMs: this.at.spawned - this.at.spawnCalled,
           runtimeMs: runtimeReady - this.at.spawned,
           initMs: readyAt - runtimeReady,
-          startPath: 'plain',
+          startPath: this.parts.startPath ?? 'plain',
         };
         this.handlerShape = msg.shape;
         this.phase = 'ready';

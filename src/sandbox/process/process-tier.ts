@@ -17,6 +17,8 @@ import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
 import type { RuntimeConfig } from './protocol.cjs';
+import { StemCellPool } from './stem-cells.js';
+import type { StemCellPolicy } from './stem-cells.js';
 
 /** Options of `createProcessTier`. Every one has a default that suits production. */
 export interface ProcessTierOptions {
@@ -32,6 +34,18 @@ export interface ProcessTierOptions {
   baseEnv?: Record<string, string>;
   /** Time source for timings, timeouts and the watchdog. Default: the system clock. */
   clock?: Clock;
+  /** Stem cells kept ready to be specialised (see stem-cells.ts). Default: none. */
+  stemCells?: StemCellPolicy;
+}
+
+/** A process tier, with access to its stem-cell pool for benchmarks and tests. */
+export interface ProcessTier extends SandboxTier {
+  /** Idle stem cells by memory size. */
+  stemCellCounts(): Record<number, { ready: number; booting: number }>;
+  /** Resolves once the stem-cell pool has finished booting its cells. */
+  stemCellsSettled(): Promise<void>;
+  /** Process ids of the idle stem cells. */
+  stemCellPids(): number[];
 }
 
 /** The runtime shim, next to this file in dist/. */
@@ -75,7 +89,7 @@ function installExitHook(): void {
 }
 
 /** Creates the process tier. */
-export function createProcessTier(options: ProcessTierOptions = {}): SandboxTier {
+export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier {
   const clock = options.clock ?? systemClock;
   const nodePath = options.nodePath ?? process.execPath;
   const nodeArgs = options.nodeArgs ?? [];
@@ -97,6 +111,37 @@ export function createProcessTier(options: ProcessTierOptions = {}): SandboxTier
   const instances = new Set<ProcessInstance>();
   let closed = false;
 
+  /** Spawns the runtime shim; every instance and stem cell starts this way. */
+  const spawnRuntime = (config: RuntimeConfig, cwd: string, env: Record<string, string>) =>
+    spawn(
+      nodePath,
+      [...nodeArgs, ...heapFlags(heapLimitsFor(config.memoryMb)), RUNTIME_PATH, JSON.stringify(config)],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        // Own process group: one kill(-pid) also ends whatever the function spawned.
+        detached: true,
+      },
+    );
+  const stemCells = new StemCellPool(
+    options.stemCells ?? { perMemoryMb: 0 },
+    (memoryMb) =>
+      spawnRuntime(
+        {
+          stemCell: true,
+          entry: '',
+          functionName: '',
+          functionVersion: 0,
+          memoryMb,
+          logLimitBytes: 0,
+        },
+        tmpdir(),
+        baseEnv,
+      ),
+    clock,
+  );
+
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the process tier is closed; create a new one');
@@ -114,27 +159,38 @@ export function createProcessTier(options: ProcessTierOptions = {}): SandboxTier
           );
     }
     const heap = heapLimitsFor(spec.memoryMb);
-    const config: RuntimeConfig = {
-      entry: entryPath,
-      functionName: spec.functionName,
-      functionVersion: spec.functionVersion,
-      memoryMb: spec.memoryMb,
-      logLimitBytes: spec.logLimitBytes,
-    };
-    const spawnCalledAt = clock.monotonic();
-    const child = spawn(nodePath, [...nodeArgs, ...heapFlags(heap), RUNTIME_PATH, JSON.stringify(config)], {
-      cwd: spec.codeDir,
-      env: { ...baseEnv, ...spec.env },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      // Own process group: one kill(-pid) also ends whatever the function spawned.
-      detached: true,
-    });
-    const instance = new ProcessInstance(
-      child,
-      spec,
-      { clock, rssCheckIntervalMs, exitGraceMs: 1000, heapMb: heap.heapMb },
-      spawnCalledAt,
-    );
+    const parts = { clock, rssCheckIntervalMs, exitGraceMs: 1000, heapMb: heap.heapMb };
+    const env = { ...baseEnv, ...spec.env };
+    let instance: ProcessInstance;
+    const cell = stemCells.take(spec.memoryMb);
+    if (cell) {
+      // The spawn and Node's boot happened before the request: the clock starts at specialisation.
+      instance = new ProcessInstance(
+        cell.child,
+        spec,
+        { ...parts, startPath: 'stem-cell' },
+        clock.monotonic(),
+      );
+      instance.specialize({
+        type: 'specialize',
+        entry: entryPath,
+        functionName: spec.functionName,
+        functionVersion: spec.functionVersion,
+        env,
+        cwd: spec.codeDir,
+        logLimitBytes: spec.logLimitBytes,
+      });
+    } else {
+      const config: RuntimeConfig = {
+        entry: entryPath,
+        functionName: spec.functionName,
+        functionVersion: spec.functionVersion,
+        memoryMb: spec.memoryMb,
+        logLimitBytes: spec.logLimitBytes,
+      };
+      const spawnCalledAt = clock.monotonic();
+      instance = new ProcessInstance(spawnRuntime(config, spec.codeDir, env), spec, parts, spawnCalledAt);
+    }
     instances.add(instance);
     everyInstance.add(instance);
     installExitHook();
@@ -157,8 +213,12 @@ export function createProcessTier(options: ProcessTierOptions = {}): SandboxTier
     start,
     async close() {
       closed = true;
+      stemCells.close();
       await Promise.all([...instances].map((instance) => instance.stop()));
     },
+    stemCellCounts: () => stemCells.counts(),
+    stemCellsSettled: () => stemCells.settled(),
+    stemCellPids: () => stemCells.pids(),
   };
 }
 

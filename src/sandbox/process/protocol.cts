@@ -19,6 +19,11 @@ export const RESULT_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /** What the host tells the runtime at spawn time, as a JSON string in `argv[2]`. */
 export interface RuntimeConfig {
+  /**
+   * A stem cell: start the runtime, report `runtime-ready`, and wait for a `specialize` message that
+   * names the function (the fields below are then empty until it arrives).
+   */
+  stemCell?: boolean;
   /** Absolute path of the user's entry module. */
   entry: string;
   functionName: string;
@@ -43,6 +48,21 @@ export interface InvokeMessage {
   requestId: string;
   event: unknown;
   timeoutMs: number;
+}
+
+/**
+ * Host → stem cell: become an instance of this function. Sent once, to a runtime that has run no
+ * user code; it takes the environment and working directory, then loads the entry.
+ */
+export interface SpecializeMessage {
+  type: 'specialize';
+  entry: string;
+  functionName: string;
+  functionVersion: number;
+  /** The whole environment the function sees (the base plus its own variables). */
+  env: Record<string, string>;
+  cwd: string;
+  logLimitBytes: number;
 }
 
 /** Runtime → host: Node has booted and the shim runs; user code is about to load. */
@@ -99,7 +119,7 @@ export interface FatalMessage {
 }
 
 /** Every message the host sends. */
-export type HostMessage = InvokeMessage;
+export type HostMessage = InvokeMessage | SpecializeMessage;
 
 /** Every message the runtime sends. */
 export type RuntimeMessage =

@@ -22,7 +22,14 @@ import {
   FrameWriter,
   RESULT_LIMIT_BYTES,
 } from './protocol.cjs';
-import type { InvokeMessage, RuntimeConfig, RuntimeMessage, WireError, WireLogLine } from './protocol.cjs';
+import type {
+  InvokeMessage,
+  RuntimeConfig,
+  RuntimeMessage,
+  SpecializeMessage,
+  WireError,
+  WireLogLine,
+} from './protocol.cjs';
 
 type Level = WireLogLine[1];
 type Handler = (this: unknown, event: unknown, context: unknown) => unknown;
@@ -54,7 +61,9 @@ const writer = new FrameWriter(channel);
 const send = (message: RuntimeMessage): void => writer.writeNow(encodeFrame(message));
 const decoder = new FrameDecoder(
   (message) => {
-    if ((message as { type?: unknown }).type === 'invoke') void invoke(message as InvokeMessage);
+    const type = (message as { type?: unknown }).type;
+    if (type === 'invoke') void invoke(message as InvokeMessage);
+    else if (type === 'specialize') specialize(message as SpecializeMessage);
   },
   (reason) => {
     writeSync(2, `kindling runtime: corrupt channel from the host (${reason}); exiting\n`);
@@ -89,7 +98,25 @@ process.on('exit', () => {
 // "no handler", not a temporal-dead-zone ReferenceError.
 const loaded: { handler?: { fn: Handler; owner: unknown } | undefined } = {};
 send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
-void loadHandler().then((handler) => (loaded.handler = handler));
+if (!config.stemCell) void loadHandler().then((handler) => (loaded.handler = handler));
+
+/**
+ * Turns this stem cell into an instance of one function: its environment (replacing, not merging,
+ * the generic one it was started with), its working directory, then its code. Only ever once.
+ */
+function specialize(msg: SpecializeMessage): void {
+  if (!config.stemCell) return;
+  config.stemCell = false;
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, msg.env);
+  process.chdir(msg.cwd);
+  config.entry = msg.entry;
+  config.functionName = msg.functionName;
+  config.functionVersion = msg.functionVersion;
+  config.logLimitBytes = msg.logLimitBytes;
+  send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
+  void loadHandler().then((handler) => (loaded.handler = handler));
+}
 
 /**
  * Counts bytes written to process.stdout/stderr (and makes the writes blocking), wrapping the stream
