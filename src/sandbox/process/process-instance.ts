@@ -85,7 +85,7 @@ export class ProcessInstance implements SandboxInstance {
   private readonly watchdog: RssWatchdog | undefined;
   private exitTimer: TimerHandle | undefined;
   private startWaiter: { resolve: () => void; reject: (err: KindlingError) => void } | undefined;
-  private readonly at = { spawnCalled: 0, spawned: 0, runtimeReady: 0 };
+  private readonly at = { spawnCalled: 0, spawned: 0, runtimeReady: 0, runtimeReadyUptime: -1 };
   private resolveExited!: (info: ExitInfo) => void;
   /** Invoke frames leave in one write per event-loop turn. */
   private readonly writer: FrameWriter;
@@ -253,15 +253,24 @@ export class ProcessInstance implements SandboxInstance {
     switch (msg.type) {
       case 'runtime-ready':
         this.at.runtimeReady = clock.monotonic();
+        this.at.runtimeReadyUptime = msg.uptimeMs;
         return;
       case 'ready': {
         if (this.phase !== 'starting' || this.killReason) return;
         const readyAt = clock.monotonic();
         const runtimeReady = this.at.runtimeReady || readyAt;
+        // The child's own clock splits runtime from init best: both frames often arrive in one read
+        // (a small module loads in well under a millisecond), which would put all of it in `runtime`.
+        const childInit = msg.uptimeMs - this.at.runtimeReadyUptime;
+        const afterSpawn = readyAt - this.at.spawned;
+        const initMs =
+          this.at.runtimeReadyUptime >= 0 && childInit >= 0
+            ? Math.min(childInit, afterSpawn)
+            : readyAt - runtimeReady;
         this.timings = {
           sandboxMs: this.at.spawned - this.at.spawnCalled,
-          runtimeMs: runtimeReady - this.at.spawned,
-          initMs: readyAt - runtimeReady,
+          runtimeMs: afterSpawn - initMs,
+          initMs,
           startPath: this.parts.startPath ?? 'plain',
         };
         this.handlerShape = msg.shape;
