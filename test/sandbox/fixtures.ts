@@ -124,6 +124,71 @@ export default async (event, context) => {
 };
 `;
 
+/**
+ * BEHAVIOUR for tiers without Node's APIs (the isolate tier): the same ops, reached through the Web
+ * and Kindling APIs only. `env` comes from `context.env`; ops that only exist with Node's APIs
+ * (exit, stdout-*, Response, unhandled rejections) are left out, and the buffer bomb allocates
+ * Uint8Arrays instead of Buffers.
+ */
+export const PORTABLE_BEHAVIOUR = `
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+let current = 0, max = 0, arrived = 0, release;
+const gate = new Promise((resolve) => (release = resolve));
+
+export default async (event, context) => {
+  switch (event.op) {
+    case 'echo': return event.value;
+    case 'context': return {
+      requestId: context.requestId, awsRequestId: context.awsRequestId, functionName: context.functionName,
+      functionVersion: context.functionVersion, memoryLimitInMB: context.memoryLimitInMB, deadline: context.deadline,
+      remaining: context.getRemainingTimeInMillis(), now: Date.now(),
+      log: ['info', 'warn', 'error', 'debug'].map((level) => typeof context.log[level]),
+    };
+    case 'env': return { ...context.env };
+    case 'hang': return new Promise(() => {});
+    case 'spin': for (;;) {}
+    case 'throw': { const err = new TypeError('bad type: ' + event.value); throw err; }
+    case 'throw-string': throw 'just a string';
+    case 'crash-later': setTimeout(() => { throw new Error('idle boom'); }, 20); return 'armed';
+    case 'heap-bomb': { const hold = []; for (;;) hold.push(new Array(100000).fill(hold.length)); }
+    case 'buffer-bomb': {
+      const hold = [];
+      for (let i = 0; i < 8192; i++) hold.push(new Uint8Array(1 << 20).fill(1));
+      return 'survived ' + hold.length + ' MiB';
+    }
+    case 'max-in-flight': {
+      current++; max = Math.max(max, current);
+      if (current >= event.expect) release();
+      await gate;
+      current--;
+      return max;
+    }
+    case 'chatty': {
+      if (++arrived >= event.expect) release();
+      await gate;
+      // Without async context, only context.log can tell concurrent invocations apart.
+      for (let i = 0; i < 5; i++) {
+        context.log.info(event.id + ' log ' + i);
+        context.log.error(event.id + ' error ' + i);
+        context.log.warn(event.id + ' warn ' + i);
+        await tick();
+      }
+      return event.id;
+    }
+    case 'console-flood': {
+      const line = 'c'.repeat(1023);
+      for (let i = 0; i < event.mib * 1024; i++) console.log(line);
+      return 'flooded';
+    }
+    case 'undefined': return undefined;
+    case 'bigint': return { n: 10n };
+    case 'cycle': { const a = {}; a.self = a; return a; }
+    case 'huge': return 'x'.repeat(7 * 1024 * 1024);
+    default: throw new Error('unknown op ' + event.op);
+  }
+};
+`;
+
 /** Creates temp dirs with files in them; `cleanup()` removes them all. */
 export class FixtureDirs {
   private root: string | undefined;

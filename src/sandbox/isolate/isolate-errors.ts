@@ -1,0 +1,90 @@
+/**
+ * The errors an isolate instance's starts and invocations get: one place for the wording, so every
+ * message states what happened, the limit and the fix.
+ */
+import { ERROR_STATUS, KindlingError } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
+import type { DriverFailure } from './runtime/bootstrap.js';
+
+/** Who the instance is, for messages. */
+export interface IsolateLabel {
+  instanceId: string;
+  functionName: string;
+  memoryMb: number;
+}
+
+/** A failure reported by the in-isolate driver, as a KindlingError. */
+export function fromDriver(failure: DriverFailure): KindlingError {
+  const code = (failure.code in ERROR_STATUS ? failure.code : 'KINDLING_INTERNAL') as ErrorCode;
+  return new KindlingError(code, failure.message, failure.details);
+}
+
+/**
+ * KINDLING_MEMORY_LIMIT. isolated-vm disposes an isolate whose heap reaches `memoryLimit` and gives
+ * no figure, so "used" is the limit it reached (or, for a refused ArrayBuffer, what was in use then).
+ */
+export function memoryLimitError(label: IsolateLabel, usedBytes: number | undefined): KindlingError {
+  const usedMb = Math.max(label.memoryMb, Math.ceil((usedBytes ?? 0) / (1024 * 1024)));
+  return new KindlingError(
+    'KINDLING_MEMORY_LIMIT',
+    `function "${label.functionName}" used ${usedMb} MiB or more of its isolate's memory, reaching its limit of ` +
+      `${label.memoryMb} MiB (JavaScript heap and ArrayBuffers count); raise memoryMb or use less memory. ` +
+      `Instance ${label.instanceId} was disposed and will be replaced.`,
+    { usedMb, limitMb: label.memoryMb, kind: 'isolate', instanceId: label.instanceId },
+  );
+}
+
+/** KINDLING_TIMEOUT for the invocation that ran past its limit. */
+export function timeoutError(label: IsolateLabel, requestId: string, timeoutMs: number): KindlingError {
+  return new KindlingError(
+    'KINDLING_TIMEOUT',
+    `invocation ${requestId} of function "${label.functionName}" did not finish within its timeout of ${timeoutMs} ms; ` +
+      `instance ${label.instanceId} was disposed and will be replaced. Raise timeoutMs or make the handler faster.`,
+    { timeoutMs, requestId, instanceId: label.instanceId },
+  );
+}
+
+/** KINDLING_INSTANCE_CRASHED for work in flight on an instance that ended for another reason. */
+export function collateralError(label: IsolateLabel, why: string): KindlingError {
+  return new KindlingError(
+    'KINDLING_INSTANCE_CRASHED',
+    `instance ${label.instanceId} of function "${label.functionName}" ended while this invocation was running: ${why}`,
+    { instanceId: label.instanceId },
+  );
+}
+
+/** KINDLING_INSTANCE_CRASHED for an invocation sent to an instance that has ended. */
+export function notRunningError(label: IsolateLabel): KindlingError {
+  return new KindlingError(
+    'KINDLING_INSTANCE_CRASHED',
+    `instance ${label.instanceId} is not running; invoke another instance`,
+    { instanceId: label.instanceId },
+  );
+}
+
+/** KINDLING_INIT_FAILED when the module did not finish loading in time. */
+export function initTimeoutError(label: IsolateLabel, initTimeoutMs: number): KindlingError {
+  return new KindlingError(
+    'KINDLING_INIT_FAILED',
+    `function "${label.functionName}" did not finish loading within its init timeout of ${initTimeoutMs} ms; ` +
+      'make its top-level code faster (or raise initTimeoutMs). The isolate was disposed. (A top-level await ' +
+      'that rejects also ends here: isolated-vm does not report the rejection of an ES module.)',
+    { initTimeoutMs, instanceId: label.instanceId },
+  );
+}
+
+/** KINDLING_INIT_FAILED for a module that does not compile or imports something. */
+export function loadError(label: IsolateLabel, entry: string, err: unknown): KindlingError {
+  const message = err instanceof Error ? err.message : String(err);
+  return new KindlingError(
+    'KINDLING_INIT_FAILED',
+    `loading ${entry} for function "${label.functionName}" failed: ${message}`,
+    { entry, instanceId: label.instanceId, stack: err instanceof Error ? err.stack : undefined },
+  );
+}
+
+/** The error for an aborted start or invocation: the abort reason itself when it is a KindlingError. */
+export function abortError(reason: unknown, message: string): KindlingError {
+  if (KindlingError.is(reason)) return reason;
+  return new KindlingError('KINDLING_UNAVAILABLE', message, undefined, { cause: reason });
+}
