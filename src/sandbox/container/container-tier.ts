@@ -1,0 +1,286 @@
+/**
+ * The `container` sandbox tier: each instance is an OCI container run by crun, running the process
+ * tier's runtime shim (`node runtime.cjs '<config>'`) exactly as the process tier does, with the same
+ * framed protocol on fd 3. Only the way the process is created differs; see ARCHITECTURE.md.
+ *
+ * Bundles are prepared once per function version (`prepare()`, or the first start), so a start with a
+ * prepared bundle writes one config file and runs `crun run`; its `startPath` is `prepared`.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { systemClock } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
+import { KindlingError } from '../../core/errors.js';
+import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
+import { ProcessInstance } from '../process/process-instance.js';
+import type { RuntimeConfig } from '../process/protocol.cjs';
+import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
+import { createBundle, hostLibraries, removeBundle } from './bundle.js';
+import type { PreparedBundle } from './bundle.js';
+import { instanceCgroup } from './cgroups.js';
+import { ContainerInstance } from './container-instance.js';
+import { openCrun } from './crun.js';
+import type { Crun } from './crun.js';
+import { IN_CONTAINER, ociConfig } from './oci-config.js';
+
+/** Options of `createContainerTier`. Every one has a default. */
+export interface ContainerTierOptions {
+  /** The crun binary. Default: `crun` (found on PATH). */
+  crunPath?: string;
+  /** crun's state dir (`--root`). Default: crun's own (/run/crun), so `crun list` shows the instances. */
+  crunRoot?: string;
+  /** The node binary mounted into every container. Default: `process.execPath`. */
+  nodePath?: string;
+  /** Where bundles are kept. Default: a new temp dir, removed by `close()`. */
+  stateDir?: string;
+  /** Prefix of every instance's cgroup path in each v1 hierarchy. Default: `kindling`. */
+  cgroupPrefix?: string;
+  /** pids cgroup limit per container (stops fork bombs). Default: 128. */
+  pidsLimit?: number;
+  /** CPU quota per container, in CPUs (CFS quota / period). Default: 1. */
+  cpus?: number;
+  /** Size of the writable /tmp tmpfs, MiB (counts against the memory limit). Default: 64. */
+  tmpMb?: number;
+  /** Init timeout for specs without `initTimeoutMs`. Default: 10 000 ms. */
+  initTimeoutMs?: number;
+  /** Time source. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** The container tier: a `SandboxTier` plus the ahead-of-time half of the tool stack. */
+export interface ContainerTier extends SandboxTier {
+  readonly name: 'container';
+  /** Prepares the bundle of `spec`'s function version ahead of any start (idempotent). */
+  prepare(spec: InstanceSpec): Promise<void>;
+  /** Removes the prepared bundle of `spec`'s function version (e.g. when its pool is retired). */
+  release(spec: InstanceSpec): Promise<void>;
+}
+
+/** The runtime shim and its protocol module: dist/src/sandbox/process, mounted read-only. */
+const RUNTIME_DIR = dirname(fileURLToPath(new URL('../process/runtime.cjs', import.meta.url)));
+
+/** The minimal environment an instance starts from (nothing of the host's). */
+const BASE_ENV: Record<string, string> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  NODE_ENV: 'production',
+  HOME: IN_CONTAINER.tmp,
+  TMPDIR: IN_CONTAINER.tmp,
+  LANG: 'C.UTF-8',
+  TZ: 'UTC',
+};
+
+/** Creates the container tier. */
+export function createContainerTier(options: ContainerTierOptions = {}): ContainerTier {
+  const clock = options.clock ?? systemClock;
+  const nodePath = options.nodePath ?? process.execPath;
+  const cgroupPrefix = options.cgroupPrefix ?? 'kindling';
+  const pidsLimit = options.pidsLimit ?? 128;
+  const cpus = options.cpus ?? 1;
+  const tmpMb = options.tmpMb ?? 64;
+  const defaultInitTimeoutMs = options.initTimeoutMs ?? 10_000;
+  const bad = (message: string) => new KindlingError('KINDLING_INVALID_CONFIG', message);
+  if (!Number.isInteger(pidsLimit) || pidsLimit < 8)
+    throw bad(`pidsLimit must be an integer >= 8, got ${pidsLimit}`);
+  if (!(cpus > 0)) throw bad(`cpus must be > 0, got ${cpus}`);
+  if (!Number.isInteger(tmpMb) || tmpMb < 1) throw bad(`tmpMb must be an integer >= 1, got ${tmpMb}`);
+  if (!(defaultInitTimeoutMs > 0)) throw bad(`initTimeoutMs must be > 0, got ${defaultInitTimeoutMs}`);
+  if (!/^[A-Za-z0-9_-]+$/.test(cgroupPrefix))
+    throw bad(`cgroupPrefix must be one path segment, got "${cgroupPrefix}"`);
+
+  const instances = new Set<ContainerInstance>();
+  const bundles = new Map<string, Promise<PreparedBundle>>();
+  const libraries = hostLibraries();
+  let closed = false;
+  let seq = 0;
+  let stateDir: Promise<string> | undefined;
+  let crun: Promise<Crun> | undefined;
+  // One probe per tier; a failed probe is retried by the next start (crun may have been installed since).
+  const getCrun = () => {
+    crun ??= openCrun({ crunPath: options.crunPath ?? 'crun', stateRoot: options.crunRoot }).catch((err) => {
+      crun = undefined;
+      throw err;
+    });
+    return crun;
+  };
+  const getStateDir = () =>
+    (stateDir ??= options.stateDir
+      ? Promise.resolve(options.stateDir)
+      : mkdtemp(join(tmpdir(), 'kindling-crun-')));
+  const bundleKey = (spec: InstanceSpec) => `${spec.functionName}@${spec.functionVersion}:${spec.codeDir}`;
+
+  function bundleFor(spec: InstanceSpec): { bundle: Promise<PreparedBundle>; prepared: boolean } {
+    const key = bundleKey(spec);
+    const existing = bundles.get(key);
+    if (existing) return { bundle: existing, prepared: true };
+    const bundle = (async () => {
+      const name = `${spec.functionName.replace(/[^A-Za-z0-9_-]/g, '_')}-v${spec.functionVersion}-${randomBytes(4).toString('hex')}`;
+      return createBundle(join(await getStateDir(), name), libraries);
+    })();
+    bundles.set(key, bundle);
+    bundle.catch(() => bundles.delete(key));
+    return { bundle, prepared: false };
+  }
+
+  async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
+    if (closed)
+      throw new KindlingError('KINDLING_UNAVAILABLE', 'the container tier is closed; create a new one');
+    const entryInContainer = checkSpec(spec);
+    const { bundle: bundlePromise, prepared } = bundleFor(spec);
+    const [c, bundle] = await Promise.all([getCrun(), bundlePromise]);
+    if (signal?.aborted) {
+      throw KindlingError.is(signal.reason)
+        ? signal.reason
+        : new KindlingError(
+            'KINDLING_UNAVAILABLE',
+            `start of instance ${spec.instanceId} was aborted`,
+            undefined,
+            {
+              cause: signal.reason,
+            },
+          );
+    }
+    if (closed)
+      throw new KindlingError('KINDLING_UNAVAILABLE', 'the container tier is closed; create a new one');
+    const heap = heapLimitsFor(spec.memoryMb);
+    const runtimeConfig: RuntimeConfig = {
+      entry: entryInContainer,
+      functionName: spec.functionName,
+      functionVersion: spec.functionVersion,
+      memoryMb: spec.memoryMb,
+      logLimitBytes: spec.logLimitBytes,
+    };
+    const containerId = `kindling-${spec.instanceId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++seq}`;
+    const cgroup = instanceCgroup(cgroupPrefix, containerId);
+    const configPath = join(bundle.dir, `${containerId}.json`);
+    const config = ociConfig({
+      rootfs: bundle.rootfs,
+      args: [
+        IN_CONTAINER.node,
+        ...heapFlags(heap),
+        `${IN_CONTAINER.runtimeDir}/runtime.cjs`,
+        JSON.stringify(runtimeConfig),
+      ],
+      env: { ...BASE_ENV, ...spec.env },
+      hostCodeDir: spec.codeDir,
+      hostRuntimeDir: RUNTIME_DIR,
+      hostNode: nodePath,
+      libraries: libraries.mounts,
+      cgroupsPath: cgroup.leaf,
+      memoryMb: spec.memoryMb,
+      tmpMb,
+      pidsLimit,
+      cpus,
+      hostname: 'kindling',
+    });
+    // Synchronous on purpose: a ~2 KB file, and no await between it and the spawn.
+    writeFileSync(configPath, JSON.stringify(config));
+    const { file, args } = c.command([
+      'run',
+      '--bundle',
+      bundle.dir,
+      '--config',
+      configPath,
+      '--preserve-fds',
+      '1',
+      '--no-new-keyring',
+      containerId,
+    ]);
+    const spawnCalledAt = clock.monotonic();
+    const child = spawn(file, args, {
+      cwd: bundle.dir,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // Own process group, as the process logic expects (it kills -pid).
+      detached: true,
+    });
+    // The RSS watchdog would watch crun, not node: the memory cgroup enforces the limit instead.
+    const inner = new ProcessInstance(
+      child,
+      spec,
+      { clock, rssCheckIntervalMs: 0, exitGraceMs: 1000, heapMb: heap.heapMb },
+      spawnCalledAt,
+    );
+    const instance = new ContainerInstance(child, inner, {
+      clock,
+      crun: c,
+      containerId,
+      instanceId: spec.instanceId,
+      cgroup,
+      cgroupPrefix,
+      configPath,
+      functionName: spec.functionName,
+      memoryMb: spec.memoryMb,
+      startPath: prepared ? 'prepared' : 'plain',
+      spawnCalledAt,
+    });
+    instances.add(instance);
+    void instance.exited.then(() => instances.delete(instance));
+    try {
+      await inner.waitReady(spec.initTimeoutMs ?? defaultInitTimeoutMs, signal);
+    } catch (err) {
+      // A failed start leaves nothing behind: the rejection comes after the container is deleted.
+      await instance.stop();
+      throw instance.startError(err);
+    }
+    return instance;
+  }
+
+  return {
+    name: 'container',
+    start,
+    async prepare(spec) {
+      checkSpec(spec);
+      await bundleFor(spec).bundle;
+    },
+    async release(spec) {
+      const key = bundleKey(spec);
+      const bundle = bundles.get(key);
+      if (!bundle) return;
+      bundles.delete(key);
+      await removeBundle((await bundle).dir);
+    },
+    async close() {
+      closed = true;
+      await Promise.all([...instances].map((instance) => instance.stop()));
+      const opened = await crun?.catch(() => undefined);
+      opened?.close();
+      const dirs = await Promise.all(
+        [...bundles.values()].map((b) => b.then((x) => x.dir).catch(() => undefined)),
+      );
+      bundles.clear();
+      await Promise.all(dirs.map((dir) => (dir ? removeBundle(dir) : undefined)));
+      if (stateDir && !options.stateDir) await rm(await stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Rejects specs the tier cannot run; returns the entry's path inside the container. */
+function checkSpec(spec: InstanceSpec): string {
+  const bad = (message: string) =>
+    new KindlingError('KINDLING_INVALID_CONFIG', message, { instanceId: spec.instanceId });
+  if (!isAbsolute(spec.codeDir)) throw bad(`codeDir must be an absolute path, got "${spec.codeDir}"`);
+  const inside = relative(spec.codeDir, resolve(spec.codeDir, spec.entry));
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw bad(`entry "${spec.entry}" must be a file inside codeDir ${spec.codeDir}`);
+  }
+  if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < MIN_MEMORY_MB) {
+    throw bad(
+      `memoryMb ${spec.memoryMb} is below the container tier's minimum of ${MIN_MEMORY_MB} MiB; raise memoryMb`,
+    );
+  }
+  if (!Number.isInteger(spec.concurrency) || spec.concurrency < 1) {
+    throw bad(`concurrency must be an integer >= 1, got ${spec.concurrency}`);
+  }
+  if (!Number.isInteger(spec.logLimitBytes) || spec.logLimitBytes < 0) {
+    throw bad(`logLimitBytes must be an integer >= 0, got ${spec.logLimitBytes}`);
+  }
+  if (spec.initTimeoutMs !== undefined && !(spec.initTimeoutMs > 0)) {
+    throw bad(`initTimeoutMs must be > 0, got ${spec.initTimeoutMs}`);
+  }
+  return `${IN_CONTAINER.codeDir}/${inside.split('\\').join('/')}`;
+}
