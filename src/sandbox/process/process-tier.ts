@@ -17,6 +17,7 @@ import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
 import type { RuntimeConfig } from './protocol.cjs';
+import { SnapshotStore } from './snapshot.js';
 import { StemCellPool } from './stem-cells.js';
 import type { StemCellPolicy } from './stem-cells.js';
 
@@ -36,7 +37,16 @@ export interface ProcessTierOptions {
   clock?: Clock;
   /** Stem cells kept ready to be specialised (see stem-cells.ts). Default: none. */
   stemCells?: StemCellPolicy;
+  /**
+   * Start functions whose init is slow from V8 startup snapshots taken after their init
+   * (snapshot.ts), cached in `dir`. Built in the background after the first start that shows a slow
+   * init. Default: off.
+   */
+  snapshots?: { dir: string };
 }
+
+/** A function whose init took at least this long is started from a snapshot once one is built. */
+export const SNAPSHOT_MIN_INIT_MS = 15;
 
 /** A process tier, with access to its stem-cell pool for benchmarks and tests. */
 export interface ProcessTier extends SandboxTier {
@@ -46,6 +56,11 @@ export interface ProcessTier extends SandboxTier {
   stemCellsSettled(): Promise<void>;
   /** Process ids of the idle stem cells. */
   stemCellPids(): number[];
+  /**
+   * Builds (or finds) the snapshot for `spec`'s function, resolving to the blob; rejects with why it
+   * is not snapshot-safe. Cold starts use it once the function's init has been seen to be slow.
+   */
+  snapshotFor(spec: InstanceSpec): Promise<string>;
 }
 
 /** The runtime shim, next to this file in dist/. */
@@ -110,12 +125,28 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
   }
   const instances = new Set<ProcessInstance>();
   let closed = false;
+  const snapshots = options.snapshots
+    ? new SnapshotStore(options.snapshots.dir, RUNTIME_PATH, nodePath)
+    : undefined;
+  /** The init time last seen per entry: it decides whether a snapshot is worth building. */
+  const initMsByEntry = new Map<string, number>();
 
   /** Spawns the runtime shim; every instance and stem cell starts this way. */
-  const spawnRuntime = (config: RuntimeConfig, cwd: string, env: Record<string, string>) =>
+  const spawnRuntime = (
+    config: RuntimeConfig,
+    cwd: string,
+    env: Record<string, string>,
+    // With a snapshot the shim (and the function) come from the blob: no script argument.
+    snapshotArgs?: string[],
+  ) =>
     spawn(
       nodePath,
-      [...nodeArgs, ...heapFlags(heapLimitsFor(config.memoryMb)), RUNTIME_PATH, JSON.stringify(config)],
+      [
+        ...nodeArgs,
+        ...heapFlags(heapLimitsFor(config.memoryMb)),
+        ...(snapshotArgs ?? [RUNTIME_PATH]),
+        JSON.stringify(config),
+      ],
       {
         cwd,
         env,
@@ -162,8 +193,28 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     const parts = { clock, rssCheckIntervalMs, exitGraceMs: 1000, heapMb: heap.heapMb };
     const env = { ...baseEnv, ...spec.env };
     let instance: ProcessInstance;
-    const cell = stemCells.take(spec.memoryMb);
-    if (cell) {
+    const config: RuntimeConfig = {
+      entry: entryPath,
+      functionName: spec.functionName,
+      functionVersion: spec.functionVersion,
+      memoryMb: spec.memoryMb,
+      logLimitBytes: spec.logLimitBytes,
+    };
+    // Start path, by what each saves: a snapshot skips the function's init (worth it when init is
+    // slow), a stem cell skips spawning and booting Node, a plain start skips nothing.
+    const snapshotInput = { entryPath, codeDir: spec.codeDir, memoryMb: spec.memoryMb, env };
+    const slowInit = (initMsByEntry.get(entryPath) ?? 0) >= SNAPSHOT_MIN_INIT_MS;
+    const blob = snapshots && slowInit ? snapshots.ready(snapshotInput) : undefined;
+    const cell = blob ? undefined : stemCells.take(spec.memoryMb);
+    if (blob) {
+      const spawnCalledAt = clock.monotonic();
+      instance = new ProcessInstance(
+        spawnRuntime(config, spec.codeDir, env, ['--snapshot-blob', blob]),
+        spec,
+        { ...parts, startPath: 'snapshot' },
+        spawnCalledAt,
+      );
+    } else if (cell) {
       // The spawn and Node's boot happened before the request: the clock starts at specialisation.
       instance = new ProcessInstance(
         cell.child,
@@ -181,13 +232,6 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
         logLimitBytes: spec.logLimitBytes,
       });
     } else {
-      const config: RuntimeConfig = {
-        entry: entryPath,
-        functionName: spec.functionName,
-        functionVersion: spec.functionVersion,
-        memoryMb: spec.memoryMb,
-        logLimitBytes: spec.logLimitBytes,
-      };
       const spawnCalledAt = clock.monotonic();
       instance = new ProcessInstance(spawnRuntime(config, spec.codeDir, env), spec, parts, spawnCalledAt);
     }
@@ -205,6 +249,11 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       await instance.stop();
       throw err;
     }
+    if (instance.timings.startPath !== 'snapshot') {
+      initMsByEntry.set(entryPath, instance.timings.initMs);
+      // A slow init is worth a snapshot: build one now, in the background, for the next cold start.
+      if (snapshots && instance.timings.initMs >= SNAPSHOT_MIN_INIT_MS) snapshots.ready(snapshotInput);
+    }
     return instance;
   }
 
@@ -219,6 +268,16 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     stemCellCounts: () => stemCells.counts(),
     stemCellsSettled: () => stemCells.settled(),
     stemCellPids: () => stemCells.pids(),
+    snapshotFor: (spec) => {
+      if (!snapshots)
+        return Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier'));
+      return snapshots.ensure({
+        entryPath: checkSpec(spec),
+        codeDir: spec.codeDir,
+        memoryMb: spec.memoryMb,
+        env: { ...baseEnv, ...spec.env },
+      });
+    },
   };
 }
 

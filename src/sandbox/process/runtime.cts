@@ -51,54 +51,76 @@ const FLUSH_BYTES = 256 * 1024;
 // Keep fatal reports small: they are written synchronously while the process dies.
 const FATAL_STACK_CHARS = 8 * 1024;
 
-const config = JSON.parse(process.argv[2] ?? '{}') as RuntimeConfig;
-// The user's code should see a plain argv, not the shim's configuration.
-process.argv.splice(2, 1);
-
-const channel = new Socket({ fd: 3, readable: true, writable: true });
+// Set by boot(): nothing runs at module load, so a V8 startup snapshot can hold this module (and a
+// function loaded beside it) without an open channel or patched console inside.
+let config!: RuntimeConfig;
+let channel!: Socket;
 // Results and log batches are coalesced per event-loop turn; lifecycle messages go at once.
-const writer = new FrameWriter(channel);
-const send = (message: RuntimeMessage): void => writer.writeNow(encodeFrame(message));
-const decoder = new FrameDecoder(
-  (message) => {
-    const type = (message as { type?: unknown }).type;
-    if (type === 'invoke') void invoke(message as InvokeMessage);
-    else if (type === 'specialize') specialize(message as SpecializeMessage);
-  },
-  (reason) => {
-    writeSync(2, `kindling runtime: corrupt channel from the host (${reason}); exiting\n`);
-    process.exit(70);
-  },
-);
-channel.on('data', (chunk: Buffer) => decoder.push(chunk));
-// The host closing fd 3 (or dying) means nobody will ever invoke us again: never outlive the host.
-channel.on('end', () => process.exit(0));
-channel.on('error', () => process.exit(0));
-
+let writer!: FrameWriter;
+let store!: AsyncLocalStorage<Invocation>;
 const written: [number, number] = [0, 0];
-countWrites('stdout', 0);
-countWrites('stderr', 1);
-
-const store = new AsyncLocalStorage<Invocation>();
-patchConsole();
-process.on('uncaughtExceptionMonitor', reportFatal);
-// Results coalesced in this turn must not be lost when user code calls process.exit().
-process.on('exit', () => {
-  const queued = writer.take();
-  if (queued.length === 0) return;
-  if (channel.writableLength > 0) return void channel.write(Buffer.concat(queued));
-  try {
-    writeSync(3, Buffer.concat(queued));
-  } catch {
-    // The host is gone; nobody is left to tell.
-  }
-});
-
+const send = (message: RuntimeMessage): void => writer.writeNow(encodeFrame(message));
 // A holder rather than a top-level const: an invoke that arrived before loading finished must see
 // "no handler", not a temporal-dead-zone ReferenceError.
 const loaded: { handler?: { fn: Handler; owner: unknown } | undefined } = {};
-send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
-if (!config.stemCell) void loadHandler().then((handler) => (loaded.handler = handler));
+/** The user's module when it was loaded before boot (restored from a startup snapshot). */
+let preloaded: unknown;
+
+/**
+ * Starts the runtime: reads the configuration from argv, opens the channel to the host on fd 3,
+ * captures console output, reports `runtime-ready`, and loads the function (or, for a stem cell,
+ * waits to be told which). `options.preloaded` is the user's module already loaded, as in a process
+ * restored from a snapshot taken after the module's top-level code ran.
+ */
+export function boot(options: { preloaded?: unknown } = {}): void {
+  preloaded = options.preloaded;
+  // argv[2] when run as `node runtime.cjs CONFIG`; argv[1] when restored from a snapshot (no script).
+  const at = process.argv.findIndex((arg, i) => i > 0 && arg.startsWith('{'));
+  config = JSON.parse(at > 0 ? process.argv[at]! : '{}') as RuntimeConfig;
+  // The user's code should see a plain argv, not the shim's configuration.
+  if (at > 0) process.argv.splice(at, 1);
+
+  channel = new Socket({ fd: 3, readable: true, writable: true });
+  writer = new FrameWriter(channel);
+  const decoder = new FrameDecoder(
+    (message) => {
+      const type = (message as { type?: unknown }).type;
+      if (type === 'invoke') void invoke(message as InvokeMessage);
+      else if (type === 'specialize') specialize(message as SpecializeMessage);
+    },
+    (reason) => {
+      writeSync(2, `kindling runtime: corrupt channel from the host (${reason}); exiting\n`);
+      process.exit(70);
+    },
+  );
+  channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+  // The host closing fd 3 (or dying) means nobody will ever invoke us again: never outlive the host.
+  channel.on('end', () => process.exit(0));
+  channel.on('error', () => process.exit(0));
+
+  countWrites('stdout', 0);
+  countWrites('stderr', 1);
+
+  store = new AsyncLocalStorage<Invocation>();
+  patchConsole();
+  process.on('uncaughtExceptionMonitor', reportFatal);
+  // Results coalesced in this turn must not be lost when user code calls process.exit().
+  process.on('exit', () => {
+    const queued = writer.take();
+    if (queued.length === 0) return;
+    if (channel.writableLength > 0) return void channel.write(Buffer.concat(queued));
+    try {
+      writeSync(3, Buffer.concat(queued));
+    } catch {
+      // The host is gone; nobody is left to tell.
+    }
+  });
+
+  send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
+  if (!config.stemCell) void loadHandler().then((handler) => (loaded.handler = handler));
+}
+
+if (require.main === module) boot();
 
 /**
  * Turns this stem cell into an instance of one function: its environment (replacing, not merging,
@@ -236,10 +258,13 @@ function asNamespace(exported: unknown): Record<string, unknown> {
 async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefined> {
   let mod: Record<string, unknown>;
   try {
-    mod = config.entry.endsWith('.cjs')
-      ? // eslint-disable-next-line @typescript-eslint/no-require-imports -- user code, loaded by path at run time
-        asNamespace(require(config.entry))
-      : ((await import(pathToFileURL(config.entry).href)) as Record<string, unknown>);
+    mod =
+      preloaded !== undefined
+        ? asNamespace(preloaded)
+        : config.entry.endsWith('.cjs')
+          ? // eslint-disable-next-line @typescript-eslint/no-require-imports -- user code, loaded by path at run time
+            asNamespace(require(config.entry))
+          : ((await import(pathToFileURL(config.entry).href)) as Record<string, unknown>);
   } catch (err) {
     const { errorType, message, stack } = describe(err);
     send({

@@ -1,0 +1,205 @@
+/**
+ * The snapshot start path: a V8 startup snapshot (`node --build-snapshot`) taken after the runtime
+ * shim AND the function's top-level code have run, so a cold start restores an initialised heap
+ * instead of paying the function's init again. Init is paid once, when the snapshot is built.
+ *
+ * Node 20 builds snapshots from a single script that may require only built-in modules, so the
+ * snapshot entry inlines the runtime (bundled once by esbuild) and the function's CommonJS bundle,
+ * each in a CommonJS wrapper with its real `__filename` and `__dirname`. A function is
+ * snapshot-safe when its top-level code leaves nothing V8 cannot serialise (open sockets, timers,
+ * native addons, packages outside its bundle); when the build fails, the reason is kept and the
+ * function starts by the other paths.
+ *
+ * What a restored instance shares with its siblings: every value computed at init (as any warm
+ * instance would); Math.random is reseeded by V8 and `node:crypto` draws fresh entropy.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { build } from 'esbuild';
+import { KindlingError } from '../../core/errors.js';
+import { heapFlags, heapLimitsFor } from './memory.js';
+
+/** What a snapshot is built from. */
+export interface SnapshotInput {
+  /** Absolute path of the function's CommonJS entry (an ES module cannot be snapshotted here). */
+  entryPath: string;
+  codeDir: string;
+  memoryMb: number;
+  /** The environment the function's top-level code runs with (it may read it at init). */
+  env: Record<string, string>;
+}
+
+/** Builds and caches snapshots for one process tier. */
+export class SnapshotStore {
+  private runtimeSource: Promise<string> | undefined;
+  private readonly building = new Map<string, Promise<string>>();
+  private readonly failed = new Map<string, string>();
+  /** Keys by input: image directories are immutable, so an entry's content never changes under it. */
+  private readonly keys = new Map<string, string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly runtimePath: string,
+    private readonly nodePath: string,
+    private readonly buildTimeoutMs = 30_000,
+  ) {}
+
+  /** The blob for `input` if it is built, else undefined (and a build is started in the background). */
+  ready(input: SnapshotInput): string | undefined {
+    if (!input.entryPath.endsWith('.cjs')) return undefined;
+    const key = this.keyOf(input);
+    const blob = join(this.dir, `${key}.blob`);
+    if (existsSync(blob)) return blob;
+    if (!this.failed.has(key) && !this.building.has(key)) {
+      const work = this.build(input, key, blob).finally(() => this.building.delete(key));
+      this.building.set(key, work);
+      work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
+    }
+    return undefined;
+  }
+
+  /** Builds (or finds) the blob for `input`; rejects with KINDLING_INIT_FAILED saying why it is not snapshot-safe. */
+  async ensure(input: SnapshotInput): Promise<string> {
+    const key = this.keyOf(input);
+    const blob = join(this.dir, `${key}.blob`);
+    if (existsSync(blob)) return blob;
+    const failure = this.failed.get(key);
+    if (failure) throw new KindlingError('KINDLING_INIT_FAILED', failure);
+    this.ready(input);
+    const work = this.building.get(key);
+    if (!work)
+      throw new KindlingError(
+        'KINDLING_INIT_FAILED',
+        this.failed.get(key) ?? 'snapshots need a CommonJS entry',
+      );
+    return work.catch((err: unknown) => {
+      throw new KindlingError('KINDLING_INIT_FAILED', (err as Error).message);
+    });
+  }
+
+  /** Why the snapshot of `input` could not be built, if it could not. */
+  failure(input: SnapshotInput): string | undefined {
+    return this.failed.get(this.keyOf(input));
+  }
+
+  private keyOf(input: SnapshotInput): string {
+    const memo = `${input.entryPath}\0${input.memoryMb}\0${JSON.stringify(input.env)}`;
+    let key = this.keys.get(memo);
+    if (!key) {
+      key = this.hashOf(input);
+      this.keys.set(memo, key);
+    }
+    return key;
+  }
+
+  private hashOf(input: SnapshotInput): string {
+    const hash = createHash('sha256');
+    hash.update(process.version).update('\0').update(String(input.memoryMb)).update('\0');
+    hash.update(JSON.stringify(input.env)).update('\0').update(input.entryPath).update('\0');
+    hash.update(readFileSync(input.entryPath));
+    hash.update(readFileSync(this.runtimePath));
+    return hash.digest('hex').slice(0, 32);
+  }
+
+  private async build(input: SnapshotInput, key: string, blob: string): Promise<string> {
+    mkdirSync(this.dir, { recursive: true });
+    const script = join(this.dir, `${key}.entry.cjs`);
+    const runtime = await (this.runtimeSource ??= bundleRuntime(this.runtimePath));
+    const user = readFileSync(input.entryPath, 'utf8');
+    writeFileSync(
+      script,
+      [
+        "'use strict';",
+        wrapCommonJs('__kindlingRuntime', runtime, this.runtimePath),
+        wrapCommonJs('__kindlingFunction', user, input.entryPath),
+        // Anything the init left running (a timer, a socket) would keep the build alive and could not
+        // be serialised anyway: refuse at once, naming it.
+        // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
+        "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
+        'if (__kindlingHandles.length > 0) {',
+        "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
+        '  process.exit(3);',
+        '}',
+        "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
+        '',
+      ].join('\n'),
+    );
+    const tmp = `${blob}.${process.pid}.tmp`;
+    try {
+      await run(
+        this.nodePath,
+        [...heapFlags(heapLimitsFor(input.memoryMb)), '--snapshot-blob', tmp, '--build-snapshot', script],
+        input.codeDir,
+        input.env,
+        this.buildTimeoutMs,
+      );
+      renameSync(tmp, blob);
+      return blob;
+    } finally {
+      rmSync(tmp, { force: true });
+      rmSync(script, { force: true });
+    }
+  }
+}
+
+/** One file holding the runtime shim and the protocol module it requires. */
+async function bundleRuntime(runtimePath: string): Promise<string> {
+  const result = await build({
+    entryPoints: [runtimePath],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+/** `const name = module.exports` of `source`, evaluated as CommonJS with its real file name. */
+function wrapCommonJs(name: string, source: string, filename: string): string {
+  return (
+    `const ${name} = (() => { const module = { exports: {} }; ` +
+    `(function (exports, require, module, __filename, __dirname) {\n${source}\n})` +
+    `(module.exports, require, module, ${JSON.stringify(filename)}, ${JSON.stringify(dirname(filename))}); ` +
+    `return module.exports; })();`
+  );
+}
+
+/** Runs the snapshot build; rejects with the tail of its stderr when it fails. */
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return resolve();
+      const lines = stderr.split('\n').map((l) => l.trim());
+      // Node prints a warning per built-in it has not verified for snapshots; the cause is elsewhere.
+      const why = (
+        lines.find((l) => l.startsWith('kindling:')) ??
+        lines.filter((l) => /Error/.test(l)).slice(-1)[0] ??
+        ''
+      ).replace(/^kindling: /, '');
+      reject(
+        new Error(
+          `not snapshot-safe: the snapshot build exited with ${signal ?? code}${why ? `: ${why}` : ''}`,
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,84 @@
+/** The process tier's snapshot start path: V8 startup snapshots taken after a function's init. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KindlingError } from '../../src/core/errors.js';
+import { createProcessTier, type ProcessTier } from '../../src/sandbox/process/index.js';
+import type { SandboxInstance } from '../../src/sandbox/tier.js';
+import { assertResult } from './compliance.js';
+import { FixtureDirs, specFor } from './fixtures.js';
+
+// Top-level work long enough to be worth a snapshot, and a record of which process ran it.
+const SLOW_INIT = `
+const initPid = process.pid;
+const started = Date.now();
+let table = 0;
+while (Date.now() - started < 60) table++;
+let calls = 0;
+exports.handler = async (event) => ({ initPid, pid: process.pid, table: table > 0, calls: ++calls, env: process.env.GREETING ?? null, event });
+`;
+
+describe('process tier: snapshots', () => {
+  const dirs = new FixtureDirs();
+  const blobs = mkdtempSync(join(tmpdir(), 'kindling-snapshots-'));
+  let tier: ProcessTier;
+  const started: SandboxInstance[] = [];
+
+  before(() => {
+    tier = createProcessTier({ snapshots: { dir: blobs } });
+  });
+  after(async () => {
+    await Promise.all(started.map((i) => i.stop()));
+    await tier.close();
+    await dirs.cleanup();
+    rmSync(blobs, { recursive: true, force: true });
+  });
+
+  const call = async (instance: SandboxInstance, event: unknown = {}) =>
+    assertResult(
+      await instance.invoke({ requestId: `r-${Math.random()}`, event, timeoutMs: 5000 }),
+    ) as Record<string, unknown>;
+
+  it('restores a function initialised at snapshot time: its top-level code does not run again', async () => {
+    const dir = await dirs.make({ 'index.cjs': SLOW_INIT });
+    const spec = () => specFor(dir, 'index.cjs', { env: { GREETING: 'hej' } });
+    const first = await tier.start(spec());
+    started.push(first);
+    assert.equal(first.timings.startPath, 'plain');
+    const plain = await call(first);
+    assert.equal(plain.initPid, first.pid, 'a plain start runs the init in its own process');
+
+    await tier.snapshotFor(spec());
+    const restored = await tier.start(spec());
+    started.push(restored);
+    assert.equal(restored.timings.startPath, 'snapshot');
+    const out = await call(restored, { n: 1 });
+    assert.notEqual(out.initPid, restored.pid, 'the init ran in the snapshot build, not in this process');
+    assert.equal(out.pid, restored.pid);
+    assert.equal(out.table, true, 'state built at init is there');
+    assert.equal(out.env, 'hej', 'the function environment is the one it was started with');
+    assert.deepEqual(out.event, { n: 1 });
+    assert.equal((await call(restored)).calls, 2, 'the restored instance keeps state across invocations');
+  });
+
+  it('refuses to snapshot a function whose init leaves a timer running, and it still starts', async () => {
+    const dir = await dirs.make({
+      'index.cjs': `setInterval(() => {}, 1000);\nexports.handler = async () => 'ok';\n`,
+    });
+    await assert.rejects(tier.snapshotFor(specFor(dir, 'index.cjs')), (err: unknown) => {
+      assert.ok(KindlingError.is(err) && err.code === 'KINDLING_INIT_FAILED', String(err));
+      assert.match(err.message, /not snapshot-safe/);
+      return true;
+    });
+    const instance = await tier.start(specFor(dir, 'index.cjs'));
+    started.push(instance);
+    assert.equal(await call(instance), 'ok');
+  });
+
+  it('only snapshots CommonJS entries', async () => {
+    const dir = await dirs.make({ 'index.mjs': `export default async () => 1;` });
+    await assert.rejects(tier.snapshotFor(specFor(dir, 'index.mjs')), /CommonJS/);
+  });
+});
