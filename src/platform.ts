@@ -20,7 +20,9 @@ import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { BlobStore } from './image/blob-store.js';
 import { LocalRegistry } from './image/registry.js';
 import { fixedKeepAlive } from './policy/keep-alive.js';
-import { createProcessTier } from './sandbox/process/process-tier.js';
+import { createContainerTier } from './sandbox/container/index.js';
+import { createIsolateTier } from './sandbox/isolate/index.js';
+import { createProcessTier } from './sandbox/process/index.js';
 import { createApiServer } from './api/server.js';
 import { WorkerAgent } from './worker/agent.js';
 
@@ -74,6 +76,8 @@ export function dataPaths(dataDir: string) {
     registry: join(root, 'registry'),
     blockCache: join(root, 'worker', 'blocks'),
     images: join(root, 'worker', 'images'),
+    snapshots: join(root, 'worker', 'snapshots'),
+    containers: join(root, 'worker', 'containers'),
     buildCache: join(root, 'build-cache'),
     adminKey: join(root, 'admin-key'),
     endpoint: join(root, 'endpoint.json'),
@@ -98,12 +102,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const processTier = createProcessTier({
     clock,
     stemCells: { perMemoryMb: opts.stemCells ?? 1, memoryMb: [DEFAULT_FUNCTION_CONFIG.memoryMb] },
+    snapshots: { dir: paths.snapshots },
   });
   metrics.setStemCellSource(() => processTier.stemCellCounts());
   // Partial image directories from a crash are dropped; complete ones are reused.
   cleanPartialImages(paths.images);
   const worker = new WorkerAgent({
-    tier: processTier,
+    tiers: {
+      process: processTier,
+      isolate: createIsolateTier(),
+      container: createContainerTier({ clock, stateDir: paths.containers }),
+    },
     source: registry,
     cache: new BlobStore(paths.blockCache),
     imagesDir: paths.images,

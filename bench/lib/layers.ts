@@ -80,7 +80,7 @@ export async function measureLayers(echoDir: string, count: number): Promise<Lay
   const platform = await startPlatform({ dataDir, port: 0, deploy: [echoDir] });
   const tier = createProcessTier();
   const worker = new WorkerAgent({
-    tier,
+    tiers: { process: tier },
     source: new LocalRegistry(join(dataDir, 'registry')),
     cache: new BlobStore(join(dataDir, 'layers', 'blocks')),
     imagesDir: join(dataDir, 'layers', 'images'),

@@ -4,6 +4,8 @@
  */
 import { KindlingError } from '../core/errors.js';
 import { buildImage } from '../image/builder.js';
+import { readImageFile } from '../image/read-file.js';
+import { findNodeBuiltins } from '../sandbox/isolate/index.js';
 import type { LocalRegistry } from '../image/registry.js';
 import { pushImage } from '../image/registry.js';
 import type { Scheduler } from './scheduler.js';
@@ -45,6 +47,7 @@ export class Deployer {
         `image ${digest} lists entry ${manifest.entry} but holds no such file`,
       );
     }
+    await this.checkTier(repo, digest, manifest.entry, config);
     const version = this.deps.functions.createVersion({
       tenant,
       name,
@@ -55,6 +58,23 @@ export class Deployer {
     });
     for (const worker of this.deps.scheduler.all()) worker.keepWarm(version);
     return version;
+  }
+
+  /**
+   * The isolate tier offers no Node built-ins: a function that requires one is refused at deploy,
+   * naming the modules, rather than failing at its first cold start.
+   */
+  private async checkTier(repo: string, digest: string, entry: string, config: unknown): Promise<void> {
+    if ((config as { tier?: unknown } | undefined)?.tier !== 'isolate') return;
+    const source = (await readImageFile(this.deps.registry, repo, digest, entry)).toString('utf8');
+    const builtins = findNodeBuiltins(source);
+    if (builtins.length > 0) {
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `the isolate tier has no Node built-in modules, and this function uses ${builtins.map((b) => `"${b}"`).join(', ')}; deploy it with tier "process" (or "container"), or remove the dependency`,
+        { builtins },
+      );
+    }
   }
 
   /**

@@ -55,7 +55,7 @@ export const functionConfigSchema = z
       .default(DEFAULT_FUNCTION_CONFIG.keepAliveMs),
     maxQueue: z.number().int().min(0, 'must be 0 or more').max(10_000, 'must be at most 10000').default(100),
     tier: z
-      .enum(['process'], { message: 'must be "process" (the only sandbox tier so far)' })
+      .enum(['process', 'isolate', 'container'], { message: 'must be "process", "isolate" or "container"' })
       .default('process'),
     env: z
       .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())

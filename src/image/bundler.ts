@@ -15,9 +15,13 @@ import { KindlingError } from '../core/errors.js';
 export const BUNDLE_ENTRY_CJS = 'index.cjs';
 export const BUNDLE_ENTRY_ESM = 'index.mjs';
 
-/** ES module code bundled as CommonJS still sees a working `import.meta.url`, `dirname` and `filename`. */
+/**
+ * ES module code bundled as CommonJS still sees a working `import.meta.url`, `dirname` and
+ * `filename`. Built without `require('node:url')`, so a bundle needs no Node built-in for it (the
+ * isolate tier refuses bundles that require any).
+ */
 const IMPORT_META_BANNER =
-  "var __kindlingImportMetaUrl = require('node:url').pathToFileURL(__filename).href;";
+  'var __kindlingImportMetaUrl = typeof __filename === "string" ? "file://" + __filename.split("/").map(encodeURIComponent).join("/") : undefined;';
 const IMPORT_META_DEFINE = {
   'import.meta.url': '__kindlingImportMetaUrl',
   'import.meta.dirname': '__dirname',

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { toKindlingError, type KindlingError } from '../core/errors.js';
+import { KindlingError, toKindlingError } from '../core/errors.js';
 import type { InstanceState } from '../core/metrics.js';
 import type { FunctionVersion } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
@@ -12,12 +12,13 @@ import type { BlobStore } from '../image/blob-store.js';
 import { materializeImage } from '../image/materialize.js';
 import type { BlockSource } from '../image/source.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
-import type { InvokeOutcome, SandboxTier, StartPath } from '../sandbox/tier.js';
+import type { InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import { FunctionPool, type PreparedCode } from './pool.js';
 
 /** Options of a worker agent. */
 export interface WorkerOptions {
-  tier: SandboxTier;
+  /** The sandbox tiers this host offers; a function names the one it runs in. */
+  tiers: Partial<Record<TierName, SandboxTier>>;
   /** Where images come from (the registry, directly or over HTTP). */
   source: BlockSource;
   /** This host's block cache. */
@@ -121,16 +122,30 @@ export class WorkerAgent {
 
   /** Instance counts by tier and state, for metrics. */
   instanceCounts(): { tier: string; state: InstanceState; count: number }[] {
-    const totals: Record<InstanceState, number> = { starting: 0, idle: 0, busy: 0, evicting: 0 };
+    const byTier = new Map<string, Record<InstanceState, number>>();
+    for (const name of Object.keys(this.opts.tiers))
+      byTier.set(name, { starting: 0, idle: 0, busy: 0, evicting: 0 });
     for (const pool of this.pools.values()) {
+      const totals = byTier.get(pool.tierName);
+      if (!totals) continue;
       const c = pool.counts();
       for (const s of Object.keys(totals) as InstanceState[]) totals[s] += c[s];
     }
-    return (Object.keys(totals) as InstanceState[]).map((state) => ({
-      tier: this.opts.tier.name,
-      state,
-      count: totals[state],
-    }));
+    return [...byTier].flatMap(([tier, totals]) =>
+      (Object.keys(totals) as InstanceState[]).map((state) => ({ tier, state, count: totals[state] })),
+    );
+  }
+
+  /** The tier a function asked for; KINDLING_UNAVAILABLE when this host does not offer it. */
+  private tierFor(name: TierName): SandboxTier {
+    const tier = this.opts.tiers[name];
+    if (!tier) {
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        `this host does not offer the ${name} tier; deploy with tier "process"`,
+      );
+    }
+    return tier;
   }
 
   /** The instances of one function, by version. */
@@ -149,7 +164,7 @@ export class WorkerAgent {
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => p.close()));
-    await this.opts.tier.close();
+    await Promise.all(Object.values(this.opts.tiers).map((tier) => tier.close()));
   }
 
   private pool(target: FunctionVersion): FunctionPool {
@@ -159,7 +174,7 @@ export class WorkerAgent {
       pool = new FunctionPool({
         key,
         config: target.config,
-        tier: this.opts.tier,
+        tier: this.tierFor(target.config.tier),
         clock: this.opts.clock,
         policy: this.opts.policy,
         prepare: () => this.prepare(target),

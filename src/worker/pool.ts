@@ -83,6 +83,11 @@ export class FunctionPool {
   private closed = false;
   private readonly policyFn: PolicyFunction;
 
+  /** The tier this pool's instances run in. */
+  get tierName(): string {
+    return this.deps.tier.name;
+  }
+
   constructor(private readonly deps: PoolDeps) {
     this.policyFn = {
       key: deps.key,

@@ -1,0 +1,61 @@
+/** Every sandbox tier through the platform: deploy with `tier`, invoke, see the tier in the record. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fixture, startTestPlatform } from '../helpers/platform.js';
+
+type P = Awaited<ReturnType<typeof startTestPlatform>>;
+
+describe('sandbox tiers through the platform', () => {
+  let p: P;
+  before(async () => {
+    p = await startTestPlatform([fixture('portable'), fixture('uses-fs')]);
+  });
+  after(async () => p.close());
+
+  for (const tier of ['process', 'isolate', 'container'] as const) {
+    it(`runs a function in the ${tier} tier, cold then warm`, async () => {
+      const base = p.functions.resolve('default', 'portable');
+      await p.deployer.deployImage('default', 'portable', base.imageDigest, { tier });
+      const cold = await p.call('POST', '/v1/functions/portable/invoke', { tier });
+      assert.equal(cold.status, 200, cold.text);
+      assert.equal(cold.headers.get('x-kindling-tier'), tier);
+      assert.equal(cold.headers.get('x-kindling-cold'), '1');
+      assert.deepEqual(cold.body.event, { tier });
+      assert.equal(cold.body.requestId, cold.headers.get('x-kindling-invocation-id'));
+      const warm = await p.call('POST', '/v1/functions/portable/invoke', {});
+      assert.equal(warm.headers.get('x-kindling-cold'), '0');
+      const record = await p.call('GET', `/v1/invocations/${cold.headers.get('x-kindling-invocation-id')}`);
+      assert.equal(record.body.tier, tier);
+      assert.ok(
+        record.body.logs.some((l: { msg: string }) => l.msg.includes('portable')),
+        'console captured',
+      );
+      const metrics = await (await fetch(`${p.url}/metrics`)).text();
+      assert.match(metrics, new RegExp(`kindling_instances\\{tier="${tier}",state="idle"\\} [1-9]`));
+    });
+  }
+
+  it('refuses at deploy a function that needs Node built-ins in the isolate tier, naming them', async () => {
+    const v = p.functions.resolve('default', 'uses-fs');
+    const before = p.functions.versions('default', 'uses-fs').length;
+    const res = await p.call('POST', '/v1/functions/uses-fs/versions', {
+      digest: v.imageDigest,
+      config: { tier: 'isolate' },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'KINDLING_INVALID_CONFIG');
+    assert.match(res.body.error.message, /"fs"/);
+    assert.match(res.body.error.message, /tier "process"/);
+    assert.equal(p.functions.versions('default', 'uses-fs').length, before, 'no version was created');
+  });
+
+  it('rejects an unknown tier with the valid choices', async () => {
+    const v = p.functions.resolve('default', 'portable');
+    const res = await p.call('POST', '/v1/functions/portable/versions', {
+      digest: v.imageDigest,
+      config: { tier: 'vm' },
+    });
+    assert.equal(res.status, 400);
+    assert.match(res.body.error.message, /tier: must be "process", "isolate" or "container"/);
+  });
+});
