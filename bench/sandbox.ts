@@ -10,14 +10,24 @@
  * Writes bench/results/sandbox.json and sandbox.svg. `--quick` for a short run.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, sortedCopy } from '../src/core/stats.js';
+import { createContainerTier } from '../src/sandbox/container/index.js';
+import { createIsolateTier } from '../src/sandbox/isolate/index.js';
 import { createProcessTier, defaultBaseEnv, type ProcessTier } from '../src/sandbox/process/index.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../src/sandbox/tier.js';
-import { barChart, svgDocument } from './lib/svg-plot.js';
+import { hbarChart, svgDocument } from './lib/svg-plot.js';
 import { crunTrueFloor } from './lib/crun-floor.js';
 
 const quick = process.argv.includes('--quick');
@@ -30,6 +40,12 @@ const round = (n: number) => Math.round(n * 100) / 100;
 interface Subject {
   key: string;
   tier: SandboxTier;
+  /** The function's entry file in the code directory. */
+  entry: string;
+  /** Before the runs, outside the timed part (e.g. prepare a container bundle, build a snapshot). */
+  setup?: () => Promise<void>;
+  /** Instances share the host process (isolates): its PSS is divided among them. */
+  sharesHost?: boolean;
   /** Called before each cold start, outside the timed part (e.g. let the stem-cell pool refill). */
   beforeStart?: () => Promise<void>;
   /** Idle memory of one instance in bytes, when the tier has its own way to say it. */
@@ -37,12 +53,40 @@ interface Subject {
 }
 
 interface TierResult {
+  startPaths: Record<string, number>;
   coldP50Ms: number;
   coldP99Ms: number;
   idleMemMiB: number;
   density2GiB: number;
   phasesP50: { sandbox: number; runtime: number; init: number; exec: number };
   runs: number;
+}
+
+/** PSS of a process and all its descendants (a container's node runs under crun). */
+export function treePssBytes(pid: number): number | undefined {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  let total = 0;
+  let found = false;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    const pss = pssBytes(p);
+    if (pss !== undefined) {
+      total += pss;
+      found = true;
+    }
+    stack.push(...(children.get(p) ?? []));
+  }
+  return found ? total : undefined;
 }
 
 /** PSS of a process in bytes (its fair share of shared pages), from smaps_rollup. */
@@ -55,13 +99,13 @@ export function pssBytes(pid: number): number | undefined {
   }
 }
 
-function spec(codeDir: string, n: number): InstanceSpec {
+function spec(codeDir: string, n: number, entry = 'index.cjs'): InstanceSpec {
   return {
     instanceId: `bench-${n}`,
     functionName: 'bench',
     functionVersion: 1,
     codeDir,
-    entry: 'index.cjs',
+    entry,
     env: {},
     memoryMb: 128,
     concurrency: 1,
@@ -70,7 +114,9 @@ function spec(codeDir: string, n: number): InstanceSpec {
 }
 
 async function measure(subject: Subject, codeDir: string): Promise<TierResult> {
+  await subject.setup?.();
   const totals: number[] = [];
+  const startPaths: Record<string, number> = {};
   const phases = {
     sandbox: [] as number[],
     runtime: [] as number[],
@@ -80,9 +126,10 @@ async function measure(subject: Subject, codeDir: string): Promise<TierResult> {
   for (let i = 0; i < RUNS; i++) {
     await subject.beforeStart?.();
     const t0 = performance.now();
-    const instance = await subject.tier.start(spec(codeDir, i));
+    const instance = await subject.tier.start(spec(codeDir, i, subject.entry));
     const outcome = await instance.invoke({ requestId: `r${i}`, event: { n: i }, timeoutMs: 10_000 });
     totals.push(performance.now() - t0);
+    startPaths[instance.timings.startPath] = (startPaths[instance.timings.startPath] ?? 0) + 1;
     if (!outcome.ok) throw new Error(`${subject.key}: ${outcome.error.message}`);
     phases.sandbox.push(instance.timings.sandboxMs);
     phases.runtime.push(instance.timings.runtimeMs);
@@ -92,25 +139,42 @@ async function measure(subject: Subject, codeDir: string): Promise<TierResult> {
   }
   // Idle memory: several instances at rest, each having served one invocation.
   await subject.beforeStart?.();
+  const hostBefore = pssBytes(process.pid) ?? 0;
   const idle: SandboxInstance[] = [];
-  for (let i = 0; i < IDLE_INSTANCES; i++) {
-    const instance = await subject.tier.start(spec(codeDir, 1000 + i));
+  // Isolates are cheap and share the host: measure them at a realistic density.
+  const idleCount = subject.sharesHost ? IDLE_INSTANCES * 10 : IDLE_INSTANCES;
+  for (let i = 0; i < idleCount; i++) {
+    const instance = await subject.tier.start(spec(codeDir, 1000 + i, subject.entry));
     await instance.invoke({ requestId: `idle${i}`, event: {}, timeoutMs: 10_000 });
     idle.push(instance);
     await subject.beforeStart?.();
   }
   await new Promise((r) => setTimeout(r, 200));
+  // Isolates: each one's heap, plus an equal share of the host process they all live in.
+  const hostShare = subject.sharesHost ? Math.max(0, pssBytes(process.pid) ?? 0) / idle.length : 0;
   const sizes = idle
-    .map((i) => subject.idleBytes?.(i) ?? (i.pid !== undefined ? pssBytes(i.pid) : undefined))
+    .map((i) =>
+      subject.sharesHost
+        ? (i.memoryBytes() ?? 0) + hostShare
+        : i.pid !== undefined
+          ? treePssBytes(i.pid)
+          : undefined,
+    )
     .filter((b): b is number => b !== undefined);
+  // Density in 2 GiB: for isolates, what is left after the host process, divided by what one adds.
+  const hostGrowthPerInstance = subject.sharesHost
+    ? Math.max(0, (pssBytes(process.pid) ?? 0) - hostBefore) / idle.length
+    : 0;
   await Promise.all(idle.map((i) => i.stop()));
   const idleMiB = sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length / (1024 * 1024) : NaN;
+  const perInstanceMiB = subject.sharesHost ? hostGrowthPerInstance / (1024 * 1024) : idleMiB;
+  const reservedMiB = subject.sharesHost ? hostBefore / (1024 * 1024) : 0;
   const p50 = (xs: number[]) => round(percentile(sortedCopy(xs), 50));
   return {
     coldP50Ms: p50(totals),
     coldP99Ms: round(percentile(sortedCopy(totals), 99)),
     idleMemMiB: round(idleMiB),
-    density2GiB: Number.isFinite(idleMiB) ? Math.floor(2048 / idleMiB) : 0,
+    density2GiB: perInstanceMiB > 0 ? Math.floor((2048 - reservedMiB) / perInstanceMiB) : 0,
     phasesP50: {
       sandbox: p50(phases.sandbox),
       runtime: p50(phases.runtime),
@@ -118,6 +182,7 @@ async function measure(subject: Subject, codeDir: string): Promise<TierResult> {
       exec: p50(phases.exec),
     },
     runs: totals.length,
+    startPaths,
   };
 }
 
@@ -157,11 +222,41 @@ async function main(): Promise<void> {
   else floors.crunNote = crun;
   console.log('floors', JSON.stringify(floors));
 
+  // A function with 100 ms of top-level work, to show what a snapshot saves.
+  writeFileSync(
+    join(codeDir, 'slow.cjs'),
+    'const t = Date.now(); let x = 0; while (Date.now() - t < 100) x++;\nexports.handler = async (event) => ({ ok: x > 0, n: event.n ?? 0 });\n',
+  );
+  writeFileSync(
+    join(codeDir, 'portable.mjs'),
+    'export default async (event) => ({ ok: true, n: event.n ?? 0 });\n',
+  );
   const plain = createProcessTier();
   const stem: ProcessTier = createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } });
+  const snap: ProcessTier = createProcessTier({ snapshots: { dir: join(work, 'snapshots') } });
+  const container = createContainerTier({ stateDir: join(work, 'containers') });
   const subjects: Subject[] = [
-    { key: 'process/plain', tier: plain },
-    { key: 'process/stem-cell', tier: stem, beforeStart: () => stem.stemCellsSettled() },
+    { key: 'process/plain', tier: plain, entry: 'index.cjs' },
+    { key: 'process/stem-cell', tier: stem, entry: 'index.cjs', beforeStart: () => stem.stemCellsSettled() },
+    { key: 'process/plain (100 ms init)', tier: plain, entry: 'slow.cjs' },
+    {
+      key: 'process/snapshot (100 ms init)',
+      tier: snap,
+      entry: 'slow.cjs',
+      // One plain start shows the slow init; then the snapshot is built, outside the timed runs.
+      setup: async () => {
+        const first = await snap.start(spec(codeDir, -1, 'slow.cjs'));
+        await first.stop();
+        await snap.snapshotFor(spec(codeDir, -1, 'slow.cjs'));
+      },
+    },
+    { key: 'isolate/plain', tier: createIsolateTier(), entry: 'index.cjs', sharesHost: true },
+    {
+      key: 'container/prepared',
+      tier: container,
+      entry: 'index.cjs',
+      setup: () => container.prepare(spec(codeDir, -2)),
+    },
   ];
   const tiers: Record<string, TierResult> = {};
   try {
@@ -170,7 +265,7 @@ async function main(): Promise<void> {
       console.log(subject.key, JSON.stringify(tiers[subject.key]));
     }
   } finally {
-    await Promise.all(subjects.map((s) => s.tier.close()));
+    await Promise.all([...new Set(subjects.map((s) => s.tier))].map((t) => t.close()));
     rmSync(work, { recursive: true, force: true });
   }
 
@@ -199,38 +294,33 @@ function plot(result: {
   tiers: Record<string, TierResult>;
   floors: { forkExecMs: number; bareNodeMs: number; crunTrueMs: number | null };
 }): string {
-  const floorBars = [
-    { name: 'fork/exec true', value: result.floors.forkExecMs },
-    { name: 'bare node -e 0', value: result.floors.bareNodeMs },
+  const floors = [
+    { label: 'floor: fork/exec /bin/true', value: result.floors.forkExecMs, series: 'floor' },
+    { label: 'floor: bare node -e 0', value: result.floors.bareNodeMs, series: 'floor' },
     ...(result.floors.crunTrueMs !== null
-      ? [{ name: 'crun run true', value: result.floors.crunTrueMs }]
+      ? [{ label: 'floor: crun run busybox true', value: result.floors.crunTrueMs, series: 'floor' }]
       : []),
   ];
+  const tiers = Object.entries(result.tiers);
   return svgDocument(
     [
-      barChart(
-        'Cold start p50 (start → first result)',
+      hbarChart(
+        'Cold start p50: start → first result',
         'ms',
-        [
-          { label: 'floors', bars: floorBars },
-          ...Object.entries(result.tiers).map(([key, t]) => ({
-            label: key,
-            bars: [{ name: 'kindling', value: t.coldP50Ms }],
-          })),
-        ],
+        [...floors, ...tiers.map(([key, t]) => ({ label: key, value: t.coldP50Ms, series: 'kindling' }))],
         640,
+        340,
       ),
-      barChart(
-        'Idle memory per instance (PSS)',
+      hbarChart(
+        'Idle memory per instance (PSS; isolates: heap + host share)',
         'MiB',
-        Object.entries(result.tiers).map(([key, t]) => ({
-          label: key,
-          bars: [{ name: 'kindling', value: t.idleMemMiB }],
-        })),
+        tiers.map(([key, t]) => ({ label: key, value: t.idleMemMiB, series: 'kindling' })),
         640,
+        340,
       ),
     ],
     640,
+    340,
   );
 }
 

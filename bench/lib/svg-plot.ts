@@ -75,3 +75,31 @@ export function svgDocument(panels: string[], panelW = 460, panelH = 300): strin
   const body = panels.map((p, i) => `<g transform="translate(${i * panelW},0)">${p}</g>`).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${panelW * panels.length}" height="${panelH}" font-family="sans-serif" style="background:#fff"><rect width="100%" height="100%" fill="#fff"/>${body}</svg>\n`;
 }
+
+/** One horizontal bar per item, labels on the left: for many categories with long names. */
+export function hbarChart(
+  title: string,
+  unit: string,
+  items: { label: string; value: number; series: string }[],
+  width = 640,
+  height = 300,
+): string {
+  const pad = { top: 32, right: 56, bottom: 28, left: 220 };
+  const plotW = width - pad.left - pad.right;
+  const rowH = (height - pad.top - pad.bottom) / Math.max(1, items.length);
+  const max = Math.max(...items.map((i) => i.value), 1e-9) * 1.05;
+  const parts: string[] = [
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${pad.left + plotW / 2}" y="${height - 8}" text-anchor="middle" font-size="11">${esc(unit)}</text>`,
+  ];
+  items.forEach((item, i) => {
+    const y = pad.top + i * rowH;
+    const w = (item.value / max) * plotW;
+    parts.push(
+      `<text x="${pad.left - 6}" y="${y + rowH / 2 + 4}" text-anchor="end" font-size="11">${esc(item.label)}</text>`,
+      `<rect x="${pad.left}" y="${y + rowH * 0.15}" width="${w}" height="${rowH * 0.7}" fill="${colorOf(item.series)}"><title>${esc(`${item.label}: ${item.value} ${unit}`)}</title></rect>`,
+      `<text x="${pad.left + w + 4}" y="${y + rowH / 2 + 4}" font-size="10">${item.value >= 100 ? item.value.toFixed(0) : item.value.toFixed(item.value >= 10 ? 1 : 2)}</text>`,
+    );
+  });
+  return `<g>${parts.join('')}</g>`;
+}

@@ -72,6 +72,7 @@ program
   .option('--max-instances <n>', 'most instances at once')
   .option('--min-warm <n>', 'instances kept warm at all times')
   .option('--keep-alive <ms>', 'how long an idle instance stays warm')
+  .option('--tier <tier>', 'sandbox tier: process (default), isolate or container')
   .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
   .action((dir: string, opts) =>
     deploy(client(), dir, { ...opts, json: json(), dataDir: program.opts<{ dataDir?: string }>().dataDir }),

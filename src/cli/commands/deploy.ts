@@ -18,6 +18,7 @@ export interface DeployFlags {
   maxInstances?: string;
   minWarm?: string;
   keepAlive?: string;
+  tier?: string;
   env?: string[];
   json?: boolean;
   /** Data directory whose build cache holds npm installs. */
@@ -44,6 +45,8 @@ export function configFromFlags(flags: DeployFlags, base: Record<string, unknown
   set('maxInstances', intFlag(flags.maxInstances, '--max-instances'));
   set('minWarm', intFlag(flags.minWarm, '--min-warm'));
   set('keepAliveMs', intFlag(flags.keepAlive, '--keep-alive'));
+  // Validated by the platform, which lists the tiers it offers.
+  if (flags.tier !== undefined) config.tier = flags.tier;
   if (flags.env?.length) {
     const env = { ...((base.env as Record<string, string> | undefined) ?? {}) };
     for (const pair of flags.env) {
