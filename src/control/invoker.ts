@@ -105,6 +105,7 @@ export class Invoker {
         cold: completion.cold ?? false,
         ok: !error,
         ...(error ? { errorCode: error.code } : {}),
+        ...(completion.startPath ? { startPath: completion.startPath } : {}),
       },
       phases,
       completion.totalMs,

@@ -12,7 +12,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** Counts one finished invocation and observes its phases. */
   observeInvocation(
-    labels: { fn: string; tier: string; cold: boolean; ok: boolean; errorCode?: string },
+    labels: { fn: string; tier: string; cold: boolean; ok: boolean; errorCode?: string; startPath?: string },
     phases: Phases,
     totalMs: number,
   ): void;
@@ -42,8 +42,8 @@ export function createMetrics(): Metrics {
   });
   const coldStarts = new Counter({
     name: 'kindling_cold_starts_total',
-    help: 'Invocations that had to start a new instance.',
-    labelNames: ['function', 'tier'] as const,
+    help: 'Invocations that had to start a new instance, by tier and start path (plain, stem-cell, snapshot, prepared).',
+    labelNames: ['function', 'tier', 'start_path'] as const,
     registers: [registry],
   });
   const phaseSeconds = new Histogram({
@@ -111,7 +111,7 @@ export function createMetrics(): Metrics {
     },
     observeInvocation(labels, phases, totalMs) {
       const cold = labels.cold ? '1' : '0';
-      const key = `${labels.fn}\0${labels.tier}\0${cold}\0${labels.ok ? 1 : 0}`;
+      const key = `${labels.fn}\0${labels.tier}\0${cold}\0${labels.ok ? 1 : 0}\0${labels.startPath ?? ''}`;
       let series = seriesCache.get(key);
       if (!series) {
         // Resolving labelled children once per label set keeps label hashing off the per-invocation path.
@@ -122,7 +122,11 @@ export function createMetrics(): Metrics {
             cold,
             outcome: labels.ok ? 'ok' : 'error',
           }),
-          coldStarts: coldStarts.labels({ function: labels.fn, tier: labels.tier }),
+          coldStarts: coldStarts.labels({
+            function: labels.fn,
+            tier: labels.tier,
+            start_path: labels.startPath ?? 'plain',
+          }),
           phases: PHASES.map((p) => phaseSeconds.labels({ phase: p, cold })),
           total: totalSeconds.labels({ cold }),
         };

@@ -128,6 +128,12 @@ export interface SandboxTier {
   start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance>;
   /** Stops every instance this tier started and releases shared resources. */
   close(): Promise<void>;
+  /**
+   * Optional: does ahead of any request what a start of `spec` would otherwise do on the critical
+   * path (LightVM's split tool stack: preparation before the request, execution on it), e.g. a
+   * container bundle. Idempotent.
+   */
+  prepare?(spec: InstanceSpec): Promise<void>;
 }
 
 export type { KindlingError };

@@ -12,7 +12,7 @@ import type { BlobStore } from '../image/blob-store.js';
 import { materializeImage } from '../image/materialize.js';
 import type { BlockSource } from '../image/source.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
-import type { InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
+import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import { FunctionPool, type PreparedCode } from './pool.js';
 
 /** Options of a worker agent. */
@@ -106,6 +106,22 @@ export class WorkerAgent {
     for (const [key, pool] of this.pools)
       if (key.startsWith(prefix) && key !== versionKey(target)) pool.keepWarm(0);
     if (target.config.minWarm > 0) this.pool(target).keepWarm(target.config.minWarm);
+    void this.prepareAhead(target);
+  }
+
+  /**
+   * Gets a new version's image onto this host and lets its tier prepare what it can, before the
+   * first request (a failure here is only reported: the first start will try again and say why).
+   */
+  private async prepareAhead(target: FunctionVersion): Promise<void> {
+    const tier = this.opts.tiers[target.config.tier];
+    if (!tier?.prepare) return;
+    try {
+      const code = await this.prepare(target);
+      await tier.prepare(this.specFor(target, `prepare-${versionKey(target)}`, code));
+    } catch (err) {
+      this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
+    }
   }
 
   /** Stops every instance of a function (all versions), e.g. when it is deleted. */
@@ -179,22 +195,27 @@ export class WorkerAgent {
         policy: this.opts.policy,
         prepare: () => this.prepare(target),
         newInstanceId: () => `i-${randomUUID().slice(0, 8)}`,
-        spec: (instanceId, code) => ({
-          instanceId,
-          functionName: target.name,
-          functionVersion: target.version,
-          codeDir: code.codeDir,
-          entry: code.entry,
-          env: target.config.env,
-          memoryMb: target.config.memoryMb,
-          concurrency: target.config.concurrency,
-          logLimitBytes: this.opts.logLimitBytes,
-        }),
+        spec: (instanceId, code) => this.specFor(target, instanceId, code),
         onBackgroundError: (err) => this.opts.onBackgroundError(err, key),
       });
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** The spec of an instance of `target`. */
+  private specFor(target: FunctionVersion, instanceId: string, code: PreparedCode): InstanceSpec {
+    return {
+      instanceId,
+      functionName: target.name,
+      functionVersion: target.version,
+      codeDir: code.codeDir,
+      entry: code.entry,
+      env: target.config.env,
+      memoryMb: target.config.memoryMb,
+      concurrency: target.config.concurrency,
+      logLimitBytes: this.opts.logLimitBytes,
+    };
   }
 
   /**

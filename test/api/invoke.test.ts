@@ -177,7 +177,10 @@ describe('invoking functions end to end', () => {
       /kindling_invocations_total\{function="default\/echo",tier="process",cold="1",outcome="ok"\} \d/,
     );
     assert.match(text, /kindling_phase_seconds_bucket\{le="[^"]+",phase="init",cold="1"\}/);
-    assert.match(text, /kindling_cold_starts_total/);
+    assert.match(
+      text,
+      /kindling_cold_starts_total\{function="default\/echo",tier="process",start_path="plain"\} \d/,
+    );
     assert.match(text, /kindling_instances\{tier="process",state="idle"\}/);
   });
 });

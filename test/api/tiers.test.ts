@@ -31,6 +31,18 @@ describe('sandbox tiers through the platform', () => {
         'console captured',
       );
       const metrics = await (await fetch(`${p.url}/metrics`)).text();
+      const path = tier === 'container' ? 'prepared' : 'plain';
+      assert.equal(
+        cold.headers.get('x-kindling-start-path'),
+        path,
+        'a container bundle is prepared at deploy',
+      );
+      assert.match(
+        metrics,
+        new RegExp(
+          `kindling_cold_starts_total\\{function="default/portable",tier="${tier}",start_path="${path}"\\} 1`,
+        ),
+      );
       assert.match(metrics, new RegExp(`kindling_instances\\{tier="${tier}",state="idle"\\} [1-9]`));
     });
   }
