@@ -8,7 +8,7 @@ type P = Awaited<ReturnType<typeof startTestPlatform>>;
 describe('sandbox tiers through the platform', () => {
   let p: P;
   before(async () => {
-    p = await startTestPlatform([fixture('portable'), fixture('uses-fs')]);
+    p = await startTestPlatform([fixture('portable'), fixture('uses-fs'), fixture('slow-init')]);
   });
   after(async () => p.close());
 
@@ -46,6 +46,31 @@ describe('sandbox tiers through the platform', () => {
       assert.match(metrics, new RegExp(`kindling_instances\\{tier="${tier}",state="idle"\\} [1-9]`));
     });
   }
+
+  it('snapshots a function with a slow init after its first cold start, and restores it after', async () => {
+    const first = await p.call('POST', '/v1/functions/slow-init/invoke', {});
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('x-kindling-start-path'), 'plain');
+    assert.equal(first.body.initPid, first.body.pid, 'a plain start runs the init itself');
+    // keepAliveMs is 0: every call after the instance is gone is cold. The snapshot is built in the
+    // background; poll (bounded) until a cold start restores it.
+    let restored;
+    for (let i = 0; i < 200 && !restored; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const fn = await p.call('GET', '/v1/functions/slow-init');
+      if (fn.body.instances.some((v: { instances: unknown[] }) => v.instances.length > 0)) continue;
+      const res = await p.call('POST', '/v1/functions/slow-init/invoke', {});
+      assert.equal(res.status, 200, res.text);
+      if (res.headers.get('x-kindling-start-path') === 'snapshot') restored = res;
+    }
+    assert.ok(restored, 'a cold start was served from the snapshot');
+    assert.equal(restored.body.initialised, true);
+    assert.notEqual(
+      restored.body.initPid,
+      restored.body.pid,
+      'the init ran when the snapshot was built, not now',
+    );
+  });
 
   it('refuses at deploy a function that needs Node built-ins in the isolate tier, naming them', async () => {
     const v = p.functions.resolve('default', 'uses-fs');

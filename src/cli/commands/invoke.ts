@@ -80,9 +80,10 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
   else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
+  const startPath = res.headers.get('x-kindling-start-path');
   console.log('');
   console.log(
-    `${cold ? 'cold start' : 'warm'} · ${formatMs(timing.total ?? 0)} total · v${res.headers.get('x-kindling-version')} · ${res.headers.get('x-kindling-tier') ?? '?'} · ${res.headers.get('x-kindling-instance') ?? '-'} · ${id}`,
+    `${cold ? `cold start${startPath ? ` (${startPath})` : ''}` : 'warm'} · ${formatMs(timing.total ?? 0)} total · v${res.headers.get('x-kindling-version')} · ${res.headers.get('x-kindling-tier') ?? '?'} · ${res.headers.get('x-kindling-instance') ?? '-'} · ${id}`,
   );
   console.log(phaseBars(timing as Partial<Record<Phase, number>>));
   if (flags.logs) {
@@ -110,7 +111,7 @@ export function printRecord(record: InvocationRecord): void {
   if (record.error) console.log(`error ${record.error.code}: ${record.error.message}`);
   if (record.phases) {
     console.log(
-      `${record.cold ? 'cold start' : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,
+      `${record.cold ? `cold start${record.startPath ? ` (${record.startPath})` : ''}` : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,
     );
     console.log(phaseBars(record.phases));
   }
