@@ -57,6 +57,7 @@ export const functionConfigSchema = z
     tier: z
       .enum(['process', 'isolate', 'container'], { message: 'must be "process", "isolate" or "container"' })
       .default('process'),
+    network: z.boolean({ message: 'must be true or false' }).default(false),
     env: z
       .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())
       .default({})

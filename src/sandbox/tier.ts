@@ -34,6 +34,11 @@ export interface InstanceSpec {
   /** Bytes of console output kept per invocation; the rest is dropped and counted. */
   logLimitBytes: number;
   /**
+   * Whether the function may use the network. The isolate tier offers `fetch` only when true; the
+   * process tier cannot take the network away; the container tier keeps loopback only (for now).
+   */
+  network?: boolean;
+  /**
    * Milliseconds the function's module may take to load (its top-level code) before the start fails
    * with KINDLING_INIT_FAILED and the instance is killed. Optional: the tier has a default (10 s).
    */

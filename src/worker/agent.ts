@@ -215,6 +215,7 @@ export class WorkerAgent {
       memoryMb: target.config.memoryMb,
       concurrency: target.config.concurrency,
       logLimitBytes: this.opts.logLimitBytes,
+      network: target.config.network,
     };
   }
 
