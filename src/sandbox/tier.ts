@@ -11,9 +11,11 @@ export type TierName = 'process' | 'isolate' | 'container';
 /**
  * How an instance was started; recorded on every cold invocation. `plain`: started from nothing;
  * `stem-cell`: a pre-started generic runtime specialised to the function; `snapshot`: restored from
- * a V8 startup snapshot; `prepared`: a container whose bundle was prepared before the request.
+ * a V8 startup snapshot of the initialised function; `runtime-snapshot`: restored from a snapshot of
+ * the runtime alone, then the function loaded; `prepared`: a container whose bundle was prepared
+ * before the request.
  */
-export type StartPath = 'plain' | 'stem-cell' | 'snapshot' | 'prepared';
+export type StartPath = 'plain' | 'stem-cell' | 'snapshot' | 'runtime-snapshot' | 'prepared';
 
 /** Everything a tier needs to start one instance of one function version. */
 export interface InstanceSpec {

@@ -81,4 +81,18 @@ describe('process tier: snapshots', () => {
     const dir = await dirs.make({ 'index.mjs': `export default async () => 1;` });
     await assert.rejects(tier.snapshotFor(specFor(dir, 'index.mjs')), /CommonJS/);
   });
+
+  it('starts a quick function from a snapshot of the runtime alone, with its own environment and argv', async () => {
+    const dir = await dirs.make({
+      'quick.cjs': `exports.handler = async () => ({ env: process.env.WHO ?? null, argv: process.argv.slice(1), cwd: process.cwd() });`,
+    });
+    await tier.runtimeSnapshotFor(128);
+    const instance = await tier.start(specFor(dir, 'quick.cjs', { env: { WHO: 'quick' } }));
+    started.push(instance);
+    assert.equal(instance.timings.startPath, 'runtime-snapshot');
+    const out = await call(instance);
+    assert.equal(out.env, 'quick');
+    assert.deepEqual(out.argv, [], "the runtime's configuration is not left in argv");
+    assert.equal(out.cwd, dir);
+  });
 });

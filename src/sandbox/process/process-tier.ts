@@ -61,6 +61,8 @@ export interface ProcessTier extends SandboxTier {
    * is not snapshot-safe. Cold starts use it once the function's init has been seen to be slow.
    */
   snapshotFor(spec: InstanceSpec): Promise<string>;
+  /** Builds (or finds) the snapshot of the runtime alone for a memory size. */
+  runtimeSnapshotFor(memoryMb: number): Promise<string>;
 }
 
 /** The runtime shim, next to this file in dist/. */
@@ -206,12 +208,22 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     const slowInit = (initMsByEntry.get(entryPath) ?? 0) >= SNAPSHOT_MIN_INIT_MS;
     const blob = snapshots && slowInit ? snapshots.ready(snapshotInput) : undefined;
     const cell = blob ? undefined : stemCells.take(spec.memoryMb);
+    // Without either, a snapshot of the runtime alone still saves loading the shim and its modules.
+    const runtimeBlob = blob || cell || !snapshots ? undefined : snapshots.runtimeReady(spec.memoryMb);
     if (blob) {
       const spawnCalledAt = clock.monotonic();
       instance = new ProcessInstance(
         spawnRuntime(config, spec.codeDir, env, ['--snapshot-blob', blob]),
         spec,
         { ...parts, startPath: 'snapshot' },
+        spawnCalledAt,
+      );
+    } else if (runtimeBlob) {
+      const spawnCalledAt = clock.monotonic();
+      instance = new ProcessInstance(
+        spawnRuntime(config, spec.codeDir, env, ['--snapshot-blob', runtimeBlob]),
+        spec,
+        { ...parts, startPath: 'runtime-snapshot' },
         spawnCalledAt,
       );
     } else if (cell) {
@@ -268,6 +280,10 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     stemCellCounts: () => stemCells.counts(),
     stemCellsSettled: () => stemCells.settled(),
     stemCellPids: () => stemCells.pids(),
+    runtimeSnapshotFor: (memoryMb) =>
+      snapshots
+        ? snapshots.runtimeBlob(memoryMb)
+        : Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier')),
     snapshotFor: (spec) => {
       if (!snapshots)
         return Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier'));

@@ -9,6 +9,7 @@
  * wait. Everything the host knows is passed in argv, so there is no configuration round trip.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { createRequire as CreateRequire } from 'node:module';
 import { isUtf8 } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -238,6 +239,17 @@ function flush(inv: Invocation): void {
 }
 
 /**
+ * `require` of the user's entry. Through `createRequire`, not the shim's own `require`: in a process
+ * restored from a runtime snapshot, the shim's `require` is the snapshot builder's, which loads only
+ * built-in modules.
+ */
+function requireUser(entry: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when needed, and at run time
+  const { createRequire } = require('node:module') as { createRequire: typeof CreateRequire };
+  return createRequire(entry)(entry);
+}
+
+/**
  * What `import()` would give for a CommonJS module, minus its cost: `default` is `module.exports`,
  * and its properties are named exports. A bundle of an ES module (esbuild marks it `__esModule`)
  * already has the ES shape, with `default` as the ES default export.
@@ -262,8 +274,7 @@ async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefine
       preloaded !== undefined
         ? asNamespace(preloaded)
         : config.entry.endsWith('.cjs')
-          ? // eslint-disable-next-line @typescript-eslint/no-require-imports -- user code, loaded by path at run time
-            asNamespace(require(config.entry))
+          ? asNamespace(requireUser(config.entry))
           : ((await import(pathToFileURL(config.entry).href)) as Record<string, unknown>);
   } catch (err) {
     const { errorType, message, stack } = describe(err);

@@ -16,6 +16,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { KindlingError } from '../../core/errors.js';
@@ -58,6 +59,46 @@ export class SnapshotStore {
       work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
     }
     return undefined;
+  }
+
+  /**
+   * The snapshot of the runtime shim alone for a memory size (the heap flags are part of a
+   * snapshot), or undefined while it is built in the background. A start from it skips loading the
+   * shim and its modules; the function is then loaded as in a plain start.
+   */
+  runtimeReady(memoryMb: number): string | undefined {
+    const key = createHash('sha256')
+      .update(process.version)
+      .update('\0runtime\0')
+      .update(String(memoryMb))
+      .update(readFileSyncCached(this.runtimePath))
+      .digest('hex')
+      .slice(0, 32);
+    const blob = join(this.dir, `${key}.blob`);
+    if (existsSync(blob)) return blob;
+    if (!this.failed.has(key) && !this.building.has(key)) {
+      const work = this.buildScript(key, blob, memoryMb, tmpdir(), {}, async () => [
+        "'use strict';",
+        wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
+        "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot());",
+        '',
+      ]).finally(() => this.building.delete(key));
+      this.building.set(key, work);
+      work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
+    }
+    return undefined;
+  }
+
+  /** Waits for the runtime snapshot of `memoryMb` (starting its build if needed). */
+  async runtimeBlob(memoryMb: number): Promise<string> {
+    for (;;) {
+      const blob = this.runtimeReady(memoryMb);
+      if (blob) return blob;
+      const pending = [...this.building.values()];
+      if (pending.length === 0)
+        throw new KindlingError('KINDLING_INIT_FAILED', 'the runtime snapshot could not be built');
+      await Promise.allSettled(pending);
+    }
   }
 
   /** Builds (or finds) the blob for `input`; rejects with KINDLING_INIT_FAILED saying why it is not snapshot-safe. */
@@ -104,35 +145,48 @@ export class SnapshotStore {
   }
 
   private async build(input: SnapshotInput, key: string, blob: string): Promise<string> {
+    const user = readFileSync(input.entryPath, 'utf8');
+    return this.buildScript(key, blob, input.memoryMb, input.codeDir, input.env, async () => [
+      "'use strict';",
+      wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
+      wrapCommonJs('__kindlingFunction', user, input.entryPath),
+      // Anything the init left running (a timer, a socket) would keep the build alive and could not
+      // be serialised anyway: refuse at once, naming it.
+      // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
+      "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
+      'if (__kindlingHandles.length > 0) {',
+      "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
+      '  process.exit(3);',
+      '}',
+      "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
+      '',
+    ]);
+  }
+
+  /** The runtime shim bundled into one script (once per store). */
+  private runtime(): Promise<string> {
+    return (this.runtimeSource ??= bundleRuntime(this.runtimePath));
+  }
+
+  /** Writes the snapshot entry script and runs `node --build-snapshot` on it with the instance's heap flags. */
+  private async buildScript(
+    key: string,
+    blob: string,
+    memoryMb: number,
+    cwd: string,
+    env: Record<string, string>,
+    lines: () => Promise<string[]>,
+  ): Promise<string> {
     mkdirSync(this.dir, { recursive: true });
     const script = join(this.dir, `${key}.entry.cjs`);
-    const runtime = await (this.runtimeSource ??= bundleRuntime(this.runtimePath));
-    const user = readFileSync(input.entryPath, 'utf8');
-    writeFileSync(
-      script,
-      [
-        "'use strict';",
-        wrapCommonJs('__kindlingRuntime', runtime, this.runtimePath),
-        wrapCommonJs('__kindlingFunction', user, input.entryPath),
-        // Anything the init left running (a timer, a socket) would keep the build alive and could not
-        // be serialised anyway: refuse at once, naming it.
-        // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
-        "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
-        'if (__kindlingHandles.length > 0) {',
-        "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
-        '  process.exit(3);',
-        '}',
-        "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(script, (await lines()).join('\n'));
     const tmp = `${blob}.${process.pid}.tmp`;
     try {
       await run(
         this.nodePath,
-        [...heapFlags(heapLimitsFor(input.memoryMb)), '--snapshot-blob', tmp, '--build-snapshot', script],
-        input.codeDir,
-        input.env,
+        [...heapFlags(heapLimitsFor(memoryMb)), '--snapshot-blob', tmp, '--build-snapshot', script],
+        cwd,
+        env,
         this.buildTimeoutMs,
       );
       renameSync(tmp, blob);
@@ -142,6 +196,17 @@ export class SnapshotStore {
       rmSync(script, { force: true });
     }
   }
+}
+
+/** Reads a file once per process: the runtime shim does not change while the platform runs. */
+const fileCache = new Map<string, Buffer>();
+function readFileSyncCached(path: string): Buffer {
+  let bytes = fileCache.get(path);
+  if (!bytes) {
+    bytes = readFileSync(path);
+    fileCache.set(path, bytes);
+  }
+  return bytes;
 }
 
 /** One file holding the runtime shim and the protocol module it requires. */
