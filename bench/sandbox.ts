@@ -238,6 +238,12 @@ async function main(): Promise<void> {
   const subjects: Subject[] = [
     { key: 'process/plain', tier: plain, entry: 'index.cjs' },
     { key: 'process/stem-cell', tier: stem, entry: 'index.cjs', beforeStart: () => stem.stemCellsSettled() },
+    {
+      key: 'process/runtime-snapshot',
+      tier: snap,
+      entry: 'index.cjs',
+      setup: async () => void (await snap.runtimeSnapshotFor(128)),
+    },
     { key: 'process/plain (100 ms init)', tier: plain, entry: 'slow.cjs' },
     {
       key: 'process/snapshot (100 ms init)',

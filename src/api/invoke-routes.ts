@@ -35,7 +35,7 @@ const listQuery = z.object({
 export function explainHeaders(id: string, version: number, res: ExecutionResult): Record<string, string> {
   const c = res.completion;
   const headers: Record<string, string> = {
-    'server-timing': serverTiming(c.phases, c.totalMs),
+    'server-timing': serverTiming(c.phases, c.totalMs, c.cold ? c.startPath : undefined),
     'x-kindling-cold': c.cold ? '1' : '0',
     'x-kindling-invocation-id': id,
     'x-kindling-version': String(version),

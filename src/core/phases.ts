@@ -30,9 +30,16 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** The standard `Server-Timing` header value for these phases, plus a `total`. */
-export function serverTiming(phases: Phases, totalMs?: number): string {
-  const parts = PHASES.map((p) => `${p};dur=${roundMs(phases[p])}`);
+/**
+ * The standard `Server-Timing` header value for these phases, plus a `total`. A cold start's
+ * `sandbox` entry names its start path as the description (`desc="stem-cell"`).
+ */
+export function serverTiming(phases: Phases, totalMs?: number, startPath?: string): string {
+  const parts = PHASES.map((p) =>
+    p === 'sandbox' && startPath
+      ? `${p};dur=${roundMs(phases[p])};desc="${startPath}"`
+      : `${p};dur=${roundMs(phases[p])}`,
+  );
   if (totalMs !== undefined) parts.push(`total;dur=${roundMs(totalMs)}`);
   return parts.join(', ');
 }

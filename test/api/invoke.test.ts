@@ -8,7 +8,7 @@ type P = Awaited<ReturnType<typeof startTestPlatform>>;
 
 function timing(header: string | null): Record<string, number> {
   return Object.fromEntries(
-    (header ?? '').split(', ').map((p) => [p.split(';')[0], Number(p.split('dur=')[1])]),
+    (header ?? '').split(', ').map((p) => [p.split(';')[0], parseFloat(p.split('dur=')[1] ?? '')]),
   );
 }
 
@@ -201,6 +201,7 @@ describe('stem cells through the platform', () => {
       assert.equal(res.headers.get('x-kindling-start-path'), 'stem-cell');
       const t = timing(res.headers.get('server-timing'));
       assert.equal(t.sandbox, 0, 'the process existed before the request');
+      assert.match(res.headers.get('server-timing') ?? '', /sandbox;dur=0;desc="stem-cell"/);
       assert.ok(t.init! > 0 && t.exec! > 0);
       assert.equal(res.body.greeting, 'hi', "the function's environment was applied at specialisation");
       const record = await p.call('GET', `/v1/invocations/${res.headers.get('x-kindling-invocation-id')}`);
