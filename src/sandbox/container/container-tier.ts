@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
+import { abortError } from '../process/instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
 import { ProcessInstance } from '../process/process-instance.js';
 import type { RuntimeConfig } from '../process/protocol.cjs';
@@ -132,18 +133,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     const entryInContainer = checkSpec(spec);
     const { bundle: bundlePromise, prepared } = bundleFor(spec);
     const [c, bundle] = await Promise.all([getCrun(), bundlePromise]);
-    if (signal?.aborted) {
-      throw KindlingError.is(signal.reason)
-        ? signal.reason
-        : new KindlingError(
-            'KINDLING_UNAVAILABLE',
-            `start of instance ${spec.instanceId} was aborted`,
-            undefined,
-            {
-              cause: signal.reason,
-            },
-          );
-    }
+    if (signal?.aborted) throw abortError(signal.reason, `start of instance ${spec.instanceId} was aborted`);
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the container tier is closed; create a new one');
     const heap = heapLimitsFor(spec.memoryMb);

@@ -1,7 +1,8 @@
 /**
  * The `isolate` sandbox tier: each instance is a V8 isolate (isolated-vm) inside the host process,
  * with its own heap limit and only the APIs Kindling installs (console, timers, crypto.getRandomValues,
- * TextEncoder/TextDecoder, URL). No fetch: there is no network policy for isolates yet.
+ * TextEncoder/TextDecoder, URL, and `fetch` for a spec with `network: true`, made by the host: see
+ * fetch-bridge.ts).
  *
  * Start = sandbox (isolate + context) → runtime (bootstrap: globals and driver) → init (the user's
  * module). The bootstrap's compiled code is cached once per tier and reused by every isolate.
@@ -16,7 +17,9 @@ import { IsolateInstance } from './isolate-instance.js';
 import { abortError, fromDriver, initTimeoutError, loadError, memoryLimitError } from './isolate-errors.js';
 import type { IsolateLabel } from './isolate-errors.js';
 import { BOOTSTRAP_SOURCE } from './runtime/bootstrap.js';
-import type { BootstrapConfig, DriverLoadResult } from './runtime/bootstrap.js';
+import type { BootstrapConfig, DriverLoadResult, DriverLogs } from './runtime/bootstrap.js';
+import { FetchBridge } from './fetch-bridge.js';
+import type { FetchRequestWire } from './fetch-bridge.js';
 import { hostParseUrl } from './url-bridge.js';
 
 /** isolated-vm refuses a smaller `memoryLimit`. */
@@ -60,7 +63,7 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
     const t1 = performance.now();
 
     // The bridge's callbacks find the instance through this variable: it exists before user code runs.
-    const bridge: { instance?: IsolateInstance } = {};
+    const bridge: { instance?: IsolateInstance; fetch?: FetchBridge } = {};
     const script = isolate.compileScriptSync(BOOTSTRAP_SOURCE, {
       filename: 'kindling:runtime',
       ...(codeCache ? { cachedData: codeCache } : { produceCachedData: true }),
@@ -84,11 +87,32 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
         new ivm.Callback((id: number) => bridge.instance?.cancel(id), { ignored: true }),
         new ivm.Callback((n: number) => new Uint8Array(randomBytes(n)), { sync: true }),
         new ivm.Callback(hostParseUrl, { sync: true }),
+        // No network: no callback at all, so nothing in the isolate can reach the host's fetch.
+        spec.network === true
+          ? new ivm.Callback(
+              (id: number, req: FetchRequestWire, deadline: number | null) =>
+                bridge.fetch?.start(id, req, deadline),
+              { ignored: true },
+            )
+          : undefined,
         new ivm.ExternalCopy(config).copyInto(),
       ],
       { result: { reference: true } },
     ) as ivm.Reference;
     const ref = (name: string): ivm.Reference => driver.getSync(name, { reference: true }) as ivm.Reference;
+    if (spec.network === true) {
+      const settleRef = ref('settleFetch');
+      bridge.fetch = new FetchBridge(
+        async (id, result) => {
+          const logs = (await settleRef.apply(undefined, [id, result], {
+            arguments: { copy: true },
+            result: { copy: true },
+          })) as DriverLogs;
+          bridge.instance?.addInstanceLogs(logs);
+        },
+        () => isolate.isDisposed,
+      );
+    }
     const created = new IsolateInstance({
       isolate,
       context,
@@ -96,7 +120,10 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
       fireRef: ref('fireTimer'),
       label,
       logLimitBytes: spec.logLimitBytes,
-      onEnd: () => instances.delete(created),
+      onEnd: () => {
+        bridge.fetch?.close(); // requests in flight stop with the instance
+        instances.delete(created);
+      },
     });
     bridge.instance = created;
     instances.add(created);

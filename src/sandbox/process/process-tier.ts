@@ -14,6 +14,7 @@ import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
+import { abortError } from './instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
 import type { RuntimeConfig } from './protocol.cjs';
@@ -179,18 +180,7 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the process tier is closed; create a new one');
     const entryPath = checkSpec(spec);
-    if (signal?.aborted) {
-      throw KindlingError.is(signal.reason)
-        ? signal.reason
-        : new KindlingError(
-            'KINDLING_UNAVAILABLE',
-            `start of instance ${spec.instanceId} was aborted`,
-            undefined,
-            {
-              cause: signal.reason,
-            },
-          );
-    }
+    if (signal?.aborted) throw abortError(signal.reason, `start of instance ${spec.instanceId} was aborted`);
     const heap = heapLimitsFor(spec.memoryMb);
     const parts = { clock, rssCheckIntervalMs, exitGraceMs: 1000, heapMb: heap.heapMb };
     const env = { ...baseEnv, ...spec.env };

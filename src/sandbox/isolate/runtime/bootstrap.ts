@@ -7,16 +7,21 @@
 import { CONSOLE_SOURCE } from './console.js';
 import { DRIVER_SOURCE } from './driver.js';
 import { ENCODING_SOURCE } from './encoding.js';
+import { FETCH_SOURCE } from './fetch.js';
 import { GLOBALS_SOURCE } from './globals.js';
 import { URL_SOURCE } from './url.js';
 
-/** Source of `(function (schedule, cancel, random, parseUrl, config) { … return driver; })`. */
+/**
+ * Source of `(function (schedule, cancel, random, parseUrl, fetchStart, config) { … return driver; })`.
+ * `fetchStart` is undefined for a function without network access: then no `fetch` is installed.
+ */
 export const BOOTSTRAP_SOURCE =
-  "(function kindlingBootstrap(schedule, cancel, random, parseUrl, config) {\n'use strict';\n" +
+  "(function kindlingBootstrap(schedule, cancel, random, parseUrl, fetchStart, config) {\n'use strict';\n" +
   ENCODING_SOURCE +
   URL_SOURCE +
   CONSOLE_SOURCE +
   GLOBALS_SOURCE +
+  FETCH_SOURCE +
   DRIVER_SOURCE +
   '\n})';
 

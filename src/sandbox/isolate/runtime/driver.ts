@@ -97,7 +97,7 @@ return {
   awaitEsm() { return esmReady.then(pick); },
   esmLoaded(ns) { esmLoaded(ns); },
   async invoke(requestId, eventJson, deadline) {
-    const inv = { requestId, capture: new Capture(config.logLimitBytes), done: false };
+    const inv = { requestId, deadline, capture: new Capture(config.logLimitBytes), done: false };
     inflight.set(requestId, inv);
     let out;
     try {
@@ -116,6 +116,11 @@ return {
     const logs = inv.capture.take();
     out.logs = logs.lines; out.dropped = logs.dropped; out.instance = instanceLog.take();
     return out;
+  },
+  /** Settles fetch request id with the host's outcome (see fetch.ts); returns the instance's lines. */
+  settleFetch(id, wire) {
+    settleFetchRequest(id, wire);
+    return instanceLog.take();
   },
   /** Runs one timer's callback; an exception escaping it ends the instance, as in a Node process. */
   fireTimer(id) {
