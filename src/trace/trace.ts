@@ -1,0 +1,54 @@
+/**
+ * The in-memory form of a workload trace, whatever file format it came from. The simulator and the
+ * replay loader consume this; the readers (`azure2019.ts`, `azure2021.ts`) produce it.
+ */
+
+/** Execution-time statistics of one function, in milliseconds (cold-start time excluded). */
+export interface DurationStats {
+  /** Number of executions the statistics were computed from. */
+  count: number;
+  averageMs: number;
+  minimumMs: number;
+  maximumMs: number;
+  /** Percentile → milliseconds, e.g. `{ 0: 12, 1: 13, 25: 20, 50: 31, 75: 40, 99: 95, 100: 120 }`. */
+  percentilesMs: Record<number, number>;
+}
+
+/** One function of a trace. */
+export interface TraceFunction {
+  /** Unique key: `app/function` (function hashes are only unique together with their app). */
+  key: string;
+  /** Hash of the function. */
+  function: string;
+  /** Hash of the application the function belongs to. */
+  app: string;
+  /** Hash of the owner (2019 format only). */
+  owner?: string;
+  /** Trigger type, when the file names it (official 2019 files: `http`, `timer`, `queue`, …). */
+  trigger?: string;
+  /** Invocation start times in ms from the trace start, sorted ascending. */
+  startsMs: number[];
+  /** Per-invocation execution time in ms, aligned with `startsMs` (2021 format only). */
+  durationsMs?: number[];
+  /** Execution-time statistics (2019 `durations.csv`, or computed from `durationsMs`). */
+  duration?: DurationStats;
+  /** Average allocated memory of the function's application, in MiB (2019 `memory.csv`). */
+  memoryMb?: number;
+}
+
+/** A whole trace. */
+export interface Trace {
+  /** Which format it was read from. */
+  format: 'azure2019' | 'azure2021';
+  /** Length of the trace in ms (1440 minutes for one 2019 day; the last invocation end for 2021). */
+  horizonMs: number;
+  /** Functions, sorted by key so every reader run gives the same order. */
+  functions: TraceFunction[];
+}
+
+/** Total number of invocations in a trace. */
+export function invocationCount(trace: Trace): number {
+  let n = 0;
+  for (const f of trace.functions) n += f.startsMs.length;
+  return n;
+}
