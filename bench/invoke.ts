@@ -49,8 +49,8 @@ function startJsonChild(
 }
 
 async function startPlatform(dataDir: string): Promise<{ child: ChildProcess; url: string; key: string }> {
-  // Stem cells off: this benchmark measures the plain start path against a bare node start;
-  // bench:sandbox compares every start path.
+  // Stem cells off: a cold start here spawns a process (plain, or from the runtime snapshot once the
+  // platform has built it); the start paths seen are recorded. bench:sandbox compares every path.
   const child = spawn(
     process.execPath,
     [cli, 'up', '--port', '0', '--no-examples', '--stem-cells', '0', '--data', dataDir],
@@ -263,6 +263,7 @@ async function main(): Promise<void> {
 
     // (b) cold starts: wait until the previous instance is gone, then invoke.
     const coldUrl = `${url}/v1/functions/bench-cold/invoke`;
+    const startPaths: Record<string, number> = {};
     const totals: number[] = [];
     const phaseSeries: Record<Phase, number[]> = Object.fromEntries(
       PHASES.map((p) => [p, []]),
@@ -287,6 +288,8 @@ async function main(): Promise<void> {
       const ms = performance.now() - t0;
       if (res.headers.get('x-kindling-cold') !== '1') continue;
       totals.push(ms);
+      const path = res.headers.get('x-kindling-start-path') ?? 'unknown';
+      startPaths[path] = (startPaths[path] ?? 0) + 1;
       const timing = parseTiming(res.headers.get('server-timing'));
       for (const p of PHASES) phaseSeries[p].push(timing[p] ?? 0);
     }
@@ -332,6 +335,7 @@ async function main(): Promise<void> {
       p50Ms: summary(totals).p50Ms,
       p99Ms: summary(totals).p99Ms,
       runs: totals.length,
+      startPaths,
       bareNodeP50Ms: summary(bare).p50Ms,
       bareNodeP99Ms: summary(bare).p99Ms,
       overBareP50Ms: round(summary(totals).p50Ms - summary(bare).p50Ms),
