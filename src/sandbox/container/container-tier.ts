@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
@@ -20,6 +20,7 @@ import { abortError } from '../process/instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
 import { ProcessInstance } from '../process/process-instance.js';
 import type { RuntimeConfig } from '../process/protocol.cjs';
+import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { createBundle, hostLibraries, removeBundle } from './bundle.js';
 import type { PreparedBundle } from './bundle.js';
@@ -249,28 +250,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
   };
 }
 
-/** Rejects specs the tier cannot run; returns the entry's path inside the container. */
+/** Rejects specs the tier cannot run (as every tier does); returns the entry's path inside the container. */
 function checkSpec(spec: InstanceSpec): string {
-  const bad = (message: string) =>
-    new KindlingError('KINDLING_INVALID_CONFIG', message, { instanceId: spec.instanceId });
-  if (!isAbsolute(spec.codeDir)) throw bad(`codeDir must be an absolute path, got "${spec.codeDir}"`);
-  const inside = relative(spec.codeDir, resolve(spec.codeDir, spec.entry));
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
-    throw bad(`entry "${spec.entry}" must be a file inside codeDir ${spec.codeDir}`);
-  }
-  if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < MIN_MEMORY_MB) {
-    throw bad(
-      `memoryMb ${spec.memoryMb} is below the container tier's minimum of ${MIN_MEMORY_MB} MiB; raise memoryMb`,
-    );
-  }
-  if (!Number.isInteger(spec.concurrency) || spec.concurrency < 1) {
-    throw bad(`concurrency must be an integer >= 1, got ${spec.concurrency}`);
-  }
-  if (!Number.isInteger(spec.logLimitBytes) || spec.logLimitBytes < 0) {
-    throw bad(`logLimitBytes must be an integer >= 0, got ${spec.logLimitBytes}`);
-  }
-  if (spec.initTimeoutMs !== undefined && !(spec.initTimeoutMs > 0)) {
-    throw bad(`initTimeoutMs must be > 0, got ${spec.initTimeoutMs}`);
-  }
-  return `${IN_CONTAINER.codeDir}/${inside.split('\\').join('/')}`;
+  return `${IN_CONTAINER.codeDir}/${checkInstanceSpec(spec, 'container', MIN_MEMORY_MB)}`;
 }

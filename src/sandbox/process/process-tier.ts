@@ -8,11 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
+import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { abortError } from './instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
@@ -289,28 +290,11 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
 
 /** Rejects specs the tier cannot run, with the fix in the message; returns the entry's absolute path. */
 function checkSpec(spec: InstanceSpec): string {
-  const bad = (message: string) =>
-    new KindlingError('KINDLING_INVALID_CONFIG', message, { instanceId: spec.instanceId });
-  if (!isAbsolute(spec.codeDir)) throw bad(`codeDir must be an absolute path, got "${spec.codeDir}"`);
-  const entryPath = resolve(spec.codeDir, spec.entry);
-  const inside = relative(spec.codeDir, entryPath);
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
-    throw bad(`entry "${spec.entry}" must be a file inside codeDir ${spec.codeDir}`);
-  }
-  if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < MIN_MEMORY_MB) {
-    throw bad(
-      `memoryMb ${spec.memoryMb} is below the process tier's minimum of ${MIN_MEMORY_MB} MiB (an idle Node process ` +
-        'alone uses ~40 MiB); raise memoryMb',
-    );
-  }
-  if (!Number.isInteger(spec.concurrency) || spec.concurrency < 1) {
-    throw bad(`concurrency must be an integer >= 1, got ${spec.concurrency}`);
-  }
-  if (!Number.isInteger(spec.logLimitBytes) || spec.logLimitBytes < 0) {
-    throw bad(`logLimitBytes must be an integer >= 0, got ${spec.logLimitBytes}`);
-  }
-  if (spec.initTimeoutMs !== undefined && !(spec.initTimeoutMs > 0)) {
-    throw bad(`initTimeoutMs must be > 0, got ${spec.initTimeoutMs}`);
-  }
-  return entryPath;
+  const inside = checkInstanceSpec(
+    spec,
+    'process',
+    MIN_MEMORY_MB,
+    ' (an idle Node process alone uses ~40 MiB)',
+  );
+  return resolve(spec.codeDir, inside);
 }
