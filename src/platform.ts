@@ -19,6 +19,7 @@ import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { BlobStore } from './image/blob-store.js';
 import { LocalRegistry } from './image/registry.js';
+import { hybridHistogram } from './policy/hybrid-histogram.js';
 import { fixedKeepAlive } from './policy/keep-alive.js';
 import { createContainerTier } from './sandbox/container/index.js';
 import { createIsolateTier } from './sandbox/isolate/index.js';
@@ -46,6 +47,8 @@ export interface PlatformOptions {
    * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
    */
   stemCells?: number;
+  /** Keep-alive policy of functions that do not choose one: `fixed` (default) or `hybrid-histogram`. */
+  keepAlivePolicy?: 'fixed' | 'hybrid-histogram';
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
 }
@@ -117,7 +120,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cache: new BlobStore(paths.blockCache),
     imagesDir: paths.images,
     clock,
-    policy: fixedKeepAlive(),
+    policies: { fixed: fixedKeepAlive(), 'hybrid-histogram': hybridHistogram() },
+    defaultPolicy: opts.keepAlivePolicy ?? 'fixed',
     logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
     onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
   });

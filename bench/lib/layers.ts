@@ -85,7 +85,8 @@ export async function measureLayers(echoDir: string, count: number): Promise<Lay
     cache: new BlobStore(join(dataDir, 'layers', 'blocks')),
     imagesDir: join(dataDir, 'layers', 'images'),
     clock: systemClock,
-    policy: fixedKeepAlive(),
+    policies: { fixed: fixedKeepAlive() },
+    defaultPolicy: 'fixed',
     logLimitBytes: 64 * 1024,
     onBackgroundError: () => {},
   });

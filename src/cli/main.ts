@@ -58,8 +58,19 @@ program
     '--stem-cells <n>',
     'process-tier stem cells kept ready per memory size (default: KINDLING_STEM_CELLS or 1; 0 = off)',
   )
-  .action((opts: { port?: string; host?: string; data?: string; examples: boolean; stemCells?: string }) =>
-    up(opts),
+  .option(
+    '--keep-alive-policy <name>',
+    'keep-alive policy of functions that choose none: fixed (default) or hybrid-histogram (also KINDLING_KEEP_ALIVE_POLICY)',
+  )
+  .action(
+    (opts: {
+      port?: string;
+      host?: string;
+      data?: string;
+      examples: boolean;
+      stemCells?: string;
+      keepAlivePolicy?: string;
+    }) => up(opts),
   );
 
 program

@@ -58,6 +58,9 @@ export const functionConfigSchema = z
       .enum(['process', 'isolate', 'container'], { message: 'must be "process", "isolate" or "container"' })
       .default('process'),
     network: z.boolean({ message: 'must be true or false' }).default(false),
+    keepAlivePolicy: z
+      .enum(['fixed', 'hybrid-histogram'], { message: 'must be "fixed" or "hybrid-histogram"' })
+      .optional(),
     env: z
       .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())
       .default({})

@@ -26,7 +26,9 @@ export interface WorkerOptions {
   /** Where materialised images live on this host. */
   imagesDir: string;
   clock: Clock;
-  policy: KeepAlivePolicy;
+  /** Keep-alive policies by name; a function names one (`keepAlivePolicy`), else `defaultPolicy`. */
+  policies: Record<string, KeepAlivePolicy>;
+  defaultPolicy: string;
   /** Console bytes kept per invocation. */
   logLimitBytes: number;
   onBackgroundError(err: KindlingError, key: string): void;
@@ -152,6 +154,15 @@ export class WorkerAgent {
     );
   }
 
+  /** The keep-alive policy of a function: its own choice, else the platform's default. */
+  private policyFor(target: FunctionVersion): KeepAlivePolicy {
+    const name = target.config.keepAlivePolicy ?? this.opts.defaultPolicy;
+    const policy = this.opts.policies[name];
+    if (!policy)
+      throw new KindlingError('KINDLING_UNAVAILABLE', `this host has no keep-alive policy "${name}"`);
+    return policy;
+  }
+
   /** The tier a function asked for; KINDLING_UNAVAILABLE when this host does not offer it. */
   private tierFor(name: TierName): SandboxTier {
     const tier = this.opts.tiers[name];
@@ -192,7 +203,8 @@ export class WorkerAgent {
         config: target.config,
         tier: this.tierFor(target.config.tier),
         clock: this.opts.clock,
-        policy: this.opts.policy,
+        policy: this.policyFor(target),
+        policyKey: `${target.tenant}/${target.name}`,
         prepare: () => this.prepare(target),
         newInstanceId: () => `i-${randomUUID().slice(0, 8)}`,
         spec: (instanceId, code) => this.specFor(target, instanceId, code),

@@ -47,6 +47,8 @@ export interface PoolDeps {
   tier: SandboxTier;
   clock: Clock;
   policy: KeepAlivePolicy;
+  /** What the policy learns under: the function (all its versions), not one version. */
+  policyKey?: string;
   /** Gets the code onto this host (memoised by the caller: the first call fetches, later calls are cache hits). */
   prepare(): Promise<PreparedCode>;
   /** Builds the spec of a new instance. */
@@ -90,7 +92,7 @@ export class FunctionPool {
 
   constructor(private readonly deps: PoolDeps) {
     this.policyFn = {
-      key: deps.key,
+      key: deps.policyKey ?? deps.key,
       configuredKeepAliveMs: deps.config.keepAliveMs,
       memoryMb: deps.config.memoryMb,
     };

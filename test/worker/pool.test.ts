@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { KindlingError } from '../../src/core/errors.js';
 import { parseFunctionConfig } from '../../src/control/function-config.js';
-import { fixedKeepAlive } from '../../src/policy/keep-alive.js';
+import { hybridHistogram } from '../../src/policy/hybrid-histogram.js';
+import { fixedKeepAlive, type KeepAlivePolicy } from '../../src/policy/keep-alive.js';
 import { FunctionPool, type Lease } from '../../src/worker/pool.js';
 import { FakeTier, settle } from '../helpers/fake-tier.js';
 
-function makePool(config: Record<string, unknown> = {}) {
+function makePool(config: Record<string, unknown> = {}, policy: KeepAlivePolicy = fixedKeepAlive()) {
   const tier = new FakeTier();
   const clock = new ManualClock(1_000_000);
   const errors: KindlingError[] = [];
@@ -18,7 +19,7 @@ function makePool(config: Record<string, unknown> = {}) {
     config: parseFunctionConfig(config),
     tier,
     clock,
-    policy: fixedKeepAlive(),
+    policy,
     prepare: async () => {
       prepares++;
       return {
@@ -173,5 +174,21 @@ describe('FunctionPool', () => {
     );
     assert.equal(tier.alive.length, 0);
     a.release();
+  });
+
+  it('follows the hybrid-histogram policy: a function called every 5 minutes is kept ~5.5 minutes, not 10', async () => {
+    const { pool, tier, clock } = makePool({ keepAliveMs: 600_000 }, hybridHistogram());
+    // Twenty calls, 5 minutes apart: the instance stays warm between them (5 min < both windows).
+    for (let i = 0; i < 20; i++) {
+      (await pool.acquire()).release();
+      if (i < 19) clock.advance(5 * 60_000);
+    }
+    assert.equal(tier.instances.length, 1, 'one instance served every call');
+    clock.advance(5.5 * 60_000 - 1);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'still warm just before the 99th-percentile window (+10%) ends');
+    clock.advance(2);
+    await settle();
+    assert.equal(tier.alive.length, 0, 'evicted at 5.5 minutes, where the fixed policy would wait 10');
   });
 });

@@ -11,6 +11,7 @@ export interface UpFlags {
   data?: string;
   examples: boolean;
   stemCells?: string;
+  keepAlivePolicy?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -42,6 +43,12 @@ export function parseCount(value: string | undefined, fallback: number, flag: st
 export async function up(flags: UpFlags): Promise<void> {
   const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
   const stemCells = parseCount(flags.stemCells ?? process.env.KINDLING_STEM_CELLS, 1, '--stem-cells');
+  const keepAlivePolicy = flags.keepAlivePolicy ?? process.env.KINDLING_KEEP_ALIVE_POLICY ?? 'fixed';
+  if (keepAlivePolicy !== 'fixed' && keepAlivePolicy !== 'hybrid-histogram') {
+    throw new CliError(
+      `invalid --keep-alive-policy ${JSON.stringify(keepAlivePolicy)}: use fixed or hybrid-histogram`,
+    );
+  }
   const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
   const say = (line: string) => console.log(line);
   const examples = flags.examples ? exampleDirs() : [];
@@ -52,6 +59,7 @@ export async function up(flags: UpFlags): Promise<void> {
     host: flags.host ?? '127.0.0.1',
     deploy: examples,
     stemCells,
+    keepAlivePolicy,
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {
