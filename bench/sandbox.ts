@@ -235,6 +235,10 @@ async function main(): Promise<void> {
   const stem: ProcessTier = createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } });
   const snap: ProcessTier = createProcessTier({ snapshots: { dir: join(work, 'snapshots') } });
   const container = createContainerTier({ stateDir: join(work, 'containers') });
+  const containerCells = createContainerTier({
+    stateDir: join(work, 'container-cells'),
+    stemCells: { perMemoryMb: 1 },
+  });
   const subjects: Subject[] = [
     { key: 'process/plain', tier: plain, entry: 'index.cjs' },
     { key: 'process/stem-cell', tier: stem, entry: 'index.cjs', beforeStart: () => stem.stemCellsSettled() },
@@ -262,6 +266,16 @@ async function main(): Promise<void> {
       tier: container,
       entry: 'index.cjs',
       setup: () => container.prepare(spec(codeDir, -2)),
+    },
+    {
+      key: 'container/stem-cell',
+      tier: containerCells,
+      entry: 'index.cjs',
+      // One start teaches the pool the memory size; then a cell is always ready before each start.
+      setup: async () => {
+        await (await containerCells.start(spec(codeDir, -3))).stop();
+      },
+      beforeStart: () => containerCells.cellsSettled(),
     },
   ];
   const tiers: Record<string, TierResult> = {};

@@ -114,7 +114,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     tiers: {
       process: processTier,
       isolate: createIsolateTier(),
-      container: createContainerTier({ clock, stateDir: paths.containers }),
+      container: createContainerTier({
+        clock,
+        stateDir: paths.containers,
+        stemCells: { perMemoryMb: opts.stemCells ?? 1 },
+      }),
     },
     source: registry,
     cache: new BlobStore(paths.blockCache),

@@ -47,6 +47,8 @@ export interface ContainerParts {
   startPath: StartPath;
   /** `clock.monotonic()` just before crun was spawned. */
   spawnCalledAt: number;
+  /** Runs after the container is deleted (a stem cell unmounts the function's code). */
+  afterTeardown?: () => Promise<void>;
 }
 
 /** A container-tier instance; see the module comment. */
@@ -109,6 +111,9 @@ export class ContainerInstance implements SandboxInstance {
    */
   get timings(): StartTimings {
     const t = this.inner.timings;
+    // A stem cell's container and node were up before the request: the process logic's own
+    // timings (from the specialisation on) are the ones that were on the critical path.
+    if (this.parts.startPath === 'stem-cell') return { ...t, startPath: 'stem-cell' };
     if (this.runtimeUptimeMs === undefined || this.runtimeReadyAt === undefined) {
       return { ...t, startPath: this.parts.startPath };
     }
@@ -198,6 +203,7 @@ export class ContainerInstance implements SandboxInstance {
       await unlink(this.parts.configPath).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
+      await this.parts.afterTeardown?.();
     })();
     return this.cleanup;
   }

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,9 @@ import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { createBundle, hostLibraries, removeBundle } from './bundle.js';
 import type { PreparedBundle } from './bundle.js';
-import { instanceCgroup } from './cgroups.js';
+import { instanceCgroup, removeInstanceCgroups } from './cgroups.js';
+import { ContainerCells, prepareCellDirs, removeCellDirs } from './container-cells.js';
+import type { StemCellPolicy } from '../process/stem-cells.js';
 import { ContainerInstance } from './container-instance.js';
 import { openCrun } from './crun.js';
 import type { Crun } from './crun.js';
@@ -50,6 +52,11 @@ export interface ContainerTierOptions {
   tmpMb?: number;
   /** Init timeout for specs without `initTimeoutMs`. Default: 10 000 ms. */
   initTimeoutMs?: number;
+  /**
+   * Container stem cells kept ready per memory size (container-cells.ts); the sizes are learned
+   * from starts. Default: none.
+   */
+  stemCells?: StemCellPolicy;
   /** Time source. Default: the system clock. */
   clock?: Clock;
 }
@@ -61,6 +68,8 @@ export interface ContainerTier extends SandboxTier {
   prepare(spec: InstanceSpec): Promise<void>;
   /** Removes the prepared bundle of `spec`'s function version (e.g. when its pool is retired). */
   release(spec: InstanceSpec): Promise<void>;
+  /** Resolves once the container stem cells (if any) have booted. */
+  cellsSettled(): Promise<void>;
 }
 
 /** The runtime shim and its protocol module: dist/src/sandbox/process, mounted read-only. */
@@ -128,10 +137,142 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     return { bundle, prepared: false };
   }
 
+  /** Runs `crun run` for a written config; fd 3 is passed through to the container's process. */
+  const spawnCrun = (c: Crun, bundleDir: string, configPath: string, containerId: string) => {
+    const { file, args } = c.command([
+      'run',
+      '--bundle',
+      bundleDir,
+      '--config',
+      configPath,
+      '--preserve-fds',
+      '1',
+      '--no-new-keyring',
+      containerId,
+    ]);
+    return spawn(file, args, {
+      cwd: bundleDir,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // Own process group, as the process logic expects (it kills -pid).
+      detached: true,
+    });
+  };
+
+  let cells: Promise<ContainerCells | undefined> | undefined;
+  const getCells = () =>
+    (cells ??= (async () => {
+      if (!options.stemCells || options.stemCells.perMemoryMb <= 0) return undefined;
+      const [c, root] = await Promise.all([getCrun(), getStateDir()]);
+      const bundle = await createBundle(join(root, 'cells-bundle'), libraries);
+      return new ContainerCells({ ...options.stemCells, memoryMb: [] }, clock, c, (memoryMb) => {
+        const containerId = `kindling-cell-${randomBytes(4).toString('hex')}-${++seq}`;
+        const home = join(root, 'cells', containerId);
+        const cellDir = join(home, 'fn');
+        const stageDir = join(home, 'stage');
+        prepareCellDirs(c, cellDir, stageDir);
+        const cgroup = instanceCgroup(cgroupPrefix, containerId);
+        const configPath = join(bundle.dir, `${containerId}.json`);
+        const config = ociConfig({
+          rootfs: bundle.rootfs,
+          args: [
+            IN_CONTAINER.node,
+            ...heapFlags(heapLimitsFor(memoryMb)),
+            `${IN_CONTAINER.runtimeDir}/runtime.cjs`,
+            JSON.stringify({
+              stemCell: true,
+              entry: '',
+              functionName: '',
+              functionVersion: 0,
+              memoryMb,
+              logLimitBytes: 0,
+            }),
+          ],
+          env: BASE_ENV,
+          hostCodeDir: cellDir,
+          hostRuntimeDir: RUNTIME_DIR,
+          hostNode: nodePath,
+          libraries: libraries.mounts,
+          cgroupsPath: cgroup.leaf,
+          memoryMb,
+          tmpMb,
+          pidsLimit,
+          cpus,
+          hostname: 'kindling',
+          codePropagates: true,
+        });
+        writeFileSync(configPath, JSON.stringify(config));
+        const child = spawnCrun(c, bundle.dir, configPath, containerId);
+        const cleanup = async () => {
+          await c.exec(['kill', containerId, 'KILL'], 5000);
+          await c.exec(['delete', '-f', containerId], 10_000);
+          await removeInstanceCgroups(cgroup, cgroupPrefix);
+          removeCellDirs(c, cellDir, stageDir);
+          await rm(home, { recursive: true, force: true });
+          await unlink(configPath).catch(() => undefined);
+        };
+        return { child, meta: { containerId, cellDir, stageDir, configPath, cleanup } };
+      });
+    })());
+
+  /** A cold start from a container stem cell: mount the code into it, then specialise its runtime. */
+  async function startFromCell(spec: InstanceSpec, entryInContainer: string, signal?: AbortSignal) {
+    const pool = await getCells();
+    const taken = pool?.take(spec.memoryMb, spec.codeDir);
+    if (!taken) return undefined;
+    const c = await getCrun();
+    const heap = heapLimitsFor(spec.memoryMb);
+    const { child, meta } = taken;
+    const inner = new ProcessInstance(
+      child,
+      spec,
+      { clock, rssCheckIntervalMs: 0, exitGraceMs: 1000, heapMb: heap.heapMb, startPath: 'stem-cell' },
+      clock.monotonic(),
+    );
+    inner.specialize({
+      type: 'specialize',
+      entry: entryInContainer,
+      functionName: spec.functionName,
+      functionVersion: spec.functionVersion,
+      env: { ...BASE_ENV, ...spec.env },
+      cwd: IN_CONTAINER.codeDir,
+      logLimitBytes: spec.logLimitBytes,
+    });
+    const instance = new ContainerInstance(child, inner, {
+      clock,
+      crun: c,
+      containerId: meta.containerId,
+      instanceId: spec.instanceId,
+      cgroup: instanceCgroup(cgroupPrefix, meta.containerId),
+      cgroupPrefix,
+      configPath: meta.configPath,
+      functionName: spec.functionName,
+      memoryMb: spec.memoryMb,
+      startPath: 'stem-cell',
+      spawnCalledAt: clock.monotonic(),
+      afterTeardown: async () => {
+        removeCellDirs(c, meta.cellDir, meta.stageDir);
+        await rm(dirname(meta.cellDir), { recursive: true, force: true });
+      },
+    });
+    instances.add(instance);
+    void instance.exited.then(() => instances.delete(instance));
+    try {
+      await inner.waitReady(spec.initTimeoutMs ?? defaultInitTimeoutMs, signal);
+    } catch (err) {
+      await instance.stop();
+      throw instance.startError(err);
+    }
+    return instance;
+  }
+
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the container tier is closed; create a new one');
     const entryInContainer = checkSpec(spec);
+    if (signal?.aborted) throw abortError(signal.reason, `start of instance ${spec.instanceId} was aborted`);
+    const fromCell = await startFromCell(spec, entryInContainer, signal);
+    if (fromCell) return fromCell;
     const { bundle: bundlePromise, prepared } = bundleFor(spec);
     const [c, bundle] = await Promise.all([getCrun(), bundlePromise]);
     if (signal?.aborted) throw abortError(signal.reason, `start of instance ${spec.instanceId} was aborted`);
@@ -170,25 +311,8 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     });
     // Synchronous on purpose: a ~2 KB file, and no await between it and the spawn.
     writeFileSync(configPath, JSON.stringify(config));
-    const { file, args } = c.command([
-      'run',
-      '--bundle',
-      bundle.dir,
-      '--config',
-      configPath,
-      '--preserve-fds',
-      '1',
-      '--no-new-keyring',
-      containerId,
-    ]);
     const spawnCalledAt = clock.monotonic();
-    const child = spawn(file, args, {
-      cwd: bundle.dir,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      // Own process group, as the process logic expects (it kills -pid).
-      detached: true,
-    });
+    const child = spawnCrun(c, bundle.dir, configPath, containerId);
     // The RSS watchdog would watch crun, not node: the memory cgroup enforces the limit instead.
     const inner = new ProcessInstance(
       child,
@@ -224,6 +348,9 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
   return {
     name: 'container',
     start,
+    async cellsSettled() {
+      await (await getCells())?.settled();
+    },
     async prepare(spec) {
       checkSpec(spec);
       await bundleFor(spec).bundle;
@@ -237,6 +364,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     },
     async close() {
       closed = true;
+      await (await cells?.catch(() => undefined))?.close();
       await Promise.all([...instances].map((instance) => instance.stop()));
       const opened = await crun?.catch(() => undefined);
       opened?.close();

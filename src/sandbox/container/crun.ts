@@ -27,6 +27,11 @@ export interface Crun {
   exec(args: string[], timeoutMs?: number): Promise<{ ok: boolean; stdout: string; stderr: string }>;
   /** Ends the helper namespace holder, if any. */
   close(): void;
+  /**
+   * The program and arguments that run a host command (e.g. `mount`) in the mount namespace crun
+   * runs in, so its mounts reach the containers.
+   */
+  host(cmd: string, args: string[]): { file: string; args: string[] };
 }
 
 /** Options of `openCrun`. */
@@ -74,6 +79,8 @@ export async function openCrun(options: CrunOptions): Promise<Crun> {
       : { file: options.crunPath, args: [...global, ...args] };
   const crun: Crun = {
     command,
+    host: (cmd, args) =>
+      prefix.length > 0 ? { file: 'nsenter', args: [prefix[0]!, '--', cmd, ...args] } : { file: cmd, args },
     async exec(args, timeoutMs = 10_000) {
       const { file, args: argv } = command(args);
       const res = await run(file, argv, timeoutMs);

@@ -42,6 +42,11 @@ export interface OciConfigInput {
   pidsLimit: number;
   cpus: number;
   hostname: string;
+  /**
+   * A stem cell: `/fn` receives, by mount propagation, the code mounted on the host after the
+   * container started (its mount is a slave of the host's, and so is the rootfs).
+   */
+  codePropagates?: boolean;
 }
 
 const RO_BIND = ['bind', 'ro', 'nosuid', 'nodev'];
@@ -86,9 +91,15 @@ export function ociConfig(input: OciConfigInput): Record<string, unknown> {
       })),
       { destination: IN_CONTAINER.node, type: 'bind', source: input.hostNode, options: RO_BIND },
       { destination: IN_CONTAINER.runtimeDir, type: 'bind', source: input.hostRuntimeDir, options: RO_BIND },
-      { destination: IN_CONTAINER.codeDir, type: 'bind', source: input.hostCodeDir, options: RO_BIND },
+      {
+        destination: IN_CONTAINER.codeDir,
+        type: 'bind',
+        source: input.hostCodeDir,
+        options: input.codePropagates ? ['rbind', 'ro', 'nosuid', 'nodev', 'rslave'] : RO_BIND,
+      },
     ],
     linux: {
+      ...(input.codePropagates ? { rootfsPropagation: 'rslave' } : {}),
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       cgroupsPath: input.cgroupsPath,
       resources: {
