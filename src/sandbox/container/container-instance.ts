@@ -49,6 +49,8 @@ export interface ContainerParts {
   spawnCalledAt: number;
   /** Runs after the container is deleted (a stem cell unmounts the function's code). */
   afterTeardown?: () => Promise<void>;
+  /** A stem cell: the time spent mounting the function's code into it (part of `sandboxMs`). */
+  cellMountMs?: number;
 }
 
 /** A container-tier instance; see the module comment. */
@@ -113,7 +115,9 @@ export class ContainerInstance implements SandboxInstance {
     const t = this.inner.timings;
     // A stem cell's container and node were up before the request: the process logic's own
     // timings (from the specialisation on) are the ones that were on the critical path.
-    if (this.parts.startPath === 'stem-cell') return { ...t, startPath: 'stem-cell' };
+    if (this.parts.startPath === 'stem-cell') {
+      return { ...t, sandboxMs: t.sandboxMs + (this.parts.cellMountMs ?? 0), startPath: 'stem-cell' };
+    }
     if (this.runtimeUptimeMs === undefined || this.runtimeReadyAt === undefined) {
       return { ...t, startPath: this.parts.startPath };
     }

@@ -218,7 +218,9 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
   /** A cold start from a container stem cell: mount the code into it, then specialise its runtime. */
   async function startFromCell(spec: InstanceSpec, entryInContainer: string, signal?: AbortSignal) {
     const pool = await getCells();
+    const mountStart = clock.monotonic();
     const taken = pool?.take(spec.memoryMb, spec.codeDir);
+    const cellMountMs = clock.monotonic() - mountStart;
     if (!taken) return undefined;
     const c = await getCrun();
     const heap = heapLimitsFor(spec.memoryMb);
@@ -250,6 +252,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       memoryMb: spec.memoryMb,
       startPath: 'stem-cell',
       spawnCalledAt: clock.monotonic(),
+      cellMountMs,
       afterTeardown: async () => {
         removeCellDirs(c, meta.cellDir, meta.stageDir);
         await rm(dirname(meta.cellDir), { recursive: true, force: true });
