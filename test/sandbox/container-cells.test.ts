@@ -57,7 +57,10 @@ describe('container tier: stem cells', () => {
     const cell = await tier.start(specFor(dir, 'index.cjs', { env: { WHO: 'cell' } }));
     started.push(cell);
     assert.equal(cell.timings.startPath, 'stem-cell');
-    assert.ok(cell.timings.sandboxMs > 0, 'mounting the code into the cell is on the request path, and counted');
+    assert.ok(
+      cell.timings.sandboxMs > 0,
+      'mounting the code into the cell is on the request path, and counted',
+    );
     const out = await call(cell);
     assert.equal(out.cwd, '/fn');
     assert.equal(out.who, 'cell');
