@@ -258,15 +258,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
         await rm(dirname(meta.cellDir), { recursive: true, force: true });
       },
     });
-    instances.add(instance);
-    void instance.exited.then(() => instances.delete(instance));
-    try {
-      await inner.waitReady(spec.initTimeoutMs ?? defaultInitTimeoutMs, signal);
-    } catch (err) {
-      await instance.stop();
-      throw instance.startError(err);
-    }
-    return instance;
+    return track(instance, inner, spec, signal);
   }
 
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
@@ -336,12 +328,22 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       startPath: prepared ? 'prepared' : 'plain',
       spawnCalledAt,
     });
+    return track(instance, inner, spec, signal);
+  }
+
+  /** Keeps an instance in the tier's set and waits for its runtime; a failed start leaves nothing behind. */
+  async function track(
+    instance: ContainerInstance,
+    inner: ProcessInstance,
+    spec: InstanceSpec,
+    signal: AbortSignal | undefined,
+  ): Promise<SandboxInstance> {
     instances.add(instance);
     void instance.exited.then(() => instances.delete(instance));
     try {
       await inner.waitReady(spec.initTimeoutMs ?? defaultInitTimeoutMs, signal);
     } catch (err) {
-      // A failed start leaves nothing behind: the rejection comes after the container is deleted.
+      // The rejection comes after the container is deleted.
       await instance.stop();
       throw instance.startError(err);
     }
