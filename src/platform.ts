@@ -2,7 +2,7 @@
  * The embedded platform: gateway, scheduler, registry and one worker in one process, state in SQLite
  * under a data directory. `kindling up` runs this.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
@@ -11,21 +11,18 @@ import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
 import { openDatabase, type Db } from './control/db.js';
 import { Deployer } from './control/deployer.js';
-import { DEFAULT_FUNCTION_CONFIG } from './control/function-config.js';
 import { FunctionStore } from './control/functions.js';
 import { InvocationStore } from './control/invocations.js';
 import { Invoker } from './control/invoker.js';
 import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
-import { BlobStore } from './image/blob-store.js';
 import { LocalRegistry } from './image/registry.js';
-import { hybridHistogram } from './policy/hybrid-histogram.js';
-import { fixedKeepAlive } from './policy/keep-alive.js';
-import { createContainerTier } from './sandbox/container/index.js';
-import { createIsolateTier } from './sandbox/isolate/index.js';
-import { createProcessTier } from './sandbox/process/index.js';
 import { createApiServer } from './api/server.js';
-import { WorkerAgent } from './worker/agent.js';
+import { ClusterMembership } from './cluster/membership.js';
+import { clusterRoutes } from './cluster/control-routes.js';
+import type { WorkerAgent } from './worker/agent.js';
+import type { InstanceCount } from './worker/handle.js';
+import { createHostWorker } from './worker/host-worker.js';
 
 export const KINDLING_VERSION = '0.1.0';
 
@@ -49,6 +46,12 @@ export interface PlatformOptions {
   stemCells?: number;
   /** Keep-alive policy of functions that do not choose one: `fixed` (default) or `hybrid-histogram`. */
   keepAlivePolicy?: 'fixed' | 'hybrid-histogram';
+  /**
+   * Cluster mode: this process is the control plane only (gateway, scheduler, registry); invocations
+   * run on worker processes (`kindling worker`) that register with it. Off by default (the embedded
+   * platform runs one worker in this process).
+   */
+  cluster?: { heartbeatMs?: number };
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
 }
@@ -66,6 +69,9 @@ export interface Platform {
   invocations: InvocationStore;
   tenants: TenantStore;
   deployer: Deployer;
+  scheduler: Scheduler;
+  /** The cluster's members, in cluster mode. */
+  membership: ClusterMembership | undefined;
   /** Stops accepting requests, finishes what runs, stops every instance, closes the database. */
   close(): Promise<void>;
 }
@@ -102,35 +108,42 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   const { newAdminKey, adminKey } = bootstrapAdmin(tenants, paths.adminKey);
 
-  const processTier = createProcessTier({
-    clock,
-    stemCells: { perMemoryMb: opts.stemCells ?? 1, memoryMb: [DEFAULT_FUNCTION_CONFIG.memoryMb] },
-    snapshots: { dir: paths.snapshots },
-  });
-  metrics.setStemCellSource(() => processTier.stemCellCounts());
-  // Partial image directories from a crash are dropped; complete ones are reused.
-  cleanPartialImages(paths.images);
-  const worker = new WorkerAgent({
-    tiers: {
-      process: processTier,
-      isolate: createIsolateTier(),
-      container: createContainerTier({
-        clock,
-        stateDir: paths.containers,
-        stemCells: { perMemoryMb: opts.stemCells ?? 1 },
-      }),
-    },
-    source: registry,
-    cache: new BlobStore(paths.blockCache),
-    imagesDir: paths.images,
-    clock,
-    policies: { fixed: fixedKeepAlive(), 'hybrid-histogram': hybridHistogram() },
-    defaultPolicy: opts.keepAlivePolicy ?? 'fixed',
-    logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
-    onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
-  });
-  metrics.setInstanceSource(() => worker.instanceCounts());
-  const scheduler = new Scheduler([worker]);
+  const scheduler = new Scheduler();
+  let localWorker: WorkerAgent | undefined;
+  let membership: ClusterMembership | undefined;
+  if (opts.cluster) {
+    membership = new ClusterMembership({
+      clock,
+      scheduler,
+      workerKey: adminKey,
+      ...(opts.cluster.heartbeatMs ? { heartbeatMs: opts.cluster.heartbeatMs } : {}),
+      onJoin: (host) => {
+        say(`host ${host} joined`);
+        // minWarm holds per host: a new host warms the latest versions that ask for it.
+        const worker = scheduler.get(host);
+        for (const fn of functions.list(undefined)) {
+          const latest = functions.resolve(fn.tenant, fn.name);
+          if (latest.config.minWarm > 0) worker?.keepWarm(latest);
+        }
+      },
+      onLeave: (host, why) => say(`host ${host} left: ${why}`),
+      onBackgroundError: (err, host) => say(`warning: host ${host}: ${err.message}`),
+    });
+  } else {
+    const host = createHostWorker({
+      dirs: paths,
+      source: registry,
+      clock,
+      stemCells: opts.stemCells ?? 1,
+      keepAlivePolicy: opts.keepAlivePolicy ?? 'fixed',
+      logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
+      onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
+    });
+    localWorker = host.worker;
+    scheduler.add(host.worker);
+    metrics.setStemCellSource(host.stemCellCounts);
+  }
+  metrics.setInstanceSource(() => sumInstanceCounts(scheduler.all().map((w) => w.instanceCounts())));
   const invoker = new Invoker({ scheduler, metrics, clock });
   const deployer = new Deployer({ functions, registry, scheduler, buildCacheDir: paths.buildCache });
   const dispatcher = new AsyncDispatcher({
@@ -157,7 +170,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       payloadLimitBytes: 6 * 1024 * 1024,
       version: KINDLING_VERSION,
     },
-    { logger: opts.logger ?? false },
+    {
+      logger: opts.logger ?? false,
+      ...(membership ? { routes: [(scope) => clusterRoutes(scope, membership)] } : {}),
+    },
   );
 
   let closed = false;
@@ -166,7 +182,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     closed = true;
     await app.close();
     await dispatcher.stop();
-    await worker.close();
+    membership?.close();
+    await localWorker?.close();
     invocations.flush();
     db.close();
     rmSync(paths.endpoint, { force: true });
@@ -182,7 +199,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       );
     }
     // Keep minWarm instances of every function's latest version.
-    for (const fn of functions.list(undefined)) worker.keepWarm(functions.resolve(fn.tenant, fn.name));
+    if (localWorker)
+      for (const fn of functions.list(undefined)) localWorker.keepWarm(functions.resolve(fn.tenant, fn.name));
     await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
     await close();
@@ -205,6 +223,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     invocations,
     tenants,
     deployer,
+    scheduler,
+    membership,
     close,
   };
 }
@@ -225,9 +245,16 @@ function bootstrapAdmin(
   return { newAdminKey: apiKey, adminKey: apiKey };
 }
 
-function cleanPartialImages(imagesDir: string): void {
-  if (!existsSync(imagesDir)) return;
-  for (const entry of readdirSync(imagesDir)) {
-    if (entry.startsWith('.tmp-')) rmSync(join(imagesDir, entry), { recursive: true, force: true });
+/** Instance counts of several hosts, summed per tier and state. */
+function sumInstanceCounts(hosts: InstanceCount[][]): InstanceCount[] {
+  const sums = new Map<string, InstanceCount>();
+  for (const counts of hosts) {
+    for (const c of counts) {
+      const key = `${c.tier}/${c.state}`;
+      const sum = sums.get(key);
+      if (sum) sum.count += c.count;
+      else sums.set(key, { ...c });
+    }
   }
+  return [...sums.values()];
 }

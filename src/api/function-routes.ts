@@ -21,8 +21,8 @@ const listQuery = z.object({ all: z.enum(['1', 'true']).optional(), tenant: z.st
 type NameParams = { Params: { name: string } };
 
 export async function functionRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
-  const instancesOf = (tenant: string, name: string) =>
-    ctx.scheduler.all().flatMap((w) => w.instancesOf(tenant, name));
+  const instancesOf = async (tenant: string, name: string) =>
+    (await Promise.all(ctx.scheduler.all().map((w) => w.instancesOf(tenant, name)))).flat();
 
   app.get('/v1/functions', async (request) => {
     const query = parseOrThrow(listQuery, request.query, 'query');
@@ -34,7 +34,7 @@ export async function functionRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     const tenant = tenantOf(request);
     assertFunctionName(request.params.name);
     const fn = ctx.functions.get(tenant, request.params.name);
-    return { ...fn, instances: instancesOf(tenant, fn.name) };
+    return { ...fn, instances: await instancesOf(tenant, fn.name) };
   });
 
   app.delete<NameParams>('/v1/functions/:name', async (request, reply) => {
@@ -107,7 +107,7 @@ export async function functionRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     ctx.functions.get(tenant, request.params.name);
     return {
       ...ctx.invocations.stats(tenant, request.params.name),
-      instances: instancesOf(tenant, request.params.name),
+      instances: await instancesOf(tenant, request.params.name),
     };
   });
 }

@@ -10,13 +10,15 @@ import { serverTiming } from '../core/phases.js';
 import { parseOrThrow } from '../core/validate.js';
 import type { ExecutionResult } from '../control/invoker.js';
 import { assertFunctionName } from '../control/names.js';
-import { tenantOf } from './auth.js';
+import { requireAdmin, tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
 
 const invokeQuery = z.object({
   mode: z.enum(['sync', 'async'], { message: 'must be "sync" or "async"' }).default('sync'),
   qualifier: z.string().min(1).max(64).optional(),
   tenant: z.string().optional(),
+  /** Admin only: run on this cluster host (benchmarks, debugging). */
+  host: z.string().min(1).max(63).optional(),
 });
 
 const DEFAULT_QUERY = invokeQuery.parse({});
@@ -43,6 +45,7 @@ export function explainHeaders(id: string, version: number, res: ExecutionResult
   if (c.tier) headers['x-kindling-tier'] = c.tier;
   if (c.startPath) headers['x-kindling-start-path'] = c.startPath;
   if (c.instanceId) headers['x-kindling-instance'] = c.instanceId;
+  if (res.host) headers['x-kindling-host'] = res.host;
   if (res.error) headers['x-kindling-error'] = res.error.code;
   return headers;
 }
@@ -54,7 +57,14 @@ export function explainHeaders(id: string, version: number, res: ExecutionResult
 export async function executeAndRecord(
   ctx: ApiContext,
   request: FastifyRequest,
-  inv: { id: string; version: FunctionVersion; event: unknown; mode: 'sync' | 'http'; createdAt: number },
+  inv: {
+    id: string;
+    version: FunctionVersion;
+    event: unknown;
+    mode: 'sync' | 'http';
+    createdAt: number;
+    host?: string | undefined;
+  },
 ): Promise<ExecutionResult> {
   const { id, version, event, mode, createdAt } = inv;
   const res = await ctx.invoker.execute({
@@ -63,6 +73,7 @@ export async function executeAndRecord(
     event,
     mode,
     queuedMs: performance.now() - request.receivedAt,
+    ...(inv.host !== undefined ? { host: inv.host } : {}),
   });
   ctx.invocations.recordSync(
     { id, tenant: version.tenant, functionName: version.name, version: version.version, mode, createdAt },
@@ -104,6 +115,14 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         ? DEFAULT_QUERY
         : parseOrThrow(invokeQuery, request.query, 'query');
       const tenant = tenantOf(request);
+      if (query.host !== undefined) {
+        requireAdmin(request);
+        if (query.mode === 'async')
+          throw new KindlingError(
+            'KINDLING_BAD_REQUEST',
+            'host= places sync invocations only; drop mode=async',
+          );
+      }
       const version = ctx.functions.resolve(tenant, name, query.qualifier);
       const event = parseEvent(typeof request.body === 'string' ? request.body : '');
       const id = uuidv7();
@@ -132,6 +151,7 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         event,
         mode: 'sync',
         createdAt: ctx.clock.now(),
+        host: query.host,
       });
       const body = res.error
         ? JSON.stringify({ ...res.error.toJSON(), invocationId: id })

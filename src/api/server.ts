@@ -43,6 +43,8 @@ function translate(err: FastifyError, ctx: ApiContext): KindlingError {
 export interface ApiServerOptions {
   /** fastify logger setting; false in tests. */
   logger: boolean | { level: string };
+  /** More routes that need an API key (cluster mode's worker API, say). */
+  routes?: ((scope: FastifyInstance) => Promise<void>)[];
 }
 
 /** Builds the gateway (not yet listening). */
@@ -84,6 +86,7 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
     await scope.register(async (s) => functionRoutes(s, ctx));
     await scope.register(async (s) => invokeRoutes(s, ctx));
     await scope.register(async (s) => httpTriggerRoutes(s, ctx));
+    for (const routes of options.routes ?? []) await scope.register(routes);
   });
 
   await app.register(async (scope) => {

@@ -21,6 +21,7 @@ import {
 } from './commands/inspect.js';
 import { invoke } from './commands/invoke.js';
 import { up } from './commands/up.js';
+import { worker, type WorkerFlags } from './commands/worker.js';
 import { resolveEndpoint } from './endpoint.js';
 
 const program = new Command('kindling')
@@ -62,6 +63,7 @@ program
     '--keep-alive-policy <name>',
     'keep-alive policy of functions that choose none: fixed (default) or hybrid-histogram (also KINDLING_KEEP_ALIVE_POLICY)',
   )
+  .option('--cluster', 'run the control plane only; invocations run on `kindling worker` hosts that register')
   .action(
     (opts: {
       port?: string;
@@ -70,8 +72,28 @@ program
       examples: boolean;
       stemCells?: string;
       keepAlivePolicy?: string;
+      cluster?: boolean;
     }) => up(opts),
   );
+
+program
+  .command('worker')
+  .description(
+    'run one cluster host: register with a control plane (`kindling up --cluster`) and run its invocations',
+  )
+  .requiredOption('--control <url>', 'the control plane URL, e.g. http://10.0.0.1:8080')
+  .option('--key <key>', 'an admin key of the control plane (default: KINDLING_KEY, else --key-file)')
+  .option(
+    '--key-file <file>',
+    "a file holding the admin key, e.g. the control plane data directory's admin-key",
+  )
+  .option('--id <host-id>', "this host's id (default: the machine's host name)")
+  .option('-p, --port <port>', 'port to listen on', '0')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--advertise <url>', 'URL the control plane reaches this worker at (default: http://HOST:PORT)')
+  .option('--data <dir>', 'data directory of this host (default: .kindling-worker-ID)')
+  .option('--memory-mb <mb>', "memory offered to instances, MiB (default: the machine's)")
+  .action((opts: WorkerFlags) => worker(opts));
 
 program
   .command('deploy <dir>')

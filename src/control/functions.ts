@@ -24,6 +24,11 @@ export interface FunctionVersion {
   createdAt: number;
 }
 
+/** Stable key of a function version (`tenant/name@version`), as pools and placement name it. */
+export function versionKey(v: Pick<FunctionVersion, 'tenant' | 'name' | 'version'>): string {
+  return `${v.tenant}/${v.name}@${v.version}`;
+}
+
 /** A function with its aliases. */
 export interface FunctionSummary {
   tenant: string;

@@ -18,12 +18,19 @@ export interface Execution {
   mode: InvocationMode;
   /** Milliseconds already spent before the invoker got the request (parsing, auth, durable queue). */
   queuedMs: number;
+  /** Admin placement: run on this host. */
+  host?: string;
 }
+
+/** Hosts tried for one invocation before giving up (the first plus retries on other hosts). */
+const MAX_ATTEMPTS = 3;
 
 /** The outcome plus everything the record, the response headers and the metrics need. */
 export interface ExecutionResult {
   completion: Completion & { phases: Phases; totalMs: number };
   ok: boolean;
+  /** The host that ran it (the last one tried, when it failed over). */
+  host?: string;
   result?: unknown;
   error?: KindlingError;
 }
@@ -33,7 +40,7 @@ export class Invoker {
 
   /** Runs one invocation; never throws for function failures (they come back with ok=false). Throws for refusals (429). */
   async execute(exec: Execution): Promise<ExecutionResult> {
-    const { clock, scheduler, metrics } = this.deps;
+    const { clock, metrics } = this.deps;
     const startedAt = clock.now();
     const t0 = clock.monotonic();
     const phases = emptyPhases();
@@ -41,10 +48,12 @@ export class Invoker {
     let completion: ExecutionResult['completion'];
     let error: KindlingError | undefined;
     let result: unknown;
+    let host: string | undefined;
     try {
-      const worker = scheduler.place(exec.version);
-      phases.place = clock.monotonic() - t0;
-      const r = await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
+      const r = await this.run(exec, (worker) => {
+        if (host === undefined) phases.place = clock.monotonic() - t0;
+        host = worker;
+      });
       phases.queue += r.waitedMs;
       phases.place += r.pickMs;
       phases.fetch = r.fetchMs;
@@ -76,7 +85,12 @@ export class Invoker {
       if (r.fetch) completion.fetch = r.fetch;
     } catch (err) {
       error = toKindlingError(err);
-      if (error.code === 'KINDLING_TOO_MANY_REQUESTS' || error.code === 'KINDLING_UNAVAILABLE') {
+      if (
+        error.code === 'KINDLING_TOO_MANY_REQUESTS' ||
+        error.code === 'KINDLING_UNAVAILABLE' ||
+        error.code === 'KINDLING_WORKER_LOST' ||
+        error.code === 'KINDLING_NOT_FOUND'
+      ) {
         metrics.observeRejected(error.code);
         throw error;
       }
@@ -110,6 +124,36 @@ export class Invoker {
       phases,
       completion.totalMs,
     );
-    return { completion, ok: !error, ...(error ? { error } : { result }) };
+    return {
+      completion,
+      ok: !error,
+      ...(host !== undefined ? { host } : {}),
+      ...(error ? { error } : { result }),
+    };
+  }
+
+  /**
+   * Places and runs `exec`. When the host stops answering mid-call (KINDLING_WORKER_LOST) the
+   * invocation is retried on another host, up to {@link MAX_ATTEMPTS} hosts in all: delivery is
+   * at-least-once, as on every FaaS platform that retries, since the lost host may have run it.
+   */
+  private async run(exec: Execution, placed: (host: string) => void) {
+    const tried = new Set<string>();
+    for (;;) {
+      const worker = this.deps.scheduler.place(exec.version, {
+        exclude: tried,
+        ...(exec.host !== undefined ? { host: exec.host } : {}),
+      });
+      placed(worker.hostId);
+      try {
+        return await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
+      } catch (err) {
+        const e = toKindlingError(err);
+        tried.add(worker.hostId);
+        if (e.code !== 'KINDLING_WORKER_LOST' || exec.host !== undefined || tried.size >= MAX_ATTEMPTS)
+          throw e;
+        this.deps.metrics.observeRejected(e.code);
+      }
+    }
   }
 }

@@ -6,17 +6,25 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import type { InstanceState } from '../core/metrics.js';
-import type { FunctionVersion } from '../control/functions.js';
+import { versionKey, type FunctionVersion } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
 import type { BlobStore } from '../image/blob-store.js';
 import { materializeImage } from '../image/materialize.js';
 import type { BlockSource } from '../image/source.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
 import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
+import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { FunctionPool, type PreparedCode } from './pool.js';
 
 /** Options of a worker agent. */
 export interface WorkerOptions {
+  /** The host's id in a cluster; `local` by default. */
+  hostId?: string;
+  /**
+   * Fetch a new version's image as soon as it is deployed (default true). Cluster workers turn this
+   * off: images spread to the hosts that get cold starts, through the distribution strategy.
+   */
+  prepareAhead?: boolean;
   /** The sandbox tiers this host offers; a function names the one it runs in. */
   tiers: Partial<Record<TierName, SandboxTier>>;
   /** Where images come from (the registry, directly or over HTTP). */
@@ -58,25 +66,38 @@ export interface WorkerResult {
   fetch?: FetchStats;
 }
 
-/** Stable key of a function version. */
-export function versionKey(v: Pick<FunctionVersion, 'tenant' | 'name' | 'version'>): string {
-  return `${v.tenant}/${v.name}@${v.version}`;
-}
-
-export class WorkerAgent {
+export class WorkerAgent implements WorkerHandle {
+  readonly hostId: string;
   private readonly pools = new Map<string, FunctionPool>();
   private readonly prepared = new Map<string, Promise<PreparedCode>>();
+  /** Image digests whose materialisation finished on this host. */
+  private readonly images = new Set<string>();
+  private running = 0;
 
-  constructor(private readonly opts: WorkerOptions) {}
+  constructor(private readonly opts: WorkerOptions) {
+    this.hostId = opts.hostId ?? 'local';
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
 
   /** Runs one invocation of `target` on this host. */
   async invoke(target: FunctionVersion, inv: WorkerInvocation): Promise<WorkerResult> {
     const clock = this.opts.clock;
     const t0 = clock.monotonic();
-    const pool = this.pool(target);
-    const acquiring = pool.acquire();
-    const pickMs = clock.monotonic() - t0;
-    const lease = await acquiring;
+    this.running++;
+    let lease: Awaited<ReturnType<FunctionPool['acquire']>>;
+    let pickMs: number;
+    try {
+      const pool = this.pool(target);
+      const acquiring = pool.acquire();
+      pickMs = clock.monotonic() - t0;
+      lease = await acquiring;
+    } catch (err) {
+      this.running--;
+      throw err;
+    }
     try {
       const outcome = await lease.instance.invoke({
         requestId: inv.requestId,
@@ -98,8 +119,27 @@ export class WorkerAgent {
         ...(s ? { startPath: s.startPath, fetch: s.fetch } : {}),
       };
     } finally {
+      this.running--;
       lease.release();
     }
+  }
+
+  holdsImage(digest: string): boolean {
+    return this.images.has(digest);
+  }
+
+  runs(key: string): boolean {
+    return this.pools.has(key);
+  }
+
+  /** Keys of the versions with a pool on this host (reported to the control plane). */
+  versions(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /** Digests of the images materialised on this host (reported to the control plane). */
+  heldImages(): string[] {
+    return [...this.images];
   }
 
   /** Keeps `target.config.minWarm` instances of `target` ready, and lets other versions of the function go cold. */
@@ -108,6 +148,7 @@ export class WorkerAgent {
     for (const [key, pool] of this.pools)
       if (key.startsWith(prefix) && key !== versionKey(target)) pool.keepWarm(0);
     if (target.config.minWarm > 0) this.pool(target).keepWarm(target.config.minWarm);
+    else if (this.opts.prepareAhead === false) return;
     void this.prepareAhead(target);
   }
 
@@ -139,7 +180,7 @@ export class WorkerAgent {
   }
 
   /** Instance counts by tier and state, for metrics. */
-  instanceCounts(): { tier: string; state: InstanceState; count: number }[] {
+  instanceCounts(): InstanceCount[] {
     const byTier = new Map<string, Record<InstanceState, number>>();
     for (const name of Object.keys(this.opts.tiers))
       byTier.set(name, { starting: 0, idle: 0, busy: 0, evicting: 0 });
@@ -176,14 +217,15 @@ export class WorkerAgent {
   }
 
   /** The instances of one function, by version. */
-  instancesOf(
-    tenant: string,
-    name: string,
-  ): { version: number; instances: ReturnType<FunctionPool['describe']> }[] {
+  async instancesOf(tenant: string, name: string): Promise<VersionInstances[]> {
     const prefix = `${tenant}/${name}@`;
     return [...this.pools]
       .filter(([key]) => key.startsWith(prefix))
-      .map(([key, pool]) => ({ version: Number(key.slice(prefix.length)), instances: pool.describe() }));
+      .map(([key, pool]) => ({
+        host: this.hostId,
+        version: Number(key.slice(prefix.length)),
+        instances: pool.describe(),
+      }));
   }
 
   /** Stops everything. */
@@ -257,6 +299,7 @@ export class WorkerAgent {
           cache: this.opts.cache,
           imagesDir: this.opts.imagesDir,
         });
+        this.images.add(key);
         return {
           codeDir: m.dir,
           entry: target.entry,

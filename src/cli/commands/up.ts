@@ -12,6 +12,7 @@ export interface UpFlags {
   examples: boolean;
   stemCells?: string;
   keepAlivePolicy?: string;
+  cluster?: boolean;
 }
 
 /** The example functions shipped with the package. */
@@ -60,6 +61,7 @@ export async function up(flags: UpFlags): Promise<void> {
     deploy: examples,
     stemCells,
     keepAlivePolicy,
+    ...(flags.cluster ? { cluster: {} } : {}),
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {
@@ -75,6 +77,12 @@ export async function up(flags: UpFlags): Promise<void> {
   }
   say('');
   say(`Kindling is up at ${platform.url}  (data: ${platform.dataDir})`);
+  if (flags.cluster) {
+    say(`  cluster mode: start hosts with`);
+    say(
+      `    npx kindling worker --control ${platform.url} --key-file ${join(platform.dataDir, 'admin-key')} --id host-1`,
+    );
+  }
   say(`  try:  npx kindling invoke hello --data '{"name":"you"}'`);
   say(
     `        curl -H "Authorization: Bearer $(cat ${join(platform.dataDir, 'admin-key')})" ${platform.url}/fn/http-api/`,

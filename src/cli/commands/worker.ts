@@ -1,0 +1,79 @@
+/** `kindling worker`: one cluster host, registered with a control plane. */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { CliError } from '../cli-error.js';
+import { startWorkerNode } from '../../cluster/worker-node.js';
+import { hostIdSchema } from '../../cluster/protocol.js';
+import { parsePort } from './up.js';
+
+export interface WorkerFlags {
+  control: string;
+  key?: string;
+  keyFile?: string;
+  id?: string;
+  port: string;
+  host: string;
+  advertise?: string;
+  data?: string;
+  memoryMb?: string;
+}
+
+function readKey(flags: WorkerFlags): string {
+  const key = flags.key ?? process.env.KINDLING_KEY;
+  if (key) return key.trim();
+  if (flags.keyFile) {
+    if (!existsSync(flags.keyFile)) throw new CliError(`--key-file ${flags.keyFile} does not exist`);
+    return readFileSync(flags.keyFile, 'utf8').trim();
+  }
+  throw new CliError(
+    'a worker needs an admin key of the control plane: pass --key, --key-file or KINDLING_KEY',
+  );
+}
+
+export async function worker(flags: WorkerFlags): Promise<void> {
+  const id =
+    flags.id ??
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .slice(0, 63);
+  if (!hostIdSchema.safeParse(id).success)
+    throw new CliError(`invalid --id ${JSON.stringify(id)}: use 1-63 lowercase letters, digits or dashes`);
+  let memoryMb: number | undefined;
+  if (flags.memoryMb !== undefined) {
+    memoryMb = Number(flags.memoryMb);
+    if (!Number.isInteger(memoryMb) || memoryMb <= 0)
+      throw new CliError(`invalid --memory-mb ${JSON.stringify(flags.memoryMb)}: use a whole number of MiB`);
+  }
+  try {
+    new URL(flags.control);
+  } catch {
+    throw new CliError(
+      `invalid --control ${JSON.stringify(flags.control)}: use a URL like http://10.0.0.1:8080`,
+    );
+  }
+  const say = (line: string) => console.log(line);
+  const node = await startWorkerNode({
+    controlUrl: flags.control,
+    key: readKey(flags),
+    hostId: id,
+    dataDir: flags.data ?? `.kindling-worker-${id}`,
+    listenHost: flags.host,
+    port: parsePort(flags.port, 0),
+    ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
+    ...(memoryMb !== undefined ? { memoryMb } : {}),
+    say,
+  });
+  say(`worker ${id} serving at ${node.url}; registering with ${flags.control}`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    node.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,170 @@
+/**
+ * The control plane's handle on a worker process on another host: invocations and warm-ups go over
+ * HTTP to the worker's `/v1/worker` API; the state placement needs (instances, images held) comes
+ * from the worker's heartbeats, so placing never waits on the network.
+ */
+import { KindlingError, toKindlingError } from '../core/errors.js';
+import { versionKey, type FunctionVersion } from '../control/functions.js';
+import type { WorkerInvocation, WorkerResult } from '../worker/agent.js';
+import type { InstanceCount, VersionInstances, WorkerHandle } from '../worker/handle.js';
+import { decodeWorkerResult, type HeartbeatBody, type WireWorkerResult } from './protocol.js';
+
+/**
+ * Time a call may take beyond the function's own timeout before the host counts as lost: the cold
+ * start itself, including fetching the image.
+ */
+const START_ALLOWANCE_MS = 300_000;
+
+export interface RemoteWorkerOptions {
+  hostId: string;
+  /** Base URL of the worker's API. */
+  url: string;
+  /** Bearer key the worker accepts (the cluster's admin key). */
+  key: string;
+  memoryMb: number;
+  tiers: string[];
+  /** Reports failures of fire-and-forget calls (warm-ups). */
+  onBackgroundError(err: KindlingError): void;
+}
+
+export class RemoteWorker implements WorkerHandle {
+  readonly hostId: string;
+  readonly url: string;
+  readonly memoryMb: number;
+  readonly tiers: string[];
+  private running = 0;
+  private counts: InstanceCount[] = [];
+  private images = new Set<string>();
+  private versions = new Set<string>();
+  private reportedInFlight = 0;
+
+  constructor(private readonly opts: RemoteWorkerOptions) {
+    this.hostId = opts.hostId;
+    this.url = opts.url.replace(/\/+$/, '');
+    this.memoryMb = opts.memoryMb;
+    this.tiers = opts.tiers;
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Takes in a heartbeat's report. */
+  update(report: HeartbeatBody): void {
+    this.counts = report.instances;
+    this.images = new Set(report.images);
+    // Versions placed here since the worker sampled its pools stay counted until the next report.
+    this.versions = new Set(report.versions);
+    this.reportedInFlight = report.inFlight;
+  }
+
+  /** What the control plane knows of the host, for `GET /v1/cluster/hosts`. */
+  describe() {
+    return {
+      hostId: this.hostId,
+      url: this.url,
+      memoryMb: this.memoryMb,
+      tiers: this.tiers,
+      inFlight: this.running,
+      reportedInFlight: this.reportedInFlight,
+      images: [...this.images],
+      versions: [...this.versions],
+      instances: this.counts,
+    };
+  }
+
+  async invoke(target: FunctionVersion, inv: WorkerInvocation): Promise<WorkerResult> {
+    this.running++;
+    this.versions.add(versionKey(target));
+    try {
+      const body = await this.call<WireWorkerResult>(
+        'POST',
+        '/v1/worker/invoke',
+        { target, requestId: inv.requestId, event: inv.event },
+        target.config.timeoutMs + START_ALLOWANCE_MS,
+      );
+      return decodeWorkerResult(body);
+    } finally {
+      this.running--;
+    }
+  }
+
+  keepWarm(target: FunctionVersion): void {
+    if (target.config.minWarm > 0) this.versions.add(versionKey(target));
+    this.call('POST', '/v1/worker/keep-warm', { target }, 30_000).catch((err: unknown) =>
+      this.opts.onBackgroundError(toKindlingError(err)),
+    );
+  }
+
+  async drop(tenant: string, name: string): Promise<void> {
+    const prefix = `${tenant}/${name}@`;
+    for (const v of this.versions) if (v.startsWith(prefix)) this.versions.delete(v);
+    await this.call('POST', '/v1/worker/drop', { tenant, name }, 30_000);
+  }
+
+  async instancesOf(tenant: string, name: string): Promise<VersionInstances[]> {
+    const q = new URLSearchParams({ tenant, name });
+    try {
+      const body = await this.call<{ instances: VersionInstances[] }>(
+        'GET',
+        `/v1/worker/instances?${q}`,
+        undefined,
+        5_000,
+      );
+      return body.instances;
+    } catch {
+      // A host that does not answer shows no instances; the sweep removes it soon.
+      return [];
+    }
+  }
+
+  instanceCounts(): InstanceCount[] {
+    return this.counts;
+  }
+
+  holdsImage(digest: string): boolean {
+    return this.images.has(digest);
+  }
+
+  runs(key: string): boolean {
+    return this.versions.has(key);
+  }
+
+  /**
+   * One request to the worker. A refused connection, a reset, a timeout or an unreadable answer is
+   * KINDLING_WORKER_LOST (the caller may retry elsewhere); an error the worker answered with is
+   * rebuilt as the KindlingError it sent.
+   */
+  private async call<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+    let res: Response;
+    let parsed: unknown;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.opts.key}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.text();
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new KindlingError(
+        'KINDLING_WORKER_LOST',
+        `host ${this.hostId} (${this.url}) did not answer ${method} ${path.split('?')[0]}: ${cause}`,
+        { host: this.hostId },
+      );
+    }
+    if (!res.ok) {
+      const error = (parsed as { error?: { code: string; message: string } } | undefined)?.error;
+      if (error) throw KindlingError.fromJSON(error);
+      throw new KindlingError('KINDLING_WORKER_LOST', `host ${this.hostId} answered ${res.status}`, {
+        host: this.hostId,
+      });
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * `kindling worker`: one cluster host. It runs a worker agent (sandbox tiers, warm pools, block
+ * cache) behind a small HTTP API for the control plane, registers with the control plane, and sends a
+ * heartbeat every second with its instances and the images it holds. Images come from the control
+ * plane's registry over `/v2`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from '../core/clock.js';
+import { KindlingError, toKindlingError } from '../core/errors.js';
+import { parseOrThrow } from '../core/validate.js';
+import type { FunctionVersion } from '../control/functions.js';
+import { HttpRegistryClient } from '../image/http-registry.js';
+import { createHostWorker } from '../worker/host-worker.js';
+import {
+  dropBody,
+  encodeWorkerResult,
+  invokeBody,
+  keepWarmBody,
+  registerBody,
+  type HeartbeatBody,
+  type RegisterBody,
+} from './protocol.js';
+
+export interface WorkerNodeOptions {
+  /** The control plane's base URL. */
+  controlUrl: string;
+  /** An admin key of the control plane; the worker also accepts it from the control plane. */
+  key: string;
+  hostId: string;
+  dataDir: string;
+  /** Address and port to listen on (port 0 picks one). */
+  listenHost: string;
+  port: number;
+  /** The URL the control plane reaches this worker at; default `http://<listenHost>:<port>`. */
+  advertiseUrl?: string;
+  /** Memory offered to instances, MiB; default the machine's memory. */
+  memoryMb?: number;
+  stemCells?: number;
+  clock?: Clock;
+  say?: (line: string) => void;
+}
+
+export interface WorkerNode {
+  hostId: string;
+  url: string;
+  app: FastifyInstance;
+  /** Resolves once the control plane has accepted the registration. */
+  registered: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNode> {
+  const clock = opts.clock ?? systemClock;
+  const say = opts.say ?? (() => {});
+  const root = resolve(opts.dataDir);
+  mkdirSync(root, { recursive: true });
+  const registry = new HttpRegistryClient({ baseUrl: opts.controlUrl, token: opts.key });
+  const { worker } = createHostWorker({
+    hostId: opts.hostId,
+    dirs: {
+      blockCache: join(root, 'blocks'),
+      images: join(root, 'images'),
+      snapshots: join(root, 'snapshots'),
+      containers: join(root, 'containers'),
+    },
+    source: registry,
+    clock,
+    stemCells: opts.stemCells ?? 0,
+    keepAlivePolicy: 'fixed',
+    logLimitBytes: 256 * 1024,
+    prepareAhead: false,
+    onBackgroundError: (err, key) => say(`warning: ${key}: ${err.message}`),
+  });
+
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, genReqId: () => '' });
+  const expected = Buffer.from(`Bearer ${opts.key}`);
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.url === '/healthz') return done();
+    const got = Buffer.from(request.headers.authorization ?? '');
+    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+      return done(new KindlingError('KINDLING_UNAUTHORIZED', 'this worker only accepts its cluster key'));
+    }
+    done();
+  });
+  app.setErrorHandler((err, _request, reply) => {
+    const error = KindlingError.is(err)
+      ? err
+      : (err as { statusCode?: number }).statusCode === 400
+        ? new KindlingError('KINDLING_BAD_REQUEST', (err as Error).message)
+        : toKindlingError(err);
+    void reply.code(error.status).send(error.toJSON());
+  });
+  app.get('/healthz', async () => ({ status: 'ok', host: opts.hostId }));
+  app.post('/v1/worker/invoke', async (request) => {
+    const body = parseOrThrow(invokeBody, request.body, 'invocation');
+    const result = await worker.invoke(body.target as FunctionVersion, {
+      requestId: body.requestId,
+      event: body.event,
+    });
+    return encodeWorkerResult(result);
+  });
+  app.post('/v1/worker/keep-warm', async (request, reply) => {
+    const body = parseOrThrow(keepWarmBody, request.body, 'keep-warm request');
+    worker.keepWarm(body.target as FunctionVersion);
+    reply.code(202);
+    return { accepted: true };
+  });
+  app.post('/v1/worker/drop', async (request, reply) => {
+    const body = parseOrThrow(dropBody, request.body, 'drop request');
+    await worker.drop(body.tenant, body.name);
+    reply.code(204);
+  });
+  app.get('/v1/worker/instances', async (request) => {
+    const q = request.query as { tenant?: string; name?: string };
+    if (!q.tenant || !q.name)
+      throw new KindlingError('KINDLING_BAD_REQUEST', 'pass ?tenant=…&name=… to list instances');
+    return { instances: await worker.instancesOf(q.tenant, q.name) };
+  });
+
+  await app.listen({ host: opts.listenHost, port: opts.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const url =
+    opts.advertiseUrl ?? `http://${opts.listenHost === '0.0.0.0' ? '127.0.0.1' : opts.listenHost}:${port}`;
+  const registration: RegisterBody = parseOrThrow(
+    registerBody,
+    {
+      hostId: opts.hostId,
+      url,
+      memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 ** 20),
+      tiers: ['process', 'isolate', 'container'],
+    },
+    'worker options',
+    'KINDLING_INVALID_CONFIG',
+  );
+
+  const control = opts.controlUrl.replace(/\/+$/, '');
+  const headers = { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' };
+  let stopped = false;
+  let heartbeatMs = 1000;
+  let timer: ReturnType<Clock['setTimer']> | undefined;
+  let warned = false;
+
+  const register = async (): Promise<void> => {
+    const res = await fetch(`${control}/v1/cluster/workers`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(registration),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = (await res.json()) as { heartbeatMs?: number; error?: { code: string; message: string } };
+    if (!res.ok)
+      throw KindlingError.fromJSON(body.error ?? { code: 'KINDLING_INTERNAL', message: `${res.status}` });
+    heartbeatMs = body.heartbeatMs ?? heartbeatMs;
+  };
+  const report = (): HeartbeatBody => ({
+    instances: worker.instanceCounts(),
+    images: worker.heldImages(),
+    versions: worker.versions(),
+    inFlight: worker.inFlight,
+  });
+  const beat = async (): Promise<void> => {
+    const res = await fetch(`${control}/v1/cluster/workers/${opts.hostId}/heartbeat`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify(report()),
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (res.status === 404) return register();
+    if (!res.ok) throw new KindlingError('KINDLING_UNAVAILABLE', `heartbeat answered ${res.status}`);
+  };
+  const loop = (work: () => Promise<void>, onOk: () => void) => {
+    if (stopped) return;
+    work().then(
+      () => {
+        warned = false;
+        onOk();
+      },
+      (err: unknown) => {
+        if (!warned) say(`warning: control plane ${control}: ${toKindlingError(err).message}; retrying`);
+        warned = true;
+        timer = clock.setTimer(() => loop(work, onOk), heartbeatMs);
+      },
+    );
+  };
+  let resolveRegistered!: () => void;
+  const registered = new Promise<void>((r) => (resolveRegistered = r));
+  const heartbeats = () => {
+    timer = clock.setTimer(() => loop(beat, heartbeats), heartbeatMs);
+  };
+  loop(register, () => {
+    say(`${opts.hostId}: registered with ${control}, serving at ${url}`);
+    resolveRegistered();
+    heartbeats();
+  });
+
+  return {
+    hostId: opts.hostId,
+    url,
+    app,
+    registered,
+    async close() {
+      stopped = true;
+      if (timer) clock.clearTimer(timer);
+      await fetch(`${control}/v1/cluster/workers/${opts.hostId}`, {
+        method: 'DELETE',
+        headers: { authorization: headers.authorization },
+        signal: AbortSignal.timeout(2_000),
+      }).catch(() => undefined);
+      await app.close();
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * A host's worker agent with this machine's sandbox tiers and keep-alive policies: what the embedded
+ * platform runs in its own process and what `kindling worker` runs on every cluster host.
+ */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import type { KindlingError } from '../core/errors.js';
+import { DEFAULT_FUNCTION_CONFIG } from '../control/function-config.js';
+import { BlobStore } from '../image/blob-store.js';
+import type { BlockSource } from '../image/source.js';
+import { hybridHistogram } from '../policy/hybrid-histogram.js';
+import { fixedKeepAlive } from '../policy/keep-alive.js';
+import { createContainerTier } from '../sandbox/container/index.js';
+import { createIsolateTier } from '../sandbox/isolate/index.js';
+import { createProcessTier } from '../sandbox/process/index.js';
+import { WorkerAgent } from './agent.js';
+
+/** Where a host keeps its blocks, images and sandbox state. */
+export interface HostDirs {
+  blockCache: string;
+  images: string;
+  snapshots: string;
+  containers: string;
+}
+
+export interface HostWorkerOptions {
+  hostId?: string;
+  dirs: HostDirs;
+  /** Where images come from (the registry, directly or over HTTP). */
+  source: BlockSource;
+  clock: Clock;
+  /** Process and container stem cells kept ready per memory size (0 turns them off). */
+  stemCells: number;
+  /** Keep-alive policy of functions that do not choose one. */
+  keepAlivePolicy: 'fixed' | 'hybrid-histogram';
+  logLimitBytes: number;
+  /** Fetch images at deploy (default true); see the worker agent's `prepareAhead` option. */
+  prepareAhead?: boolean;
+  onBackgroundError(err: KindlingError, key: string): void;
+}
+
+export function createHostWorker(opts: HostWorkerOptions) {
+  const processTier = createProcessTier({
+    clock: opts.clock,
+    stemCells: { perMemoryMb: opts.stemCells, memoryMb: [DEFAULT_FUNCTION_CONFIG.memoryMb] },
+    snapshots: { dir: opts.dirs.snapshots },
+  });
+  // Partial image directories from a crash are dropped; complete ones are reused.
+  cleanPartialImages(opts.dirs.images);
+  const cache = new BlobStore(opts.dirs.blockCache);
+  const worker = new WorkerAgent({
+    ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
+    ...(opts.prepareAhead !== undefined ? { prepareAhead: opts.prepareAhead } : {}),
+    tiers: {
+      process: processTier,
+      isolate: createIsolateTier(),
+      container: createContainerTier({
+        clock: opts.clock,
+        stateDir: opts.dirs.containers,
+        stemCells: { perMemoryMb: opts.stemCells },
+      }),
+    },
+    source: opts.source,
+    cache,
+    imagesDir: opts.dirs.images,
+    clock: opts.clock,
+    policies: { fixed: fixedKeepAlive(), 'hybrid-histogram': hybridHistogram() },
+    defaultPolicy: opts.keepAlivePolicy,
+    logLimitBytes: opts.logLimitBytes,
+    onBackgroundError: opts.onBackgroundError,
+  });
+  return { worker, cache, stemCellCounts: () => processTier.stemCellCounts() };
+}
+
+function cleanPartialImages(imagesDir: string): void {
+  if (!existsSync(imagesDir)) return;
+  for (const entry of readdirSync(imagesDir)) {
+    if (entry.startsWith('.tmp-')) rmSync(join(imagesDir, entry), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Cluster mode end to end on loopback: a control plane, worker processes that register and send
+ * heartbeats, placement, forwarding, and failover when a worker dies mid-invocation.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { call, eventually, fixture } from '../helpers/platform.js';
+
+describe('cluster mode (loopback)', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startTestCluster([fixture('echo'), fixture('sleeper')], ['host-a', 'host-b']);
+  });
+  after(async () => cluster?.close());
+
+  it('lists the registered workers with their heartbeats', async () => {
+    assert.deepEqual((await cluster.hosts()).sort(), ['host-a', 'host-b']);
+    const res = await cluster.call('GET', '/v1/cluster/hosts');
+    for (const h of res.body.hosts) assert.ok(h.lastHeartbeatMsAgo >= 0 && typeof h.url === 'string');
+  });
+
+  it('runs an invocation on a worker: cold first, warm after, on the same host', async () => {
+    const first = await cluster.call('POST', '/v1/functions/echo/invoke', { n: 1 });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers.get('x-kindling-cold'), '1');
+    const host = first.headers.get('x-kindling-host');
+    assert.ok(host === 'host-a' || host === 'host-b');
+    const second = await cluster.call('POST', '/v1/functions/echo/invoke', { n: 2 });
+    assert.equal(second.headers.get('x-kindling-cold'), '0');
+    assert.equal(second.headers.get('x-kindling-host'), host, 'a warm instance wins placement');
+    assert.deepEqual(second.body.event, { n: 2 });
+    const fn = await cluster.call('GET', '/v1/functions/echo');
+    assert.ok(fn.body.instances.some((v: { host: string }) => v.host === host));
+  });
+
+  it('places on a named host for an admin, and refuses an unknown one with 404', async () => {
+    const other = await cluster.call('POST', '/v1/functions/echo/invoke?host=host-b', {});
+    assert.equal(other.status, 200);
+    assert.equal(other.headers.get('x-kindling-host'), 'host-b');
+    const unknown = await cluster.call('POST', '/v1/functions/echo/invoke?host=nope', {});
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.error.message, /no host nope/);
+  });
+
+  it('refuses bad registrations and workers without the key', async () => {
+    const bad = await cluster.call('POST', '/v1/cluster/workers', { hostId: 'Bad Id', url: 'ftp://x' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /hostId/);
+    const hosts = (await cluster.call('GET', '/v1/cluster/hosts')).body.hosts as { url: string }[];
+    const direct = await call(hosts[0]!.url, 'wrong-key', 'POST', '/v1/worker/invoke', {});
+    assert.equal(direct.status, 401);
+  });
+
+  it('retries an in-flight invocation elsewhere when its worker dies, then drops the worker', async () => {
+    await cluster.addWorker('host-c');
+    const pending = cluster.call('POST', '/v1/functions/sleeper/invoke?', { ms: 1500, tag: 'x' });
+    // Find the host running it, and kill that worker's whole process group without warning.
+    const victim = await eventually(async () => {
+      const hosts = (await cluster.call('GET', '/v1/cluster/hosts')).body.hosts as {
+        hostId: string;
+        inFlight: number;
+      }[];
+      return hosts.find((h) => h.inFlight > 0)?.hostId;
+    });
+    cluster.workers.get(victim)!.kill('SIGKILL');
+    const res = await pending;
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { slept: 1500, tag: 'x' });
+    assert.notEqual(res.headers.get('x-kindling-host'), victim);
+    await eventually(async () => ((await cluster.hosts()).includes(victim) ? undefined : true));
+  });
+});
