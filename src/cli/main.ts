@@ -20,6 +20,7 @@ import {
   versions,
 } from './commands/inspect.js';
 import { invoke } from './commands/invoke.js';
+import { clusterDown, clusterUp, type ClusterUpFlags } from './commands/cluster.js';
 import { up } from './commands/up.js';
 import { worker, type WorkerFlags } from './commands/worker.js';
 import { resolveEndpoint } from './endpoint.js';
@@ -75,6 +76,29 @@ program
       cluster?: boolean;
     }) => up(opts),
   );
+
+const cluster = program
+  .command('cluster')
+  .description('a whole cluster on this machine: control plane and workers in network namespaces');
+cluster
+  .command('up')
+  .description(
+    'start a control plane and N workers, each host in its own network namespace with tc-limited links',
+  )
+  .option('--hosts <n>', 'number of worker hosts', '4')
+  .option('--nic <rate>', "each worker's link rate each way", '100mbit')
+  .option('--registry-nic <rate>', "the control plane's (registry's) link rate each way", '200mbit')
+  .option('--latency <ms>', 'one-way delay per link (needs the netem qdisc)', '0ms')
+  .option('--data <dir>', 'data directory of the cluster', '.kindling-cluster')
+  .option('--port <port>', 'control plane port')
+  .option('--distribution <strategy>', 'image distribution: registry, swarm or tree')
+  .option('--loopback', 'all processes on 127.0.0.1, bandwidth limited in the transport (no root needed)')
+  .action((opts: ClusterUpFlags) => clusterUp(opts));
+cluster
+  .command('down')
+  .description('remove the namespaces and links a crashed `cluster up` left behind')
+  .option('--data <dir>', 'data directory of the cluster', '.kindling-cluster')
+  .action((opts: { data: string }) => clusterDown(opts));
 
 program
   .command('worker')

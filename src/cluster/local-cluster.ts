@@ -1,0 +1,230 @@
+/**
+ * A whole cluster on this machine, for tests, benchmarks and trying cluster mode out: a control plane
+ * (`kindling up --cluster`) and N workers (`kindling worker`) as separate processes, on one of two
+ * networks:
+ *
+ * - `netns` (needs root and iproute2): one network namespace per host, links shaped with tc
+ *   (see `netns.ts`). Bytes between hosts cross real, rate-limited links.
+ * - `loopback`: every process on 127.0.0.1 with its own port; bandwidth is limited in the
+ *   transport instead (each worker's downloads and peer uploads through a token bucket), which
+ *   limits the same bytes but not the kernel's queues.
+ *
+ * Closing (or this process exiting, or SIGINT/SIGTERM) stops every process and removes the network.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { KindlingError } from '../core/errors.js';
+import { buildNetnsNetwork, type ClusterNetwork } from './netns.js';
+
+export interface LocalClusterOptions {
+  network: 'netns' | 'loopback';
+  hosts: number;
+  /** Each worker's link rate each way, bits/s. */
+  nicBitsPerSec: number;
+  /** The control plane's (the registry's) link rate each way, bits/s. */
+  registryNicBitsPerSec: number;
+  /** One-way delay per link, ms (netns only, needs netem). */
+  latencyMs?: number;
+  dataDir: string;
+  /** The `kindling` entry script. */
+  cliPath: string;
+  /** Port of the control plane (netns: on its own address; loopback: 0 picks one). */
+  controlPort?: number;
+  /** Extra arguments of `kindling up --cluster` (say `--distribution tree`). */
+  controlArgs?: string[];
+  /** Extra arguments of every `kindling worker`. */
+  workerArgs?: string[];
+  /** Lines the processes print, prefixed with their name. Default: dropped. */
+  onOutput?: (line: string) => void;
+}
+
+export interface LocalHost {
+  id: string;
+  url: string;
+  process: ChildProcess;
+}
+
+export interface LocalCluster {
+  network: 'netns' | 'loopback';
+  /** The gateway's URL, reachable from this machine's namespace. */
+  controlUrl: string;
+  adminKey: string;
+  hosts: LocalHost[];
+  warnings: string[];
+  /** SIGKILLs a worker (a host failure). */
+  kill(hostId: string): void;
+  close(): Promise<void>;
+}
+
+const WORKER_PORT = 7000;
+
+function loopbackNetwork(hosts: number): ClusterNetwork {
+  return {
+    controlIp: '127.0.0.1',
+    workerIps: Array.from({ length: hosts }, () => '127.0.0.1'),
+    controlNs: undefined,
+    workerNs: Array.from({ length: hosts }, () => undefined),
+    warnings: [],
+    teardown() {},
+  };
+}
+
+export async function startLocalCluster(opts: LocalClusterOptions): Promise<LocalCluster> {
+  if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200)
+    throw new KindlingError('KINDLING_INVALID_CONFIG', `--hosts must be 1-200, got ${opts.hosts}`);
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const net = opts.network === 'netns' ? buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
+  const loopback = opts.network === 'loopback';
+  const children: ChildProcess[] = [];
+  let closed = false;
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    const exits = live.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const c of live) c.kill('SIGTERM');
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    net.teardown();
+  };
+  const onExit = () => {
+    for (const c of children) c.kill('SIGKILL');
+    net.teardown();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    void close().then(() => process.kill(process.pid, signal));
+  };
+  process.on('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const run = (ns: string | undefined, name: string, args: string[], env: Record<string, string> = {}) => {
+    const argv = [process.execPath, opts.cliPath, ...args];
+    const child = ns
+      ? spawn('ip', ['netns', 'exec', ns, ...argv], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, ...env },
+        })
+      : spawn(argv[0]!, argv.slice(1), {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, ...env },
+        });
+    const forward = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line) opts.onOutput?.(`[${name}] ${line}`);
+    };
+    child.stdout!.on('data', forward);
+    child.stderr!.on('data', forward);
+    children.push(child);
+    return child;
+  };
+
+  try {
+    const controlData = join(dataDir, 'control');
+    const controlPort = opts.controlPort ?? (loopback ? 0 : 8080);
+    const cp = run(net.controlNs, 'control', [
+      'up',
+      '--cluster',
+      '--no-examples',
+      '--host',
+      net.controlIp,
+      '--port',
+      String(controlPort),
+      '--data',
+      controlData,
+      ...(loopback ? ['--bandwidth', `${opts.registryNicBitsPerSec}bit`] : []),
+      ...(opts.controlArgs ?? []),
+    ]);
+    const { url: controlUrl, key: adminKey } = await waitFor(
+      async () => {
+        if (cp.exitCode !== null) throw new KindlingError('KINDLING_UNAVAILABLE', 'the control plane exited');
+        const endpoint = join(controlData, 'endpoint.json');
+        const keyFile = join(controlData, 'admin-key');
+        if (!existsSync(endpoint) || !existsSync(keyFile)) return undefined;
+        const url = (JSON.parse(readFileSync(endpoint, 'utf8')) as { url: string }).url;
+        const ok = await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        return ok ? { url, key: readFileSync(keyFile, 'utf8').trim() } : undefined;
+      },
+      60_000,
+      'the control plane to start',
+    );
+
+    const hosts: LocalHost[] = net.workerIps.map((address, i) => {
+      const id = `h${i + 1}`;
+      const port = loopback ? 0 : WORKER_PORT;
+      const child = run(
+        net.workerNs[i],
+        id,
+        [
+          'worker',
+          '--control',
+          controlUrl,
+          '--id',
+          id,
+          '--host',
+          address,
+          '--port',
+          String(port),
+          '--data',
+          join(dataDir, id),
+          ...(loopback ? ['--bandwidth', `${opts.nicBitsPerSec}bit`] : []),
+          ...(opts.workerArgs ?? []),
+        ],
+        // The key goes in the environment, not in argv where `ps` would show it.
+        { KINDLING_KEY: adminKey },
+      );
+      return { id, url: '', process: child };
+    });
+    const listed = await waitFor(
+      async () => {
+        for (const h of hosts)
+          if (h.process.exitCode !== null)
+            throw new KindlingError('KINDLING_UNAVAILABLE', `worker ${h.id} exited`);
+        const res = await fetch(`${controlUrl}/v1/cluster/hosts`, {
+          headers: { authorization: `Bearer ${adminKey}` },
+        }).catch(() => undefined);
+        if (!res?.ok) return undefined;
+        const body = (await res.json()) as { hosts: { hostId: string; url: string }[] };
+        return body.hosts.length === opts.hosts ? body.hosts : undefined;
+      },
+      120_000,
+      `all ${opts.hosts} workers to register`,
+    );
+    for (const h of hosts) h.url = listed.find((l) => l.hostId === h.id)?.url ?? '';
+
+    return {
+      network: opts.network,
+      controlUrl,
+      adminKey,
+      hosts,
+      warnings: net.warnings,
+      kill(hostId) {
+        const host = hosts.find((h) => h.id === hostId);
+        if (!host) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${hostId}`);
+        host.process.kill('SIGKILL');
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function waitFor<T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new KindlingError('KINDLING_TIMEOUT', `gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

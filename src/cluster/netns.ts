@@ -1,0 +1,243 @@
+/**
+ * A test cluster on one machine: one network namespace per host, joined by veth pairs to a bridge
+ * that lives in a namespace of its own, each host's link limited with `tc` (a token bucket each
+ * way: the host side shapes its upload, the bridge side its download). The control plane runs in
+ * one namespace, each worker in another, so image bytes between hosts cross real, rate-limited
+ * links.
+ *
+ * Traffic stays inside what this creates: the addresses are on a private /24 that exists only on
+ * these links, and the machine's own namespace gets one veth onto the bridge (with the .254 address)
+ * so the operator's CLI can reach the gateway; nothing is routed anywhere else. Everything is torn
+ * down on close, on exit and on SIGINT/SIGTERM: processes, then namespaces (deleting a namespace
+ * deletes its links). Names carry a random id (`kd<id>…`) so two clusters never collide, and the
+ * names are written to `<dataDir>/netns-cluster.json` so `kindling cluster down` can clean up after
+ * a crash.
+ *
+ * Latency needs the kernel's netem qdisc; kernels without it (as on the machines this was developed
+ * on) get the bandwidth limits only, and {@link NetnsCluster.warnings} says so.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { KindlingError } from '../core/errors.js';
+
+interface State {
+  id: string;
+  namespaces: string[];
+  rootLink: string;
+}
+
+const STATE_FILE = 'netns-cluster.json';
+
+/** Why a netns cluster cannot run here, or undefined when it can. */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'network namespaces need root';
+  for (const tool of ['ip', 'tc']) {
+    try {
+      execFileSync(tool, ['-V'], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is missing (apt-get install iproute2)`;
+    }
+  }
+  return undefined;
+}
+
+/** Parses `100mbit`, `1gbit`, `500kbit` or a number of bits/s. */
+export function parseRate(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|m|g)?(bit|bps)?$/i.exec(text.trim());
+  if (!m) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `invalid rate ${JSON.stringify(text)}: use e.g. 100mbit, 1gbit or 500kbit`,
+    );
+  }
+  const unit = { k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
+  const bits = Number(m[1]) * unit * ((m[3] ?? '').toLowerCase() === 'bps' ? 8 : 1);
+  if (bits < 64_000) throw new KindlingError('KINDLING_INVALID_CONFIG', `rate ${text} is below 64kbit`);
+  return bits;
+}
+
+/** Parses `1ms`, `0.5ms`, `0`. */
+export function parseLatency(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms)?$/.exec(text.trim());
+  if (!m || Number(m[1]) > 10_000) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `invalid latency ${JSON.stringify(text)}: use e.g. 1ms`,
+    );
+  }
+  return Number(m[1]);
+}
+
+function ip(args: string[]): void {
+  try {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new KindlingError('KINDLING_UNAVAILABLE', `ip ${args.join(' ')} failed: ${stderr || err}`);
+  }
+}
+
+function inNs(ns: string, cmd: string[]): void {
+  ip(['netns', 'exec', ns, ...cmd]);
+}
+
+/** Token-bucket shaping of `dev`'s egress in `ns` at `bits`/s (burst: 10 ms of traffic, at least 64 KiB). */
+function shape(ns: string, dev: string, bits: number): void {
+  const burst = Math.max(64 * 1024, Math.round(bits / 8 / 100));
+  execFileSync('ip', [
+    'netns',
+    'exec',
+    ns,
+    'tc',
+    'qdisc',
+    'replace',
+    'dev',
+    dev,
+    'root',
+    'tbf',
+    'rate',
+    `${Math.round(bits)}bit`,
+    'burst',
+    String(burst),
+    'latency',
+    '100ms',
+  ]);
+}
+
+/** Adds `ms` of delay under the token bucket, when the kernel has netem. Returns false when it has not. */
+function delay(ns: string, dev: string, ms: number): boolean {
+  try {
+    execFileSync(
+      'ip',
+      ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:', 'netem', 'delay', `${ms}ms`],
+      { stdio: 'ignore' },
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes whatever a previous cluster in `dataDir` left behind (processes are gone with it). */
+export function netnsClusterDown(dataDir: string): string[] {
+  const file = join(resolve(dataDir), STATE_FILE);
+  if (!existsSync(file)) return [];
+  const state = JSON.parse(readFileSync(file, 'utf8')) as State;
+  const removed: string[] = [];
+  for (const ns of state.namespaces) {
+    try {
+      // Processes still inside (a crashed run) are killed with the namespace's pids.
+      const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+        .split(/\s+/)
+        .filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      removed.push(ns);
+    } catch {
+      // already gone
+    }
+  }
+  try {
+    execFileSync('ip', ['link', 'del', state.rootLink], { stdio: 'ignore' });
+  } catch {
+    // deleted with its peer
+  }
+  rmSync(file, { force: true });
+  return removed;
+}
+
+/** A network built for a local cluster: where each process runs and how to remove it all. */
+export interface ClusterNetwork {
+  /** Address of the control plane and of each worker. */
+  controlIp: string;
+  workerIps: string[];
+  /** The namespace a process runs in (undefined: this machine's). */
+  controlNs: string | undefined;
+  workerNs: (string | undefined)[];
+  warnings: string[];
+  teardown(): void;
+}
+
+/** Builds the namespaces, bridge, links and shaping of a netns cluster (see the module comment). */
+export function buildNetnsNetwork(opts: {
+  hosts: number;
+  nicBitsPerSec: number;
+  registryNicBitsPerSec: number;
+  latencyMs?: number;
+  dataDir: string;
+}): ClusterNetwork {
+  const why = netnsUnavailable();
+  if (why) {
+    throw new KindlingError(
+      'KINDLING_UNAVAILABLE',
+      `cannot build a network-namespace cluster: ${why}; use a loopback cluster (kindling cluster up --loopback), whose bandwidth is limited in the transport`,
+    );
+  }
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  netnsClusterDown(dataDir);
+  const id = randomBytes(3).toString('hex');
+  const subnet = `10.${200 + (parseInt(id.slice(0, 2), 16) % 50)}.${parseInt(id.slice(2, 4), 16)}`;
+  const sw = `kd${id}sw`;
+  const control = `kd${id}cp`;
+  const workerNs = Array.from({ length: opts.hosts }, (_, i) => `kd${id}h${i + 1}`);
+  const state: State = { id, namespaces: [sw, control, ...workerNs], rootLink: `kd${id}r` };
+  writeFileSync(join(dataDir, STATE_FILE), JSON.stringify(state) + '\n');
+  const warnings: string[] = [];
+  const teardown = () => void netnsClusterDown(dataDir);
+  try {
+    ip(['netns', 'add', sw]);
+    inNs(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+    inNs(sw, ['ip', 'link', 'set', 'br0', 'up']);
+    inNs(sw, ['ip', 'link', 'set', 'lo', 'up']);
+    let netemMissing = false;
+    const attach = (ns: string, index: number, address: string, bits: number) => {
+      ip(['netns', 'add', ns]);
+      const port = `p${index}`;
+      ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', sw]);
+      inNs(ns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      inNs(ns, ['ip', 'link', 'set', 'eth0', 'up']);
+      inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
+      inNs(sw, ['ip', 'link', 'set', port, 'master', 'br0']);
+      inNs(sw, ['ip', 'link', 'set', port, 'up']);
+      shape(ns, 'eth0', bits);
+      shape(sw, port, bits);
+      if (opts.latencyMs && !netemMissing) {
+        const ok = delay(ns, 'eth0', opts.latencyMs) && delay(sw, port, opts.latencyMs);
+        if (!ok) {
+          netemMissing = true;
+          warnings.push(
+            `--latency ${opts.latencyMs}ms ignored: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); bandwidth limits apply`,
+          );
+        }
+      }
+    };
+    attach(control, 0, `${subnet}.1`, opts.registryNicBitsPerSec);
+    workerNs.forEach((ns, i) => attach(ns, i + 1, `${subnet}.${10 + i}`, opts.nicBitsPerSec));
+    // The operator's way in: one unshaped link from this namespace to the bridge.
+    ip(['link', 'add', state.rootLink, 'type', 'veth', 'peer', 'name', 'op', 'netns', sw]);
+    ip(['addr', 'add', `${subnet}.254/24`, 'dev', state.rootLink]);
+    ip(['link', 'set', state.rootLink, 'up']);
+    inNs(sw, ['ip', 'link', 'set', 'op', 'master', 'br0']);
+    inNs(sw, ['ip', 'link', 'set', 'op', 'up']);
+  } catch (err) {
+    teardown();
+    throw err;
+  }
+  return {
+    controlIp: `${subnet}.1`,
+    workerIps: workerNs.map((_, i) => `${subnet}.${10 + i}`),
+    controlNs: control,
+    workerNs,
+    warnings,
+    teardown,
+  };
+}
