@@ -146,10 +146,14 @@ export class TestCluster {
     this.hub = new DistributionHub({ strategies: [strategy], clock: systemClock });
   }
 
-  /** Adds a host; `peerRoutes` replaces the real peer server (a host that lies, say). */
+  /**
+   * Adds a host. `peerRoutes` replaces the real peer server (a host that lies, say); `configure` runs
+   * on the host's server before it listens (hooks).
+   */
   async addHost(
     id: HostId,
     peerRoutes?: (app: FastifyInstance, store: BlobStore, fetcher: BlockFetcher) => Promise<void>,
+    configure?: (app: FastifyInstance) => void,
   ): Promise<TestHost> {
     const store = new BlobStore(join(this.root, 'hosts', id));
     const directory = await this.directoryFor(id);
@@ -168,6 +172,7 @@ export class TestCluster {
       retryDelayMs: 20,
     });
     const app = Fastify({ logger: false, forceCloseConnections: true });
+    configure?.(app);
     let peerStats: PeerServerStats | undefined;
     if (peerRoutes) await peerRoutes(app, store, fetcher);
     else peerStats = await peerBlobRoutes(app, { store, fetcher, clock: systemClock, token: TOKEN });
