@@ -132,11 +132,12 @@ export class BlockFetcher {
       arrival = { promise, resolve };
       this.arrivals.set(digest, arrival);
     }
+    // Promote before the first await, so the caller knows the block is at the front when this returns.
+    for (const job of this.jobs.values()) job.promote(digest);
     if (await this.store.has(digest)) {
       this.arrived(digest);
       return;
     }
-    for (const job of this.jobs.values()) job.promote(digest);
     if (!signal) return arrival.promise;
     const pending = arrival.promise;
     await new Promise<void>((resolve, reject) => {

@@ -51,6 +51,8 @@ export interface TestRegistry {
   app: FastifyInstance;
   /** Blob GETs answered, and their bytes. */
   served: { blobs: number; bytes: number };
+  /** Blob GETs asked for so far (held ones included). */
+  asked: number;
   /** Blob GETs after the first `holdAfter` wait for `gate.open()`; undefined: none held. */
   holdAfter: number | undefined;
   gate: Gate;
@@ -79,15 +81,15 @@ export async function startRegistry(
     registry,
     app,
     served: { blobs: 0, bytes: 0 },
+    asked: 0,
     holdAfter: undefined,
     gate: new Gate(),
     close: () => app.close(),
   };
-  let asked = 0;
   app.addHook('onRequest', async (request) => {
     if (request.method === 'GET' && request.url.includes('/blobs/sha256:')) {
-      asked++;
-      if (reg.holdAfter !== undefined && asked > reg.holdAfter) await reg.gate.pass();
+      reg.asked++;
+      if (reg.holdAfter !== undefined && reg.asked > reg.holdAfter) await reg.gate.pass();
     }
   });
   app.addHook('onSend', async (request, reply, payload) => {
