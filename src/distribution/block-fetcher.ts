@@ -38,6 +38,8 @@ export interface BlockFetcherOptions {
 interface Arrival {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
+  /** Callers of waitForBlock still waiting on it. */
+  waiters: number;
 }
 
 /** Fetches functions' blocks for one host; see the module comment. */
@@ -129,25 +131,33 @@ export class BlockFetcher {
     if (!arrival) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
-      arrival = { promise, resolve };
+      arrival = { promise, resolve, waiters: 0 };
       this.arrivals.set(digest, arrival);
     }
+    const mine = arrival;
+    mine.waiters++;
     // Promote before the first await, so the caller knows the block is at the front when this returns.
     for (const job of this.jobs.values()) job.promote(digest);
-    if (await this.store.has(digest)) {
-      this.arrived(digest);
-      return;
+    try {
+      if (await this.store.has(digest)) {
+        this.arrived(digest);
+        return;
+      }
+      if (!signal) return await mine.promise;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        mine.promise.then(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, reject);
+      });
+    } finally {
+      // A waiter that gave up on a block nobody will store must not leave its entry behind.
+      if (--mine.waiters === 0 && this.arrivals.get(digest) === mine && !this.isPending(digest)) {
+        this.arrivals.delete(digest);
+      }
     }
-    if (!signal) return arrival.promise;
-    const pending = arrival.promise;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, reject);
-    });
   }
 
   /**

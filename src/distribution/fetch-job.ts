@@ -75,6 +75,11 @@ export interface FetchJobParts {
   readonly onStored: (digest: Digest) => void;
 }
 
+/** Sources when the control plane cannot be asked. */
+const REGISTRY_ONLY: readonly BlockOrigin[] = Object.freeze([Object.freeze({ kind: 'registry' as const })]);
+/** Fetches at once when the control plane cannot tell the strategy's limit. */
+const FALLBACK_CONCURRENCY = 4;
+
 const DEMAND = 0;
 const WORKING_SET = 1;
 const BACKGROUND = 2;
@@ -159,8 +164,14 @@ export class FetchJob {
     // `ready` is often not awaited when `done` is; its rejection is reported through `done` as well.
     this.ready.catch(() => undefined);
     this.sourcesBatch = new MicrotaskBatcher(async (digests) => {
-      const answer = await parts.directory.sources(fn, repository, digests);
-      return answer.blocks.map((b) => b.sources);
+      try {
+        const answer = await parts.directory.sources(fn, repository, digests);
+        return answer.blocks.map((b) => b.sources);
+      } catch (err) {
+        // The control plane is unreachable: the registry still has every block.
+        this.noteDirectoryError(err);
+        return digests.map(() => REGISTRY_ONLY);
+      }
     });
     this.storedBatch = new MicrotaskBatcher<Digest, void>(async (digests) => {
       await parts.directory.stored(fn, repository, digests);
@@ -209,7 +220,11 @@ export class FetchJob {
     const { directory, store } = this.parts;
     const { fn, repository } = this.request;
     try {
-      const limits = await directory.join(fn, repository);
+      const limits = await directory.join(fn, repository).catch((err: unknown) => {
+        // Without the control plane, fetch from the registry with a modest parallelism.
+        this.noteDirectoryError(err);
+        return { maxConcurrentFetches: FALLBACK_CONCURRENCY, rarestFirst: false };
+      });
       this.concurrency = Math.max(1, Math.min(limits.maxConcurrentFetches, this.parts.maxConcurrentFetches));
       this.rarestFirst = limits.rarestFirst;
       const cached: Digest[] = [];
@@ -220,8 +235,11 @@ export class FetchJob {
           this.markDone(b);
         }
       }
-      if (cached.length > 0) await directory.stored(fn, repository, cached);
-      if (this.rarestFirst) await this.refreshAvailability();
+      if (cached.length > 0) {
+        await directory.stored(fn, repository, cached).catch((err: unknown) => this.noteDirectoryError(err));
+      }
+      if (this.rarestFirst)
+        await this.refreshAvailability().catch((err: unknown) => this.noteDirectoryError(err));
       if (this.wsRemaining === 0) this.readyNow();
       await Promise.all(Array.from({ length: this.concurrency }, () => this.lane()));
       this.throwIfStopped();

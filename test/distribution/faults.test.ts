@@ -7,16 +7,26 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../../src/core/clock.js';
-import type { BlockFetcher } from '../../src/distribution/block-fetcher.js';
+import { BlockFetcher } from '../../src/distribution/block-fetcher.js';
+import { HttpTransport, PEER_BLOBS_PATH } from '../../src/distribution/http-transport.js';
+import { RemoteSourceDirectory } from '../../src/distribution/remote-source-directory.js';
 import type { FetchJob } from '../../src/distribution/fetch-job.js';
 import type { HostId } from '../../src/distribution/function-tree.js';
-import { PEER_BLOBS_PATH } from '../../src/distribution/http-transport.js';
 import type { DistributionStrategy, StrategyFactory } from '../../src/distribution/strategy.js';
 import { swarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import { treeStrategy, type TreeStrategy } from '../../src/distribution/tree-strategy.js';
-import type { BlobStore } from '../../src/image/blob-store.js';
+import { BlobStore } from '../../src/image/blob-store.js';
 import { parseDigest } from '../../src/image/digest.js';
-import { FN, Gate, REPO, TestCluster, assertHolds, startRegistry, tempDir } from './cluster-harness.js';
+import {
+  FN,
+  Gate,
+  REPO,
+  TOKEN,
+  TestCluster,
+  assertHolds,
+  startRegistry,
+  tempDir,
+} from './cluster-harness.js';
 
 const KiB = 1024;
 const BLOCKS = 16;
@@ -44,12 +54,12 @@ describe('distribution faults', () => {
     for (const c of closers.reverse()) await c();
     for (const t of tmps) t.cleanup();
   });
-  async function setup(factory: StrategyFactory) {
+  async function setup(factory: StrategyFactory, remote = false) {
     const tmp = tempDir('kindling-faults-');
     tmps.push(tmp);
     const { reg, blocks, bytes } = await startRegistry(tmp.dir, BLOCKS, BLOCK_BYTES);
     const strategy = build(factory);
-    const cluster = new TestCluster(tmp.dir, reg.url, strategy);
+    const cluster = new TestCluster(tmp.dir, reg.url, strategy, remote);
     closers.push(
       () => reg.close(),
       () => cluster.close(),
@@ -80,57 +90,65 @@ describe('distribution faults', () => {
     assert.ok(reg.served.blobs >= BLOCKS);
   });
 
-  it('tree: a node killed mid-transfer has its children re-parented, and they finish', async () => {
-    const { reg, blocks, bytes, strategy, cluster } = await setup(treeStrategy());
-    const ids = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
-    for (const id of ids) {
-      await cluster.addHost(id);
-      cluster.hub.join(FN, id);
-    }
-    const tree = (strategy as TreeStrategy).ft.treeOf(FN);
-    assert.ok(tree);
-    assert.deepEqual(tree.childrenOf('h1'), ['h3', 'h4']);
-    // The registry serves 4 blocks, then holds the rest: every host ends up with exactly 4.
-    reg.holdAfter = 4;
-    reg.gate.close();
-    const jobs = new Map(
-      ids.map((id) => [id, cluster.host(id).fetcher.fetch({ fn: FN, repository: REPO, blocks })]),
-    );
-    await Promise.all(
-      ids.flatMap((id) => blocks.slice(0, 4).map((d) => cluster.host(id).fetcher.waitForBlock(d))),
-    );
-    // h3 and h4 are now waiting on h1 for block 4. Kill h1, and tell the control plane.
-    const victim = jobs.get('h1');
-    victim?.done.catch(() => undefined);
-    const killed = cluster.host('h1').kill();
-    const changes = cluster.hub.leave('h1');
-    await killed;
-    // h1's place went to a leaf of its subtree; h3 and h4 hang below that place now.
-    const parents = new Map(['h3', 'h4'].map((c) => [c, tree.parentOf(c)]));
-    for (const [child, parent] of parents) {
-      assert.ok(parent !== undefined && parent !== 'h1', `${child} re-parented`);
-      assert.ok(changes.some((c) => c.host === child) || parent !== 'h1');
-    }
-    reg.gate.open();
-    for (const id of ids.filter((i) => i !== 'h1')) {
-      const report = await (jobs.get(id) as { done: Promise<unknown> }).done;
-      assert.ok(report);
-      await assertHolds(cluster.host(id).store, bytes);
-    }
-    for (const child of ['h3', 'h4']) {
-      const report = await (jobs.get(child) as FetchJob).done;
-      // The first four blocks came from h1, the rest from the new parent.
-      for (const [i, d] of blocks.entries()) {
-        assert.deepEqual(
-          report.origins.get(d),
-          { kind: 'peer', host: i < 4 ? 'h1' : parents.get(child) },
-          `${child} block ${i}`,
-        );
+  for (const remote of [false, true]) {
+    it(`tree: a node killed mid-transfer has its children re-parented, and they finish${remote ? ' (control plane over HTTP)' : ''}`, async () => {
+      const { reg, blocks, bytes, strategy, cluster } = await setup(treeStrategy(), remote);
+      const ids = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
+      for (const id of ids) {
+        await cluster.addHost(id);
+        cluster.hub.join(FN, id);
       }
-    }
-    // Still one copy from the registry: the re-parented hosts did not fall back to it.
-    assert.equal(reg.served.blobs, BLOCKS);
-  });
+      const tree = (strategy as TreeStrategy).ft.treeOf(FN);
+      assert.ok(tree);
+      assert.deepEqual(tree.childrenOf('h1'), ['h3', 'h4']);
+      // The registry serves 4 blocks, then holds the rest: every host ends up with exactly 4.
+      reg.holdAfter = 4;
+      reg.gate.close();
+      const jobs = new Map(
+        ids.map((id) => [id, cluster.host(id).fetcher.fetch({ fn: FN, repository: REPO, blocks })]),
+      );
+      await Promise.all(
+        ids.flatMap((id) => blocks.slice(0, 4).map((d) => cluster.host(id).fetcher.waitForBlock(d))),
+      );
+      // h3 and h4 are now waiting on h1 for block 4. Kill h1, and tell the control plane.
+      // The children hear of their new parent (synchronously in process, by long-poll over HTTP).
+      const heard = ['h3', 'h4'].map(
+        (c) => new Promise<void>((resolve) => cluster.host(c).directory.onSourceChange(() => resolve())),
+      );
+      const victim = jobs.get('h1');
+      victim?.done.catch(() => undefined);
+      const killed = cluster.host('h1').kill();
+      const changes = cluster.hub.leave('h1');
+      await killed;
+      // h1's place went to a leaf of its subtree; h3 and h4 hang below that place now.
+      const parents = new Map(['h3', 'h4'].map((c) => [c, tree.parentOf(c)]));
+      for (const [child, parent] of parents) {
+        assert.ok(parent !== undefined && parent !== 'h1', `${child} re-parented`);
+        assert.ok(changes.some((c) => c.host === child) || parent !== 'h1');
+      }
+      await Promise.all(heard);
+      reg.gate.open();
+      for (const id of ids.filter((i) => i !== 'h1')) {
+        const report = await (jobs.get(id) as { done: Promise<unknown> }).done;
+        assert.ok(report);
+        await assertHolds(cluster.host(id).store, bytes);
+      }
+      for (const child of ['h3', 'h4']) {
+        const report = await (jobs.get(child) as FetchJob).done;
+        // The first four blocks came from h1, the rest from the new parent.
+        for (const [i, d] of blocks.entries()) {
+          assert.deepEqual(
+            report.origins.get(d),
+            { kind: 'peer', host: i < 4 ? 'h1' : parents.get(child) },
+            `${child} block ${i}`,
+          );
+        }
+      }
+      // Still one copy from the registry: the re-parented hosts did not fall back to it. (Over HTTP a
+      // child may try the held registry before the change arrives, then drop that request.)
+      if (!remote) assert.equal(reg.served.blobs, BLOCKS);
+    });
+  }
 
   it('swarm: a peer that disappears mid-transfer is replaced by another', async () => {
     const { reg, blocks, bytes, cluster } = await setup(swarmStrategy());
@@ -215,4 +233,29 @@ describe('distribution faults', () => {
       }
     });
   }
+
+  it('control plane unreachable: a host still fetches everything from the registry', async () => {
+    const { reg, blocks, bytes } = await setup(treeStrategy());
+    const tmp = tempDir('kindling-nocp-');
+    tmps.push(tmp);
+    const directory = new RemoteSourceDirectory({
+      baseUrl: 'http://127.0.0.1:1',
+      host: 'lonely',
+      timeoutMs: 2000,
+    });
+    const store = new BlobStore(`${tmp.dir}/lonely`);
+    const fetcher = new BlockFetcher({
+      host: 'lonely',
+      store,
+      directory,
+      transport: new HttpTransport({ registryUrl: reg.url, registryToken: TOKEN, peers: new Map() }),
+      clock: systemClock,
+    });
+    const job = fetcher.fetch({ fn: FN, repository: REPO, blocks });
+    const report = await job.done;
+    await assertHolds(store, bytes);
+    assert.equal(report.bytesFromRegistry, IMAGE_BYTES);
+    assert.ok(job.directoryErrors.length > 0);
+    assert.match(job.directoryErrors[0] as string, /control plane/);
+  });
 });
