@@ -9,11 +9,16 @@ import { KindlingError } from '../core/errors.js';
 import type { BlobStore } from '../image/blob-store.js';
 import type { Digest } from '../image/manifest.js';
 import { checkPositiveInt } from './check-options.js';
-import { FetchJob, type FetchRequest } from './fetch-job.js';
+import { FetchJob } from './fetch-job.js';
+import type { FetchRequest } from './fetch-report.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { SourceDirectory } from './source-directory.js';
 import type { Transport } from './strategy.js';
+
+// The fetcher is the host side's entry point: its job and report types come with it.
+export type { FetchJob } from './fetch-job.js';
+export type { FetchReport, FetchRequest } from './fetch-report.js';
 
 /** Options of {@link BlockFetcher}. */
 export interface BlockFetcherOptions {

@@ -21,6 +21,7 @@
  */
 import { checkPositiveInt } from './check-options.js';
 import { BlockLedger } from './block-ledger.js';
+import { hash32 } from './hash32.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { Digest } from '../image/manifest.js';
@@ -168,14 +169,4 @@ export class SwarmStrategy implements DistributionStrategy {
     if (n <= 0) this.uploads.delete(peer);
     else this.uploads.set(peer, n);
   }
-}
-
-/** FNV-1a, 32 bits: a cheap deterministic hash for tie-breaking (not for security). */
-export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }

@@ -13,7 +13,7 @@ import type { TreeStrategy } from '../../src/distribution/tree-strategy.js';
 import { treeStrategy } from '../../src/distribution/tree-strategy.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { Digest } from '../../src/image/manifest.js';
-import type { FetchReport } from '../../src/distribution/fetch-job.js';
+import type { FetchReport } from '../../src/distribution/fetch-report.js';
 import {
   FN,
   REPO,

@@ -76,6 +76,49 @@ describe('HttpTransport and the peer server', () => {
   });
 });
 
+describe('bandwidth limits over real HTTP', () => {
+  const tmp = tempDir('kindling-bw-');
+  after(() => tmp.cleanup());
+
+  for (const side of ['upload (peer server)', 'download (transport)'] as const) {
+    it(`a ${side} limit holds a block back until the clock has moved far enough`, async () => {
+      const clock = new ManualClock();
+      const store = new BlobStore(`${tmp.dir}/${side.startsWith('up') ? 'up' : 'down'}`);
+      const digest = await store.put(Buffer.alloc(256 * 1024, 7));
+      const rate = 64 * 1024;
+      const app = Fastify({ logger: false });
+      await peerBlobRoutes(app, {
+        store,
+        clock,
+        ...(side.startsWith('up') ? { upBytesPerSecond: rate } : {}),
+      });
+      const url = await listen(app);
+      const t = new HttpTransport({
+        registryUrl: 'http://127.0.0.1:1',
+        peers: new Map([['p', url]]),
+        clock,
+        ...(side.startsWith('down') ? { downBytesPerSecond: rate } : {}),
+      });
+      let done = false;
+      const got = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...req, digest }).then((b) => {
+        done = true;
+        return b;
+      });
+      // 256 KiB at 64 KiB/s with a 64 KiB burst: at least three seconds of (manual) time.
+      let seconds = 0;
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 5));
+        if (done) break;
+        clock.advance(1000);
+        seconds++;
+      }
+      assert.equal((await got).length, 256 * 1024);
+      assert.ok(seconds >= 3, `finished after ${seconds} s of manual time`);
+      await app.close();
+    });
+  }
+});
+
 describe('distribution routes', () => {
   it('validate bodies and check the bearer token', async () => {
     const app = Fastify({ logger: false });
