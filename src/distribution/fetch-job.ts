@@ -14,7 +14,7 @@ import type { HostId } from './function-tree.js';
 import type { FetchReport, FetchRequest } from './fetch-report.js';
 import { MicrotaskBatcher } from './microtask-batcher.js';
 import type { SourceDirectory } from './source-directory.js';
-import type { BlockOrigin, SourceChange, Transport } from './strategy.js';
+import { REGISTRY_ORIGIN, type BlockOrigin, type SourceChange, type Transport } from './strategy.js';
 import { hash32 } from './hash32.js';
 
 /** What a job gets from its {@link BlockFetcher}. */
@@ -33,7 +33,7 @@ export interface FetchJobParts {
 }
 
 /** Sources when the control plane cannot be asked. */
-const REGISTRY_ONLY: readonly BlockOrigin[] = Object.freeze([Object.freeze({ kind: 'registry' as const })]);
+const REGISTRY_ONLY: readonly BlockOrigin[] = Object.freeze([REGISTRY_ORIGIN]);
 /** Fetches at once when the control plane cannot tell the strategy's limit. */
 const FALLBACK_CONCURRENCY = 4;
 

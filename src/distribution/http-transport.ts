@@ -8,6 +8,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError, type ErrorCode } from '../core/errors.js';
 import { parseDigest } from '../image/digest.js';
+import { parseBaseUrl } from './base-url.js';
 import { checkRepositoryName } from '../image/reference.js';
 import type { HostId } from './function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from './strategy.js';
@@ -49,7 +50,7 @@ export class HttpTransport implements Transport {
 
   /** Rejects with KINDLING_INVALID_CONFIG when `registryUrl` is not an http(s) URL. */
   constructor(options: HttpTransportOptions) {
-    this.registryUrl = baseUrl(options.registryUrl, 'registryUrl').replace(/\/v2$/, '');
+    this.registryUrl = parseBaseUrl(options.registryUrl, 'registryUrl').replace(/\/v2$/, '');
     this.options = options;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.maxBlockBytes = options.maxBlockBytes ?? 16 * 1024 * 1024;
@@ -104,7 +105,7 @@ export class HttpTransport implements Transport {
         { host },
       );
     }
-    return baseUrl(url, `address of peer ${host}`);
+    return parseBaseUrl(url, `address of peer ${host}`);
   }
 
   /** Reads the body chunk by chunk, taking download tokens and enforcing the size limit. */
@@ -142,22 +143,6 @@ export class HttpTransport implements Transport {
     }
     return Buffer.concat(chunks, total);
   }
-}
-
-function baseUrl(value: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new KindlingError(
-      'KINDLING_INVALID_CONFIG',
-      `${what} ${JSON.stringify(value)} is not a URL; use e.g. http://127.0.0.1:7070`,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new KindlingError('KINDLING_INVALID_CONFIG', `${what} ${value} must use http: or https:`);
-  }
-  return url.href.replace(/\/+$/, '');
 }
 
 /** An error response (Kindling's `{error}` body or the OCI `{errors: [...]}` one) as a KindlingError. */

@@ -3,7 +3,12 @@
  * FaaSNet's evaluation). Keeps no state: membership changes never move a source.
  */
 import { checkPositiveInt } from './check-options.js';
-import type { BlockOrigin, DistributionStrategy, StrategyFactory } from './strategy.js';
+import {
+  REGISTRY_ORIGIN,
+  type BlockOrigin,
+  type DistributionStrategy,
+  type StrategyFactory,
+} from './strategy.js';
 
 /** Options of {@link registryStrategy}. */
 export interface RegistryStrategyInit {
@@ -11,7 +16,7 @@ export interface RegistryStrategyInit {
   maxConcurrentFetches?: number;
 }
 
-const REGISTRY_ONLY: readonly BlockOrigin[] = Object.freeze([Object.freeze({ kind: 'registry' as const })]);
+const REGISTRY_ONLY: readonly BlockOrigin[] = Object.freeze([REGISTRY_ORIGIN]);
 
 /** Builds the `registry` strategy. */
 export function registryStrategy(init: RegistryStrategyInit = {}): StrategyFactory {

@@ -7,6 +7,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
 import type { Digest } from '../image/manifest.js';
+import { parseBaseUrl } from './base-url.js';
 import { DISTRIBUTION_PATH } from './distribution-routes.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
@@ -45,16 +46,7 @@ export class RemoteSourceDirectory implements SourceDirectory {
   private loop: Promise<void> | undefined;
 
   constructor(options: RemoteSourceDirectoryOptions) {
-    let url: URL;
-    try {
-      url = new URL(options.baseUrl);
-    } catch {
-      throw new KindlingError(
-        'KINDLING_INVALID_CONFIG',
-        `control plane baseUrl ${JSON.stringify(options.baseUrl)} is not a URL; use e.g. http://10.0.0.1:8080`,
-      );
-    }
-    this.base = url.href.replace(/\/+$/, '') + DISTRIBUTION_PATH;
+    this.base = parseBaseUrl(options.baseUrl, 'control plane baseUrl') + DISTRIBUTION_PATH;
     this.host = options.host;
     this.options = options;
     this.fetchImpl = options.fetch ?? globalThis.fetch;

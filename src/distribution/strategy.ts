@@ -20,6 +20,9 @@ export type StrategyName = 'registry' | 'swarm' | 'tree';
  */
 export type BlockOrigin = { readonly kind: 'registry' } | { readonly kind: 'peer'; readonly host: HostId };
 
+/** The registry as a source (one frozen value, shared). */
+export const REGISTRY_ORIGIN: BlockOrigin = Object.freeze({ kind: 'registry' });
+
 /** One block a host needs, for one function's image. */
 export interface BlockRequest {
   readonly fn: FunctionKey;

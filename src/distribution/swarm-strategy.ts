@@ -25,13 +25,8 @@ import { hash32 } from './hash32.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { Digest } from '../image/manifest.js';
-import type {
-  BlockOrigin,
-  BlockRequest,
-  DistributionStrategy,
-  SourceChange,
-  StrategyFactory,
-} from './strategy.js';
+import type { BlockRequest, DistributionStrategy, SourceChange, StrategyFactory } from './strategy.js';
+import { type BlockOrigin, REGISTRY_ORIGIN } from './strategy.js';
 
 /** Options of {@link swarmStrategy}. */
 export interface SwarmStrategyInit {
@@ -47,8 +42,6 @@ export interface SwarmStrategyInit {
 export function swarmStrategy(init: SwarmStrategyInit = {}): StrategyFactory {
   return () => new SwarmStrategy(init);
 }
-
-const REGISTRY_ORIGIN: BlockOrigin = Object.freeze({ kind: 'registry' });
 
 /** The tracker and the swarm strategy in one: state lives on the control plane. */
 export class SwarmStrategy implements DistributionStrategy {

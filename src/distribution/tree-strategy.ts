@@ -16,13 +16,8 @@ import { BlockLedger } from './block-ledger.js';
 import { FtManager, type FtChange, type FunctionKey } from './ft-manager.js';
 import { REGISTRY, type HostId } from './function-tree.js';
 import type { Digest } from '../image/manifest.js';
-import type {
-  BlockOrigin,
-  BlockRequest,
-  DistributionStrategy,
-  SourceChange,
-  StrategyFactory,
-} from './strategy.js';
+import type { BlockRequest, DistributionStrategy, SourceChange, StrategyFactory } from './strategy.js';
+import { type BlockOrigin, REGISTRY_ORIGIN } from './strategy.js';
 
 /** Options of {@link treeStrategy}. */
 export interface TreeStrategyInit {
@@ -36,8 +31,6 @@ export interface TreeStrategyInit {
 export function treeStrategy(init: TreeStrategyInit = {}): StrategyFactory {
   return () => new TreeStrategy(init);
 }
-
-const REGISTRY_ORIGIN: BlockOrigin = Object.freeze({ kind: 'registry' });
 
 /** One function tree per function, over the FT manager. */
 export class TreeStrategy implements DistributionStrategy {

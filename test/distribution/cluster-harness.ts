@@ -17,7 +17,7 @@ import { HttpTransport } from '../../src/distribution/http-transport.js';
 import { peerBlobRoutes, type PeerServerStats } from '../../src/distribution/peer-server.js';
 import { RemoteSourceDirectory } from '../../src/distribution/remote-source-directory.js';
 import { InProcessSourceDirectory, type SourceDirectory } from '../../src/distribution/source-directory.js';
-import type { DistributionStrategy } from '../../src/distribution/strategy.js';
+import type { DistributionStrategy, StrategyFactory } from '../../src/distribution/strategy.js';
 import { BlobStore } from '../../src/image/blob-store.js';
 import { sha256Digest } from '../../src/image/digest.js';
 import type { Digest } from '../../src/image/manifest.js';
@@ -25,6 +25,15 @@ import { LocalRegistry } from '../../src/image/registry.js';
 import { seededBytes, tempDir } from '../image/helpers.js';
 
 export const REPO = 'acme/fn';
+/** The test image: 16 blocks of 64 KiB (small, so the suites stay fast; the block size is not the point). */
+export const BLOCKS = 16;
+export const BLOCK_BYTES = 64 * 1024;
+export const IMAGE_BYTES = BLOCKS * BLOCK_BYTES;
+
+/** A strategy from its factory, with components the strategies do not use in these tests. */
+export function buildStrategy(f: StrategyFactory): DistributionStrategy {
+  return f({ clock: systemClock, transport: { fetchBlock: () => Promise.reject(new Error('unused')) } });
+}
 export const FN = 'acme/fn';
 export const TOKEN = 'cluster-token';
 

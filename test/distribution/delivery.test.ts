@@ -11,7 +11,6 @@ import type { DistributionStrategy, StrategyFactory } from '../../src/distributi
 import { swarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import type { TreeStrategy } from '../../src/distribution/tree-strategy.js';
 import { treeStrategy } from '../../src/distribution/tree-strategy.js';
-import { systemClock } from '../../src/core/clock.js';
 import type { Digest } from '../../src/image/manifest.js';
 import type { FetchReport } from '../../src/distribution/fetch-report.js';
 import {
@@ -22,15 +21,13 @@ import {
   startRegistry,
   tempDir,
   type TestRegistry,
+  BLOCKS,
+  BLOCK_BYTES,
+  IMAGE_BYTES,
+  buildStrategy,
 } from './cluster-harness.js';
 
-const KiB = 1024;
-const BLOCKS = 16;
-const BLOCK_BYTES = 64 * KiB;
-const IMAGE_BYTES = BLOCKS * BLOCK_BYTES;
-
-const build = (f: StrategyFactory): DistributionStrategy =>
-  f({ clock: systemClock, transport: { fetchBlock: () => Promise.reject(new Error('unused')) } });
+const build = buildStrategy;
 
 const hostIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${i}`);
 

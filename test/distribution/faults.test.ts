@@ -12,7 +12,7 @@ import { HttpTransport, PEER_BLOBS_PATH } from '../../src/distribution/http-tran
 import { RemoteSourceDirectory } from '../../src/distribution/remote-source-directory.js';
 import type { FetchJob } from '../../src/distribution/fetch-job.js';
 import type { HostId } from '../../src/distribution/function-tree.js';
-import type { DistributionStrategy, StrategyFactory } from '../../src/distribution/strategy.js';
+import type { StrategyFactory } from '../../src/distribution/strategy.js';
 import { swarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import { treeStrategy, type TreeStrategy } from '../../src/distribution/tree-strategy.js';
 import { BlobStore } from '../../src/image/blob-store.js';
@@ -26,15 +26,13 @@ import {
   assertHolds,
   startRegistry,
   tempDir,
+  BLOCKS,
+  BLOCK_BYTES,
+  IMAGE_BYTES,
+  buildStrategy,
 } from './cluster-harness.js';
 
-const KiB = 1024;
-const BLOCKS = 16;
-const BLOCK_BYTES = 64 * KiB;
-const IMAGE_BYTES = BLOCKS * BLOCK_BYTES;
-
-const build = (f: StrategyFactory): DistributionStrategy =>
-  f({ clock: systemClock, transport: { fetchBlock: () => Promise.reject(new Error('unused')) } });
+const build = buildStrategy;
 
 /** A peer server that waits for each block like the real one, then sends it with one byte flipped. */
 async function lyingPeer(app: FastifyInstance, store: BlobStore, fetcher: BlockFetcher): Promise<void> {

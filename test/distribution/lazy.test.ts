@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.js';
 import { registryStrategy } from '../../src/distribution/registry-strategy.js';
-import type { DistributionStrategy, StrategyFactory } from '../../src/distribution/strategy.js';
+import type { StrategyFactory } from '../../src/distribution/strategy.js';
 import { treeStrategy } from '../../src/distribution/tree-strategy.js';
 import type { Digest } from '../../src/image/manifest.js';
 import {
@@ -17,11 +16,11 @@ import {
   startRegistry,
   tempDir,
   type TestRegistry,
+  BLOCKS,
+  buildStrategy,
 } from './cluster-harness.js';
 
-const BLOCKS = 16;
-const build = (f: StrategyFactory): DistributionStrategy =>
-  f({ clock: systemClock, transport: { fetchBlock: () => Promise.reject(new Error('unused')) } });
+const build = buildStrategy;
 
 describe('lazy loading', () => {
   const tmp = tempDir('kindling-lazy-');
