@@ -20,6 +20,9 @@ export type StrategyName = 'registry' | 'swarm' | 'tree';
  */
 export type BlockOrigin = { readonly kind: 'registry' } | { readonly kind: 'peer'; readonly host: HostId };
 
+/** The registry as a source (one frozen value, shared). */
+export const REGISTRY_ORIGIN: BlockOrigin = Object.freeze({ kind: 'registry' });
+
 /** One block a host needs, for one function's image. */
 export interface BlockRequest {
   readonly fn: FunctionKey;
@@ -60,9 +63,23 @@ export interface Transport {
  * swarm tracker live there); worker agents ask it for sources and tell it what they now hold.
  * Membership calls return the hosts whose preferred source changed, so the caller can re-point their
  * in-flight transfers (FaaSNet re-parents the children of a host that leaves).
+ *
+ * Implementations are pure and deterministic (no clock reads, no I/O, no randomness), so the
+ * simulator runs them as they are. Membership calls are not idempotent here (a tree insert of a host
+ * already in the tree is a conflict); `DistributionHub` makes them so for callers that repeat.
  */
 export interface DistributionStrategy {
   readonly name: StrategyName;
+  /**
+   * Block fetches one host runs at once for one function. `tree`: 1 (one upstream transfer, to the
+   * parent); `swarm`: Kraken's 10 connections per torrent; `registry`: a parallelism that fills a link.
+   */
+  readonly maxConcurrentFetches: number;
+  /**
+   * True when hosts should pick background blocks rarest first (BitTorrent's piece selection), using
+   * {@link DistributionStrategy.holders}. Only `swarm` sets it; the others keep the caller's order.
+   */
+  readonly rarestFirst: boolean;
   /** `host` starts needing `fn`'s image (a cold start was placed there). */
   join(fn: FunctionKey, host: HostId): readonly SourceChange[];
   /** `host` no longer holds `fn` (its instances were reclaimed). */
@@ -72,8 +89,10 @@ export interface DistributionStrategy {
   /**
    * Candidate sources for one block, best first. The caller tries them in order and moves to the
    * next when a fetch fails or the bytes do not match the digest; the registry is always the last
-   * resort unless it is known to be unreachable. `registry` always answers the registry; `tree`
-   * answers the host's parent; `swarm` answers peers that hold the block, from the tracker.
+   * resort. `registry` always answers the registry; `tree` answers the host's parent (then, only
+   * used when the parent fails, other holders); `swarm` answers peers that hold or are receiving
+   * the block, from the tracker. Never names `request.host` itself. A strategy may record the
+   * answer (the swarm tracker counts the asking host as receiving the block from then on).
    */
   sourcesFor(request: BlockRequest): readonly BlockOrigin[];
   /**
@@ -81,6 +100,14 @@ export interface DistributionStrategy {
    * (`swarm`'s tracker, for rarest-first) record it; others may ignore it.
    */
   blockStored(request: BlockRequest): void;
+  /**
+   * A fetch of `request` from `origin` failed (unreachable, timed out, corrupt bytes, or the peer did
+   * not have it). Strategies stop naming that peer for that block; the caller has already moved on
+   * to its next source.
+   */
+  sourceFailed(request: BlockRequest, origin: BlockOrigin): void;
+  /** Hosts known to hold (or to be receiving) `digest` for `fn`: the availability rarest-first uses. */
+  holders(fn: FunctionKey, digest: Digest): number;
 }
 
 /** What a strategy factory receives: its shared parts, injected (never imported as globals). */

@@ -1,0 +1,202 @@
+/**
+ * The host side of distribution: one per worker host. Starts {@link FetchJob}s (one per function at a
+ * time), stores blocks in the host's {@link BlobStore}, routes {@link SourceChange}s from the
+ * directory to the running jobs, and lets the peer server wait for a block the host is still
+ * receiving ({@link BlockFetcher.waitForBlock}), which is what makes tree distribution stream.
+ */
+import type { Clock } from '../core/clock.js';
+import { KindlingError } from '../core/errors.js';
+import type { BlobStore } from '../image/blob-store.js';
+import type { Digest } from '../image/manifest.js';
+import { checkPositiveInt } from './check-options.js';
+import { FetchJob } from './fetch-job.js';
+import type { FetchRequest } from './fetch-report.js';
+import type { FunctionKey } from './ft-manager.js';
+import type { HostId } from './function-tree.js';
+import type { SourceDirectory } from './source-directory.js';
+import type { Transport } from './strategy.js';
+
+// The fetcher is the host side's entry point: its job and report types come with it.
+export type { FetchJob } from './fetch-job.js';
+export type { FetchReport, FetchRequest } from './fetch-report.js';
+
+/** Options of {@link BlockFetcher}. */
+export interface BlockFetcherOptions {
+  /** This host's id, as the control plane names it. */
+  host: HostId;
+  /** This host's block cache. */
+  store: BlobStore;
+  /** Where sources come from (in-process hub or the control plane over HTTP); must speak for `host`. */
+  directory: SourceDirectory;
+  transport: Transport;
+  clock: Clock;
+  /** Time limit of one block fetch from one source; default 30 000 ms (a tree child may wait on its parent). */
+  fetchTimeoutMs?: number;
+  /** This host's own cap on fetches per function (the strategy's limit applies too); default 16. */
+  maxConcurrentFetches?: number;
+  /** Rounds of asking for sources before a block is given up; default 5. */
+  maxRounds?: number;
+  /** Delay before round n+1 is `n × retryDelayMs`, so a source change can arrive; default 100 ms. */
+  retryDelayMs?: number;
+}
+
+interface Arrival {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  /** Callers of waitForBlock still waiting on it. */
+  waiters: number;
+}
+
+/** Fetches functions' blocks for one host; see the module comment. */
+export class BlockFetcher {
+  readonly host: HostId;
+  readonly store: BlobStore;
+  private readonly options: Required<Omit<BlockFetcherOptions, 'host' | 'store'>>;
+  private readonly jobs = new Map<FunctionKey, FetchJob>();
+  private readonly arrivals = new Map<Digest, Arrival>();
+  private readonly unsubscribe: () => void;
+  private stopped = false;
+
+  constructor(options: BlockFetcherOptions) {
+    if (options.directory.host !== options.host) {
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `the source directory speaks for host "${options.directory.host}", not "${options.host}"; give each host its own directory`,
+      );
+    }
+    this.host = options.host;
+    this.store = options.store;
+    this.options = {
+      directory: options.directory,
+      transport: options.transport,
+      clock: options.clock,
+      fetchTimeoutMs: options.fetchTimeoutMs ?? 30_000,
+      maxConcurrentFetches: options.maxConcurrentFetches ?? 16,
+      maxRounds: options.maxRounds ?? 5,
+      retryDelayMs: options.retryDelayMs ?? 100,
+    };
+    checkPositiveInt('fetchTimeoutMs', this.options.fetchTimeoutMs);
+    checkPositiveInt('maxConcurrentFetches', this.options.maxConcurrentFetches);
+    checkPositiveInt('maxRounds', this.options.maxRounds);
+    this.unsubscribe = options.directory.onSourceChange((change) =>
+      this.jobs.get(change.fn)?.sourceChanged(change),
+    );
+  }
+
+  /**
+   * Starts fetching `request.blocks` (working set first). While a job for the same function runs, a
+   * second call returns it (its blocks and working set are those of the first call).
+   */
+  fetch(request: FetchRequest): FetchJob {
+    if (this.stopped) {
+      throw new KindlingError('KINDLING_UNAVAILABLE', `the block fetcher of host ${this.host} is stopped`);
+    }
+    const running = this.jobs.get(request.fn);
+    if (running) return running;
+    const o = this.options;
+    const job = new FetchJob(request, {
+      host: this.host,
+      store: this.store,
+      directory: o.directory,
+      transport: o.transport,
+      clock: o.clock,
+      fetchTimeoutMs: o.fetchTimeoutMs,
+      maxConcurrentFetches: o.maxConcurrentFetches,
+      maxRounds: o.maxRounds,
+      retryDelayMs: o.retryDelayMs,
+      onStored: (digest) => this.arrived(digest),
+    });
+    this.jobs.set(request.fn, job);
+    const forget = (): void => {
+      if (this.jobs.get(request.fn) === job) this.jobs.delete(request.fn);
+    };
+    job.done.then(forget, forget);
+    return job;
+  }
+
+  /** The running job of `fn`, if any. */
+  jobOf(fn: FunctionKey): FetchJob | undefined {
+    return this.jobs.get(fn);
+  }
+
+  /** True when a running job will fetch `digest`. */
+  isPending(digest: Digest): boolean {
+    for (const job of this.jobs.values()) if (job.isPending(digest)) return true;
+    return false;
+  }
+
+  /**
+   * Resolves once `digest` is in the store: at once when it is there, else the moment a job stores it
+   * (a job that has it queued moves it to the front). Waits for blocks no job knows of too, as a job
+   * may be about to start; bound the wait with `signal`, which rejects with the signal's reason.
+   */
+  async waitForBlock(digest: Digest, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    let arrival = this.arrivals.get(digest);
+    if (!arrival) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      arrival = { promise, resolve, waiters: 0 };
+      this.arrivals.set(digest, arrival);
+    }
+    const mine = arrival;
+    mine.waiters++;
+    // Promote before the first await, so the caller knows the block is at the front when this returns.
+    for (const job of this.jobs.values()) job.promote(digest);
+    try {
+      if (await this.store.has(digest)) {
+        this.arrived(digest);
+        return;
+      }
+      if (!signal) return await mine.promise;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        mine.promise.then(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, reject);
+      });
+    } finally {
+      // A waiter that gave up on a block nobody will store must not leave its entry behind.
+      if (--mine.waiters === 0 && this.arrivals.get(digest) === mine && !this.isPending(digest)) {
+        this.arrivals.delete(digest);
+      }
+    }
+  }
+
+  /**
+   * Fetches one block now, ahead of every queued block (a sandbox reads a block outside the working
+   * set). The function's job must be running; resolves once the block is stored.
+   */
+  demand(fn: FunctionKey, digest: Digest, signal?: AbortSignal): Promise<void> {
+    const job = this.jobs.get(fn);
+    if (!job?.isPending(digest)) {
+      return this.store.has(digest).then((has) => {
+        if (has) return;
+        throw new KindlingError(
+          'KINDLING_BLOB_UNKNOWN',
+          `block ${digest} is neither local nor part of a running fetch of ${fn} on host ${this.host}; start a fetch that lists it`,
+          { fn, digest },
+        );
+      });
+    }
+    return this.waitForBlock(digest, signal);
+  }
+
+  /** Cancels every job and stops listening for source changes. */
+  stop(reason?: unknown): void {
+    this.stopped = true;
+    this.unsubscribe();
+    for (const job of this.jobs.values()) {
+      job.abort(reason ?? new KindlingError('KINDLING_UNAVAILABLE', `host ${this.host} stopped fetching`));
+    }
+  }
+
+  private arrived(digest: Digest): void {
+    const arrival = this.arrivals.get(digest);
+    if (!arrival) return;
+    this.arrivals.delete(digest);
+    arrival.resolve();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The {@link Transport} over real HTTP: a registry origin is the registry's OCI API
+ * (`GET /v2/<repository>/blobs/<digest>`), a peer origin is the peer worker's blob server
+ * (`GET <peer base URL>/v1/peer/blobs/<digest>`, see `peer-server.ts`), found in an address book.
+ * Optionally limits this host's download rate with a {@link TokenBucket} (the peer server limits
+ * uploads). Does not verify digests: the fetcher does, so a corrupt block is refetched elsewhere.
+ */
+import { systemClock, type Clock } from '../core/clock.js';
+import { KindlingError, type ErrorCode } from '../core/errors.js';
+import { parseDigest } from '../image/digest.js';
+import { parseBaseUrl } from './base-url.js';
+import { checkRepositoryName } from '../image/reference.js';
+import type { HostId } from './function-tree.js';
+import type { BlockOrigin, BlockRequest, Transport } from './strategy.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** The peer blob server's path prefix; a block is at `<prefix>/<digest>`. */
+export const PEER_BLOBS_PATH = '/v1/peer/blobs';
+
+/** HostId → base URL of that host's worker HTTP server (`http://10.0.0.3:7070`), or undefined. */
+export type PeerAddressBook = ReadonlyMap<HostId, string> | ((host: HostId) => string | undefined);
+
+/** Options of {@link HttpTransport}. */
+export interface HttpTransportOptions {
+  /** Base URL of the registry (`http://10.0.0.1:8080`; a trailing `/v2` is accepted). */
+  registryUrl: string;
+  /** Sent to the registry as `Authorization: Bearer <token>`. */
+  registryToken?: string;
+  /** Where peers are. */
+  peers: PeerAddressBook;
+  /** Sent to peers as `Authorization: Bearer <token>` (the peer server's `token` option). */
+  peerToken?: string;
+  /** Download limit of this host in bytes per second (all fetches share it); default none. */
+  downBytesPerSecond?: number;
+  /** Largest block accepted; default 16 MiB (the registry's body limit). */
+  maxBlockBytes?: number;
+  /** The fetch to use; default the global one. */
+  fetch?: typeof fetch;
+  /** For the rate limiter; default the system clock. */
+  clock?: Clock;
+}
+
+/** Moves blocks over HTTP; see the module comment. */
+export class HttpTransport implements Transport {
+  private readonly registryUrl: string;
+  private readonly options: HttpTransportOptions;
+  private readonly fetchImpl: typeof fetch;
+  private readonly down: TokenBucket | undefined;
+  private readonly maxBlockBytes: number;
+
+  /** Rejects with KINDLING_INVALID_CONFIG when `registryUrl` is not an http(s) URL. */
+  constructor(options: HttpTransportOptions) {
+    this.registryUrl = parseBaseUrl(options.registryUrl, 'registryUrl').replace(/\/v2$/, '');
+    this.options = options;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.maxBlockBytes = options.maxBlockBytes ?? 16 * 1024 * 1024;
+    this.down =
+      options.downBytesPerSecond === undefined
+        ? undefined
+        : new TokenBucket({
+            bytesPerSecond: options.downBytesPerSecond,
+            clock: options.clock ?? systemClock,
+          });
+  }
+
+  async fetchBlock(source: BlockOrigin, request: BlockRequest, signal?: AbortSignal): Promise<Uint8Array> {
+    const digest = parseDigest(request.digest);
+    let url: string;
+    let token: string | undefined;
+    if (source.kind === 'registry') {
+      url = `${this.registryUrl}/v2/${checkRepositoryName(request.repository)}/blobs/${digest}`;
+      token = this.options.registryToken;
+    } else {
+      const peer = this.peerUrl(source.host);
+      url = `${peer}${PEER_BLOBS_PATH}/${digest}`;
+      token = this.options.peerToken;
+    }
+    const where = source.kind === 'registry' ? `the registry at ${this.registryUrl}` : `peer ${source.host}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        `cannot reach ${where} for block ${digest}: ${(err as Error).message}`,
+        { url },
+        { cause: err },
+      );
+    }
+    if (!res.ok) throw await errorOf(res, where, digest);
+    return this.readBody(res, where, digest, signal);
+  }
+
+  private peerUrl(host: HostId): string {
+    const book = this.options.peers;
+    const url = typeof book === 'function' ? book(host) : book.get(host);
+    if (url === undefined) {
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        `peer ${host} has no address in this host's address book; it may have left the cluster`,
+        { host },
+      );
+    }
+    return parseBaseUrl(url, `address of peer ${host}`);
+  }
+
+  /** Reads the body chunk by chunk, taking download tokens and enforcing the size limit. */
+  private async readBody(
+    res: Response,
+    where: string,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    try {
+      if (!res.body) return new Uint8Array(0);
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        total += chunk.length;
+        if (total > this.maxBlockBytes) {
+          throw new KindlingError(
+            'KINDLING_PAYLOAD_TOO_LARGE',
+            `${where} sent more than ${this.maxBlockBytes} bytes for block ${digest}`,
+            { limitBytes: this.maxBlockBytes },
+          );
+        }
+        if (this.down) await this.down.take(chunk.length, signal);
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (KindlingError.is(err)) throw err;
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        `${where} broke off block ${digest} after ${total} bytes: ${(err as Error).message}`,
+        { received: total },
+        { cause: err },
+      );
+    }
+    return Buffer.concat(chunks, total);
+  }
+}
+
+/** An error response (Kindling's `{error}` body or the OCI `{errors: [...]}` one) as a KindlingError. */
+async function errorOf(res: Response, where: string, digest: string): Promise<KindlingError> {
+  const text = await res.text().catch((err: unknown) => `(body unreadable: ${(err as Error).message})`);
+  let code: string | undefined;
+  let message: string | undefined;
+  try {
+    const body = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown };
+      errors?: { code?: unknown; message?: unknown }[];
+    };
+    if (typeof body.error?.code === 'string') code = body.error.code;
+    if (typeof body.error?.message === 'string') message = body.error.message;
+    const oci = body.errors?.[0];
+    if (!code && oci?.code === 'BLOB_UNKNOWN') code = 'KINDLING_BLOB_UNKNOWN';
+    if (!message && typeof oci?.message === 'string') message = oci.message;
+  } catch {
+    message = text.slice(0, 300);
+  }
+  const known = (c: string | undefined): c is ErrorCode => c !== undefined && c.startsWith('KINDLING_');
+  const finalCode: ErrorCode = known(code)
+    ? KindlingError.fromJSON({ code, message: '' }).code
+    : res.status === 404
+      ? 'KINDLING_BLOB_UNKNOWN'
+      : res.status === 401
+        ? 'KINDLING_UNAUTHORIZED'
+        : res.status === 403
+          ? 'KINDLING_FORBIDDEN'
+          : res.status === 504
+            ? 'KINDLING_TIMEOUT'
+            : 'KINDLING_UNAVAILABLE';
+  return new KindlingError(
+    finalCode,
+    `${where} answered ${res.status} for block ${digest}: ${message ?? res.statusText}`,
+    { status: res.status },
+  );
+}

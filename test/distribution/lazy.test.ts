@@ -1,0 +1,103 @@
+/**
+ * Lazy loading through the fetcher: the startup working set first and signalled as ready before the
+ * rest, and a block asked for on demand jumping the queue. Orders and counts, never times.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { registryStrategy } from '../../src/distribution/registry-strategy.js';
+import type { StrategyFactory } from '../../src/distribution/strategy.js';
+import { treeStrategy } from '../../src/distribution/tree-strategy.js';
+import type { Digest } from '../../src/image/manifest.js';
+import {
+  FN,
+  REPO,
+  TestCluster,
+  assertHolds,
+  startRegistry,
+  tempDir,
+  type TestRegistry,
+  BLOCKS,
+  buildStrategy,
+} from './cluster-harness.js';
+
+const build = buildStrategy;
+
+describe('lazy loading', () => {
+  const tmp = tempDir('kindling-lazy-');
+  let reg: TestRegistry;
+  let blocks: Digest[];
+  let bytes: Map<Digest, Buffer>;
+  const clusters: TestCluster[] = [];
+  before(async () => {
+    ({ reg, blocks, bytes } = await startRegistry(tmp.dir, BLOCKS, 32 * 1024));
+  });
+  after(async () => {
+    for (const c of clusters) await c.close();
+    await reg.close();
+    tmp.cleanup();
+  });
+  function cluster(f: StrategyFactory, name: string): TestCluster {
+    const c = new TestCluster(`${tmp.dir}/${name}`, reg.url, build(f));
+    clusters.push(c);
+    return c;
+  }
+
+  it('tree: the working set streams down first and is ready before the rest is fetched', async () => {
+    const c = cluster(treeStrategy(), 'tree');
+    const ids = ['h0', 'h1', 'h2'];
+    for (const id of ids) {
+      await c.addHost(id);
+      c.hub.join(FN, id);
+    }
+    const workingSet = [blocks[12], blocks[3], blocks[9]] as Digest[];
+    const jobs = ids.map((id) => c.host(id).fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet }));
+    await Promise.all(jobs.map((j) => j.ready));
+    for (const job of jobs) {
+      // One upstream transfer per host: exactly the working set was local when `ready` fired.
+      assert.equal(job.report.blocksLocalAtReady, workingSet.length);
+      assert.ok((job.report.blocksLocalAtReady ?? BLOCKS) < BLOCKS);
+    }
+    const reports = await Promise.all(jobs.map((j) => j.done));
+    for (const [i, r] of reports.entries()) {
+      assert.deepEqual(r.order.slice(0, 3), workingSet, ids[i]);
+      await assertHolds(c.host(ids[i] as string).store, bytes);
+    }
+  });
+
+  it('registry: with several lanes, ready fires before the background blocks are all in', async () => {
+    const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'registry');
+    await c.addHost('h0');
+    const workingSet = [blocks[0], blocks[1]] as Digest[];
+    const job = c.host('h0').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet });
+    await job.ready;
+    // At most the working set plus one block per other lane can be local by then.
+    assert.ok((job.report.blocksLocalAtReady ?? BLOCKS) <= workingSet.length + 3);
+    const report = await job.done;
+    assert.equal(report.blocksFetched, BLOCKS);
+  });
+
+  it('a block asked for on demand is fetched next, ahead of the queue', async () => {
+    const c = cluster(treeStrategy(), 'demand');
+    await c.addHost('h0');
+    c.hub.join(FN, 'h0');
+    const fetcher = c.host('h0').fetcher;
+    // The registry answers two more blocks, then holds: the job cannot finish before the demand.
+    reg.holdAfter = reg.asked + 2;
+    reg.gate.close();
+    const job = fetcher.fetch({ fn: FN, repository: REPO, blocks });
+    await fetcher.waitForBlock(blocks[0] as Digest);
+    const wanted = blocks[15] as Digest;
+    const demanded = fetcher.demand(FN, wanted);
+    const seen = job.report.order.length;
+    reg.gate.open();
+    await demanded;
+    const report = await job.done;
+    // One lane: at most the block in flight when it was asked for went before it.
+    const at = report.order.indexOf(wanted);
+    assert.ok(
+      at <= seen + 1 && at < BLOCKS - 1,
+      `demanded block stored at position ${at}, ${seen} were local`,
+    );
+    assert.equal(report.blocksFetched, BLOCKS);
+  });
+});
