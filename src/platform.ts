@@ -19,6 +19,11 @@ import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { LocalRegistry } from './image/registry.js';
 import { createApiServer } from './api/server.js';
 import { ClusterMembership } from './cluster/membership.js';
+import { createDistributionHub } from './cluster/distribution.js';
+import { requireAdmin } from './api/auth.js';
+import type { DistributionHub } from './distribution/distribution-hub.js';
+import { registerDistributionRoutes } from './distribution/distribution-routes.js';
+import type { StrategyName } from './distribution/strategy.js';
 import { clusterRoutes } from './cluster/control-routes.js';
 import type { WorkerAgent } from './worker/agent.js';
 import type { InstanceCount } from './worker/handle.js';
@@ -51,7 +56,11 @@ export interface PlatformOptions {
    * run on worker processes (`kindling worker`) that register with it. Off by default (the embedded
    * platform runs one worker in this process).
    */
-  cluster?: { heartbeatMs?: number };
+  cluster?: {
+    heartbeatMs?: number;
+    /** Image distribution strategy of functions that choose none: registry, swarm or tree (default). */
+    distribution?: StrategyName;
+  };
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
 }
@@ -111,7 +120,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const scheduler = new Scheduler();
   let localWorker: WorkerAgent | undefined;
   let membership: ClusterMembership | undefined;
+  let hub: DistributionHub | undefined;
   if (opts.cluster) {
+    hub = createDistributionHub(opts.cluster.distribution ?? 'tree', functions, clock);
+    const distribution = hub;
     membership = new ClusterMembership({
       clock,
       scheduler,
@@ -126,7 +138,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           if (latest.config.minWarm > 0) worker?.keepWarm(latest);
         }
       },
-      onLeave: (host, why) => say(`host ${host} left: ${why}`),
+      onLeave: (host, why) => {
+        say(`host ${host} left: ${why}`);
+        // Its tree children are re-parented; swarm peers stop being named.
+        distribution.leave(host);
+      },
       onBackgroundError: (err, host) => say(`warning: host ${host}: ${err.message}`),
     });
   } else {
@@ -172,7 +188,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     },
     {
       logger: opts.logger ?? false,
-      ...(membership ? { routes: [(scope) => clusterRoutes(scope, membership)] } : {}),
+      ...(membership && hub
+        ? {
+            routes: [
+              (scope) => clusterRoutes(scope, membership),
+              (scope) => registerDistributionRoutes(scope, hub, { authorize: requireAdmin }),
+            ],
+          }
+        : {}),
     },
   );
 

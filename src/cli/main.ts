@@ -65,6 +65,10 @@ program
     'keep-alive policy of functions that choose none: fixed (default) or hybrid-histogram (also KINDLING_KEEP_ALIVE_POLICY)',
   )
   .option('--cluster', 'run the control plane only; invocations run on `kindling worker` hosts that register')
+  .option(
+    '--distribution <strategy>',
+    'cluster mode: how images reach hosts: tree (default), swarm or registry',
+  )
   .action(
     (opts: {
       port?: string;
@@ -74,6 +78,7 @@ program
       stemCells?: string;
       keepAlivePolicy?: string;
       cluster?: boolean;
+      distribution?: string;
     }) => up(opts),
   );
 

@@ -13,11 +13,10 @@ export async function clusterRoutes(app: FastifyInstance, membership: ClusterMem
     return membership.register(body);
   });
 
-  app.put<{ Params: { id: string } }>('/v1/cluster/workers/:id/heartbeat', async (request, reply) => {
+  app.put<{ Params: { id: string } }>('/v1/cluster/workers/:id/heartbeat', async (request) => {
     requireAdmin(request);
     const id = parseOrThrow(hostIdSchema, request.params.id, 'host id');
-    membership.heartbeat(id, parseOrThrow(heartbeatBody, request.body, 'heartbeat'));
-    reply.code(204);
+    return membership.heartbeat(id, parseOrThrow(heartbeatBody, request.body, 'heartbeat'));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/cluster/workers/:id', async (request, reply) => {

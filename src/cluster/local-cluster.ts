@@ -7,7 +7,7 @@
  *   (see `netns.ts`). Bytes between hosts cross real, rate-limited links.
  * - `loopback`: every process on 127.0.0.1 with its own port; bandwidth is limited in the
  *   transport instead (each worker's downloads and peer uploads through a token bucket), which
- *   limits the same bytes but not the kernel's queues.
+ *   limits the same bytes but not the kernel's queues. The registry's uplink is not limited there.
  *
  * Closing (or this process exiting, or SIGINT/SIGTERM) stops every process and removes the network.
  */
@@ -137,7 +137,6 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       String(controlPort),
       '--data',
       controlData,
-      ...(loopback ? ['--bandwidth', `${opts.registryNicBitsPerSec}bit`] : []),
       ...(opts.controlArgs ?? []),
     ]);
     const { url: controlUrl, key: adminKey } = await waitFor(

@@ -44,7 +44,7 @@ export class ClusterMembership {
   }
 
   /** A worker registers (again): it is (re)added to placement with no state until its first heartbeat. */
-  register(body: RegisterBody): { heartbeatMs: number } {
+  register(body: RegisterBody): { heartbeatMs: number; peers: Record<string, string> } {
     const now = this.opts.clock.monotonic();
     const known = this.members.get(body.hostId);
     const worker = new RemoteWorker({
@@ -58,11 +58,14 @@ export class ClusterMembership {
     this.members.set(body.hostId, { worker, lastSeen: now, registeredAt: this.opts.clock.now() });
     this.opts.scheduler.add(worker);
     if (!known) this.opts.onJoin?.(body.hostId);
-    return { heartbeatMs: this.heartbeatMs };
+    return { heartbeatMs: this.heartbeatMs, peers: this.addresses() };
   }
 
-  /** A heartbeat; KINDLING_NOT_FOUND when the host is not (or no longer) a member. */
-  heartbeat(hostId: string, body: HeartbeatBody): void {
+  /**
+   * A heartbeat; answers the members' addresses (the worker's peer address book for image
+   * distribution). KINDLING_NOT_FOUND when the host is not (or no longer) a member.
+   */
+  heartbeat(hostId: string, body: HeartbeatBody): { peers: Record<string, string> } {
     const member = this.members.get(hostId);
     if (!member) {
       throw new KindlingError('KINDLING_NOT_FOUND', `host ${hostId} is not registered; register first`, {
@@ -71,6 +74,14 @@ export class ClusterMembership {
     }
     member.lastSeen = this.opts.clock.monotonic();
     member.worker.update(body);
+    return { peers: this.addresses() };
+  }
+
+  /** Host id → base URL of every member. */
+  addresses(): Record<string, string> {
+    const peers: Record<string, string> = {};
+    for (const [id, m] of this.members) peers[id] = m.worker.url;
+    return peers;
   }
 
   /** Removes a host now (it left, or a caller found it dead). */

@@ -8,9 +8,13 @@
  * - `POST /v1/worker/drop` `{tenant, name}` → 204
  * - `GET /v1/worker/instances?tenant=&name=` → `{instances: VersionInstances[]}`
  *
+ * Image distribution has its own routes (`/v1/cluster/distribution/*` on the control plane,
+ * `/v1/peer/blobs/:digest` on workers; see `src/distribution/`).
+ *
  * Worker → control plane (`/v1/cluster/*`, an admin key):
- * - `POST /v1/cluster/workers` {@link RegisterBody} → `{heartbeatMs}`
- * - `PUT /v1/cluster/workers/:id/heartbeat` {@link HeartbeatBody} → 204, or 404 when the control plane
+ * - `POST /v1/cluster/workers` {@link RegisterBody} → `{heartbeatMs, peers}`
+ * - `PUT /v1/cluster/workers/:id/heartbeat` {@link HeartbeatBody} → `{peers}` (host id → worker URL,
+ *   the peer address book for image distribution), or 404 when the control plane
  *   forgot the worker (it restarted, or declared the worker dead): the worker registers again.
  */
 import { z } from 'zod';

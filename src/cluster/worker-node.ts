@@ -13,8 +13,14 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
+import { BlockFetcher } from '../distribution/block-fetcher.js';
+import { HttpTransport } from '../distribution/http-transport.js';
+import { peerBlobRoutes, type PeerServerStats } from '../distribution/peer-server.js';
+import { RemoteSourceDirectory } from '../distribution/remote-source-directory.js';
+import { BlobStore } from '../image/blob-store.js';
 import { HttpRegistryClient } from '../image/http-registry.js';
 import { createHostWorker } from '../worker/host-worker.js';
+import { clusterImageFetch, type ImageFetchSummary } from './image-fetch.js';
 import {
   dropBody,
   encodeWorkerResult,
@@ -40,6 +46,11 @@ export interface WorkerNodeOptions {
   /** Memory offered to instances, MiB; default the machine's memory. */
   memoryMb?: number;
   stemCells?: number;
+  /**
+   * Limit of this host's image traffic each way, bytes/s (downloads through the transport, uploads
+   * of the peer server): the loopback cluster's stand-in for a shaped link. Default none.
+   */
+  bandwidthBytesPerSec?: number;
   clock?: Clock;
   say?: (line: string) => void;
 }
@@ -59,6 +70,29 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const root = resolve(opts.dataDir);
   mkdirSync(root, { recursive: true });
   const registry = new HttpRegistryClient({ baseUrl: opts.controlUrl, token: opts.key });
+  const cache = new BlobStore(join(root, 'blocks'));
+  let peers: Record<string, string> = {};
+  const fetches: ImageFetchSummary[] = [];
+  const directory = new RemoteSourceDirectory({
+    baseUrl: opts.controlUrl,
+    host: opts.hostId,
+    token: opts.key,
+    clock,
+  });
+  const fetcher = new BlockFetcher({
+    host: opts.hostId,
+    store: cache,
+    directory,
+    transport: new HttpTransport({
+      registryUrl: opts.controlUrl,
+      registryToken: opts.key,
+      peers: (host) => peers[host],
+      peerToken: opts.key,
+      clock,
+      ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
+    }),
+    clock,
+  });
   const { worker } = createHostWorker({
     hostId: opts.hostId,
     dirs: {
@@ -67,7 +101,9 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
       snapshots: join(root, 'snapshots'),
       containers: join(root, 'containers'),
     },
+    cache,
     source: registry,
+    fetchImage: clusterImageFetch(registry, fetcher, (f) => fetches.push(f)),
     clock,
     stemCells: opts.stemCells ?? 0,
     keepAlivePolicy: 'fixed',
@@ -79,7 +115,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, genReqId: () => '' });
   const expected = Buffer.from(`Bearer ${opts.key}`);
   app.addHook('onRequest', (request, _reply, done) => {
-    if (request.url === '/healthz') return done();
+    if (!request.url.startsWith('/v1/worker/')) return done();
     const got = Buffer.from(request.headers.authorization ?? '');
     if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
       return done(new KindlingError('KINDLING_UNAUTHORIZED', 'this worker only accepts its cluster key'));
@@ -121,6 +157,19 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     return { instances: await worker.instancesOf(q.tenant, q.name) };
   });
 
+  // Tree children and swarm peers fetch blocks here; the peer server shares the cluster key.
+  let served: PeerServerStats | undefined;
+  app.get('/v1/worker/distribution', async () => ({ host: opts.hostId, fetches, served }));
+  await app.register(async (scope) => {
+    served = await peerBlobRoutes(scope, {
+      store: cache,
+      fetcher,
+      clock,
+      token: opts.key,
+      ...(opts.bandwidthBytesPerSec ? { upBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
+    });
+  });
+
   await app.listen({ host: opts.listenHost, port: opts.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
@@ -152,10 +201,16 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
       body: JSON.stringify(registration),
       signal: AbortSignal.timeout(5_000),
     });
-    const body = (await res.json()) as { heartbeatMs?: number; error?: { code: string; message: string } };
+    const body = (await res.json()) as {
+      heartbeatMs?: number;
+      peers?: Record<string, string>;
+      error?: { code: string; message: string };
+    };
     if (!res.ok)
       throw KindlingError.fromJSON(body.error ?? { code: 'KINDLING_INTERNAL', message: `${res.status}` });
     heartbeatMs = body.heartbeatMs ?? heartbeatMs;
+    peers = body.peers ?? peers;
+    await directory.start();
   };
   const report = (): HeartbeatBody => ({
     instances: worker.instanceCounts(),
@@ -172,6 +227,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     });
     if (res.status === 404) return register();
     if (!res.ok) throw new KindlingError('KINDLING_UNAVAILABLE', `heartbeat answered ${res.status}`);
+    peers = ((await res.json()) as { peers?: Record<string, string> }).peers ?? peers;
   };
   const loop = (work: () => Promise<void>, onOk: () => void) => {
     if (stopped) return;
@@ -211,6 +267,8 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
         headers: { authorization: headers.authorization },
         signal: AbortSignal.timeout(2_000),
       }).catch(() => undefined);
+      fetcher.stop();
+      await directory.stop();
       await app.close();
       await worker.close();
     },

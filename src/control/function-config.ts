@@ -58,6 +58,10 @@ export const functionConfigSchema = z
       .enum(['process', 'isolate', 'container'], { message: 'must be "process", "isolate" or "container"' })
       .default('process'),
     network: z.boolean({ message: 'must be true or false' }).default(false),
+    /** Cluster mode: how the image reaches hosts (default: the cluster's `--distribution`). */
+    distribution: z
+      .enum(['registry', 'swarm', 'tree'], { message: 'must be "registry", "swarm" or "tree"' })
+      .optional(),
     keepAlivePolicy: z
       .enum(['fixed', 'hybrid-histogram'], { message: 'must be "fixed" or "hybrid-histogram"' })
       .optional(),

@@ -25,6 +25,11 @@ export interface WorkerOptions {
    * off: images spread to the hosts that get cold starts, through the distribution strategy.
    */
   prepareAhead?: boolean;
+  /**
+   * Gets an image's blocks into `cache` before it is materialised (cluster hosts: through the
+   * distribution strategy). Absent: blocks are read from `source` as materialisation needs them.
+   */
+  fetchImage?: (target: FunctionVersion) => Promise<FetchStats>;
   /** The sandbox tiers this host offers; a function names the one it runs in. */
   tiers: Partial<Record<TierName, SandboxTier>>;
   /** Where images come from (the registry, directly or over HTTP). */
@@ -292,6 +297,7 @@ export class WorkerAgent implements WorkerHandle {
     }
     const work = (async () => {
       try {
+        const fetched = await this.opts.fetchImage?.(target);
         const m = await materializeImage({
           source: this.opts.source,
           name: target.imageRepo,
@@ -303,7 +309,7 @@ export class WorkerAgent implements WorkerHandle {
         return {
           codeDir: m.dir,
           entry: target.entry,
-          fetch: {
+          fetch: fetched ?? {
             bytesFromSource: m.bytesFromSource,
             bytesFromCache: m.bytesFromCache,
             source: m.bytesFromSource > 0 ? this.opts.source.kind : 'cache',

@@ -14,7 +14,7 @@ import { fixedKeepAlive } from '../policy/keep-alive.js';
 import { createContainerTier } from '../sandbox/container/index.js';
 import { createIsolateTier } from '../sandbox/isolate/index.js';
 import { createProcessTier } from '../sandbox/process/index.js';
-import { WorkerAgent } from './agent.js';
+import { WorkerAgent, type WorkerOptions } from './agent.js';
 
 /** Where a host keeps its blocks, images and sandbox state. */
 export interface HostDirs {
@@ -35,6 +35,10 @@ export interface HostWorkerOptions {
   /** Keep-alive policy of functions that do not choose one. */
   keepAlivePolicy: 'fixed' | 'hybrid-histogram';
   logLimitBytes: number;
+  /** The host's block cache; default one in `dirs.blockCache`. */
+  cache?: BlobStore;
+  /** See the worker agent's `fetchImage` option. */
+  fetchImage?: WorkerOptions['fetchImage'];
   /** Fetch images at deploy (default true); see the worker agent's `prepareAhead` option. */
   prepareAhead?: boolean;
   onBackgroundError(err: KindlingError, key: string): void;
@@ -48,10 +52,11 @@ export function createHostWorker(opts: HostWorkerOptions) {
   });
   // Partial image directories from a crash are dropped; complete ones are reused.
   cleanPartialImages(opts.dirs.images);
-  const cache = new BlobStore(opts.dirs.blockCache);
+  const cache = opts.cache ?? new BlobStore(opts.dirs.blockCache);
   const worker = new WorkerAgent({
     ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
     ...(opts.prepareAhead !== undefined ? { prepareAhead: opts.prepareAhead } : {}),
+    ...(opts.fetchImage ? { fetchImage: opts.fetchImage } : {}),
     tiers: {
       process: processTier,
       isolate: createIsolateTier(),

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
 import { startPlatform } from '../../platform.js';
+import { STRATEGY_NAMES } from '../../cluster/distribution.js';
+import type { StrategyName } from '../../distribution/strategy.js';
 
 export interface UpFlags {
   port?: string;
@@ -13,6 +15,7 @@ export interface UpFlags {
   stemCells?: string;
   keepAlivePolicy?: string;
   cluster?: boolean;
+  distribution?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -41,7 +44,16 @@ export function parseCount(value: string | undefined, fallback: number, flag: st
   return n;
 }
 
+function parseStrategy(value: string | undefined): StrategyName {
+  if (value === undefined) return 'tree';
+  if (!(STRATEGY_NAMES as string[]).includes(value))
+    throw new CliError(`invalid --distribution ${JSON.stringify(value)}: use ${STRATEGY_NAMES.join(', ')}`);
+  return value as StrategyName;
+}
+
 export async function up(flags: UpFlags): Promise<void> {
+  if (flags.distribution !== undefined && !flags.cluster)
+    throw new CliError('--distribution applies to cluster mode: add --cluster');
   const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
   const stemCells = parseCount(flags.stemCells ?? process.env.KINDLING_STEM_CELLS, 1, '--stem-cells');
   const keepAlivePolicy = flags.keepAlivePolicy ?? process.env.KINDLING_KEEP_ALIVE_POLICY ?? 'fixed';
@@ -61,7 +73,7 @@ export async function up(flags: UpFlags): Promise<void> {
     deploy: examples,
     stemCells,
     keepAlivePolicy,
-    ...(flags.cluster ? { cluster: {} } : {}),
+    ...(flags.cluster ? { cluster: { distribution: parseStrategy(flags.distribution) } } : {}),
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { CliError } from '../cli-error.js';
 import { startWorkerNode } from '../../cluster/worker-node.js';
 import { hostIdSchema } from '../../cluster/protocol.js';
+import { parseRate } from '../../cluster/netns.js';
 import { parsePort } from './up.js';
 
 export interface WorkerFlags {
@@ -16,6 +17,7 @@ export interface WorkerFlags {
   advertise?: string;
   data?: string;
   memoryMb?: string;
+  bandwidth?: string;
 }
 
 function readKey(flags: WorkerFlags): string {
@@ -28,6 +30,14 @@ function readKey(flags: WorkerFlags): string {
   throw new CliError(
     'a worker needs an admin key of the control plane: pass --key, --key-file or KINDLING_KEY',
   );
+}
+
+function parseBandwidth(text: string): number {
+  try {
+    return parseRate(text);
+  } catch (err) {
+    throw new CliError(`invalid --bandwidth: ${(err as Error).message}`);
+  }
 }
 
 export async function worker(flags: WorkerFlags): Promise<void> {
@@ -62,6 +72,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     port: parsePort(flags.port, 0),
     ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
+    ...(flags.bandwidth !== undefined ? { bandwidthBytesPerSec: parseBandwidth(flags.bandwidth) / 8 } : {}),
     say,
   });
   say(`worker ${id} serving at ${node.url}; registering with ${flags.control}`);
