@@ -50,7 +50,10 @@ const server = createServer((req, res) => {
     const id = ++seq;
     pending.set(id, (result) => {
       const body = JSON.stringify(result);
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
     });
     const out = Buffer.from(JSON.stringify({ id, event }));

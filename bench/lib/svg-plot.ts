@@ -103,3 +103,61 @@ export function hbarChart(
   });
   return `<g>${parts.join('')}</g>`;
 }
+
+/** One line per series over a numeric x axis (log2 when `log2x`), with a point and value at each x. */
+export function lineChart(
+  title: string,
+  xLabel: string,
+  unit: string,
+  series: { name: string; points: { x: number; y: number }[] }[],
+  opts: { width?: number; height?: number; log2x?: boolean } = {},
+): string {
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 360;
+  const pad = { top: 36, right: 16, bottom: 64, left: 56 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const fx = (x: number) => (opts.log2x ? Math.log2(x) : x);
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const [x0, x1] = [fx(xs[0] ?? 0), fx(xs[xs.length - 1] ?? 1)];
+  const maxY = Math.max(...series.flatMap((s) => s.points.map((p) => p.y)), 1e-9) * 1.15;
+  const px = (x: number) => pad.left + (x1 === x0 ? plotW / 2 : ((fx(x) - x0) / (x1 - x0)) * plotW);
+  const py = (y: number) => pad.top + plotH - (y / maxY) * plotH;
+  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(v >= 10 ? 1 : 2));
+  const parts: string[] = [
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="14" y="${pad.top + plotH / 2}" font-size="11" transform="rotate(-90 14 ${pad.top + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`,
+    `<text x="${pad.left + plotW / 2}" y="${pad.top + plotH + 32}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const v = (maxY * i) / 4;
+    parts.push(
+      `<line x1="${pad.left}" x2="${width - pad.right}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`,
+      `<text x="${pad.left - 6}" y="${py(v) + 4}" text-anchor="end" font-size="10">${fmt(v)}</text>`,
+    );
+  }
+  for (const x of xs) {
+    parts.push(
+      `<text x="${px(x)}" y="${pad.top + plotH + 16}" text-anchor="middle" font-size="11">${x}</text>`,
+    );
+  }
+  for (const s of series) {
+    const color = colorOf(s.name);
+    const pts = [...s.points].sort((a, b) => a.x - b.x);
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${px(p.x)},${py(p.y)}`).join(' ')}"/>`,
+    );
+    for (const p of pts) {
+      parts.push(
+        `<circle cx="${px(p.x)}" cy="${py(p.y)}" r="3" fill="${color}"><title>${esc(`${s.name}, ${p.x}: ${fmt(p.y)} ${unit}`)}</title></circle>`,
+      );
+    }
+  }
+  series.forEach((s, i) => {
+    const x = pad.left + (i % 4) * 150;
+    const y = height - 18 + Math.floor(i / 4) * 14 - 8;
+    parts.push(`<rect x="${x}" y="${y}" width="10" height="10" fill="${colorOf(s.name)}"/>`);
+    parts.push(`<text x="${x + 14}" y="${y + 9}" font-size="11">${esc(s.name)}</text>`);
+  });
+  return `<g>${parts.join('')}</g>`;
+}

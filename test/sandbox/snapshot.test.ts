@@ -95,4 +95,23 @@ describe('process tier: snapshots', () => {
     assert.deepEqual(out.argv, [], "the runtime's configuration is not left in argv");
     assert.equal(out.cwd, dir);
   });
+
+  it('starts ES module and plain .js entries the plain way even when a runtime snapshot exists', async () => {
+    const dir = await dirs.make({
+      'index.mjs': `export default async () => ({ esm: true });`,
+      'index.js': `exports.handler = async () => ({ js: true });`,
+    });
+    await tier.runtimeSnapshotFor(128);
+    for (const [entry, expected] of [
+      ['index.mjs', { esm: true }],
+      ['index.js', { js: true }],
+    ] as const) {
+      const instance = await tier.start(specFor(dir, entry));
+      started.push(instance);
+      assert.equal(instance.timings.startPath, 'plain', entry);
+      const out = await instance.invoke({ requestId: `r-${entry}`, event: {}, timeoutMs: 5000 });
+      assert.ok(out.ok, entry);
+      assert.deepEqual(out.ok && out.result, expected);
+    }
+  });
 });

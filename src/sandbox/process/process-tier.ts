@@ -200,7 +200,12 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     const blob = snapshots && slowInit ? snapshots.ready(snapshotInput) : undefined;
     const cell = blob ? undefined : stemCells.take(spec.memoryMb);
     // Without either, a snapshot of the runtime alone still saves loading the shim and its modules.
-    const runtimeBlob = blob || cell || !snapshots ? undefined : snapshots.runtimeReady(spec.memoryMb);
+    // Only for CommonJS entries (`.cjs`, what deploys produce when they can): a process restored from
+    // a snapshot has no ESM loader, so `import()` of an `.mjs` or `.js` entry fails there.
+    const runtimeBlob =
+      blob || cell || !snapshots || !entryPath.endsWith('.cjs')
+        ? undefined
+        : snapshots.runtimeReady(spec.memoryMb);
     if (blob) {
       const spawnCalledAt = clock.monotonic();
       instance = new ProcessInstance(

@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:dist`: image distribution on a real test cluster. For each strategy and host count
+ * N, a fresh cluster (control plane + N workers, each in its own network namespace with tc-shaped
+ * links: 100 Mbit/s hosts, 200 Mbit/s registry) gets a function with a large node_modules deployed,
+ * then a cold start of it on all N hosts at once (admin placement, `?host=`). Recorded per run: the
+ * time until each host has run the handler (p50 and max) and the bytes the registry and the peers
+ * served (from every worker's `GET /v1/worker/distribution`).
+ *
+ *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 20 minutes)
+ *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
+ *   npm run bench:dist -- --plot-only [file]
+ *
+ * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
+ * registryMiB, peerMiB}]}`) and dist.svg. Needs root and iproute2 for the namespaces; without them it
+ * runs a loopback cluster with bandwidth limited in the transport and says so in the JSON.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startLocalCluster } from '../src/cluster/local-cluster.js';
+import { netnsUnavailable } from '../src/cluster/netns.js';
+import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
+import { lineChart, svgDocument } from './lib/svg-plot.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cliPath = join(root, 'bin', 'kindling.js');
+const outDir = join(root, 'bench', 'results');
+const MiB = 1024 * 1024;
+
+interface Run {
+  strategy: string;
+  lazy: boolean;
+  hosts: number;
+  allReadyS: number;
+  p50ReadyS: number;
+  registryMiB: number;
+  peerMiB: number;
+  /** Seconds each host took, in host order. */
+  readyS: number[];
+  failures: number;
+}
+
+interface Result {
+  imageMiB: number;
+  network: 'netns' | 'loopback';
+  nicMbit: number;
+  registryNicMbit: number;
+  machine: { cpus: number; node: string };
+  runs: Run[];
+}
+
+/**
+ * A function whose node_modules holds `mib` MiB of data files (random, so they do not compress:
+ * like the binaries and assets that make real node_modules big) and one small module it loads at
+ * start.
+ */
+function makeFunction(dir: string, mib: number): void {
+  const assets = join(dir, 'node_modules', 'big-assets');
+  mkdirSync(assets, { recursive: true });
+  writeFileSync(
+    join(dir, 'index.js'),
+    "const meta = require('./node_modules/big-assets/meta.json');\nexports.handler = async () => ({ ok: true, files: meta.files });\n",
+  );
+  const files = Math.max(1, Math.round(mib / 8));
+  for (let i = 0; i < files; i++)
+    writeFileSync(join(assets, `chunk-${i}.bin`), randomBytes((mib * MiB) / files));
+  writeFileSync(join(assets, 'meta.json'), JSON.stringify({ files }));
+  writeFileSync(
+    join(dir, 'kindling.json'),
+    JSON.stringify({ name: 'big', bundle: false, entry: 'index.js' }),
+  );
+}
+
+async function runOnce(fnDir: string, strategy: string, hosts: number, network: 'netns' | 'loopback') {
+  const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
+  const cluster = await startLocalCluster({
+    network,
+    hosts,
+    nicBitsPerSec: 100e6,
+    registryNicBitsPerSec: 200e6,
+    dataDir,
+    cliPath,
+    controlArgs: ['--distribution', strategy],
+    onOutput: (line) => {
+      if (/warning|error/i.test(line)) console.error(line);
+    },
+  });
+  try {
+    execFileSync(
+      process.execPath,
+      [cliPath, '--url', cluster.controlUrl, '--data-dir', join(dataDir, 'control'), 'deploy', fnDir],
+      { stdio: 'ignore' },
+    );
+    const t0 = performance.now();
+    const times = await Promise.all(
+      cluster.hosts.map(async (h) => {
+        const res = await fetch(`${cluster.controlUrl}/v1/functions/big/invoke?host=${h.id}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${cluster.adminKey}` },
+          body: '{}',
+        });
+        const body = await res.text();
+        const s = (performance.now() - t0) / 1000;
+        if (res.status !== 200) console.error(`  ${h.id}: ${res.status} ${body.slice(0, 200)}`);
+        return { s, ok: res.status === 200 };
+      }),
+    );
+    let registry = 0;
+    let peers = 0;
+    for (const h of cluster.hosts) {
+      const res = await fetch(`${h.url}/v1/worker/distribution`, {
+        headers: { authorization: `Bearer ${cluster.adminKey}` },
+      });
+      const body = (await res.json()) as { fetches: ImageFetchSummary[] };
+      for (const f of body.fetches) {
+        registry += f.bytesFromRegistry;
+        peers += f.bytesFromPeers;
+      }
+    }
+    const sorted = times.map((t) => t.s).sort((a, b) => a - b);
+    const run: Run = {
+      strategy,
+      lazy: false,
+      hosts,
+      allReadyS: round(sorted[sorted.length - 1]!),
+      p50ReadyS: round(sorted[Math.floor((sorted.length - 1) / 2)]!),
+      registryMiB: round(registry / MiB),
+      peerMiB: round(peers / MiB),
+      readyS: times.map((t) => round(t.s)),
+      failures: times.filter((t) => !t.ok).length,
+    };
+    return run;
+  } finally {
+    await cluster.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+function plot(result: Result): string {
+  const strategies = [...new Set(result.runs.map((r) => `${r.strategy}${r.lazy ? '+lazy' : ''}`))];
+  const series = (pick: (r: Run) => number) =>
+    strategies.map((name) => ({
+      name,
+      points: result.runs
+        .filter((r) => `${r.strategy}${r.lazy ? '+lazy' : ''}` === name)
+        .map((r) => ({ x: r.hosts, y: pick(r) })),
+    }));
+  const where = `${result.imageMiB} MiB image, ${result.nicMbit} Mbit/s hosts, ${result.registryNicMbit} Mbit/s registry (${result.network})`;
+  return svgDocument(
+    [
+      lineChart(
+        `All hosts ready — ${where}`,
+        'hosts started at once',
+        'seconds',
+        series((r) => r.allReadyS),
+        {
+          log2x: true,
+        },
+      ),
+      lineChart(
+        'Bytes served by the registry',
+        'hosts started at once',
+        'MiB',
+        series((r) => r.registryMiB),
+        {
+          log2x: true,
+        },
+      ),
+    ],
+    640,
+    360,
+  );
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--plot-only')) {
+    const file = args.find((a) => a.endsWith('.json')) ?? join(outDir, 'dist.json');
+    writeFileSync(file.replace(/\.json$/, '.svg'), plot(JSON.parse(readFileSync(file, 'utf8')) as Result));
+    return;
+  }
+  const quick = args.includes('--quick');
+  const imageMiB = quick ? 64 : 256;
+  const hostCounts = quick ? [2, 4, 8] : [2, 4, 8, 16];
+  const strategies = ['registry', 'swarm', 'tree'];
+  const why = netnsUnavailable();
+  const network = why ? 'loopback' : 'netns';
+  if (why)
+    console.log(
+      `network namespaces unavailable (${why}): loopback cluster, bandwidth limited in the transport`,
+    );
+  const fnDir = mkdtempSync(join(tmpdir(), 'kindling-dist-fn-'));
+  makeFunction(fnDir, imageMiB);
+  const result: Result = {
+    imageMiB,
+    network,
+    nicMbit: 100,
+    registryNicMbit: 200,
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    runs: [],
+  };
+  try {
+    for (const hosts of hostCounts) {
+      for (const strategy of strategies) {
+        const run = await runOnce(fnDir, strategy, hosts, network);
+        result.runs.push(run);
+        console.log(
+          `${strategy.padEnd(8)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+        );
+      }
+    }
+  } finally {
+    rmSync(fnDir, { recursive: true, force: true });
+  }
+  mkdirSync(outDir, { recursive: true });
+  const name = quick ? 'dist-quick' : 'dist';
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(outDir, `${name}.svg`), plot(result));
+  console.log(`wrote bench/results/${name}.json and .svg`);
+}
+
+await main();

@@ -1,0 +1,102 @@
+/**
+ * Cluster mode on the network-namespace test cluster: real hosts, real shaped links. A function
+ * tree delivers an image to every host with the registry serving about one copy, and a tree node
+ * killed mid-transfer leaves its children to be re-parented and finish.
+ *
+ * Needs root and iproute2 (CI runs as root and installs iproute2); elsewhere it is skipped, saying why.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startLocalCluster, type LocalCluster } from '../../src/cluster/local-cluster.js';
+import { netnsUnavailable } from '../../src/cluster/netns.js';
+import type { ImageFetchSummary } from '../../src/cluster/image-fetch.js';
+import { call, cliPath, eventually, runCli, tempDir } from '../helpers/platform.js';
+
+const MiB = 1024 * 1024;
+const why = netnsUnavailable();
+
+/** A function with `mib` MiB of incompressible data beside its code. */
+function bigFunction(name: string, mib: number): string {
+  const dir = tempDir(`kindling-${name}-`);
+  mkdirSync(join(dir, 'assets'));
+  writeFileSync(join(dir, 'index.js'), `exports.handler = async () => ({ ok: true, fn: ${JSON.stringify(name)} });\n`);
+  writeFileSync(join(dir, 'assets', 'data.bin'), randomBytes(mib * MiB));
+  writeFileSync(join(dir, 'kindling.json'), JSON.stringify({ name, bundle: false, entry: 'index.js' }));
+  return dir;
+}
+
+describe('cluster mode on network namespaces', { skip: why ? `netns unavailable: ${why}` : false }, () => {
+  let cluster: LocalCluster;
+  let dataDir: string;
+  before(async () => {
+    dataDir = tempDir('kindling-netns-');
+    // Slow links (8 Mbit/s hosts, 16 Mbit/s registry), so a 4 MiB image takes seconds per hop.
+    cluster = await startLocalCluster({
+      network: 'netns',
+      hosts: 3,
+      nicBitsPerSec: 8e6,
+      registryNicBitsPerSec: 16e6,
+      dataDir,
+      cliPath,
+      controlArgs: ['--distribution', 'tree'],
+    });
+  });
+  after(async () => cluster?.close());
+
+  const deploy = (dir: string) => {
+    const res = runCli(['--url', cluster.controlUrl, '--data-dir', join(dataDir, 'control'), 'deploy', dir]);
+    assert.equal(res.status, 0, res.stderr);
+  };
+  const invokeOn = (host: string, fn: string) =>
+    call(cluster.controlUrl, cluster.adminKey, 'POST', `/v1/functions/${fn}/invoke?host=${host}`, {});
+  const fetchesOf = async (host: string) => {
+    const url = cluster.hosts.find((h) => h.id === host)!.url;
+    const res = await call(url, cluster.adminKey, 'GET', '/v1/worker/distribution');
+    return res.body as { fetches: ImageFetchSummary[]; served?: { bytesServed: number } };
+  };
+
+  it('delivers an image to every host through the tree, the registry serving one copy', async () => {
+    deploy(bigFunction('tree-a', 4));
+    const results = await Promise.all(cluster.hosts.map((h) => invokeOn(h.id, 'tree-a')));
+    for (const r of results) {
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-kindling-cold'), '1');
+    }
+    let registry = 0;
+    let peers = 0;
+    for (const h of cluster.hosts) {
+      for (const f of (await fetchesOf(h.id)).fetches.filter((f) => f.fn.includes('tree-a'))) {
+        registry += f.bytesFromRegistry;
+        peers += f.bytesFromPeers;
+      }
+    }
+    assert.ok(registry >= 4 * MiB && registry < 1.5 * 4 * MiB, `registry served ${registry} bytes`);
+    assert.ok(peers >= 2 * 4 * MiB, `peers served ${peers} bytes`);
+  });
+
+  it('re-parents the children of a tree node killed mid-transfer, and they finish', async () => {
+    deploy(bigFunction('tree-b', 4));
+    // h1 joins first and becomes the root; h2 and h3 become its children.
+    const root = invokeOn('h1', 'tree-b');
+    // Let h1 join first (its first source request makes it the root), then start the others.
+    await new Promise((r) => setTimeout(r, 500));
+    const children = [invokeOn('h2', 'tree-b'), invokeOn('h3', 'tree-b')];
+    // Kill the root once it has started streaming to a child, and before it is done.
+    await eventually(async () => ((await fetchesOf('h1')).served?.bytesServed ?? 0) > 0 || undefined);
+    cluster.kill('h1');
+    await root.catch(() => undefined);
+    for (const r of await Promise.all(children)) {
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.body, { ok: true, fn: 'tree-b' });
+    }
+    const summaries = [...(await fetchesOf('h2')).fetches, ...(await fetchesOf('h3')).fetches].filter((f) =>
+      f.fn.includes('tree-b'),
+    );
+    assert.equal(summaries.length, 2);
+    // Someone took over as root and fetched what the dead root had not passed on from the registry.
+    assert.ok(summaries.some((f) => f.bytesFromRegistry > 0));
+  });
+});
