@@ -1,15 +1,14 @@
 /**
  * The host side of distribution: one per worker host. Starts {@link FetchJob}s (one per function at a
- * time), stores blocks in the host's {@link BlobStore}, routes {@link SourceChange}s from the
+ * time), stores blocks in the host's block store (its `BlobStore`), routes {@link SourceChange}s from the
  * directory to the running jobs, and lets the peer server wait for a block the host is still
  * receiving ({@link BlockFetcher.waitForBlock}), which is what makes tree distribution stream.
  */
 import type { Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
-import type { BlobStore } from '../image/blob-store.js';
 import type { Digest } from '../image/manifest.js';
 import { checkPositiveInt } from './check-options.js';
-import { FetchJob } from './fetch-job.js';
+import { FetchJob, type HostBlockStore } from './fetch-job.js';
 import type { FetchRequest } from './fetch-report.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
@@ -17,15 +16,15 @@ import type { SourceDirectory } from './source-directory.js';
 import type { Transport } from './strategy.js';
 
 // The fetcher is the host side's entry point: its job and report types come with it.
-export type { FetchJob } from './fetch-job.js';
+export type { FetchJob, HostBlockStore } from './fetch-job.js';
 export type { FetchReport, FetchRequest } from './fetch-report.js';
 
 /** Options of {@link BlockFetcher}. */
 export interface BlockFetcherOptions {
   /** This host's id, as the control plane names it. */
   host: HostId;
-  /** This host's block cache. */
-  store: BlobStore;
+  /** This host's block cache (its BlobStore in the platform). */
+  store: HostBlockStore;
   /** Where sources come from (in-process hub or the control plane over HTTP); must speak for `host`. */
   directory: SourceDirectory;
   transport: Transport;
@@ -40,6 +39,25 @@ export interface BlockFetcherOptions {
   retryDelayMs?: number;
 }
 
+/** Counters over every job this fetcher ran or runs, for the worker's metrics and heartbeats. */
+export interface FetcherTotals {
+  blocksFetched: number;
+  bytesFromRegistry: number;
+  bytesFromPeers: number;
+  corrupt: number;
+  failovers: number;
+  repointed: number;
+}
+
+const TOTAL_KEYS = [
+  'blocksFetched',
+  'bytesFromRegistry',
+  'bytesFromPeers',
+  'corrupt',
+  'failovers',
+  'repointed',
+] as const;
+
 interface Arrival {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
@@ -50,12 +68,20 @@ interface Arrival {
 /** Fetches functions' blocks for one host; see the module comment. */
 export class BlockFetcher {
   readonly host: HostId;
-  readonly store: BlobStore;
+  readonly store: HostBlockStore;
   private readonly options: Required<Omit<BlockFetcherOptions, 'host' | 'store'>>;
   private readonly jobs = new Map<FunctionKey, FetchJob>();
   private readonly arrivals = new Map<Digest, Arrival>();
   private readonly unsubscribe: () => void;
   private stopped = false;
+  private readonly finished: FetcherTotals = {
+    blocksFetched: 0,
+    bytesFromRegistry: 0,
+    bytesFromPeers: 0,
+    corrupt: 0,
+    failovers: 0,
+    repointed: 0,
+  };
 
   constructor(options: BlockFetcherOptions) {
     if (options.directory.host !== options.host) {
@@ -108,10 +134,18 @@ export class BlockFetcher {
     });
     this.jobs.set(request.fn, job);
     const forget = (): void => {
+      for (const k of TOTAL_KEYS) this.finished[k] += job.report[k];
       if (this.jobs.get(request.fn) === job) this.jobs.delete(request.fn);
     };
     job.done.then(forget, forget);
     return job;
+  }
+
+  /** Totals over finished and running jobs. */
+  totals(): FetcherTotals {
+    const out = { ...this.finished };
+    for (const job of this.jobs.values()) for (const k of TOTAL_KEYS) out[k] += job.report[k];
+    return out;
   }
 
   /** The running job of `fn`, if any. */

@@ -17,10 +17,16 @@ import type { SourceDirectory } from './source-directory.js';
 import { REGISTRY_ORIGIN, type BlockOrigin, type SourceChange, type Transport } from './strategy.js';
 import { hash32 } from './hash32.js';
 
+/**
+ * The part of a host's block store the fetcher uses: the platform passes its {@link BlobStore}; the
+ * simulator, or a test, may pass an in-memory one.
+ */
+export type HostBlockStore = Pick<BlobStore, 'has' | 'putVerified'>;
+
 /** What a job gets from its {@link BlockFetcher}. */
 export interface FetchJobParts {
   readonly host: HostId;
-  readonly store: BlobStore;
+  readonly store: HostBlockStore;
   readonly directory: SourceDirectory;
   readonly transport: Transport;
   readonly clock: Clock;
