@@ -111,14 +111,15 @@ export class BlockFetcher {
 
   /**
    * Starts fetching `request.blocks` (working set first). While a job for the same function runs, a
-   * second call returns it (its blocks and working set are those of the first call).
+   * second call adds its blocks to that job (the working set of the second call is fetched ahead of
+   * the background, but `ready` stays the first call's) and returns it.
    */
   fetch(request: FetchRequest): FetchJob {
     if (this.stopped) {
       throw new KindlingError('KINDLING_UNAVAILABLE', `the block fetcher of host ${this.host} is stopped`);
     }
     const running = this.jobs.get(request.fn);
-    if (running) return running;
+    if (running?.want(request.workingSet ?? [], true) && running.want(request.blocks)) return running;
     const o = this.options;
     const job = new FetchJob(request, {
       host: this.host,
@@ -201,21 +202,17 @@ export class BlockFetcher {
 
   /**
    * Fetches one block now, ahead of every queued block (a sandbox reads a block outside the working
-   * set). The function's job must be running; resolves once the block is stored.
+   * set): added to the function's running job, or fetched by a new one. Resolves once it is stored.
    */
-  demand(fn: FunctionKey, digest: Digest, signal?: AbortSignal): Promise<void> {
-    const job = this.jobs.get(fn);
-    if (!job?.isPending(digest)) {
-      return this.store.has(digest).then((has) => {
-        if (has) return;
-        throw new KindlingError(
-          'KINDLING_BLOB_UNKNOWN',
-          `block ${digest} is neither local nor part of a running fetch of ${fn} on host ${this.host}; start a fetch that lists it`,
-          { fn, digest },
-        );
-      });
-    }
-    return this.waitForBlock(digest, signal);
+  demand(fn: FunctionKey, repository: string, digest: Digest, signal?: AbortSignal): Promise<void> {
+    let job = this.jobs.get(fn);
+    // Synchronous up to here, so the block is at the front of the queue when this returns.
+    if (!job?.want([digest], true)) job = this.fetch({ fn, repository, blocks: [digest] });
+    // The job's failure (no source had the block) ends the wait too.
+    return Promise.race([
+      this.waitForBlock(digest, signal),
+      job.done.then(() => this.waitForBlock(digest, signal)),
+    ]);
   }
 
   /** Cancels every job and stops listening for source changes. */
