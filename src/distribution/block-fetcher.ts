@@ -1,15 +1,14 @@
 /**
  * The host side of distribution: one per worker host. Starts {@link FetchJob}s (one per function at a
- * time), stores blocks in the host's {@link BlobStore}, routes {@link SourceChange}s from the
+ * time), stores blocks in the host's block store (its `BlobStore`), routes {@link SourceChange}s from the
  * directory to the running jobs, and lets the peer server wait for a block the host is still
  * receiving ({@link BlockFetcher.waitForBlock}), which is what makes tree distribution stream.
  */
 import type { Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
-import type { BlobStore } from '../image/blob-store.js';
 import type { Digest } from '../image/manifest.js';
 import { checkPositiveInt } from './check-options.js';
-import { FetchJob } from './fetch-job.js';
+import { FetchJob, type HostBlockStore } from './fetch-job.js';
 import type { FetchRequest } from './fetch-report.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
@@ -17,15 +16,15 @@ import type { SourceDirectory } from './source-directory.js';
 import type { Transport } from './strategy.js';
 
 // The fetcher is the host side's entry point: its job and report types come with it.
-export type { FetchJob } from './fetch-job.js';
+export type { FetchJob, HostBlockStore } from './fetch-job.js';
 export type { FetchReport, FetchRequest } from './fetch-report.js';
 
 /** Options of {@link BlockFetcher}. */
 export interface BlockFetcherOptions {
   /** This host's id, as the control plane names it. */
   host: HostId;
-  /** This host's block cache. */
-  store: BlobStore;
+  /** This host's block cache (its BlobStore in the platform). */
+  store: HostBlockStore;
   /** Where sources come from (in-process hub or the control plane over HTTP); must speak for `host`. */
   directory: SourceDirectory;
   transport: Transport;
@@ -40,6 +39,25 @@ export interface BlockFetcherOptions {
   retryDelayMs?: number;
 }
 
+/** Counters over every job this fetcher ran or runs, for the worker's metrics and heartbeats. */
+export interface FetcherTotals {
+  blocksFetched: number;
+  bytesFromRegistry: number;
+  bytesFromPeers: number;
+  corrupt: number;
+  failovers: number;
+  repointed: number;
+}
+
+const TOTAL_KEYS = [
+  'blocksFetched',
+  'bytesFromRegistry',
+  'bytesFromPeers',
+  'corrupt',
+  'failovers',
+  'repointed',
+] as const;
+
 interface Arrival {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
@@ -50,12 +68,20 @@ interface Arrival {
 /** Fetches functions' blocks for one host; see the module comment. */
 export class BlockFetcher {
   readonly host: HostId;
-  readonly store: BlobStore;
+  readonly store: HostBlockStore;
   private readonly options: Required<Omit<BlockFetcherOptions, 'host' | 'store'>>;
   private readonly jobs = new Map<FunctionKey, FetchJob>();
   private readonly arrivals = new Map<Digest, Arrival>();
   private readonly unsubscribe: () => void;
   private stopped = false;
+  private readonly finished: FetcherTotals = {
+    blocksFetched: 0,
+    bytesFromRegistry: 0,
+    bytesFromPeers: 0,
+    corrupt: 0,
+    failovers: 0,
+    repointed: 0,
+  };
 
   constructor(options: BlockFetcherOptions) {
     if (options.directory.host !== options.host) {
@@ -85,14 +111,15 @@ export class BlockFetcher {
 
   /**
    * Starts fetching `request.blocks` (working set first). While a job for the same function runs, a
-   * second call returns it (its blocks and working set are those of the first call).
+   * second call adds its blocks to that job (the working set of the second call is fetched ahead of
+   * the background, but `ready` stays the first call's) and returns it.
    */
   fetch(request: FetchRequest): FetchJob {
     if (this.stopped) {
       throw new KindlingError('KINDLING_UNAVAILABLE', `the block fetcher of host ${this.host} is stopped`);
     }
     const running = this.jobs.get(request.fn);
-    if (running) return running;
+    if (running?.want(request.workingSet ?? [], true) && running.want(request.blocks)) return running;
     const o = this.options;
     const job = new FetchJob(request, {
       host: this.host,
@@ -108,10 +135,18 @@ export class BlockFetcher {
     });
     this.jobs.set(request.fn, job);
     const forget = (): void => {
+      for (const k of TOTAL_KEYS) this.finished[k] += job.report[k];
       if (this.jobs.get(request.fn) === job) this.jobs.delete(request.fn);
     };
     job.done.then(forget, forget);
     return job;
+  }
+
+  /** Totals over finished and running jobs. */
+  totals(): FetcherTotals {
+    const out = { ...this.finished };
+    for (const job of this.jobs.values()) for (const k of TOTAL_KEYS) out[k] += job.report[k];
+    return out;
   }
 
   /** The running job of `fn`, if any. */
@@ -167,21 +202,17 @@ export class BlockFetcher {
 
   /**
    * Fetches one block now, ahead of every queued block (a sandbox reads a block outside the working
-   * set). The function's job must be running; resolves once the block is stored.
+   * set): added to the function's running job, or fetched by a new one. Resolves once it is stored.
    */
-  demand(fn: FunctionKey, digest: Digest, signal?: AbortSignal): Promise<void> {
-    const job = this.jobs.get(fn);
-    if (!job?.isPending(digest)) {
-      return this.store.has(digest).then((has) => {
-        if (has) return;
-        throw new KindlingError(
-          'KINDLING_BLOB_UNKNOWN',
-          `block ${digest} is neither local nor part of a running fetch of ${fn} on host ${this.host}; start a fetch that lists it`,
-          { fn, digest },
-        );
-      });
-    }
-    return this.waitForBlock(digest, signal);
+  demand(fn: FunctionKey, repository: string, digest: Digest, signal?: AbortSignal): Promise<void> {
+    let job = this.jobs.get(fn);
+    // Synchronous up to here, so the block is at the front of the queue when this returns.
+    if (!job?.want([digest], true)) job = this.fetch({ fn, repository, blocks: [digest] });
+    // The job's failure (no source had the block) ends the wait too.
+    return Promise.race([
+      this.waitForBlock(digest, signal),
+      job.done.then(() => this.waitForBlock(digest, signal)),
+    ]);
   }
 
   /** Cancels every job and stops listening for source changes. */

@@ -10,7 +10,7 @@ import type { Digest } from '../image/manifest.js';
 import { checkPositiveInt } from './check-options.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
-import type { SourcesAnswer } from './source-directory.js';
+import type { SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, DistributionStrategy, SourceChange, StrategyName } from './strategy.js';
 
 /** Options of {@link DistributionHub}. */
@@ -118,7 +118,7 @@ export class DistributionHub {
   }
 
   /** The limits of `fn`'s strategy, for the fetcher. */
-  limits(fn: FunctionKey): Omit<SourcesAnswer, 'blocks'> {
+  limits(fn: FunctionKey): StrategyLimits {
     const s = this.strategyOf(fn);
     return { strategy: s.name, maxConcurrentFetches: s.maxConcurrentFetches, rarestFirst: s.rarestFirst };
   }

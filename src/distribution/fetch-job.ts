@@ -17,10 +17,16 @@ import type { SourceDirectory } from './source-directory.js';
 import { REGISTRY_ORIGIN, type BlockOrigin, type SourceChange, type Transport } from './strategy.js';
 import { hash32 } from './hash32.js';
 
+/**
+ * The part of a host's block store the fetcher uses: the platform passes its {@link BlobStore}; the
+ * simulator, or a test, may pass an in-memory one.
+ */
+export type HostBlockStore = Pick<BlobStore, 'has' | 'putVerified'>;
+
 /** What a job gets from its {@link BlockFetcher}. */
 export interface FetchJobParts {
   readonly host: HostId;
-  readonly store: BlobStore;
+  readonly store: HostBlockStore;
   readonly directory: SourceDirectory;
   readonly transport: Transport;
   readonly clock: Clock;
@@ -79,6 +85,9 @@ export class FetchJob {
   private idle: (() => void)[] = [];
   private failure: KindlingError | undefined;
   private sinceAvailability = 0;
+  private lanesRunning = 0;
+  /** Set the moment the last lane ends: from then on the job takes no more blocks. */
+  private closed = false;
 
   constructor(
     readonly request: FetchRequest,
@@ -144,6 +153,33 @@ export class FetchJob {
     return b !== undefined && b.state !== 'done';
   }
 
+  /**
+   * Adds blocks to a running job (at demand priority when `demand`, else background); blocks it
+   * already has are left as they are, except that `demand` promotes a queued one. Returns false when
+   * the job has finished and takes no more blocks: start a new one.
+   */
+  want(digests: readonly Digest[], demand = false): boolean {
+    if (this.closed) return false;
+    for (const digest of digests) {
+      const known = this.blocks.get(digest);
+      if (known) {
+        if (demand) this.promote(digest);
+        continue;
+      }
+      this.blocks.set(digest, {
+        digest,
+        index: this.blocks.size,
+        tie: hash32(`${this.parts.host}\0${digest}`),
+        priority: demand ? DEMAND : BACKGROUND,
+        state: 'queued',
+        availability: 0,
+      });
+      this.report.blocks++;
+    }
+    this.wakeLanes();
+    return true;
+  }
+
   /** Moves a queued block ahead of everything else (a sandbox or a peer is waiting for it). */
   promote(digest: Digest): void {
     const b = this.blocks.get(digest);
@@ -198,10 +234,12 @@ export class FetchJob {
       if (this.rarestFirst)
         await this.refreshAvailability().catch((err: unknown) => this.noteDirectoryError(err));
       if (this.wsRemaining === 0) this.readyNow();
-      await Promise.all(Array.from({ length: this.concurrency }, () => this.lane()));
+      this.lanesRunning = this.concurrency;
+      await Promise.all(Array.from({ length: this.concurrency }, () => this.countedLane()));
       this.throwIfStopped();
       return this.report;
     } catch (err) {
+      this.closed = true;
       const e = this.failure ?? (this.controller.signal.aborted ? this.controller.signal.reason : err);
       this.abort(e);
       this.rejectReady(e);
@@ -212,6 +250,14 @@ export class FetchJob {
   private throwIfStopped(): void {
     if (this.failure) throw this.failure;
     if (this.controller.signal.aborted) throw this.controller.signal.reason;
+  }
+
+  private async countedLane(): Promise<void> {
+    try {
+      await this.lane();
+    } finally {
+      if (--this.lanesRunning === 0) this.closed = true;
+    }
   }
 
   /** One connection's worth of work: take the best queued block, fetch it, repeat. */

@@ -11,7 +11,7 @@ import { parseBaseUrl } from './base-url.js';
 import { DISTRIBUTION_PATH } from './distribution-routes.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
-import type { SourceDirectory, SourcesAnswer } from './source-directory.js';
+import type { SourceDirectory, SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, SourceChange } from './strategy.js';
 
 /** Options of {@link RemoteSourceDirectory}. */
@@ -53,7 +53,7 @@ export class RemoteSourceDirectory implements SourceDirectory {
     this.clock = options.clock ?? systemClock;
   }
 
-  async join(fn: FunctionKey, repository: string): Promise<Omit<SourcesAnswer, 'blocks'>> {
+  async join(fn: FunctionKey, repository: string): Promise<StrategyLimits> {
     return this.post('join', { host: this.host, fn, repository });
   }
 

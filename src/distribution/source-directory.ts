@@ -17,13 +17,17 @@ export interface BlockSources {
   readonly sources: readonly BlockOrigin[];
 }
 
-/** The answer to a batched sources request, with the strategy's limits for the fetcher. */
-export interface SourcesAnswer {
+/** What a host needs to know of its function's strategy before fetching. */
+export interface StrategyLimits {
   readonly strategy: StrategyName;
   /** Fetches this host may run at once for this function. */
   readonly maxConcurrentFetches: number;
   /** Pick background blocks rarest first (swarm). */
   readonly rarestFirst: boolean;
+}
+
+/** The answer to a batched sources request, with the strategy's limits for the fetcher. */
+export interface SourcesAnswer extends StrategyLimits {
   /** One entry per digest asked, in the order asked. */
   readonly blocks: readonly BlockSources[];
 }
@@ -33,7 +37,7 @@ export interface SourceDirectory {
   /** The host this directory speaks for. */
   readonly host: HostId;
   /** The host starts needing `fn`'s image; idempotent. Returns the strategy's limits. */
-  join(fn: FunctionKey, repository: string): Promise<Omit<SourcesAnswer, 'blocks'>>;
+  join(fn: FunctionKey, repository: string): Promise<StrategyLimits>;
   /** The host no longer holds `fn`; idempotent. */
   remove(fn: FunctionKey): Promise<void>;
   /**
@@ -58,7 +62,7 @@ export class InProcessSourceDirectory implements SourceDirectory {
     readonly host: HostId,
   ) {}
 
-  async join(fn: FunctionKey, _repository: string): Promise<Omit<SourcesAnswer, 'blocks'>> {
+  async join(fn: FunctionKey, _repository: string): Promise<StrategyLimits> {
     this.hub.join(fn, this.host);
     return this.hub.limits(fn);
   }

@@ -87,7 +87,7 @@ describe('lazy loading', () => {
     const job = fetcher.fetch({ fn: FN, repository: REPO, blocks });
     await fetcher.waitForBlock(blocks[0] as Digest);
     const wanted = blocks[15] as Digest;
-    const demanded = fetcher.demand(FN, wanted);
+    const demanded = fetcher.demand(FN, REPO, wanted);
     const seen = job.report.order.length;
     reg.gate.open();
     await demanded;

@@ -1,0 +1,105 @@
+/**
+ * The same strategies, hub and fetcher at a scale HTTP tests cannot reach, over an in-memory
+ * Transport and a manual clock: the shape of how the simulator runs the distribution code (it swaps
+ * in a Transport with modelled links). Counts and sources, no time.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
+import { KindlingError } from '../../src/core/errors.js';
+import { BlockFetcher, type HostBlockStore } from '../../src/distribution/block-fetcher.js';
+import { DistributionHub } from '../../src/distribution/distribution-hub.js';
+import { REGISTRY, type HostId } from '../../src/distribution/function-tree.js';
+import { InProcessSourceDirectory } from '../../src/distribution/source-directory.js';
+import type {
+  BlockOrigin,
+  BlockRequest,
+  DistributionStrategy,
+  Transport,
+} from '../../src/distribution/strategy.js';
+import { SwarmStrategy } from '../../src/distribution/swarm-strategy.js';
+import { TreeStrategy } from '../../src/distribution/tree-strategy.js';
+import { sha256Digest } from '../../src/image/digest.js';
+import type { Digest } from '../../src/image/manifest.js';
+
+class MemoryStore implements HostBlockStore {
+  readonly blobs = new Map<Digest, Uint8Array>();
+  async has(digest: Digest): Promise<boolean> {
+    return this.blobs.has(digest);
+  }
+  async putVerified(digest: Digest, bytes: Uint8Array): Promise<void> {
+    this.blobs.set(digest, bytes);
+  }
+}
+
+/** Registry and peers in memory; a peer answers a block it is receiving once it has it. */
+class MemoryTransport implements Transport {
+  readonly hosts = new Map<HostId, { store: MemoryStore; fetcher: BlockFetcher }>();
+  registryBytes = 0;
+  constructor(readonly registry: Map<Digest, Uint8Array>) {}
+  async fetchBlock(source: BlockOrigin, request: BlockRequest, signal?: AbortSignal): Promise<Uint8Array> {
+    if (source.kind === 'registry') {
+      const bytes = this.registry.get(request.digest);
+      if (!bytes) throw new KindlingError('KINDLING_BLOB_UNKNOWN', 'not in the registry');
+      this.registryBytes += bytes.length;
+      return bytes;
+    }
+    const peer = this.hosts.get(source.host);
+    if (!peer) throw new KindlingError('KINDLING_UNAVAILABLE', `no host ${source.host}`);
+    await peer.fetcher.waitForBlock(request.digest, signal);
+    return peer.store.blobs.get(request.digest) as Uint8Array;
+  }
+}
+
+async function run(strategy: DistributionStrategy, hosts: number, blocks: number) {
+  const registry = new Map<Digest, Uint8Array>();
+  const digests: Digest[] = [];
+  for (let i = 0; i < blocks; i++) {
+    const bytes = Buffer.from(`block ${i} `.repeat(100));
+    const d = sha256Digest(bytes);
+    registry.set(d, bytes);
+    digests.push(d);
+  }
+  const clock = new ManualClock();
+  const hub = new DistributionHub({ strategies: [strategy], clock });
+  const transport = new MemoryTransport(registry);
+  const ids = Array.from({ length: hosts }, (_, i) => `h${String(i).padStart(3, '0')}`);
+  for (const id of ids) {
+    hub.join('acme/fn', id);
+    const store = new MemoryStore();
+    const directory = new InProcessSourceDirectory(hub, id);
+    transport.hosts.set(id, {
+      store,
+      fetcher: new BlockFetcher({ host: id, store, directory, transport, clock }),
+    });
+  }
+  const jobs = ids.map((id) =>
+    transport.hosts.get(id)?.fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: digests }),
+  );
+  const reports = await Promise.all(jobs.map((j) => j?.done));
+  const imageBytes = [...registry.values()].reduce((a, b) => a + b.length, 0);
+  for (const id of ids) assert.equal(transport.hosts.get(id)?.store.blobs.size, blocks, id);
+  return { ids, reports, transport, imageBytes };
+}
+
+describe('distribution in memory, at scale', () => {
+  it('tree, 100 hosts: one registry copy, every host fed by its parent only', async () => {
+    const strategy = new TreeStrategy();
+    const { ids, reports, transport, imageBytes } = await run(strategy, 100, 24);
+    assert.equal(transport.registryBytes, imageBytes);
+    const tree = strategy.ft.treeOf('acme/fn');
+    assert.equal(tree?.height(), 7);
+    reports.forEach((r, i) => {
+      const parent = tree?.parentOf(ids[i] as string);
+      if (parent === REGISTRY) assert.equal(r?.bytesFromRegistry, imageBytes);
+      else assert.deepEqual(r?.bytesByPeer, { [parent as string]: imageBytes });
+    });
+  });
+
+  it('swarm, 100 hosts: at most 1.5 registry copies, and uploads spread over many peers', async () => {
+    const { reports, transport, imageBytes } = await run(new SwarmStrategy(), 100, 24);
+    assert.ok(transport.registryBytes <= 1.5 * imageBytes, `${transport.registryBytes / imageBytes} copies`);
+    const uploaders = new Set(reports.flatMap((r) => Object.keys(r?.bytesByPeer ?? {})));
+    assert.ok(uploaders.size >= 50, `${uploaders.size} hosts uploaded`);
+  });
+});
