@@ -36,7 +36,7 @@ export function treeStrategy(init: TreeStrategyInit = {}): StrategyFactory {
 export class TreeStrategy implements DistributionStrategy {
   readonly name = 'tree' as const;
   /** One upstream transfer per host per function: the fetch from the parent. */
-  readonly maxConcurrentFetches = 4;
+  readonly maxConcurrentFetches = 1;
   readonly rarestFirst = false;
   /** The trees; read them (`treeOf`) but change them only through the strategy. */
   readonly ft: FtManager;
