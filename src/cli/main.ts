@@ -20,6 +20,7 @@ import {
   versions,
 } from './commands/inspect.js';
 import { invoke } from './commands/invoke.js';
+import { sim, simHelp } from './commands/sim.js';
 import { up } from './commands/up.js';
 import { resolveEndpoint } from './endpoint.js';
 
@@ -140,6 +141,19 @@ tenant
   .command('ls')
   .description('list tenants')
   .action(() => tenantList(client(), { json: json() }));
+
+program
+  .command('sim <scenario>')
+  .description(`run a simulator scenario on virtual time (${simHelp()})`)
+  .option(
+    '--trace <dir>',
+    'trace directory (repeatable; default: every one under ../shared/data/traces/ or KINDLING_TRACES)',
+    collect,
+  )
+  .option('--out <dir>', 'where to write results (default: bench/results)')
+  .action((scenario: string, opts: { trace?: string[]; out?: string }) =>
+    sim(scenario, { ...opts, json: json() }),
+  );
 
 program.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
 
