@@ -3,6 +3,7 @@
  * under a data directory. `kindling up` runs this.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
@@ -19,8 +20,7 @@ import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { BlobStore } from './image/blob-store.js';
 import { LocalRegistry } from './image/registry.js';
-import { hybridHistogram } from './policy/hybrid-histogram.js';
-import { fixedKeepAlive } from './policy/keep-alive.js';
+import { defaultPolicies, type PolicyName } from './policy/catalog.js';
 import { createContainerTier } from './sandbox/container/index.js';
 import { createIsolateTier } from './sandbox/isolate/index.js';
 import { createProcessTier } from './sandbox/process/index.js';
@@ -47,8 +47,13 @@ export interface PlatformOptions {
    * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
    */
   stemCells?: number;
-  /** Keep-alive policy of functions that do not choose one: `fixed` (default) or `hybrid-histogram`. */
-  keepAlivePolicy?: 'fixed' | 'hybrid-histogram';
+  /** Keep-alive policy of functions that do not choose one (default `fixed`). */
+  keepAlivePolicy?: PolicyName;
+  /**
+   * Memory budget of the host for `greedy-dual` functions' instances, MiB (default: half the
+   * machine's memory): a start that would exceed it evicts idle instances, lowest priority first.
+   */
+  memoryMb?: number;
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
 }
@@ -124,8 +129,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     cache: new BlobStore(paths.blockCache),
     imagesDir: paths.images,
     clock,
-    policies: { fixed: fixedKeepAlive(), 'hybrid-histogram': hybridHistogram() },
+    policies: defaultPolicies(),
     defaultPolicy: opts.keepAlivePolicy ?? 'fixed',
+    memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
     logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
     onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
   });

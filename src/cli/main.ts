@@ -61,7 +61,11 @@ program
   )
   .option(
     '--keep-alive-policy <name>',
-    'keep-alive policy of functions that choose none: fixed (default) or hybrid-histogram (also KINDLING_KEEP_ALIVE_POLICY)',
+    'keep-alive policy of functions that choose none: fixed (default), hybrid-histogram, greedy-dual or cost-window (also KINDLING_KEEP_ALIVE_POLICY)',
+  )
+  .option(
+    '--memory-mb <mb>',
+    "memory budget for greedy-dual functions' instances, MiB (default: KINDLING_MEMORY_MB or half the machine's memory)",
   )
   .action(
     (opts: {
@@ -71,6 +75,7 @@ program
       examples: boolean;
       stemCells?: string;
       keepAlivePolicy?: string;
+      memoryMb?: string;
     }) => up(opts),
   );
 
