@@ -20,6 +20,8 @@ import {
   versions,
 } from './commands/inspect.js';
 import { invoke } from './commands/invoke.js';
+import { POLICY_NAMES } from '../policy/catalog.js';
+import { replay } from './commands/replay.js';
 import { sim, simHelp } from './commands/sim.js';
 import { up } from './commands/up.js';
 import { resolveEndpoint } from './endpoint.js';
@@ -159,6 +161,26 @@ program
   .action((scenario: string, opts: { trace?: string[]; out?: string }) =>
     sim(scenario, { ...opts, json: json() }),
   );
+
+program
+  .command('replay')
+  .description(
+    'drive the platform with a workload trace: one generated function per trace function, time-compressed',
+  )
+  .requiredOption('--trace <dir>', 'trace directory (Azure 2019 or 2021 format)')
+  .option('--speedup <n>', 'time compression factor (default 60: an hour of trace per minute)')
+  .option(
+    '--keep-alive <minutes>',
+    'keep-alive of the generated functions in trace time (default 10; divided by the speedup)',
+  )
+  .option(
+    '--policy <name>',
+    `keep-alive policy of the generated functions (${POLICY_NAMES.join(', ')}; default: the platform's)`,
+  )
+  .option('--mode <mode>', 'how invocations spend their time: sleep (default) or busy')
+  .option('--memory-scale <f>', "fraction of the trace's memory each instance allocates (default 1)")
+  .option('--out <file>', 'write every invocation record (cold/warm, status, latency) as JSON')
+  .action((opts) => replay(client(), { ...opts, json: json() }));
 
 program.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
 
