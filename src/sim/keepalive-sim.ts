@@ -59,6 +59,12 @@ export interface KeepAliveSimOptions {
   memoryMb?: number;
   /** Time a cold start adds before execution, ms (also the cache's cold-start cost). Default 500. */
   coldStartMs?: number;
+  /**
+   * Invocations one instance runs at once (the function config's `concurrency`). Default 1, as
+   * the live pool's default and AWS Lambda. `Infinity` gives the model of Shahrad et al.'s
+   * simulation: one instance per function serves everything, so only keep-alive causes cold starts.
+   */
+  concurrency?: number;
 }
 
 /** Per-function outcome. */
@@ -94,6 +100,10 @@ interface Inst {
   idleSince: number;
   /** The idle schedule this instance is loaded for, when idle. */
   cycle: Cycle | undefined;
+  /** Invocations running on it. */
+  inflight: number;
+  /** When its start completes (cold start), ms. */
+  readyAt: number;
 }
 
 /** One idle period's load schedule ({@link idleSchedule}) being carried out. */
@@ -114,6 +124,8 @@ interface FnRuntime {
   idle: Inst[];
   /** Cycles waiting to load an instance, oldest first. */
   pending: Cycle[];
+  /** Instances running something (only tracked when concurrency > 1). */
+  busy: Set<Inst>;
   invocations: number;
   coldStarts: number;
 }
@@ -160,6 +172,9 @@ export function simulateKeepAlive(
   const coldStartMs = opts.coldStartMs ?? 500;
   if (!(coldStartMs >= 0))
     throw new KindlingError('KINDLING_INVALID_CONFIG', `coldStartMs must be ≥ 0, got ${coldStartMs}`);
+  const concurrency = opts.concurrency ?? 1;
+  if (!(concurrency >= 1))
+    throw new KindlingError('KINDLING_INVALID_CONFIG', `concurrency must be ≥ 1, got ${concurrency}`);
   if (!(opts.configuredKeepAliveMs >= 0))
     throw new KindlingError(
       'KINDLING_INVALID_CONFIG',
@@ -180,6 +195,7 @@ export function simulateKeepAlive(
       pf: { key: f.key, configuredKeepAliveMs: opts.configuredKeepAliveMs, memoryMb: f.memoryMb },
       idle: [],
       pending: [],
+      busy: new Set(),
       invocations: 0,
       coldStarts: 0,
     };
@@ -210,6 +226,8 @@ export function simulateKeepAlive(
       state,
       idleSince: clock.now(),
       cycle: undefined,
+      inflight: 0,
+      readyAt: clock.now(),
     };
     if (cache) {
       let victims = cache.victims(inst.memoryMb);
@@ -287,6 +305,13 @@ export function simulateKeepAlive(
     nextWindow(c);
   };
 
+  /** One invocation on `inst` ended; the instance goes idle when it was the last. */
+  const finish = (inst: Inst) => {
+    if (--inst.inflight > 0) return;
+    fns[inst.fn]!.busy.delete(inst);
+    becomeIdle(inst);
+  };
+
   for (let a = 0; a < order.times.length; a++) {
     const t = order.times[a]!;
     clock.run(t);
@@ -295,7 +320,18 @@ export function simulateKeepAlive(
     const spec = w.functions[fi]!;
     f.invocations++;
     policy.onInvocation(f.pf, t);
+    let busyFor = spec.durationMs(order.index[a]!);
     let inst: Inst | undefined;
+    if (concurrency > 1) {
+      // Pack onto the busiest running instance that has room, as the live pool does.
+      for (const b of f.busy) if (b.inflight < concurrency && (!inst || b.inflight > inst.inflight)) inst = b;
+      if (inst) {
+        inst.inflight++;
+        const joined = inst;
+        clock.setTimer(() => finish(joined), Math.max(0, inst.readyAt - t) + busyFor);
+        continue;
+      }
+    }
     while (f.idle.length > 0) {
       const c = f.idle.pop()!;
       if (c.state === 'idle') {
@@ -303,7 +339,6 @@ export function simulateKeepAlive(
         break;
       }
     }
-    let busyFor = spec.durationMs(order.index[a]!);
     if (inst) {
       endIdle(inst);
       // The arrival ends the instance's idle schedule.
@@ -320,9 +355,12 @@ export function simulateKeepAlive(
       inst = load(fi, 'busy');
       cache?.add({ id: String(inst.id), fnKey: spec.key, memoryMb: inst.memoryMb, coldStartMs });
       busyFor += coldStartMs;
+      inst.readyAt = t + coldStartMs;
     }
+    inst.inflight = 1;
+    if (concurrency > 1) f.busy.add(inst);
     const running = inst;
-    clock.setTimer(() => becomeIdle(running), busyFor);
+    clock.setTimer(() => finish(running), busyFor);
   }
   clock.run(w.horizonMs);
   // Idle memory up to the end of the trace.

@@ -41,21 +41,38 @@ export function paretoPanel(
   const plotH = height - pad.top - pad.bottom;
   const maxX = Math.max(...points.map((p) => p.x), 1e-9) * 1.08;
   const maxY = Math.max(...points.map((p) => p.y), 1e-9) * 1.08;
-  const sx = (x: number) => pad.left + (x / maxX) * plotW;
+  // Wasted memory spans orders of magnitude across policies (Greedy-Dual holds its whole budget):
+  // a log axis then, so the keep-alive policies are not squeezed against the origin.
+  const positive = points.map((p) => p.x).filter((x) => x > 0);
+  const minX = Math.min(...positive, maxX);
+  const logX = minX > 0 && maxX / minX > 20;
+  const lo = logX ? Math.pow(10, Math.floor(Math.log10(minX))) : 0;
+  const hi = logX ? Math.pow(10, Math.ceil(Math.log10(maxX))) : maxX;
+  const sx = (x: number) =>
+    pad.left +
+    (logX ? (Math.log10(Math.max(x, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : x / maxX) *
+      plotW;
   const sy = (y: number) => pad.top + plotH - (y / maxY) * plotH;
   const parts: string[] = [
     `<text x="${pad.left + plotW / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
-    `<text x="${pad.left + plotW / 2}" y="${height - 8}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`,
+    `<text x="${pad.left + plotW / 2}" y="${height - 8}" text-anchor="middle" font-size="11">${esc(xLabel)}${logX ? ' — log scale' : ''}</text>`,
     `<text x="14" y="${pad.top + plotH / 2}" font-size="11" transform="rotate(-90 14 ${pad.top + plotH / 2})" text-anchor="middle">${esc(yLabel)}</text>`,
   ];
   for (let i = 0; i <= 4; i++) {
     const y = pad.top + plotH - (plotH * i) / 4;
-    const x = pad.left + (plotW * i) / 4;
     parts.push(
       `<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${y}" y2="${y}" stroke="#ddd"/>`,
       `<text x="${pad.left - 6}" y="${y + 4}" text-anchor="end" font-size="10">${fmt((maxY * i) / 4)}</text>`,
+    );
+  }
+  const xTicks = logX
+    ? Array.from({ length: Math.round(Math.log10(hi / lo)) + 1 }, (_, i) => lo * Math.pow(10, i))
+    : [0, 1, 2, 3, 4].map((i) => (maxX * i) / 4);
+  for (const v of xTicks) {
+    const x = sx(v);
+    parts.push(
       `<line x1="${x}" x2="${x}" y1="${pad.top}" y2="${pad.top + plotH}" stroke="#eee"/>`,
-      `<text x="${x}" y="${pad.top + plotH + 14}" text-anchor="middle" font-size="10">${fmt((maxX * i) / 4)}</text>`,
+      `<text x="${x}" y="${pad.top + plotH + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`,
     );
   }
   for (const p of points) {

@@ -61,6 +61,20 @@ describe('keep-alive simulation', () => {
     assert.equal(peakBusyMemoryMb(w), 3072);
   });
 
+  it('with unbounded instance concurrency one instance serves overlapping invocations (the paper model)', () => {
+    const w = workload([{ key: 'a', starts: [0, 1000, 2000, 30_000], dur: 5000 }], 40_000);
+    const r = simulateKeepAlive(w, {
+      policy: fixedKeepAlive(),
+      configuredKeepAliveMs: 10_000,
+      coldStartMs: 0,
+      concurrency: Number.POSITIVE_INFINITY,
+    });
+    // One instance busy 0→7 s, idle 7→17 s (evicted), cold again at 30 s, idle 35→40 s.
+    assert.deepEqual([...r.cold], [1, 0, 0, 1]);
+    assert.equal(r.peakMemoryMb, 1024);
+    assert.equal(r.wastedMbMs, 15_000 * 1024);
+  });
+
   it('pre-warm: unloads at once, loads again at the window start; an early arrival is cold and cancels it', () => {
     // Window [8, 12] minutes after each idle start.
     const policy = scheduled([[8 * MIN, 12 * MIN]]);

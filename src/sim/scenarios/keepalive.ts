@@ -1,8 +1,12 @@
 /**
  * The `keepalive` scenario: every keep-alive policy, in several settings, on every trace, through
  * {@link simulateKeepAlive}; reports cold-start %, the spread of per-function cold-start %, and
- * wasted memory-time, writes `sim-keepalive.json` (an array, one object per trace) and a Pareto
- * plot `sim-keepalive.svg`.
+ * wasted memory-time. Two instance models:
+ * - `sim-keepalive.json` + `sim-keepalive.svg` (the main results): instances run one invocation at
+ *   a time, as the live pool does by default, so bursts need several instances;
+ * - `sim-keepalive-single-instance.json`: one instance per function serves everything, the model of
+ *   Shahrad et al.'s own simulation, where only keep-alive decisions cause cold starts.
+ * Each file is an array with one object per trace.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -33,7 +37,7 @@ export interface PolicySetting {
   make(w: SimWorkload): Omit<KeepAliveSimOptions, 'coldStartMs'>;
 }
 
-/** The settings compared: fixed 5/10/20/60 min, hybrid ×3, Greedy-Dual ×3 budgets, cost-window ×3. */
+/** The settings compared: fixed 5/10/20/60 min, hybrid ×3, Greedy-Dual ×3 budgets, cost-window ×4. */
 export function keepAliveSettings(): PolicySetting[] {
   const tenMin = 10 * MIN;
   const fixed = (m: number): PolicySetting => ({
@@ -99,6 +103,11 @@ export function keepAliveSettings(): PolicySetting[] {
       series: 'cost-window',
       make: () => ({ policy: costWindow({ breakEvenMs: 20 * MIN }), configuredKeepAliveMs: tenMin }),
     },
+    {
+      name: 'cost-window-be60m',
+      series: 'cost-window',
+      make: () => ({ policy: costWindow({ breakEvenMs: 60 * MIN }), configuredKeepAliveMs: tenMin }),
+    },
   ];
 }
 
@@ -125,6 +134,8 @@ export interface KeepAliveTraceResult {
   invocations: number;
   horizonMs: number;
   coldStartMs: number;
+  /** Invocations per instance at once (Infinity is written as null in JSON: one instance per function). */
+  instanceConcurrency: number;
   policies: KeepAliveRow[];
 }
 
@@ -146,11 +157,12 @@ export function runKeepAlive(
   format: string,
   settings: PolicySetting[] = keepAliveSettings(),
   coldStartMs = 500,
+  concurrency = 1,
 ): KeepAliveTraceResult {
   const order = arrivalOrder(w);
   const policies = settings.map((s) => {
     const opts = s.make(w);
-    const r = simulateKeepAlive(w, { ...opts, coldStartMs }, order);
+    const r = simulateKeepAlive(w, { ...opts, coldStartMs, concurrency }, order);
     const perFn = r.functions
       .filter((f) => f.invocations > 0)
       .map((f) => (100 * f.coldStarts) / f.invocations)
@@ -179,6 +191,7 @@ export function runKeepAlive(
     invocations: order.times.length,
     horizonMs: w.horizonMs,
     coldStartMs,
+    instanceConcurrency: concurrency,
     policies,
   };
 }
@@ -190,23 +203,33 @@ export const keepAliveScenario: Scenario = {
     'every keep-alive policy (fixed, hybrid-histogram, greedy-dual, cost-window; several settings each) on every trace: cold-start % and wasted memory-time',
   async run({ traces, outDir, say }) {
     const results: KeepAliveTraceResult[] = [];
+    const single: KeepAliveTraceResult[] = [];
     const settings = keepAliveSettings();
-    for (const dir of traces) {
-      const trace = await readTraceDir(dir);
-      const name = basename(dir.replace(/\/+$/, ''));
-      say(
-        `${name}: ${trace.functions.length} functions, ${trace.format}; ${settings.length} policy settings`,
-      );
-      const res = runKeepAlive(name, traceWorkload(trace), trace.format, settings);
+    const show = (res: KeepAliveTraceResult) => {
       for (const p of res.policies)
         say(
           `  ${p.name.padEnd(22)} cold ${p.coldStartPct.toFixed(2).padStart(6)} %   p75/fn ${p.p75FunctionColdStartPct.toFixed(1).padStart(5)} %   wasted ${p.wastedMemGiBh.toFixed(3).padStart(8)} GiB·h`,
         );
+    };
+    for (const dir of traces) {
+      const trace = await readTraceDir(dir);
+      const name = basename(dir.replace(/\/+$/, ''));
+      const w = traceWorkload(trace);
+      say(
+        `${name}: ${trace.functions.length} functions, ${trace.format}; ${settings.length} policy settings`,
+      );
+      const res = runKeepAlive(name, w, trace.format, settings);
+      show(res);
       results.push(res);
+      say(`${name}, one instance per function (the paper's model):`);
+      const one = runKeepAlive(name, w, trace.format, settings, 500, Number.POSITIVE_INFINITY);
+      show(one);
+      single.push(one);
     }
     mkdirSync(outDir, { recursive: true });
     const json = join(outDir, 'sim-keepalive.json');
     writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
+    writeFileSync(join(outDir, 'sim-keepalive-single-instance.json'), JSON.stringify(single, null, 2) + '\n');
     const svg = join(outDir, 'sim-keepalive.svg');
     const series = new Map(settings.map((s) => [s.name, s.series]));
     writeFileSync(
@@ -227,7 +250,7 @@ export const keepAliveScenario: Scenario = {
         ),
       ),
     );
-    say(`wrote ${json} and ${svg}`);
+    say(`wrote ${json}, ${svg} and sim-keepalive-single-instance.json`);
     return results;
   },
 };
