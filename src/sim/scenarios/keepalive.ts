@@ -37,7 +37,7 @@ export interface PolicySetting {
   make(w: SimWorkload): Omit<KeepAliveSimOptions, 'coldStartMs'>;
 }
 
-/** The settings compared: fixed 5/10/20/60 min, hybrid ×3, Greedy-Dual ×3 budgets, cost-window ×4. */
+/** The settings compared: fixed 5/10/20/60 min, hybrid ×4, Greedy-Dual ×3 budgets, cost-window ×4. */
 export function keepAliveSettings(): PolicySetting[] {
   const tenMin = 10 * MIN;
   const fixed = (m: number): PolicySetting => ({
@@ -76,6 +76,11 @@ export function keepAliveSettings(): PolicySetting[] {
         policy: hybridHistogram({ fallbackKeepAliveMs: 4 * 60 * MIN }),
         configuredKeepAliveMs: tenMin,
       }),
+    },
+    {
+      name: 'hybrid-idle-from-end',
+      series: 'hybrid',
+      make: () => ({ policy: hybridHistogram({ idleFrom: 'end' }), configuredKeepAliveMs: tenMin }),
     },
     {
       name: 'hybrid-p10-p95',
