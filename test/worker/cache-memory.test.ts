@@ -7,6 +7,7 @@ import { GreedyDualCache } from '../../src/policy/greedy-dual.js';
 import { CacheMemory } from '../../src/worker/cache-memory.js';
 import { FunctionPool } from '../../src/worker/pool.js';
 import { FakeTier, settle } from '../helpers/fake-tier.js';
+import { testSpec } from './instance-spec.js';
 
 /** Pools of three functions sharing one Greedy-Dual budget of two 128 MiB instances. */
 function setup() {
@@ -28,17 +29,7 @@ function setup() {
         entry: 'index.mjs',
         fetch: { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
       }),
-      spec: (instanceId, code) => ({
-        instanceId,
-        functionName: name,
-        functionVersion: 1,
-        codeDir: code.codeDir,
-        entry: code.entry,
-        env: {},
-        memoryMb: 128,
-        concurrency: 1,
-        logLimitBytes: 1024,
-      }),
+      spec: testSpec(name),
       newInstanceId: () => `${name}-${++n}`,
       onBackgroundError: (e) => {
         throw e;

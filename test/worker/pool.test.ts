@@ -7,6 +7,7 @@ import { hybridHistogram } from '../../src/policy/hybrid-histogram.js';
 import { fixedKeepAlive, type KeepAlivePolicy } from '../../src/policy/keep-alive.js';
 import { FunctionPool, type Lease } from '../../src/worker/pool.js';
 import { FakeTier, settle } from '../helpers/fake-tier.js';
+import { testSpec } from './instance-spec.js';
 
 function makePool(config: Record<string, unknown> = {}, policy: KeepAlivePolicy = fixedKeepAlive()) {
   const tier = new FakeTier();
@@ -28,17 +29,7 @@ function makePool(config: Record<string, unknown> = {}, policy: KeepAlivePolicy 
         fetch: { bytesFromSource: 10, bytesFromCache: 0, source: 'registry' },
       };
     },
-    spec: (instanceId, code) => ({
-      instanceId,
-      functionName: 'f',
-      functionVersion: 1,
-      codeDir: code.codeDir,
-      entry: code.entry,
-      env: {},
-      memoryMb: 128,
-      concurrency: 1,
-      logLimitBytes: 1024,
-    }),
+    spec: testSpec('f'),
     newInstanceId: () => `i-${++n}`,
     onBackgroundError: (e) => errors.push(e),
   });
