@@ -3,6 +3,7 @@
  * under a data directory. `kindling up` runs this.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
@@ -17,6 +18,7 @@ import { Invoker } from './control/invoker.js';
 import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { LocalRegistry } from './image/registry.js';
+import type { PolicyName } from './policy/catalog.js';
 import { createApiServer } from './api/server.js';
 import { ClusterMembership } from './cluster/membership.js';
 import { createDistributionHub } from './cluster/distribution.js';
@@ -49,8 +51,13 @@ export interface PlatformOptions {
    * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
    */
   stemCells?: number;
-  /** Keep-alive policy of functions that do not choose one: `fixed` (default) or `hybrid-histogram`. */
-  keepAlivePolicy?: 'fixed' | 'hybrid-histogram';
+  /** Keep-alive policy of functions that do not choose one (default `fixed`). */
+  keepAlivePolicy?: PolicyName;
+  /**
+   * Memory budget of the host for `greedy-dual` functions' instances, MiB (default: half the
+   * machine's memory): a start that would exceed it evicts idle instances, lowest priority first.
+   */
+  memoryMb?: number;
   /**
    * Cluster mode: this process is the control plane only (gateway, scheduler, registry); invocations
    * run on worker processes (`kindling worker`) that register with it. Off by default (the embedded
@@ -152,6 +159,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       clock,
       stemCells: opts.stemCells ?? 1,
       keepAlivePolicy: opts.keepAlivePolicy ?? 'fixed',
+      memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
       logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
       onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
     });

@@ -21,6 +21,9 @@ import {
 } from './commands/inspect.js';
 import { invoke } from './commands/invoke.js';
 import { clusterDown, clusterUp, type ClusterUpFlags } from './commands/cluster.js';
+import { POLICY_NAMES } from '../policy/catalog.js';
+import { replay } from './commands/replay.js';
+import { sim, simHelp } from './commands/sim.js';
 import { up } from './commands/up.js';
 import { worker, type WorkerFlags } from './commands/worker.js';
 import { resolveEndpoint } from './endpoint.js';
@@ -62,7 +65,11 @@ program
   )
   .option(
     '--keep-alive-policy <name>',
-    'keep-alive policy of functions that choose none: fixed (default) or hybrid-histogram (also KINDLING_KEEP_ALIVE_POLICY)',
+    'keep-alive policy of functions that choose none: fixed (default), hybrid-histogram, greedy-dual or cost-window (also KINDLING_KEEP_ALIVE_POLICY)',
+  )
+  .option(
+    '--memory-mb <mb>',
+    "memory budget for greedy-dual functions' instances, MiB (default: KINDLING_MEMORY_MB or half the machine's memory)",
   )
   .option('--cluster', 'run the control plane only; invocations run on `kindling worker` hosts that register')
   .option(
@@ -79,6 +86,7 @@ program
       keepAlivePolicy?: string;
       cluster?: boolean;
       distribution?: string;
+      memoryMb?: string;
     }) => up(opts),
   );
 
@@ -191,6 +199,39 @@ tenant
   .command('ls')
   .description('list tenants')
   .action(() => tenantList(client(), { json: json() }));
+
+program
+  .command('sim <scenario>')
+  .description(`run a simulator scenario on virtual time (${simHelp()})`)
+  .option(
+    '--trace <dir>',
+    'trace directory (repeatable; default: every one under ../shared/data/traces/ or KINDLING_TRACES)',
+    collect,
+  )
+  .option('--out <dir>', 'where to write results (default: bench/results)')
+  .action((scenario: string, opts: { trace?: string[]; out?: string }) =>
+    sim(scenario, { ...opts, json: json() }),
+  );
+
+program
+  .command('replay')
+  .description(
+    'drive the platform with a workload trace: one generated function per trace function, time-compressed',
+  )
+  .requiredOption('--trace <dir>', 'trace directory (Azure 2019 or 2021 format)')
+  .option('--speedup <n>', 'time compression factor (default 60: an hour of trace per minute)')
+  .option(
+    '--keep-alive <minutes>',
+    'keep-alive of the generated functions in trace time (default 10; divided by the speedup)',
+  )
+  .option(
+    '--policy <name>',
+    `keep-alive policy of the generated functions (${POLICY_NAMES.join(', ')}; default: the platform's)`,
+  )
+  .option('--mode <mode>', 'how invocations spend their time: sleep (default) or busy')
+  .option('--memory-scale <f>', "fraction of the trace's memory each instance allocates (default 1)")
+  .option('--out <file>', 'write every invocation record (cold/warm, status, latency) as JSON')
+  .action((opts) => replay(client(), { ...opts, json: json() }));
 
 program.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
 

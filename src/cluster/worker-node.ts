@@ -107,6 +107,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     clock,
     stemCells: opts.stemCells ?? 0,
     keepAlivePolicy: 'fixed',
+    memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 ** 21),
     logLimitBytes: 256 * 1024,
     prepareAhead: false,
     onBackgroundError: (err, key) => say(`warning: ${key}: ${err.message}`),

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseOrThrow } from '../core/validate.js';
+import { POLICY_NAMES } from '../policy/catalog.js';
 
 export const DEFAULT_FUNCTION_CONFIG = {
   memoryMb: 128,
@@ -63,7 +64,7 @@ export const functionConfigSchema = z
       .enum(['registry', 'swarm', 'tree'], { message: 'must be "registry", "swarm" or "tree"' })
       .optional(),
     keepAlivePolicy: z
-      .enum(['fixed', 'hybrid-histogram'], { message: 'must be "fixed" or "hybrid-histogram"' })
+      .enum(POLICY_NAMES, { message: `must be one of ${POLICY_NAMES.join(', ')}` })
       .optional(),
     env: z
       .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())

@@ -67,6 +67,12 @@ export interface HybridHistogramOptions {
   ewmaAlpha?: number;
   /** Margin around the time-series prediction, 0..1. Default 0.15. */
   timeSeriesMargin?: number;
+  /**
+   * Where an idle time starts: `arrival` (default; the previous arrival, see the file comment) or
+   * `end` (the end of the last execution, reported through `onIdle`, as the paper defines it; an
+   * arrival with no execution ended since the previous one falls back to the arrival gap).
+   */
+  idleFrom?: 'arrival' | 'end';
 }
 
 /** Which rule produced a decision. */
@@ -97,6 +103,8 @@ export interface HybridHistogramPolicy extends KeepAlivePolicy {
 
 interface FunctionState {
   lastArrival: number;
+  /** When an execution last ended, if one did since the last arrival (`idleFrom: 'end'`). */
+  lastEnd: number | undefined;
   hist: IdleHistogram;
   ewma: number | undefined;
 }
@@ -129,6 +137,12 @@ export function hybridHistogram(options: HybridHistogramOptions = {}): HybridHis
   const alpha = fraction('ewmaAlpha', options.ewmaAlpha ?? 0.5, false);
   const tsMargin = fraction('timeSeriesMargin', options.timeSeriesMargin ?? 0.15, true);
   const fallbackMs = options.fallbackKeepAliveMs;
+  const fromEnd = (options.idleFrom ?? 'arrival') === 'end';
+  if (options.idleFrom !== undefined && options.idleFrom !== 'arrival' && options.idleFrom !== 'end')
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `hybrid-histogram idleFrom must be "arrival" or "end", got ${JSON.stringify(options.idleFrom)}`,
+    );
   if (head > tail)
     throw new KindlingError(
       'KINDLING_INVALID_CONFIG',
@@ -180,12 +194,22 @@ export function hybridHistogram(options: HybridHistogramOptions = {}): HybridHis
     onInvocation(fn, now) {
       const s = state.get(fn.key);
       if (!s) {
-        state.set(fn.key, { lastArrival: now, hist: new IdleHistogram(binMs, bins), ewma: undefined });
+        state.set(fn.key, {
+          lastArrival: now,
+          lastEnd: undefined,
+          hist: new IdleHistogram(binMs, bins),
+          ewma: undefined,
+        });
         return;
       }
-      const idle = Math.max(0, now - s.lastArrival);
+      const idle = Math.max(0, now - (s.lastEnd ?? s.lastArrival));
       s.lastArrival = now;
+      s.lastEnd = undefined;
       if (!s.hist.add(idle)) s.ewma = s.ewma === undefined ? idle : alpha * idle + (1 - alpha) * s.ewma;
+    },
+    onIdle(fn, now) {
+      const s = state.get(fn.key);
+      if (fromEnd && s) s.lastEnd = now;
     },
     keepAliveMs: (fn) => decide(fn).keepAliveMs,
     prewarmMs: (fn) => decide(fn).prewarmMs,

@@ -11,9 +11,11 @@ import type { FetchStats } from '../control/invocations.js';
 import type { BlobStore } from '../image/blob-store.js';
 import { materializeImage } from '../image/materialize.js';
 import type { BlockSource } from '../image/source.js';
+import { GreedyDualCache } from '../policy/greedy-dual.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
 import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
+import { CacheMemory } from './cache-memory.js';
 import { FunctionPool, type PreparedCode } from './pool.js';
 
 /** Options of a worker agent. */
@@ -42,6 +44,12 @@ export interface WorkerOptions {
   /** Keep-alive policies by name; a function names one (`keepAlivePolicy`), else `defaultPolicy`. */
   policies: Record<string, KeepAlivePolicy>;
   defaultPolicy: string;
+  /**
+   * Memory budget for the instances of functions whose policy is `greedy-dual`, MiB: a start that
+   * would exceed it evicts idle ones, lowest Greedy-Dual priority first. Without it `greedy-dual`
+   * is not offered.
+   */
+  memoryMb?: number;
   /** Console bytes kept per invocation. */
   logLimitBytes: number;
   onBackgroundError(err: KindlingError, key: string): void;
@@ -78,13 +86,24 @@ export class WorkerAgent implements WorkerHandle {
   /** Image digests whose materialisation finished on this host. */
   private readonly images = new Set<string>();
   private running = 0;
+  private readonly cacheMemory: CacheMemory | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
     this.hostId = opts.hostId ?? 'local';
+    if (opts.memoryMb !== undefined)
+      this.cacheMemory = new CacheMemory(new GreedyDualCache(opts.memoryMb), (err) =>
+        opts.onBackgroundError(err, 'greedy-dual'),
+      );
   }
 
   get inFlight(): number {
     return this.running;
+  }
+
+  /** The Greedy-Dual memory manager's state, when this host has a budget. */
+  warmCacheUsage(): { capacityMb: number; usedMb: number; overcommits: number } | undefined {
+    const m = this.cacheMemory;
+    return m && { capacityMb: m.capacityMb, usedMb: m.usedMb, overcommits: m.overcommits };
   }
 
   /** Runs one invocation of `target` on this host. */
@@ -245,12 +264,26 @@ export class WorkerAgent implements WorkerHandle {
     const key = versionKey(target);
     let pool = this.pools.get(key);
     if (!pool) {
+      const policy = this.policyFor(target);
+      let memory;
+      if (policy.name === 'greedy-dual') {
+        if (!this.cacheMemory)
+          throw new KindlingError(
+            'KINDLING_UNAVAILABLE',
+            `function ${key} uses the greedy-dual keep-alive policy, which needs a host memory budget; start the platform with --memory-mb`,
+          );
+        memory = this.cacheMemory.forPool({
+          fnKey: `${target.tenant}/${target.name}`,
+          memoryMb: target.config.memoryMb,
+        });
+      }
       pool = new FunctionPool({
         key,
         config: target.config,
         tier: this.tierFor(target.config.tier),
         clock: this.opts.clock,
-        policy: this.policyFor(target),
+        policy,
+        ...(memory ? { memory } : {}),
         policyKey: `${target.tenant}/${target.name}`,
         prepare: () => this.prepare(target),
         newInstanceId: () => `i-${randomUUID().slice(0, 8)}`,

@@ -9,8 +9,7 @@ import type { KindlingError } from '../core/errors.js';
 import { DEFAULT_FUNCTION_CONFIG } from '../control/function-config.js';
 import { BlobStore } from '../image/blob-store.js';
 import type { BlockSource } from '../image/source.js';
-import { hybridHistogram } from '../policy/hybrid-histogram.js';
-import { fixedKeepAlive } from '../policy/keep-alive.js';
+import { defaultPolicies, type PolicyName } from '../policy/catalog.js';
 import { createContainerTier } from '../sandbox/container/index.js';
 import { createIsolateTier } from '../sandbox/isolate/index.js';
 import { createProcessTier } from '../sandbox/process/index.js';
@@ -33,7 +32,9 @@ export interface HostWorkerOptions {
   /** Process and container stem cells kept ready per memory size (0 turns them off). */
   stemCells: number;
   /** Keep-alive policy of functions that do not choose one. */
-  keepAlivePolicy: 'fixed' | 'hybrid-histogram';
+  keepAlivePolicy: PolicyName;
+  /** Memory budget of the host for greedy-dual functions' instances, MiB. */
+  memoryMb?: number;
   logLimitBytes: number;
   /** The host's block cache; default one in `dirs.blockCache`. */
   cache?: BlobStore;
@@ -70,8 +71,9 @@ export function createHostWorker(opts: HostWorkerOptions) {
     cache,
     imagesDir: opts.dirs.images,
     clock: opts.clock,
-    policies: { fixed: fixedKeepAlive(), 'hybrid-histogram': hybridHistogram() },
+    policies: defaultPolicies(),
     defaultPolicy: opts.keepAlivePolicy,
+    ...(opts.memoryMb !== undefined ? { memoryMb: opts.memoryMb } : {}),
     logLimitBytes: opts.logLimitBytes,
     onBackgroundError: opts.onBackgroundError,
   });

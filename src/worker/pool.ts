@@ -3,13 +3,27 @@
  * concurrency, starts new instances under load up to `maxInstances`, queues beyond that up to
  * `maxQueue` and then refuses with 429; evicts idle instances when the keep-alive policy says so and
  * keeps `minWarm` instances ready. Time comes from the injected Clock.
+ *
+ * Idle instances follow the policy's load schedule ({@link idleSchedule}), the same one the
+ * simulator acts on: kept through a window that starts at once, unloaded at its end, and started
+ * again in the background (a pre-warm) when a later window begins. `minWarm` wins over the
+ * schedule: an instance is only unloaded while more than `minWarm` are live. An arrival that finds
+ * no loaded instance is a cold start and ends the oldest pending pre-warm (it was for this arrival).
+ *
+ * With a host memory manager ({@link PoolDeps.memory}, Greedy-Dual) the pool reports every
+ * instance's life to it and asks it for room before each start; nothing expires on a timer.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import type { InstanceState } from '../core/metrics.js';
 import type { FunctionConfig } from '../control/function-config.js';
 import type { FetchStats } from '../control/invocations.js';
-import type { KeepAlivePolicy, PolicyFunction } from '../policy/keep-alive.js';
+import {
+  idleSchedule,
+  type IdleInterval,
+  type KeepAlivePolicy,
+  type PolicyFunction,
+} from '../policy/keep-alive.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier, StartPath } from '../sandbox/tier.js';
 
 /** The image of a version, on this host and ready to run. */
@@ -57,6 +71,25 @@ export interface PoolDeps {
   newInstanceId(): string;
   /** Reports failures that have no caller to go to (background starts). */
   onBackgroundError(err: KindlingError): void;
+  /** The host's memory manager, for functions whose policy is a warm cache (Greedy-Dual). */
+  memory?: HostMemory;
+}
+
+/**
+ * A host-wide, memory-bounded set of warm instances across pools (the worker agent implements it
+ * over a `WarmCache`). Pools report instance life-cycle events and ask for room before a start.
+ */
+export interface HostMemory {
+  /** Evicts idle instances (of any pool) until `memoryMb` more fits; over-commits if it cannot. */
+  makeRoom(memoryMb: number): Promise<void>;
+  /** A new instance started for an invocation; `coldStartMs` is what its start cost. */
+  started(pool: FunctionPool, instanceId: string, coldStartMs: number): void;
+  /** An idle instance took work. */
+  hit(instanceId: string): void;
+  /** An instance has no work left. */
+  idle(instanceId: string): void;
+  /** An instance is gone (evicted, crashed, stopped). */
+  gone(instanceId: string): void;
 }
 
 interface PooledInstance {
@@ -64,7 +97,18 @@ interface PooledInstance {
   inflight: number;
   lastUsed: number;
   evicting: boolean;
-  idleTimer: TimerHandle | undefined;
+  /** The idle schedule this instance is loaded for, while idle. */
+  cycle: Cycle | undefined;
+}
+
+/** One idle period's load schedule being carried out. */
+interface Cycle {
+  intervals: IdleInterval[];
+  /** Interval in progress or next. */
+  i: number;
+  /** When the idle period began (clock.now()). */
+  t0: number;
+  timer: TimerHandle | undefined;
 }
 
 interface Waiter {
@@ -82,6 +126,8 @@ export class FunctionPool {
   private starting = 0;
   private warmTarget = 0;
   private warmRetry: TimerHandle | undefined;
+  /** Schedules waiting to pre-warm an instance, oldest first. */
+  private readonly pending: Cycle[] = [];
   private closed = false;
   private readonly policyFn: PolicyFunction;
 
@@ -106,6 +152,9 @@ export class FunctionPool {
     this.deps.policy.onInvocation(this.policyFn, now);
     const warm = this.pickWarm();
     if (warm) return this.lease(warm, 0);
+    // The arrival the oldest pending pre-warm was waiting for has come, cold: that schedule is over.
+    const stale = this.pending.shift();
+    if (stale?.timer) this.deps.clock.clearTimer(stale.timer);
     if (this.live() + this.starting < this.deps.config.maxInstances) return this.coldStart(0);
     if (this.waiters.length >= this.deps.config.maxQueue) {
       throw new KindlingError(
@@ -158,8 +207,30 @@ export class FunctionPool {
   /** True when the pool holds nothing and nobody waits: it can be dropped. */
   get empty(): boolean {
     return (
-      this.instances.size === 0 && this.starting === 0 && this.waiters.length === 0 && this.warmTarget === 0
+      this.instances.size === 0 &&
+      this.starting === 0 &&
+      this.waiters.length === 0 &&
+      this.warmTarget === 0 &&
+      this.pending.length === 0
     );
+  }
+
+  /** Pre-warms scheduled and not yet started. */
+  get pendingPrewarms(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Evicts one idle instance at the host memory manager's request; false when it is not idle
+   * (any more) or not in this pool.
+   */
+  evictIdle(instanceId: string): Promise<boolean> {
+    for (const i of this.instances)
+      if (i.sandbox.id === instanceId) {
+        if (i.inflight > 0 || i.evicting) return Promise.resolve(false);
+        return this.evict(i).then(() => true);
+      }
+    return Promise.resolve(false);
   }
 
   /** Stops every instance and refuses the queued requests. */
@@ -167,6 +238,7 @@ export class FunctionPool {
     this.closed = true;
     this.warmTarget = 0;
     if (this.warmRetry) this.deps.clock.clearTimer(this.warmRetry);
+    for (const c of this.pending.splice(0)) if (c.timer) this.deps.clock.clearTimer(c.timer);
     for (const w of this.waiters.splice(0)) {
       w.reject(
         new KindlingError(
@@ -196,11 +268,9 @@ export class FunctionPool {
   }
 
   private lease(inst: PooledInstance, waitedMs: number, start?: StartReport): Lease {
+    if (inst.inflight === 0 && !start) this.deps.memory?.hit(inst.sandbox.id);
     inst.inflight++;
-    if (inst.idleTimer) {
-      this.deps.clock.clearTimer(inst.idleTimer);
-      inst.idleTimer = undefined;
-    }
+    this.endCycle(inst);
     let released = false;
     return {
       instance: inst.sandbox,
@@ -232,17 +302,83 @@ export class FunctionPool {
     if (inst.inflight === 0) this.scheduleIdle(inst);
   }
 
+  /** An instance became idle: tell the policy and follow its load schedule. */
   private scheduleIdle(inst: PooledInstance): void {
-    const ttl = this.deps.policy.keepAliveMs(this.policyFn, this.deps.clock.now());
-    inst.idleTimer = this.deps.clock.setTimer(() => {
-      inst.idleTimer = undefined;
-      if (inst.inflight === 0 && !inst.evicting && this.live() > this.warmTarget) void this.evict(inst);
-    }, ttl);
+    const now = this.deps.clock.now();
+    if (this.deps.memory) {
+      // A warm cache decides evictions by memory pressure, not time.
+      this.deps.memory.idle(inst.sandbox.id);
+      return;
+    }
+    this.deps.policy.onIdle?.(this.policyFn, now);
+    const cycle: Cycle = {
+      intervals: idleSchedule(this.deps.policy, this.policyFn, now),
+      i: 0,
+      t0: now,
+      timer: undefined,
+    };
+    const first = cycle.intervals[0];
+    if (first && first[0] <= 0) {
+      this.keepFor(inst, cycle, first[1]);
+      return;
+    }
+    // Nothing to keep now: unload (unless minWarm needs it) and wait for the next window.
+    if (this.live() > this.warmTarget) {
+      void this.evict(inst);
+      this.nextWindow(cycle);
+    }
+  }
+
+  /** Keeps an idle instance loaded until `t0 + to`, then unloads it and moves to the next window. */
+  private keepFor(inst: PooledInstance, cycle: Cycle, to: number): void {
+    inst.cycle = cycle;
+    const left = cycle.t0 + to - this.deps.clock.now();
+    if (!Number.isFinite(left)) return;
+    cycle.timer = this.deps.clock.setTimer(() => {
+      cycle.timer = undefined;
+      inst.cycle = undefined;
+      if (inst.inflight > 0 || inst.evicting || this.live() <= this.warmTarget) return;
+      void this.evict(inst);
+      cycle.i++;
+      this.nextWindow(cycle);
+    }, left);
+  }
+
+  /** Waits for the cycle's next window, then pre-warms an instance for it. */
+  private nextWindow(cycle: Cycle): void {
+    const iv = cycle.intervals[cycle.i];
+    if (!iv || this.closed) return;
+    this.pending.push(cycle);
+    cycle.timer = this.deps.clock.setTimer(
+      () => {
+        cycle.timer = undefined;
+        const at = this.pending.indexOf(cycle);
+        if (at >= 0) this.pending.splice(at, 1);
+        if (this.closed || this.live() + this.starting >= this.deps.config.maxInstances) return;
+        this.startBackground().then(
+          (inst) => {
+            if (!inst || inst.inflight > 0 || inst.evicting) return;
+            const waiter = this.waiters.shift();
+            if (waiter) waiter.resolve(this.lease(inst, this.deps.clock.monotonic() - waiter.enqueuedAt));
+            else this.keepFor(inst, cycle, iv[1]);
+          },
+          // Already reported by startBackground; a missed pre-warm only means a cold start later.
+          () => undefined,
+        );
+      },
+      Math.max(0, cycle.t0 + iv[0] - this.deps.clock.now()),
+    );
+  }
+
+  /** An idle instance's schedule ends (it took work or is going away). */
+  private endCycle(inst: PooledInstance): void {
+    if (inst.cycle?.timer) this.deps.clock.clearTimer(inst.cycle.timer);
+    inst.cycle = undefined;
   }
 
   private async evict(inst: PooledInstance): Promise<void> {
     inst.evicting = true;
-    if (inst.idleTimer) this.deps.clock.clearTimer(inst.idleTimer);
+    this.endCycle(inst);
     await inst.sandbox.stop();
   }
 
@@ -255,9 +391,12 @@ export class FunctionPool {
       const t0 = this.deps.clock.monotonic();
       const code = await this.deps.prepare();
       const fetchMs = this.deps.clock.monotonic() - t0;
+      await this.deps.memory?.makeRoom(this.deps.config.memoryMb);
       const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
       inst = this.adopt(sandbox);
       report = { fetchMs, ...sandbox.timings, fetch: code.fetch };
+      const t = sandbox.timings;
+      this.deps.memory?.started(this, sandbox.id, fetchMs + t.sandboxMs + t.runtimeMs + t.initMs);
     } catch (err) {
       throw toKindlingError(err, 'KINDLING_INIT_FAILED');
     } finally {
@@ -274,12 +413,13 @@ export class FunctionPool {
       inflight: 0,
       lastUsed: this.deps.clock.now(),
       evicting: false,
-      idleTimer: undefined,
+      cycle: undefined,
     };
     this.instances.add(inst);
     if (this.closed) void this.evict(inst);
     void sandbox.exited.then(() => {
-      if (inst.idleTimer) this.deps.clock.clearTimer(inst.idleTimer);
+      this.endCycle(inst);
+      this.deps.memory?.gone(sandbox.id);
       this.instances.delete(inst);
       this.pump();
       this.fillWarm();
@@ -306,24 +446,45 @@ export class FunctionPool {
   private fillWarm(): void {
     if (this.closed || this.warmRetry) return;
     const target = Math.min(this.warmTarget, this.deps.config.maxInstances);
-    for (let n = this.live() + this.starting; n < target; n++) {
-      this.starting++;
-      void (async () => {
-        try {
-          const code = await this.deps.prepare();
-          const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
-          const inst = this.adopt(sandbox);
-          this.starting--;
-          this.offer(inst);
-        } catch (err) {
-          this.starting--;
-          this.deps.onBackgroundError(toKindlingError(err, 'KINDLING_INIT_FAILED'));
+    for (let n = this.live() + this.starting; n < target; n++)
+      void this.startBackground().then(
+        (inst) => inst && this.offer(inst),
+        () => {
+          if (this.warmRetry || this.closed) return;
           this.warmRetry = this.deps.clock.setTimer(() => {
             this.warmRetry = undefined;
             this.fillWarm();
           }, WARM_RETRY_MS);
-        }
-      })();
+        },
+      );
+  }
+
+  /**
+   * Starts an instance nobody waits for yet (minWarm, pre-warm). A failure is reported to
+   * `onBackgroundError` and rethrown for the caller's retry logic.
+   */
+  private async startBackground(): Promise<PooledInstance | undefined> {
+    this.starting++;
+    try {
+      const code = await this.deps.prepare();
+      await this.deps.memory?.makeRoom(this.deps.config.memoryMb);
+      const t0 = this.deps.clock.monotonic();
+      const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
+      const inst = this.adopt(sandbox);
+      const t = sandbox.timings;
+      this.deps.memory?.started(
+        this,
+        sandbox.id,
+        Math.max(this.deps.clock.monotonic() - t0, t.sandboxMs + t.runtimeMs + t.initMs),
+      );
+      this.deps.memory?.idle(sandbox.id);
+      return inst;
+    } catch (err) {
+      const e = toKindlingError(err, 'KINDLING_INIT_FAILED');
+      this.deps.onBackgroundError(e);
+      throw e;
+    } finally {
+      this.starting--;
     }
   }
 }

@@ -98,6 +98,24 @@ describe('hybrid histogram policy (Serverless in the Wild)', () => {
     assert.equal(d.keepAliveMs, Math.round(5.75 * HOUR * 1.15));
   });
 
+  it('with idleFrom "end" measures idle time from the end of the execution, as the paper does', () => {
+    const byArrival = hybridHistogram();
+    const byEnd = hybridHistogram({ idleFrom: 'end' });
+    // Arrivals every 10 minutes, each running 4 minutes: arrival gaps are 10 minutes, idle times 6.
+    for (let i = 0; i < 12; i++) {
+      for (const p of [byArrival, byEnd]) {
+        p.onInvocation(fn, i * 10 * MIN);
+        p.onIdle!(fn, i * 10 * MIN + 4 * MIN);
+      }
+    }
+    assert.equal(byArrival.histogram(fn.key)?.counts[10], 11);
+    assert.equal(byEnd.histogram(fn.key)?.counts[6], 11);
+    assert.throws(
+      () => hybridHistogram({ idleFrom: 'start' as 'end' }),
+      (err: unknown) => KindlingError.is(err) && err.code === 'KINDLING_INVALID_CONFIG',
+    );
+  });
+
   it('keeps functions apart, forgets on request and rejects bad options', () => {
     const p = hybridHistogram();
     p.onInvocation(fn, 0);

@@ -7,6 +7,7 @@ import { hybridHistogram } from '../../src/policy/hybrid-histogram.js';
 import { fixedKeepAlive, type KeepAlivePolicy } from '../../src/policy/keep-alive.js';
 import { FunctionPool, type Lease } from '../../src/worker/pool.js';
 import { FakeTier, settle } from '../helpers/fake-tier.js';
+import { testSpec } from './instance-spec.js';
 
 function makePool(config: Record<string, unknown> = {}, policy: KeepAlivePolicy = fixedKeepAlive()) {
   const tier = new FakeTier();
@@ -28,17 +29,7 @@ function makePool(config: Record<string, unknown> = {}, policy: KeepAlivePolicy 
         fetch: { bytesFromSource: 10, bytesFromCache: 0, source: 'registry' },
       };
     },
-    spec: (instanceId, code) => ({
-      instanceId,
-      functionName: 'f',
-      functionVersion: 1,
-      codeDir: code.codeDir,
-      entry: code.entry,
-      env: {},
-      memoryMb: 128,
-      concurrency: 1,
-      logLimitBytes: 1024,
-    }),
+    spec: testSpec('f'),
     newInstanceId: () => `i-${++n}`,
     onBackgroundError: (e) => errors.push(e),
   });
@@ -176,19 +167,95 @@ describe('FunctionPool', () => {
     a.release();
   });
 
-  it('follows the hybrid-histogram policy: a function called every 5 minutes is kept ~5.5 minutes, not 10', async () => {
+  it('follows the hybrid-histogram policy: unloads after each call and pre-warms just before the next', async () => {
     const { pool, tier, clock } = makePool({ keepAliveMs: 600_000 }, hybridHistogram());
-    // Twenty calls, 5 minutes apart: the instance stays warm between them (5 min < both windows).
+    const MIN = 60_000;
+    // Calls 5 minutes apart. The first 10 idle times are too few for the histogram: the fixed
+    // 10-minute fallback keeps the one instance warm. Then the window is [4.5, 5.5] minutes.
+    const cold: boolean[] = [];
     for (let i = 0; i < 20; i++) {
-      (await pool.acquire()).release();
-      if (i < 19) clock.advance(5 * 60_000);
+      const lease = await pool.acquire();
+      cold.push(lease.cold);
+      lease.release();
+      await settle();
+      if (i === 19) break;
+      clock.advance(4.5 * MIN);
+      await settle(); // lets a pre-warm start finish
+      clock.advance(0.5 * MIN);
     }
-    assert.equal(tier.instances.length, 1, 'one instance served every call');
-    clock.advance(5.5 * 60_000 - 1);
+    assert.deepEqual(cold, [true, ...Array(19).fill(false)], 'every call after the first is warm');
+    assert.ok(tier.instances.length > 5, 'pre-warmed instances replaced the unloaded ones');
+    assert.equal(tier.alive.length, 0, 'unloaded right after the call');
+    clock.advance(4.5 * MIN);
     await settle();
-    assert.equal(tier.alive.length, 1, 'still warm just before the 99th-percentile window (+10%) ends');
+    assert.equal(tier.alive.length, 1, 'pre-warmed at 4.5 minutes');
+    clock.advance(1 * MIN - 1);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'still warm just before 5.5 minutes');
     clock.advance(2);
     await settle();
     assert.equal(tier.alive.length, 0, 'evicted at 5.5 minutes, where the fixed policy would wait 10');
+  });
+
+  it('follows a two-window schedule; an arrival between the windows is cold and cancels the pre-warm', async () => {
+    const policy: KeepAlivePolicy = {
+      name: 'scripted',
+      onInvocation() {},
+      keepAliveMs: () => 10_000,
+      schedule: () => [
+        [0, 1000],
+        [8000, 10_000],
+      ],
+    };
+    const { pool, tier, clock } = makePool({}, policy);
+    (await pool.acquire()).release();
+    clock.advance(999);
+    assert.equal(tier.alive.length, 1, 'kept through the first window');
+    clock.advance(1);
+    await settle();
+    assert.equal(tier.alive.length, 0, 'unloaded between the windows');
+    clock.advance(7000);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'pre-warmed at 8 s');
+    const warm = await pool.acquire();
+    assert.equal(warm.cold, false);
+    warm.release();
+    // Next idle period: arrive at 3 s, between the windows: cold, and no pre-warm follows.
+    clock.advance(3000);
+    await settle();
+    const cold = await pool.acquire();
+    assert.equal(cold.cold, true);
+    assert.equal(pool.pendingPrewarms, 0, 'the pending pre-warm was for this arrival');
+    cold.release();
+  });
+
+  it('never unloads below minWarm, whatever the pre-warm schedule says', async () => {
+    const policy: KeepAlivePolicy = {
+      name: 'scripted',
+      onInvocation() {},
+      keepAliveMs: () => 5000,
+      prewarmMs: () => 4000,
+    };
+    const { pool, tier, clock } = makePool({ minWarm: 1 }, policy);
+    pool.keepWarm(1);
+    await settle();
+    assert.equal(tier.alive.length, 1);
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    assert.equal(tier.alive.length, 2);
+    a.release();
+    b.release();
+    await settle();
+    // One of the two is unloaded for its pre-warm, the other stays: minWarm is 1.
+    assert.equal(tier.alive.length, 1);
+    clock.advance(4000);
+    await settle();
+    assert.equal(tier.alive.length, 2, 'the unloaded one was pre-warmed');
+    clock.advance(1000);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'and let go at the end of its window, down to minWarm');
+    clock.advance(60 * 60_000);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'minWarm stays');
   });
 });

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
+import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { startPlatform } from '../../platform.js';
 import { STRATEGY_NAMES } from '../../cluster/distribution.js';
 import type { StrategyName } from '../../distribution/strategy.js';
@@ -16,6 +17,7 @@ export interface UpFlags {
   keepAlivePolicy?: string;
   cluster?: boolean;
   distribution?: string;
+  memoryMb?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -51,17 +53,29 @@ function parseStrategy(value: string | undefined): StrategyName {
   return value as StrategyName;
 }
 
+/** `--memory-mb`: the host's budget for greedy-dual instances, a whole number of MiB ≥ 64. */
+export function parseMemoryMb(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 64)
+    throw new CliError(
+      `invalid --memory-mb ${JSON.stringify(value)}: use a whole number of MiB, at least 64`,
+    );
+  return n;
+}
+
 export async function up(flags: UpFlags): Promise<void> {
   if (flags.distribution !== undefined && !flags.cluster)
     throw new CliError('--distribution applies to cluster mode: add --cluster');
   const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
   const stemCells = parseCount(flags.stemCells ?? process.env.KINDLING_STEM_CELLS, 1, '--stem-cells');
   const keepAlivePolicy = flags.keepAlivePolicy ?? process.env.KINDLING_KEEP_ALIVE_POLICY ?? 'fixed';
-  if (keepAlivePolicy !== 'fixed' && keepAlivePolicy !== 'hybrid-histogram') {
+  if (!isPolicyName(keepAlivePolicy)) {
     throw new CliError(
-      `invalid --keep-alive-policy ${JSON.stringify(keepAlivePolicy)}: use fixed or hybrid-histogram`,
+      `invalid --keep-alive-policy ${JSON.stringify(keepAlivePolicy)}: use one of ${POLICY_NAMES.join(', ')}`,
     );
   }
+  const memoryMb = parseMemoryMb(flags.memoryMb ?? process.env.KINDLING_MEMORY_MB);
   const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
   const say = (line: string) => console.log(line);
   const examples = flags.examples ? exampleDirs() : [];
@@ -74,6 +88,7 @@ export async function up(flags: UpFlags): Promise<void> {
     stemCells,
     keepAlivePolicy,
     ...(flags.cluster ? { cluster: { distribution: parseStrategy(flags.distribution) } } : {}),
+    ...(memoryMb !== undefined ? { memoryMb } : {}),
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {

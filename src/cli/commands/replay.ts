@@ -1,0 +1,94 @@
+/** `kindling replay --trace DIR --speedup 60`: drives a running platform with a workload trace. */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { KindlingError } from '../../core/errors.js';
+import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
+import { readTraceDir } from '../../trace/load.js';
+import { replayTrace } from '../../trace/replay.js';
+import { CliError } from '../cli-error.js';
+import type { ApiClient } from '../client.js';
+
+export interface ReplayFlags {
+  trace: string;
+  speedup?: string;
+  keepAlive?: string;
+  policy?: string;
+  mode?: string;
+  memoryScale?: string;
+  out?: string;
+  json?: boolean;
+}
+
+function numberFlag(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new CliError(`invalid ${flag} ${JSON.stringify(value)}: use a number from ${min} to ${max}`);
+  return n;
+}
+
+export async function replay(client: ApiClient, flags: ReplayFlags): Promise<void> {
+  const speedup = numberFlag(flags.speedup, '--speedup', 60, 1, 1_000_000);
+  const keepAliveMin = numberFlag(flags.keepAlive, '--keep-alive', 10, 0, 1440);
+  const memoryScale = numberFlag(flags.memoryScale, '--memory-scale', 1, 0, 1);
+  if (flags.policy !== undefined && !isPolicyName(flags.policy))
+    throw new CliError(
+      `invalid --policy ${JSON.stringify(flags.policy)}: use one of ${POLICY_NAMES.join(', ')}`,
+    );
+  const mode = flags.mode ?? 'sleep';
+  if (mode !== 'sleep' && mode !== 'busy')
+    throw new CliError(`invalid --mode ${JSON.stringify(mode)}: use sleep or busy`);
+  if (!client.endpoint.key)
+    throw new CliError('no API key: set KINDLING_API_KEY or run next to the data directory of `kindling up`');
+  const say = flags.json ? () => {} : (line: string) => console.log(line);
+  const trace = await readTraceDir(resolve(flags.trace)).catch((err: unknown) => {
+    throw KindlingError.is(err) ? new CliError(err.message, err.code) : err;
+  });
+  const invocations = trace.functions.reduce((n, f) => n + f.startsMs.length, 0);
+  say(
+    `replaying ${trace.functions.length} functions, ${invocations} invocations, ${(trace.horizonMs / 60_000).toFixed(1)} min of trace in ~${(trace.horizonMs / speedup / 1000).toFixed(0)} s (×${speedup})`,
+  );
+  // The system clock's timers do not keep the process alive on their own; this does, until done.
+  const alive = setInterval(() => undefined, 1000);
+  try {
+    const result = await replayTrace({
+      url: client.endpoint.url,
+      apiKey: client.endpoint.key,
+      trace,
+      speedup,
+      keepAliveMs: keepAliveMin * 60_000,
+      mode,
+      memoryScale,
+      ...(flags.policy ? { keepAlivePolicy: flags.policy } : {}),
+      say,
+    });
+    const summary = {
+      trace: resolve(flags.trace),
+      speedup,
+      keepAliveMin,
+      policy: flags.policy ?? '(platform default)',
+      invocations: result.invocations,
+      coldStarts: result.coldStarts,
+      coldStartPct: (100 * result.coldStarts) / Math.max(1, result.invocations),
+      errors: result.errors,
+    };
+    if (flags.out)
+      writeFileSync(
+        resolve(flags.out),
+        JSON.stringify({ ...summary, records: result.records }, null, 2) + '\n',
+      );
+    if (flags.json) console.log(JSON.stringify(summary));
+    else
+      say(
+        `${result.invocations} invocations: ${result.coldStarts} cold (${summary.coldStartPct.toFixed(2)} %), ${result.errors} errors${flags.out ? `; records in ${flags.out}` : ''}`,
+      );
+  } finally {
+    clearInterval(alive);
+  }
+}

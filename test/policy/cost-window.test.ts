@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KindlingError } from '../../src/core/errors.js';
+import { costWindow, depthLevel, optimalWindow } from '../../src/policy/cost-window.js';
+import { idleSchedule, type PolicyFunction } from '../../src/policy/keep-alive.js';
+
+const MIN = 60_000;
+const fn: PolicyFunction = { key: 't/f', configuredKeepAliveMs: 10 * MIN, memoryMb: 128 };
+
+describe('cost-window: optimal window', () => {
+  it('keeps warm just past idle times that are short and steady', () => {
+    const d = optimalWindow(Array(20).fill(30_000), 10 * MIN, 0.05, 1000);
+    // Window [0, 31.5 s]: pre-warming at 28.5 s is cheaper still (1.5 s idle instead of 30 s).
+    assert.deepEqual(d.schedule, [[28_500, 31_500]]);
+    assert.equal(d.coldProbability, 0);
+  });
+
+  it('pre-warms ahead of a steady long idle time instead of keeping warm through it', () => {
+    const d = optimalWindow(Array(20).fill(17 * MIN), 10 * MIN, 0.05, 1000);
+    assert.equal(d.prewarmMs, Math.round(17 * MIN * 0.95));
+    assert.equal(d.keepAliveMs, Math.round(17 * MIN * 1.05));
+    assert.equal(d.schedule.length, 1);
+  });
+
+  it('keeps nothing when idle times are spread so widely that no window pays for itself', () => {
+    // One idle time per hour of a day: any window catching k of 24 costs more than k cold starts of 10 minutes.
+    const spread = Array.from({ length: 24 }, (_, i) => (i + 1) * 60 * MIN);
+    const d = optimalWindow(spread, 10 * MIN, 0.05, 1000);
+    assert.deepEqual(d.schedule, []);
+    assert.equal(d.coldProbability, 1);
+  });
+
+  it('splits a bimodal distribution: keep for the short mode, pre-warm for the long one', () => {
+    // Bursts of 4 s gaps, then a 13-minute pause: 10 short, 1 long, repeated.
+    const xs = [...Array(50).fill(4000), ...Array(5).fill(13 * MIN)];
+    const d = optimalWindow(xs, 10 * MIN, 0.05, 1000);
+    assert.equal(d.schedule.length, 2);
+    assert.deepEqual(d.schedule[0], [0, 5000]);
+    assert.deepEqual(d.schedule[1], [Math.round(13 * MIN * 0.95), Math.round(13 * MIN * 1.05)]);
+    assert.equal(d.coldProbability, 0);
+  });
+});
+
+describe('cost-window policy', () => {
+  it('falls back to the configured keep-alive until it has minSamples idle times', () => {
+    const p = costWindow({ minSamples: 3 });
+    p.onInvocation(fn, 0);
+    p.onIdle!(fn, 1000);
+    assert.deepEqual(idleSchedule(p, fn, 1000), [[0, 10 * MIN]]);
+    for (let i = 1; i <= 3; i++) {
+      p.onInvocation(fn, i * 5 * MIN);
+      p.onIdle!(fn, i * 5 * MIN + 1000);
+    }
+    assert.deepEqual(p.idleTimes('t/f'), [5 * MIN - 1000, 5 * MIN - 1000, 5 * MIN - 1000]);
+    const s = idleSchedule(p, fn, 15 * MIN + 1000);
+    assert.equal(s.length, 1);
+    assert.ok(s[0]![0] > 4 * MIN && s[0]![1] < 6 * MIN, `window ${JSON.stringify(s)}`);
+  });
+
+  it('measures idle time per instance, most recently idle first, at the depth it went idle at', () => {
+    const p = costWindow();
+    // Two instances go idle at 0 (depth 0) and 10 s (depth 1 → level 1).
+    p.onIdle!(fn, 0);
+    p.onIdle!(fn, 10_000);
+    // The next arrival takes the most recent (10 s) one, the one after that the older one.
+    p.onInvocation(fn, 15_000);
+    p.onInvocation(fn, 60_000);
+    assert.deepEqual(p.idleTimes('t/f', depthLevel(0)), [60_000]);
+    assert.deepEqual(p.idleTimes('t/f', depthLevel(1)), [5000]);
+    // A third arrival with nothing idle (all busy) records nothing.
+    p.onInvocation(fn, 61_000);
+    assert.equal(p.idleTimes('t/f').length, 1);
+    assert.deepEqual([0, 1, 2, 3, 4, 7, 8].map(depthLevel), [0, 1, 2, 2, 3, 3, 4]);
+  });
+
+  it('rejects bad options with the value and the limit', () => {
+    for (const bad of [
+      { samples: 0 },
+      { minSamples: 100 },
+      { margin: 1 },
+      { breakEvenMs: 0 },
+      { recomputeEvery: 0 },
+    ])
+      assert.throws(
+        () => costWindow(bad),
+        (e: unknown) => KindlingError.is(e) && e.code === 'KINDLING_INVALID_CONFIG',
+        JSON.stringify(bad),
+      );
+  });
+});
