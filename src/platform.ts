@@ -27,6 +27,7 @@ import type { DistributionHub } from './distribution/distribution-hub.js';
 import { registerDistributionRoutes } from './distribution/distribution-routes.js';
 import type { StrategyName } from './distribution/strategy.js';
 import { clusterRoutes } from './cluster/control-routes.js';
+import { WorkingSetStore } from './control/working-sets.js';
 import type { WorkerAgent } from './worker/agent.js';
 import type { InstanceCount } from './worker/handle.js';
 import { createHostWorker } from './worker/host-worker.js';
@@ -67,6 +68,11 @@ export interface PlatformOptions {
     heartbeatMs?: number;
     /** Image distribution strategy of functions that choose none: registry, swarm or tree (default). */
     distribution?: StrategyName;
+    /**
+     * Lazy loading: hosts start a sandbox once the image's startup working set (recorded on its first
+     * cold start anywhere) is local, and fetch the rest in the background. Default off.
+     */
+    lazy?: boolean;
   };
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
@@ -128,12 +134,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let localWorker: WorkerAgent | undefined;
   let membership: ClusterMembership | undefined;
   let hub: DistributionHub | undefined;
+  let membershipWorkingSets: WorkingSetStore | undefined;
   if (opts.cluster) {
     hub = createDistributionHub(opts.cluster.distribution ?? 'tree', functions, clock);
     const distribution = hub;
+    const workingSets = new WorkingSetStore(db);
+    membershipWorkingSets = workingSets;
     membership = new ClusterMembership({
       clock,
       scheduler,
+      ...(opts.cluster.lazy ? { workingSetOf: (digest: string) => workingSets.blocksOf(digest) } : {}),
       workerKey: adminKey,
       ...(opts.cluster.heartbeatMs ? { heartbeatMs: opts.cluster.heartbeatMs } : {}),
       onJoin: (host) => {
@@ -196,10 +206,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     },
     {
       logger: opts.logger ?? false,
-      ...(membership && hub
+      ...(membership && hub && membershipWorkingSets
         ? {
             routes: [
-              (scope) => clusterRoutes(scope, membership),
+              (scope) => clusterRoutes(scope, membership, membershipWorkingSets, clock),
               (scope) => registerDistributionRoutes(scope, hub, { authorize: requireAdmin }),
             ],
           }

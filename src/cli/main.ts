@@ -76,6 +76,10 @@ program
     '--distribution <strategy>',
     'cluster mode: how images reach hosts: tree (default), swarm or registry',
   )
+  .option(
+    '--lazy-loading',
+    "cluster mode: start sandboxes once an image's startup working set is local, fetch the rest after",
+  )
   .action(
     (opts: {
       port?: string;
@@ -86,6 +90,7 @@ program
       keepAlivePolicy?: string;
       cluster?: boolean;
       distribution?: string;
+      lazyLoading?: boolean;
       memoryMb?: string;
     }) => up(opts),
   );

@@ -6,6 +6,8 @@
 import type { FunctionVersion } from '../control/functions.js';
 import { versionKey } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
+import type { Digest } from '../image/manifest.js';
+import type { ImageFetch } from '../worker/agent.js';
 import type { BlockFetcher, FetchReport } from '../distribution/block-fetcher.js';
 import type { BlockSource } from '../image/source.js';
 
@@ -36,37 +38,55 @@ export interface ImageFetchSummary {
   ms: number;
 }
 
-/** The worker agent's `fetchImage` hook for cluster hosts; `onFetched` hears every finished fetch. */
+/**
+ * The worker agent's `fetchImage` hook for cluster hosts. With a startup working set for the image
+ * (`workingSetOf`, sent by the control plane once a first cold start recorded it, when lazy loading
+ * is on) it returns as soon as those blocks are local and the rest follow in the background;
+ * without one it fetches the whole image and asks the agent to record the working set.
+ * `onFetched` hears every finished fetch.
+ */
 export function clusterImageFetch(
   manifests: BlockSource,
   fetcher: BlockFetcher,
+  workingSetOf: (digest: string) => readonly Digest[] | undefined,
   onFetched: (summary: ImageFetchSummary) => void = () => {},
 ) {
-  return async (target: FunctionVersion): Promise<FetchStats> => {
+  return async (target: FunctionVersion): Promise<ImageFetch> => {
     const started = performance.now();
     const { manifest } = await manifests.getManifest(target.imageRepo, target.imageDigest);
     const blocks = manifest.layers.flatMap((l) => l.blocks);
+    const distinct = new Map(blocks.map((b) => [b.digest, b.compressedSize]));
+    let imageBytes = 0;
+    for (const size of distinct.values()) imageBytes += size;
+    const workingSet = workingSetOf(target.imageDigest)?.filter((d) => distinct.has(d));
     const job = fetcher.fetch({
       // One distribution (one function tree) per version: each version is its own image.
       fn: versionKey(target),
       repository: target.imageRepo,
       blocks: blocks.map((b) => b.digest),
+      ...(workingSet?.length ? { workingSet } : {}),
     });
-    const report = await job.done;
-    onFetched({
-      fn: report.fn,
-      blocks: report.blocks,
-      blocksCached: report.blocksCached,
-      bytesFromRegistry: report.bytesFromRegistry,
-      bytesFromPeers: report.bytesFromPeers,
-      corrupt: report.corrupt,
-      failovers: report.failovers,
-      repointed: report.repointed,
-      ms: Math.round(performance.now() - started),
+    const finished = job.done.then((report) => {
+      onFetched({
+        fn: report.fn,
+        blocks: report.blocks,
+        blocksCached: report.blocksCached,
+        bytesFromRegistry: report.bytesFromRegistry,
+        bytesFromPeers: report.bytesFromPeers,
+        corrupt: report.corrupt,
+        failovers: report.failovers,
+        repointed: report.repointed,
+        ms: Math.round(performance.now() - started),
+      });
+      return report;
     });
-    const distinct = new Map(blocks.map((b) => [b.digest, b.compressedSize]));
-    let total = 0;
-    for (const size of distinct.values()) total += size;
-    return fetchStats(report, total);
+    if (workingSet?.length) {
+      await job.ready;
+      // Bytes fetched before the sandbox may start: the working set (and blocks that came with it).
+      const stats = { ...fetchStats(job.report, imageBytes), bytesFromCache: 0, imageBytes, lazy: true };
+      return { stats, lazy: { workingSet: new Set(workingSet), rest: finished } };
+    }
+    const report = await finished;
+    return { stats: { ...fetchStats(report, imageBytes), imageBytes }, recordWorkingSet: true };
   };
 }

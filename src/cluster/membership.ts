@@ -18,6 +18,8 @@ export interface MembershipOptions {
   heartbeatMs?: number;
   /** Missed-heartbeat time after which a worker is removed. Default 3 heartbeats. */
   deadAfterMs?: number;
+  /** Lazy loading: the startup working set sent to workers with each invocation. */
+  workingSetOf?: (digest: string) => string[] | undefined;
   /** A host joined (first registration, or again after being removed). */
   onJoin?(hostId: string): void;
   /** A host was removed (it stopped answering, or left). */
@@ -53,6 +55,7 @@ export class ClusterMembership {
       key: this.opts.workerKey,
       memoryMb: body.memoryMb,
       tiers: body.tiers,
+      ...(this.opts.workingSetOf ? { workingSetOf: this.opts.workingSetOf } : {}),
       onBackgroundError: (err) => this.opts.onBackgroundError(err, body.hostId),
     });
     this.members.set(body.hostId, { worker, lastSeen: now, registeredAt: this.opts.clock.now() });

@@ -78,11 +78,23 @@ export const targetSchema = z.object({
   createdAt: z.number(),
 });
 
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+
 export const invokeBody = z.object({
   target: targetSchema,
   requestId: z.string().min(1).max(64),
   event: z.unknown(),
+  /** The image's startup working set, when lazy loading is on and a first cold start recorded it. */
+  workingSet: z.array(digest).max(100_000).optional(),
 });
+
+/** A worker reports the startup working set it recorded (`PUT /v1/cluster/working-sets`). */
+export const workingSetBody = z.object({
+  repository: z.string().min(1),
+  digest,
+  blocks: z.array(digest).min(1).max(100_000),
+});
+export type WorkingSetBody = z.infer<typeof workingSetBody>;
 
 export const keepWarmBody = z.object({ target: targetSchema });
 export const dropBody = z.object({ tenant: z.string().min(1), name: z.string().min(1) });

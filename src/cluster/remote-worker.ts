@@ -23,6 +23,8 @@ export interface RemoteWorkerOptions {
   key: string;
   memoryMb: number;
   tiers: string[];
+  /** The startup working set to send with an invocation (lazy loading on), if one is known. */
+  workingSetOf?: (digest: string) => string[] | undefined;
   /** Reports failures of fire-and-forget calls (warm-ups). */
   onBackgroundError(err: KindlingError): void;
 }
@@ -80,7 +82,12 @@ export class RemoteWorker implements WorkerHandle {
       const body = await this.call<WireWorkerResult>(
         'POST',
         '/v1/worker/invoke',
-        { target, requestId: inv.requestId, event: inv.event },
+        {
+          target,
+          requestId: inv.requestId,
+          event: inv.event,
+          workingSet: this.opts.workingSetOf?.(target.imageDigest),
+        },
         target.config.timeoutMs + START_ALLOWANCE_MS,
       );
       return decodeWorkerResult(body);

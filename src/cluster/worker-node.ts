@@ -28,6 +28,7 @@ import {
   keepWarmBody,
   registerBody,
   type HeartbeatBody,
+  type WorkingSetBody,
   type RegisterBody,
 } from './protocol.js';
 
@@ -73,6 +74,10 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const cache = new BlobStore(join(root, 'blocks'));
   let peers: Record<string, string> = {};
   const fetches: ImageFetchSummary[] = [];
+  /** Startup working sets the control plane sent with invocations, by image digest. */
+  const workingSets = new Map<string, readonly string[]>();
+  const control = opts.controlUrl.replace(/\/+$/, '');
+  const headers = { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' };
   const directory = new RemoteSourceDirectory({
     baseUrl: opts.controlUrl,
     host: opts.hostId,
@@ -103,7 +108,27 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     },
     cache,
     source: registry,
-    fetchImage: clusterImageFetch(registry, fetcher, (f) => fetches.push(f)),
+    fetchImage: clusterImageFetch(
+      registry,
+      fetcher,
+      (digest) => workingSets.get(digest),
+      (f) => fetches.push(f),
+    ),
+    onWorkingSet: (target, blocks) => {
+      const body: WorkingSetBody = { repository: target.imageRepo, digest: target.imageDigest, blocks };
+      fetch(`${control}/v1/cluster/working-sets`, {
+        method: 'PUT',
+        headers,
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      }).then(
+        (res) => {
+          if (!res.ok)
+            say(`warning: the control plane refused the working set of ${target.imageDigest}: ${res.status}`);
+        },
+        (err: unknown) => say(`warning: could not report a working set: ${(err as Error).message}`),
+      );
+    },
     clock,
     stemCells: opts.stemCells ?? 0,
     keepAlivePolicy: 'fixed',
@@ -134,6 +159,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   app.get('/healthz', async () => ({ status: 'ok', host: opts.hostId }));
   app.post('/v1/worker/invoke', async (request) => {
     const body = parseOrThrow(invokeBody, request.body, 'invocation');
+    if (body.workingSet) workingSets.set(body.target.imageDigest, body.workingSet);
     const result = await worker.invoke(body.target as FunctionVersion, {
       requestId: body.requestId,
       event: body.event,
@@ -188,8 +214,6 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     'KINDLING_INVALID_CONFIG',
   );
 
-  const control = opts.controlUrl.replace(/\/+$/, '');
-  const headers = { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' };
   let stopped = false;
   let heartbeatMs = 1000;
   let timer: ReturnType<Clock['setTimer']> | undefined;

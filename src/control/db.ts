@@ -76,6 +76,15 @@ const MIGRATIONS: string[] = [
   CREATE INDEX invocations_by_function ON invocations (tenant_id, function_name, created_at DESC);
   CREATE INDEX invocations_pending ON invocations (status, created_at) WHERE status IN ('queued', 'running');
   `,
+  // 2: startup working sets of images (lazy loading), recorded by the first cold start anywhere.
+  `
+  CREATE TABLE working_sets (
+    image_digest TEXT PRIMARY KEY,
+    repository TEXT NOT NULL,
+    blocks TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the database at `file` and brings its schema up to date. */

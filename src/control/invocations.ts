@@ -21,6 +21,10 @@ export interface FetchStats {
   bytesFromSource: number;
   bytesFromCache: number;
   source: string;
+  /** Compressed bytes of the whole image (set by cluster hosts, to compare with what a lazy start fetched). */
+  imageBytes?: number;
+  /** True when the sandbox started once the startup working set was local (lazy loading). */
+  lazy?: boolean;
 }
 
 /** A complete invocation record as the API returns it. */

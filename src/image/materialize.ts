@@ -148,10 +148,90 @@ async function writeImage(
   }
 }
 
-/** Writes every file of `manifest` under `root`; returns where the block bytes came from. */
-async function fillDirectory(opts: MaterializeOptions, manifest: ImageManifest, root: string) {
+/**
+ * Lazy loading: writes the files whose blocks are all in `workingSet` (the blocks the function read
+ * while it first started, fetched first) straight into the image directory and returns, so a
+ * sandbox can start; the other files are written once `rest` resolves (the rest of the blocks are
+ * local), each renamed into place whole, and the directory is marked complete last. A directory
+ * left incomplete by a crash is rebuilt by the next {@link materializeImage}.
+ */
+export async function materializeLazily(
+  opts: MaterializeOptions,
+  workingSet: ReadonlySet<Digest>,
+  rest: Promise<unknown>,
+): Promise<MaterializedImage & { filesNow: number; filesTotal: number; complete: Promise<void> }> {
+  const clock = opts.clock ?? systemClock;
+  const started = clock.monotonic();
+  const resolved = await resolveManifest(opts);
+  const { digest, manifest } = resolved;
+  const dir = resolve(opts.imagesDir, digestHex(digest));
+  const filesTotal = manifest.files.length;
+  if (await isComplete(dir, digest)) {
+    const whole = await materializeImage(opts);
+    return { ...whole, filesNow: filesTotal, filesTotal, complete: Promise.resolve() };
+  }
+  const atStart = startupFiles(manifest, workingSet);
+  await rm(dir, { recursive: true, force: true });
+  const stats = await fillDirectory(opts, manifest, dir, (f) => atStart.has(f));
+  const complete = (async () => {
+    await rest;
+    const tmp = join(
+      opts.imagesDir,
+      `.tmp-${digestHex(digest).slice(0, 16)}-${randomBytes(6).toString('hex')}`,
+    );
+    try {
+      await fillDirectory(opts, manifest, tmp, (f) => !atStart.has(f));
+      for (const f of manifest.files) {
+        if (atStart.has(f)) continue;
+        await mkdir(dirname(join(dir, f.path)), { recursive: true });
+        await rename(join(tmp, f.path), join(dir, f.path));
+      }
+      await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  })();
+  return {
+    digest,
+    manifest,
+    dir,
+    ...stats,
+    ms: clock.monotonic() - started,
+    filesNow: atStart.size,
+    filesTotal,
+    complete,
+  };
+}
+
+/** The files whose bytes all lie in `blocks` (empty files included): what a lazy start writes first. */
+export function startupFiles(manifest: ImageManifest, blocks: ReadonlySet<Digest>): Set<FileEntry> {
+  const files = new Set<FileEntry>();
+  for (const f of manifest.files) if (blocksOfFile(manifest, f).every((d) => blocks.has(d))) files.add(f);
+  return files;
+}
+
+/** Digests of the blocks holding file `f`'s bytes. */
+export function blocksOfFile(manifest: ImageManifest, f: FileEntry): Digest[] {
+  const layer = manifest.layers[f.layer];
+  if (!layer || f.size === 0) return [];
+  const out: Digest[] = [];
+  for (let bi = blockIndexAt(layer.blocks, f.offset); bi < layer.blocks.length; bi++) {
+    const b = layer.blocks[bi] as Block;
+    if (b.offset >= f.offset + f.size) break;
+    out.push(b.digest);
+  }
+  return out;
+}
+
+/** Writes the files of `manifest` under `root` (those `include` accepts); returns where the block bytes came from. */
+async function fillDirectory(
+  opts: MaterializeOptions,
+  manifest: ImageManifest,
+  root: string,
+  include: (f: FileEntry) => boolean = () => true,
+) {
   const dirs = new Set<string>([root]);
-  for (const f of manifest.files) dirs.add(dirname(join(root, f.path)));
+  for (const f of manifest.files) if (include(f)) dirs.add(dirname(join(root, f.path)));
   for (const d of [...dirs].sort()) await mkdir(d, { recursive: true });
 
   // Which files each block touches, and which files span blocks (pre-sized, then written in place).
@@ -160,7 +240,7 @@ async function fillDirectory(opts: MaterializeOptions, manifest: ImageManifest, 
   for (const [li, layer] of manifest.layers.entries()) {
     const perBlock = layer.blocks.map((): FileEntry[] => []);
     for (const f of manifest.files) {
-      if (f.layer !== li || f.size === 0) continue;
+      if (f.layer !== li || f.size === 0 || !include(f)) continue;
       for (let bi = blockIndexAt(layer.blocks, f.offset); bi < layer.blocks.length; bi++) {
         const b = layer.blocks[bi] as Block;
         if (b.offset >= f.offset + f.size) break;
@@ -169,12 +249,14 @@ async function fillDirectory(opts: MaterializeOptions, manifest: ImageManifest, 
       }
     }
     layer.blocks.forEach((block, bi) => {
+      if (!perBlock[bi]?.length) return;
       const list = occurrences.get(block.digest) ?? [];
       list.push({ block, files: perBlock[bi] ?? [] });
       occurrences.set(block.digest, list);
     });
   }
   for (const f of manifest.files) {
+    if (!include(f)) continue;
     // Zero-length files belong to no block; files over several blocks are sized first so each
     // block can write its part at the right position, in whatever order blocks arrive.
     if (f.size === 0 || spanning.has(f)) {
@@ -216,7 +298,7 @@ async function fillDirectory(opts: MaterializeOptions, manifest: ImageManifest, 
       bytesFromCache: stats.bytesFromCache,
     });
   });
-  for (const f of manifest.files) await chmod(join(root, f.path), f.mode & 0o777);
+  for (const f of manifest.files) if (include(f)) await chmod(join(root, f.path), f.mode & 0o777);
   return stats;
 }
 

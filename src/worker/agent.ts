@@ -9,7 +9,9 @@ import type { InstanceState } from '../core/metrics.js';
 import { versionKey, type FunctionVersion } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
 import type { BlobStore } from '../image/blob-store.js';
-import { materializeImage } from '../image/materialize.js';
+import type { ImageManifest } from '../image/manifest.js';
+import { materializeImage, materializeLazily } from '../image/materialize.js';
+import { markUnread, readSinceMark } from '../image/working-set.js';
 import type { BlockSource } from '../image/source.js';
 import { GreedyDualCache } from '../policy/greedy-dual.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
@@ -17,6 +19,18 @@ import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } fr
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { CacheMemory } from './cache-memory.js';
 import { FunctionPool, type PreparedCode } from './pool.js';
+
+/** What a {@link WorkerOptions.fetchImage} hook did. */
+export interface ImageFetch {
+  stats: FetchStats;
+  /**
+   * Lazy loading: the startup working set is local and the sandbox may start; `rest` resolves once
+   * every other block is too.
+   */
+  lazy?: { workingSet: ReadonlySet<string>; rest: Promise<unknown> };
+  /** No working set is known for this image yet: record it on this host's first cold start. */
+  recordWorkingSet?: boolean;
+}
 
 /** Options of a worker agent. */
 export interface WorkerOptions {
@@ -31,7 +45,12 @@ export interface WorkerOptions {
    * Gets an image's blocks into `cache` before it is materialised (cluster hosts: through the
    * distribution strategy). Absent: blocks are read from `source` as materialisation needs them.
    */
-  fetchImage?: (target: FunctionVersion) => Promise<FetchStats>;
+  fetchImage?: (target: FunctionVersion) => Promise<ImageFetch>;
+  /**
+   * Record startup working sets: after the first cold start of an image fetched whole, the blocks
+   * its files read are reported here (see `image/working-set.ts`).
+   */
+  onWorkingSet?: (target: FunctionVersion, blocks: string[]) => void;
   /** The sandbox tiers this host offers; a function names the one it runs in. */
   tiers: Partial<Record<TierName, SandboxTier>>;
   /** Where images come from (the registry, directly or over HTTP). */
@@ -83,6 +102,8 @@ export class WorkerAgent implements WorkerHandle {
   readonly hostId: string;
   private readonly pools = new Map<string, FunctionPool>();
   private readonly prepared = new Map<string, Promise<PreparedCode>>();
+  /** Images whose first cold start on this host will record the startup working set. */
+  private readonly recording = new Map<string, { dir: string; manifest: ImageManifest }>();
   /** Image digests whose materialisation finished on this host. */
   private readonly images = new Set<string>();
   private running = 0;
@@ -145,7 +166,29 @@ export class WorkerAgent implements WorkerHandle {
     } finally {
       this.running--;
       lease.release();
+      if (lease.cold) this.recordWorkingSet(target);
     }
+  }
+
+  /** After an image's first cold start (init and first request), reports the blocks its files read. */
+  private recordWorkingSet(target: FunctionVersion): void {
+    const rec = this.recording.get(target.imageDigest);
+    if (!rec || !this.opts.onWorkingSet) return;
+    this.recording.delete(target.imageDigest);
+    readSinceMark(rec.dir, rec.manifest).then(
+      (blocks) => {
+        if (blocks) this.opts.onWorkingSet?.(target, blocks);
+        else
+          this.opts.onBackgroundError(
+            new KindlingError(
+              'KINDLING_UNAVAILABLE',
+              `no startup working set recorded for ${versionKey(target)}: this file system keeps no access times (noatime); lazy loading stays off for it`,
+            ),
+            versionKey(target),
+          );
+      },
+      (err: unknown) => this.opts.onBackgroundError(toKindlingError(err), versionKey(target)),
+    );
   }
 
   holdsImage(digest: string): boolean {
@@ -331,22 +374,44 @@ export class WorkerAgent implements WorkerHandle {
     const work = (async () => {
       try {
         const fetched = await this.opts.fetchImage?.(target);
-        const m = await materializeImage({
+        const materialize = {
           source: this.opts.source,
           name: target.imageRepo,
           ref: target.imageDigest,
           cache: this.opts.cache,
           imagesDir: this.opts.imagesDir,
-        });
-        this.images.add(key);
-        return {
-          codeDir: m.dir,
-          entry: target.entry,
-          fetch: fetched ?? {
+        };
+        let dir: string;
+        let stats = fetched?.stats;
+        if (fetched?.lazy) {
+          const m = await materializeLazily(materialize, fetched.lazy.workingSet, fetched.lazy.rest);
+          dir = m.dir;
+          m.complete.then(
+            () => this.images.add(key),
+            (err: unknown) => {
+              // The rest of the image could not be written: the next start fetches it whole.
+              this.prepared.delete(key);
+              this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
+            },
+          );
+        } else {
+          const m = await materializeImage(materialize);
+          dir = m.dir;
+          stats ??= {
             bytesFromSource: m.bytesFromSource,
             bytesFromCache: m.bytesFromCache,
             source: m.bytesFromSource > 0 ? this.opts.source.kind : 'cache',
-          },
+          };
+          this.images.add(key);
+          if (this.opts.onWorkingSet && fetched?.recordWorkingSet && !this.recording.has(key)) {
+            await markUnread(m.dir, m.manifest);
+            this.recording.set(key, { dir: m.dir, manifest: m.manifest });
+          }
+        }
+        return {
+          codeDir: dir,
+          entry: target.entry,
+          fetch: stats ?? { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
         };
       } catch (err) {
         this.prepared.delete(key);

@@ -40,6 +40,8 @@ export interface HostWorkerOptions {
   cache?: BlobStore;
   /** See the worker agent's `fetchImage` option. */
   fetchImage?: WorkerOptions['fetchImage'];
+  /** See the worker agent's `onWorkingSet` option. */
+  onWorkingSet?: WorkerOptions['onWorkingSet'];
   /** Fetch images at deploy (default true); see the worker agent's `prepareAhead` option. */
   prepareAhead?: boolean;
   onBackgroundError(err: KindlingError, key: string): void;
@@ -58,6 +60,7 @@ export function createHostWorker(opts: HostWorkerOptions) {
     ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
     ...(opts.prepareAhead !== undefined ? { prepareAhead: opts.prepareAhead } : {}),
     ...(opts.fetchImage ? { fetchImage: opts.fetchImage } : {}),
+    ...(opts.onWorkingSet ? { onWorkingSet: opts.onWorkingSet } : {}),
     tiers: {
       process: processTier,
       isolate: createIsolateTier(),

@@ -22,7 +22,10 @@ const why = netnsUnavailable();
 function bigFunction(name: string, mib: number): string {
   const dir = tempDir(`kindling-${name}-`);
   mkdirSync(join(dir, 'assets'));
-  writeFileSync(join(dir, 'index.js'), `exports.handler = async () => ({ ok: true, fn: ${JSON.stringify(name)} });\n`);
+  writeFileSync(
+    join(dir, 'index.js'),
+    `exports.handler = async () => ({ ok: true, fn: ${JSON.stringify(name)} });\n`,
+  );
   writeFileSync(join(dir, 'assets', 'data.bin'), randomBytes(mib * MiB));
   writeFileSync(join(dir, 'kindling.json'), JSON.stringify({ name, bundle: false, entry: 'index.js' }));
   return dir;

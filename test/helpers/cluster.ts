@@ -21,13 +21,14 @@ export async function startTestCluster(
   deploy: string[],
   workerIds: string[],
   heartbeatMs = 1000,
+  options: { lazy?: boolean; distribution?: 'registry' | 'swarm' | 'tree' } = {},
 ): Promise<TestCluster> {
   const dir = tempDir('kindling-cluster-');
   const platform = await startPlatform({
     dataDir: join(dir, 'control'),
     port: 0,
     deploy,
-    cluster: { heartbeatMs },
+    cluster: { heartbeatMs, ...options },
   });
   const workers = new Map<string, ChildProcess>();
   const c = (method: string, path: string, body?: unknown, key = platform.adminKey) =>

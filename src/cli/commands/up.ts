@@ -17,6 +17,7 @@ export interface UpFlags {
   keepAlivePolicy?: string;
   cluster?: boolean;
   distribution?: string;
+  lazyLoading?: boolean;
   memoryMb?: string;
 }
 
@@ -65,8 +66,8 @@ export function parseMemoryMb(value: string | undefined): number | undefined {
 }
 
 export async function up(flags: UpFlags): Promise<void> {
-  if (flags.distribution !== undefined && !flags.cluster)
-    throw new CliError('--distribution applies to cluster mode: add --cluster');
+  if ((flags.distribution !== undefined || flags.lazyLoading) && !flags.cluster)
+    throw new CliError('--distribution and --lazy-loading apply to cluster mode: add --cluster');
   const port = parsePort(flags.port ?? process.env.KINDLING_PORT, 8080);
   const stemCells = parseCount(flags.stemCells ?? process.env.KINDLING_STEM_CELLS, 1, '--stem-cells');
   const keepAlivePolicy = flags.keepAlivePolicy ?? process.env.KINDLING_KEEP_ALIVE_POLICY ?? 'fixed';
@@ -87,7 +88,9 @@ export async function up(flags: UpFlags): Promise<void> {
     deploy: examples,
     stemCells,
     keepAlivePolicy,
-    ...(flags.cluster ? { cluster: { distribution: parseStrategy(flags.distribution) } } : {}),
+    ...(flags.cluster
+      ? { cluster: { distribution: parseStrategy(flags.distribution), lazy: flags.lazyLoading === true } }
+      : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
