@@ -8,6 +8,7 @@
  *
  *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 20 minutes)
  *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
+ *   npm run bench:dist -- --mib 32 --hosts 2,4 # a custom run (also written to dist-quick.json)
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
@@ -38,6 +39,10 @@ interface Run {
   p50ReadyS: number;
   registryMiB: number;
   peerMiB: number;
+  /** Mean MiB a host fetched before its sandbox could start (the whole image unless lazy). */
+  startMiB: number;
+  /** Longest time a host took to have the whole image local (after the handler ran, when lazy). */
+  wholeImageS: number;
   /** Seconds each host took, in host order. */
   readyS: number[];
   failures: number;
@@ -54,36 +59,54 @@ interface Result {
 
 /**
  * A function whose node_modules holds `mib` MiB of data files (random, so they do not compress:
- * like the binaries and assets that make real node_modules big) and one small module it loads at
- * start.
+ * like the binaries and assets that make real node_modules big). At start it reads one of them,
+ * 1/16 of the image, close to the 6.4% of an image that Slacker found read at container start.
  */
 function makeFunction(dir: string, mib: number): void {
   const assets = join(dir, 'node_modules', 'big-assets');
   mkdirSync(assets, { recursive: true });
   writeFileSync(
     join(dir, 'index.js'),
-    "const meta = require('./node_modules/big-assets/meta.json');\nexports.handler = async () => ({ ok: true, files: meta.files });\n",
+    [
+      "const { readFileSync } = require('node:fs');",
+      "const startup = readFileSync(__dirname + '/node_modules/big-assets/startup.bin');",
+      'exports.handler = async () => ({ ok: true, startupBytes: startup.length });',
+      '',
+    ].join('\n'),
   );
-  const files = Math.max(1, Math.round(mib / 8));
+  const startupMiB = mib / 16;
+  writeFileSync(join(assets, 'startup.bin'), randomBytes(startupMiB * MiB));
+  const rest = mib - startupMiB;
+  const files = Math.max(1, Math.round(rest / 8));
   for (let i = 0; i < files; i++)
-    writeFileSync(join(assets, `chunk-${i}.bin`), randomBytes((mib * MiB) / files));
-  writeFileSync(join(assets, 'meta.json'), JSON.stringify({ files }));
+    writeFileSync(join(assets, `chunk-${i}.bin`), randomBytes(Math.floor((rest * MiB) / files)));
   writeFileSync(
     join(dir, 'kindling.json'),
     JSON.stringify({ name: 'big', bundle: false, entry: 'index.js' }),
   );
 }
 
-async function runOnce(fnDir: string, strategy: string, hosts: number, network: 'netns' | 'loopback') {
+/**
+ * One measurement. With `lazy`, the cluster has one more host that runs the function's first cold
+ * start alone (which records the startup working set) and then leaves, so the N measured hosts all
+ * start lazily and the recorder is not left behind as an extra seeder.
+ */
+async function runOnce(
+  fnDir: string,
+  strategy: string,
+  hosts: number,
+  network: 'netns' | 'loopback',
+  lazy: boolean,
+) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
   const cluster = await startLocalCluster({
     network,
-    hosts,
+    hosts: lazy ? hosts + 1 : hosts,
     nicBitsPerSec: 100e6,
     registryNicBitsPerSec: 200e6,
     dataDir,
     cliPath,
-    controlArgs: ['--distribution', strategy],
+    controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
     onOutput: (line) => {
       if (/warning|error/i.test(line)) console.error(line);
     },
@@ -94,9 +117,28 @@ async function runOnce(fnDir: string, strategy: string, hosts: number, network: 
       [cliPath, '--url', cluster.controlUrl, '--data-dir', join(dataDir, 'control'), 'deploy', fnDir],
       { stdio: 'ignore' },
     );
+    const measured = lazy ? cluster.hosts.slice(0, hosts) : cluster.hosts;
+    if (lazy) {
+      const recorder = cluster.hosts[hosts]!;
+      await invokeOn(cluster.controlUrl, cluster.adminKey, recorder.id);
+      const fn = (await (
+        await fetch(`${cluster.controlUrl}/v1/functions/big/versions/1`, {
+          headers: { authorization: `Bearer ${cluster.adminKey}` },
+        })
+      ).json()) as { imageDigest: string };
+      for (let i = 0; ; i++) {
+        const r = await fetch(`${cluster.controlUrl}/v1/cluster/working-sets/${fn.imageDigest}`, {
+          headers: { authorization: `Bearer ${cluster.adminKey}` },
+        });
+        if (r.ok) break;
+        if (i > 600) throw new Error('no working set was recorded');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await cluster.stop(recorder.id);
+    }
     const t0 = performance.now();
     const times = await Promise.all(
-      cluster.hosts.map(async (h) => {
+      measured.map(async (h) => {
         const res = await fetch(`${cluster.controlUrl}/v1/functions/big/invoke?host=${h.id}`, {
           method: 'POST',
           headers: { authorization: `Bearer ${cluster.adminKey}` },
@@ -105,30 +147,54 @@ async function runOnce(fnDir: string, strategy: string, hosts: number, network: 
         const body = await res.text();
         const s = (performance.now() - t0) / 1000;
         if (res.status !== 200) console.error(`  ${h.id}: ${res.status} ${body.slice(0, 200)}`);
-        return { s, ok: res.status === 200 };
+        return { s, ok: res.status === 200, invocation: res.headers.get('x-kindling-invocation-id') };
       }),
     );
-    let registry = 0;
-    let peers = 0;
-    for (const h of cluster.hosts) {
-      const res = await fetch(`${h.url}/v1/worker/distribution`, {
+    // Bytes each host fetched before its sandbox started (the whole image unless lazy).
+    const beforeStart: number[] = [];
+    for (const t of times) {
+      if (!t.invocation) continue;
+      const r = await fetch(`${cluster.controlUrl}/v1/invocations/${t.invocation}`, {
         headers: { authorization: `Bearer ${cluster.adminKey}` },
       });
-      const body = (await res.json()) as { fetches: ImageFetchSummary[] };
-      for (const f of body.fetches) {
-        registry += f.bytesFromRegistry;
-        peers += f.bytesFromPeers;
+      const record = (await r.json()) as { fetch?: { bytesFromSource: number; imageBytes?: number } };
+      if (record.fetch) beforeStart.push(record.fetch.bytesFromSource);
+    }
+    // With lazy loading the rest of the image is still arriving: wait for every host's fetch to end.
+    const summaries = new Map<string, ImageFetchSummary>();
+    for (let i = 0; summaries.size < measured.length; i++) {
+      if (i > 6000) throw new Error('image fetches did not finish within 10 minutes');
+      for (const h of measured) {
+        if (summaries.has(h.id)) continue;
+        const res = await fetch(`${h.url}/v1/worker/distribution`, {
+          headers: { authorization: `Bearer ${cluster.adminKey}` },
+        });
+        const f = ((await res.json()) as { fetches: ImageFetchSummary[] }).fetches.find((x) =>
+          x.fn.includes('big'),
+        );
+        if (f) summaries.set(h.id, f);
       }
+      if (summaries.size < measured.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    let registry = 0;
+    let peers = 0;
+    let fetchMs = 0;
+    for (const f of summaries.values()) {
+      registry += f.bytesFromRegistry;
+      peers += f.bytesFromPeers;
+      fetchMs = Math.max(fetchMs, f.ms);
     }
     const sorted = times.map((t) => t.s).sort((a, b) => a - b);
     const run: Run = {
       strategy,
-      lazy: false,
+      lazy,
       hosts,
       allReadyS: round(sorted[sorted.length - 1]!),
       p50ReadyS: round(sorted[Math.floor((sorted.length - 1) / 2)]!),
       registryMiB: round(registry / MiB),
       peerMiB: round(peers / MiB),
+      startMiB: round(beforeStart.reduce((a, b) => a + b, 0) / Math.max(1, beforeStart.length) / MiB),
+      wholeImageS: round(fetchMs / 1000),
       readyS: times.map((t) => round(t.s)),
       failures: times.filter((t) => !t.ok).length,
     };
@@ -140,6 +206,15 @@ async function runOnce(fnDir: string, strategy: string, hosts: number, network: 
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+async function invokeOn(url: string, key: string, host: string): Promise<void> {
+  const res = await fetch(`${url}/v1/functions/big/invoke?host=${host}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}` },
+    body: '{}',
+  });
+  if (res.status !== 200) throw new Error(`cold start on ${host}: ${res.status} ${await res.text()}`);
+}
 
 function plot(result: Result): string {
   const strategies = [...new Set(result.runs.map((r) => `${r.strategy}${r.lazy ? '+lazy' : ''}`))];
@@ -185,9 +260,19 @@ async function main(): Promise<void> {
     return;
   }
   const quick = args.includes('--quick');
-  const imageMiB = quick ? 64 : 256;
-  const hostCounts = quick ? [2, 4, 8] : [2, 4, 8, 16];
-  const strategies = ['registry', 'swarm', 'tree'];
+  const flag = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const imageMiB = Number(flag('--mib') ?? (quick ? 64 : 256));
+  const hostCounts = (flag('--hosts') ?? (quick ? '2,4,8' : '2,4,8,16')).split(',').map(Number);
+  if (!Number.isInteger(imageMiB) || imageMiB < 16 || hostCounts.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error('--mib takes a whole number of MiB (at least 16); --hosts a list like 2,4,8');
+  const custom = flag('--mib') !== undefined || flag('--hosts') !== undefined;
+  const variants = ['registry', 'swarm', 'tree'].flatMap((s) => [
+    [s, false],
+    [s, true],
+  ]) as [string, boolean][];
   const why = netnsUnavailable();
   const network = why ? 'loopback' : 'netns';
   if (why)
@@ -206,11 +291,11 @@ async function main(): Promise<void> {
   };
   try {
     for (const hosts of hostCounts) {
-      for (const strategy of strategies) {
-        const run = await runOnce(fnDir, strategy, hosts, network);
+      for (const [strategy, lazy] of variants) {
+        const run = await runOnce(fnDir, strategy, hosts, network, lazy);
         result.runs.push(run);
         console.log(
-          `${strategy.padEnd(8)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+          `${(strategy + (lazy ? '+lazy' : '')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
         );
       }
     }
@@ -218,7 +303,7 @@ async function main(): Promise<void> {
     rmSync(fnDir, { recursive: true, force: true });
   }
   mkdirSync(outDir, { recursive: true });
-  const name = quick ? 'dist-quick' : 'dist';
+  const name = quick || custom ? 'dist-quick' : 'dist';
   writeFileSync(join(outDir, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(join(outDir, `${name}.svg`), plot(result));
   console.log(`wrote bench/results/${name}.json and .svg`);

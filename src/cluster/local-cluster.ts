@@ -54,6 +54,8 @@ export interface LocalCluster {
   warnings: string[];
   /** SIGKILLs a worker (a host failure). */
   kill(hostId: string): void;
+  /** Stops a worker gracefully (it deregisters and leaves image distribution); resolves once it exited. */
+  stop(hostId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -209,6 +211,14 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
         const host = hosts.find((h) => h.id === hostId);
         if (!host) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${hostId}`);
         host.process.kill('SIGKILL');
+      },
+      async stop(hostId) {
+        const host = hosts.find((h) => h.id === hostId);
+        if (!host) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${hostId}`);
+        if (host.process.exitCode !== null || host.process.signalCode !== null) return;
+        const exited = new Promise((r) => host.process.once('exit', r));
+        host.process.kill('SIGTERM');
+        await exited;
       },
       close,
     };
