@@ -15,6 +15,9 @@ import { decodeWorkerResult, type HeartbeatBody, type WireWorkerResult } from '.
  */
 const START_ALLOWANCE_MS = 300_000;
 
+/** How long a placement counts as "runs here" before the worker's heartbeats must confirm it. */
+const PLACEMENT_MEMORY_MS = 10_000;
+
 export interface RemoteWorkerOptions {
   hostId: string;
   /** Base URL of the worker's API. */
@@ -38,6 +41,8 @@ export class RemoteWorker implements WorkerHandle {
   private counts: InstanceCount[] = [];
   private images = new Set<string>();
   private versions = new Set<string>();
+  /** Versions placed here lately, by when: a heartbeat sampled before the placement must not hide them. */
+  private readonly placed = new Map<string, number>();
   private reportedInFlight = 0;
 
   constructor(private readonly opts: RemoteWorkerOptions) {
@@ -55,7 +60,6 @@ export class RemoteWorker implements WorkerHandle {
   update(report: HeartbeatBody): void {
     this.counts = report.instances;
     this.images = new Set(report.images);
-    // Versions placed here since the worker sampled its pools stay counted until the next report.
     this.versions = new Set(report.versions);
     this.reportedInFlight = report.inFlight;
   }
@@ -70,14 +74,14 @@ export class RemoteWorker implements WorkerHandle {
       inFlight: this.running,
       reportedInFlight: this.reportedInFlight,
       images: [...this.images],
-      versions: [...this.versions],
+      versions: [...new Set([...this.versions, ...this.placed.keys()])],
       instances: this.counts,
     };
   }
 
   async invoke(target: FunctionVersion, inv: WorkerInvocation): Promise<WorkerResult> {
     this.running++;
-    this.versions.add(versionKey(target));
+    this.placed.set(versionKey(target), performance.now());
     try {
       const body = await this.call<WireWorkerResult>(
         'POST',
@@ -97,7 +101,7 @@ export class RemoteWorker implements WorkerHandle {
   }
 
   keepWarm(target: FunctionVersion): void {
-    if (target.config.minWarm > 0) this.versions.add(versionKey(target));
+    if (target.config.minWarm > 0) this.placed.set(versionKey(target), performance.now());
     this.call('POST', '/v1/worker/keep-warm', { target }, 30_000).catch((err: unknown) =>
       this.opts.onBackgroundError(toKindlingError(err)),
     );
@@ -106,6 +110,7 @@ export class RemoteWorker implements WorkerHandle {
   async drop(tenant: string, name: string): Promise<void> {
     const prefix = `${tenant}/${name}@`;
     for (const v of this.versions) if (v.startsWith(prefix)) this.versions.delete(v);
+    for (const v of this.placed.keys()) if (v.startsWith(prefix)) this.placed.delete(v);
     await this.call('POST', '/v1/worker/drop', { tenant, name }, 30_000);
   }
 
@@ -134,7 +139,13 @@ export class RemoteWorker implements WorkerHandle {
   }
 
   runs(key: string): boolean {
-    return this.versions.has(key);
+    if (this.versions.has(key)) return true;
+    const at = this.placed.get(key);
+    if (at === undefined) return false;
+    // Until the worker's reports have caught up (a few heartbeats), trust our own placement.
+    if (performance.now() - at < PLACEMENT_MEMORY_MS) return true;
+    this.placed.delete(key);
+    return false;
   }
 
   /**
