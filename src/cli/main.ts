@@ -135,6 +135,10 @@ program
   .option('--advertise <url>', 'URL the control plane reaches this worker at (default: http://HOST:PORT)')
   .option('--data <dir>', 'data directory of this host (default: .kindling-worker-ID)')
   .option('--memory-mb <mb>', "memory offered to instances, MiB (default: the machine's)")
+  .option(
+    '--bandwidth <rate>',
+    "limit image traffic each way, e.g. 100mbit (a loopback cluster's stand-in for a shaped link)",
+  )
   .action((opts: WorkerFlags) => worker(opts));
 
 program

@@ -1,0 +1,29 @@
+/** Validation of the cluster commands' flags: each bad input is one clear line and a non-zero exit. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCli, tempDir } from '../helpers/platform.js';
+
+describe('kindling cluster, worker and up --cluster flags', () => {
+  const cases: [string[], RegExp][] = [
+    [['cluster', 'up', '--hosts', '0'], /invalid --hosts "0"/],
+    [['cluster', 'up', '--nic', 'fast'], /invalid rate "fast": use e\.g\. 100mbit/],
+    [['cluster', 'up', '--latency', 'soon'], /invalid latency "soon"/],
+    [['worker', '--control', 'http://127.0.0.1:9'], /needs an admin key of the control plane/],
+    [['worker', '--control', 'not a url', '--key', 'k'], /invalid --control "not a url"/],
+    [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--id', 'Bad Id'], /invalid --id "Bad Id"/],
+    [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--bandwidth', 'x'], /invalid --bandwidth/],
+    [['up', '--distribution', 'tree', '--no-examples', '--data', tempDir()], /apply to cluster mode: add --cluster/],
+    [
+      ['up', '--cluster', '--distribution', 'p2p', '--no-examples', '--data', tempDir()],
+      /invalid --distribution "p2p": use registry, swarm, tree/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    it(`refuses ${args.join(' ')}`, () => {
+      const res = runCli(args, { KINDLING_KEY: undefined });
+      assert.notEqual(res.status, 0);
+      assert.match(res.stderr, message);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    });
+  }
+});
