@@ -12,7 +12,10 @@ describe('kindling cluster, worker and up --cluster flags', () => {
     [['worker', '--control', 'not a url', '--key', 'k'], /invalid --control "not a url"/],
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--id', 'Bad Id'], /invalid --id "Bad Id"/],
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--bandwidth', 'x'], /invalid --bandwidth/],
-    [['up', '--distribution', 'tree', '--no-examples', '--data', tempDir()], /apply to cluster mode: add --cluster/],
+    [
+      ['up', '--distribution', 'tree', '--no-examples', '--data', tempDir()],
+      /apply to cluster mode: add --cluster/,
+    ],
     [
       ['up', '--cluster', '--distribution', 'p2p', '--no-examples', '--data', tempDir()],
       /invalid --distribution "p2p": use registry, swarm, tree/,
