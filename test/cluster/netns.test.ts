@@ -102,4 +102,27 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
     // Someone took over as root and fetched what the dead root had not passed on from the registry.
     assert.ok(summaries.some((f) => f.bytesFromRegistry > 0));
   });
+
+  it('replaces a swarm peer that disappears mid-transfer', async () => {
+    const dir = bigFunction('swarm-c', 4);
+    // This function overrides the cluster's tree with the swarm strategy.
+    writeFileSync(
+      join(dir, 'kindling.json'),
+      JSON.stringify({ name: 'swarm-c', bundle: false, entry: 'index.js', distribution: 'swarm' }),
+    );
+    deploy(dir);
+    const first = invokeOn('h2', 'swarm-c');
+    await new Promise((r) => setTimeout(r, 500));
+    const second = invokeOn('h3', 'swarm-c');
+    // Kill h2 once it has served h3 some blocks.
+    await eventually(async () => ((await fetchesOf('h2')).served?.bytesServed ?? 0) > 0 || undefined);
+    cluster.kill('h2');
+    await first.catch(() => undefined);
+    const res = await second;
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { ok: true, fn: 'swarm-c' });
+    const summary = (await fetchesOf('h3')).fetches.find((f) => f.fn.includes('swarm-c'))!;
+    assert.ok(summary.bytesFromPeers > 0, 'h3 got blocks from h2 while it lived');
+    assert.ok(summary.bytesFromRegistry > 0, 'and the rest elsewhere once h2 was gone');
+  });
 });
