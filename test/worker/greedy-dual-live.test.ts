@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startPlatform, type Platform } from '../../src/platform.js';
 import { DEFAULT_TENANT } from '../../src/control/tenants.js';
-import { call, fixture, tempDir } from '../helpers/platform.js';
+import { call, fixture, runCli, tempDir } from '../helpers/platform.js';
 
 describe('greedy-dual on the live platform', () => {
   let platform: Platform;
@@ -40,5 +40,14 @@ describe('greedy-dual on the live platform', () => {
     assert.equal(await invoke('gd-a'), true);
     // …and now gd-b's went to make room for gd-a's.
     assert.equal(await invoke('gd-b'), true);
+  });
+
+  it('kindling up rejects a bad --memory-mb or policy name with the accepted values', () => {
+    const mem = runCli(['up', '--memory-mb', '12', '--port', '0', '--data', tempDir()]);
+    assert.equal(mem.status, 1);
+    assert.match(mem.stderr, /invalid --memory-mb "12": use a whole number of MiB, at least 64/);
+    const pol = runCli(['up', '--keep-alive-policy', 'lru', '--port', '0', '--data', tempDir()]);
+    assert.equal(pol.status, 1);
+    assert.match(pol.stderr, /use one of fixed, hybrid-histogram, greedy-dual, cost-window/);
   });
 });
