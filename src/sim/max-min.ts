@@ -4,7 +4,9 @@
  * crossing it are frozen at the current level and the others keep rising. The result is the unique
  * allocation in which no flow can get more without taking from a flow that has no more than it.
  *
- * Pure: links and flows in, rates out. The network model calls it whenever a flow starts or ends.
+ * Pure: links and flows in, rates out. The network model calls the indexed form
+ * ({@link maxMinRatesIndexed}: links are numbers, state in typed arrays, no per-call maps) whenever
+ * flows start or end; {@link maxMinRates} is the same allocation over named links.
  */
 import { KindlingError } from '../core/errors.js';
 
@@ -16,8 +18,77 @@ export interface FairFlow {
   maxRate?: number;
 }
 
+/** A flow over numbered links. */
+export interface IndexedFlow {
+  links: readonly number[];
+  maxRate?: number;
+}
+
 /** Relative slack under which a link counts as full (floating-point residue). */
 const EPS = 1e-9;
+
+/**
+ * Rates of `flows` over links `0..capacity.length-1` (each flow's links distinct and in range), in
+ * the order of `flows`. Every flow must cross a link or have a `maxRate`.
+ */
+export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly IndexedFlow[]): Float64Array {
+  const nf = flows.length;
+  const rates = new Float64Array(nf);
+  const remaining = Float64Array.from(capacity);
+  /** Unfrozen flows per link. */
+  const count = new Int32Array(capacity.length);
+  // Flows of each link, as a CSR list.
+  const start = new Int32Array(capacity.length + 1);
+  for (const f of flows) for (const l of f.links) start[l + 1]!++;
+  for (let l = 0; l < capacity.length; l++) {
+    start[l + 1]! += start[l]!;
+    count[l] = start[l + 1]! - start[l]!;
+  }
+  const members = new Int32Array(start[capacity.length]!);
+  const fill = start.slice(0, capacity.length);
+  flows.forEach((f, i) => {
+    for (const l of f.links) members[fill[l]!++] = i;
+  });
+  const used: number[] = [];
+  for (let l = 0; l < capacity.length; l++) if (count[l]! > 0) used.push(l);
+  const frozen = new Uint8Array(nf);
+  const capped: number[] = [];
+  flows.forEach((f, i) => {
+    if (f.maxRate !== undefined) capped.push(i);
+  });
+  let active = nf;
+  let level = 0;
+  while (active > 0) {
+    // The next level at which a link fills or a flow reaches its own ceiling.
+    let inc = Number.POSITIVE_INFINITY;
+    for (const l of used) if (count[l]! > 0) inc = Math.min(inc, remaining[l]! / count[l]!);
+    for (const i of capped) if (!frozen[i]) inc = Math.min(inc, flows[i]!.maxRate! - level);
+    if (!Number.isFinite(inc)) break; // only unbounded flows left (rejected by the callers)
+    inc = Math.max(0, inc);
+    level += inc;
+    const freeze: number[] = [];
+    for (const l of used) {
+      const n = count[l]!;
+      if (n === 0) continue;
+      const left = remaining[l]! - inc * n;
+      remaining[l] = left;
+      if (left <= EPS * Math.max(1, capacity[l]!))
+        for (let k = start[l]!; k < start[l + 1]!; k++) if (!frozen[members[k]!]) freeze.push(members[k]!);
+    }
+    for (const i of capped) {
+      const cap = flows[i]!.maxRate!;
+      if (!frozen[i] && cap - level <= EPS * Math.max(1, cap)) freeze.push(i);
+    }
+    for (const i of freeze) {
+      if (frozen[i]) continue;
+      frozen[i] = 1;
+      active--;
+      rates[i] = level;
+      for (const l of flows[i]!.links) count[l]!--;
+    }
+  }
+  return rates;
+}
 
 /**
  * Rates of `flows` sharing `capacity` (link id → capacity, any unit per unit time) max-min fairly.
@@ -28,50 +99,24 @@ export function maxMinRates(
   capacity: ReadonlyMap<string, number>,
   flows: readonly FairFlow[],
 ): Map<string, number> {
-  const rates = new Map<string, number>();
-  const remaining = new Map<string, number>();
-  const members = new Map<string, FairFlow[]>();
-  for (const f of flows) {
+  const index = new Map<string, number>();
+  const caps: number[] = [];
+  const indexed = flows.map((f) => {
     if (f.links.length === 0 && f.maxRate === undefined)
       throw new KindlingError('KINDLING_BAD_REQUEST', `flow ${f.id} crosses no link and has no maxRate`);
-    for (const l of f.links) {
-      const c = capacity.get(l);
-      if (c === undefined)
-        throw new KindlingError('KINDLING_BAD_REQUEST', `flow ${f.id} crosses unknown link ${l}`);
-      if (!remaining.has(l)) {
-        remaining.set(l, c);
-        members.set(l, []);
+    const links = f.links.map((l) => {
+      let i = index.get(l);
+      if (i === undefined) {
+        const c = capacity.get(l);
+        if (c === undefined)
+          throw new KindlingError('KINDLING_BAD_REQUEST', `flow ${f.id} crosses unknown link ${l}`);
+        index.set(l, (i = caps.length));
+        caps.push(c);
       }
-      members.get(l)!.push(f);
-    }
-  }
-  const active = new Set(flows);
-  /** Unfrozen flows per link. */
-  const count = new Map<string, number>();
-  for (const [l, fs] of members) count.set(l, fs.length);
-  let level = 0;
-  while (active.size > 0) {
-    // The next level at which a link fills or a flow reaches its own ceiling.
-    let inc = Number.POSITIVE_INFINITY;
-    for (const [l, n] of count) if (n > 0) inc = Math.min(inc, remaining.get(l)! / n);
-    for (const f of active) if (f.maxRate !== undefined) inc = Math.min(inc, f.maxRate - level);
-    inc = Math.max(0, inc);
-    level += inc;
-    const freeze: FairFlow[] = [];
-    for (const [l, n] of count) {
-      if (n === 0) continue;
-      const left = remaining.get(l)! - inc * n;
-      remaining.set(l, left);
-      if (left <= EPS * Math.max(1, capacity.get(l)!))
-        for (const f of members.get(l)!) if (active.has(f)) freeze.push(f);
-    }
-    for (const f of active)
-      if (f.maxRate !== undefined && f.maxRate - level <= EPS * Math.max(1, f.maxRate)) freeze.push(f);
-    for (const f of freeze) {
-      if (!active.delete(f)) continue;
-      rates.set(f.id, level);
-      for (const l of f.links) count.set(l, count.get(l)! - 1);
-    }
-  }
-  return rates;
+      return i;
+    });
+    return f.maxRate === undefined ? { links } : { links, maxRate: f.maxRate };
+  });
+  const rates = maxMinRatesIndexed(Float64Array.from(caps), indexed);
+  return new Map(flows.map((f, i) => [f.id, rates[i]!]));
 }

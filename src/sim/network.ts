@@ -10,7 +10,7 @@
  */
 import type { TimerHandle } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
-import { maxMinRates } from './max-min.js';
+import { maxMinRatesIndexed } from './max-min.js';
 import type { SimClock } from './sim-clock.js';
 
 /** Megabits per second → bytes per millisecond. */
@@ -38,13 +38,16 @@ export interface SimFlow {
 }
 
 interface FlowState extends SimFlow {
-  links: string[];
+  /** Link indices: the sender's uplink and the receiver's downlink. */
+  links: number[];
   done: (flow: SimFlow, at: number) => void;
 }
 
 /** Nodes, links and flows with max-min fair sharing; see the file comment. */
 export class Network {
-  private readonly capacity = new Map<string, number>();
+  /** Link capacities, bytes per ms: node k's uplink is 2k, its downlink 2k + 1. */
+  private capacity = new Float64Array(0);
+  private readonly nodes = new Map<string, number>();
   private readonly flows = new Map<string, FlowState>();
   private lastUpdate: number;
   private dirty: TimerHandle | undefined;
@@ -59,8 +62,7 @@ export class Network {
 
   /** Adds a node with its NIC (the registry is a node too, usually with only an uplink that matters). */
   addNode(id: string, nic: NicSpec): void {
-    if (this.capacity.has(`${id}:up`))
-      throw new KindlingError('KINDLING_CONFLICT', `network node ${id} already exists`);
+    if (this.nodes.has(id)) throw new KindlingError('KINDLING_CONFLICT', `network node ${id} already exists`);
     for (const [dir, mbps] of [
       ['up', nic.upMbps],
       ['down', nic.downMbps],
@@ -70,13 +72,19 @@ export class Network {
           'KINDLING_INVALID_CONFIG',
           `node ${id}: ${dir}Mbps must be a finite number > 0, got ${mbps}`,
         );
-      this.capacity.set(`${id}:${dir}`, mbpsToBytesPerMs(mbps));
     }
+    const k = this.nodes.size;
+    this.nodes.set(id, k);
+    const caps = new Float64Array(2 * (k + 1));
+    caps.set(this.capacity);
+    caps[2 * k] = mbpsToBytesPerMs(nic.upMbps);
+    caps[2 * k + 1] = mbpsToBytesPerMs(nic.downMbps);
+    this.capacity = caps;
   }
 
   /** True when a node of that id exists. */
   has(id: string): boolean {
-    return this.capacity.has(`${id}:up`);
+    return this.nodes.has(id);
   }
 
   /** Flows in progress. */
@@ -105,7 +113,7 @@ export class Network {
       startedAt: this.clock.now(),
       remaining: bytes,
       rate: 0,
-      links: [`${from}:up`, `${to}:down`],
+      links: [2 * this.nodes.get(from)!, 2 * this.nodes.get(to)! + 1],
       done,
     };
     this.flows.set(flow.id, flow);
@@ -153,12 +161,13 @@ export class Network {
       }
     }
     if (this.flows.size === 0) return;
-    const rates = maxMinRates(this.capacity, [...this.flows.values()]);
+    const flows = [...this.flows.values()];
+    const rates = maxMinRatesIndexed(this.capacity, flows);
     let soonest = Number.POSITIVE_INFINITY;
-    for (const f of this.flows.values()) {
-      f.rate = rates.get(f.id) ?? 0;
+    flows.forEach((f, i) => {
+      f.rate = rates[i]!;
       if (f.rate > 0) soonest = Math.min(soonest, f.remaining / f.rate);
-    }
+    });
     if (Number.isFinite(soonest))
       this.next = this.clock.setTimer(() => {
         this.next = undefined;

@@ -213,7 +213,10 @@ export class WorkerAgent implements WorkerHandle {
   keepWarm(target: FunctionVersion): void {
     const prefix = `${target.tenant}/${target.name}@`;
     for (const [key, pool] of this.pools)
-      if (key.startsWith(prefix) && key !== versionKey(target)) pool.keepWarm(0);
+      if (key.startsWith(prefix) && key !== versionKey(target)) {
+        pool.keepWarm(0);
+        pool.cancelPrewarms();
+      }
     if (target.config.minWarm > 0) this.pool(target).keepWarm(target.config.minWarm);
     else if (this.opts.prepareAhead === false) return;
     void this.prepareAhead(target);

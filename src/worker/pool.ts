@@ -220,6 +220,11 @@ export class FunctionPool {
     return this.pending.length;
   }
 
+  /** Drops the scheduled pre-warms (the version was superseded: its next arrivals go elsewhere). */
+  cancelPrewarms(): void {
+    for (const c of this.pending.splice(0)) if (c.timer) this.deps.clock.clearTimer(c.timer);
+  }
+
   /**
    * Evicts one idle instance at the host memory manager's request; false when it is not idle
    * (any more) or not in this pool.
@@ -238,7 +243,7 @@ export class FunctionPool {
     this.closed = true;
     this.warmTarget = 0;
     if (this.warmRetry) this.deps.clock.clearTimer(this.warmRetry);
-    for (const c of this.pending.splice(0)) if (c.timer) this.deps.clock.clearTimer(c.timer);
+    this.cancelPrewarms();
     for (const w of this.waiters.splice(0)) {
       w.reject(
         new KindlingError(

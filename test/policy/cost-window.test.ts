@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
-import { costWindow, depthLevel, optimalWindow } from '../../src/policy/cost-window.js';
+import { costWindow, depthLevel } from '../../src/policy/cost-window.js';
+import { DecayingLogHistogram, logBinEdges, logBinOf } from '../../src/policy/log-histogram.js';
+import { optimalWindow } from '../../src/policy/optimal-schedule.js';
 import { idleSchedule, type PolicyFunction } from '../../src/policy/keep-alive.js';
 
 const MIN = 60_000;
@@ -17,9 +19,7 @@ describe('cost-window: optimal window', () => {
 
   it('pre-warms ahead of a steady long idle time instead of keeping warm through it', () => {
     const d = optimalWindow(Array(20).fill(17 * MIN), 10 * MIN, 0.05, 1000);
-    assert.equal(d.prewarmMs, Math.round(17 * MIN * 0.95));
-    assert.equal(d.keepAliveMs, Math.round(17 * MIN * 1.05));
-    assert.equal(d.schedule.length, 1);
+    assert.deepEqual(d.schedule, [[Math.round(17 * MIN * 0.95), Math.round(17 * MIN * 1.05)]]);
   });
 
   it('keeps nothing when idle times are spread so widely that no window pays for itself', () => {
@@ -41,6 +41,35 @@ describe('cost-window: optimal window', () => {
   });
 });
 
+describe('decaying log histogram', () => {
+  it('bins idle times in 10 % log steps with exact means', () => {
+    assert.equal(logBinOf(50), 0);
+    const b = logBinOf(60_000);
+    const [from, to] = logBinEdges(b);
+    assert.ok(from <= 60_000 && 60_000 < to && Math.abs(to / from - 1.1) < 1e-9);
+    const h = new DecayingLogHistogram(1000);
+    h.add(60_000);
+    h.add(60_500);
+    h.add(4000);
+    const bins = h.bins();
+    assert.equal(h.count, 3);
+    assert.equal(bins.length, 2);
+    assert.ok(Math.abs(bins[1]!.meanMs - 60_250) < 1, String(bins[1]!.meanMs)); // weights differ by 2^(1/1000)
+    assert.ok(Math.abs(bins[0]!.weight + bins[1]!.weight - 1) < 1e-12);
+  });
+
+  it('lets old samples fade with the half-life', () => {
+    const h = new DecayingLogHistogram(10);
+    h.add(1000);
+    for (let i = 0; i < 10; i++) h.add(100_000);
+    // The old sample has half the weight of a new one: 0.5 / (0.5 + Σ of 10 newer weights).
+    const old = h.bins()[0]!.weight;
+    let newer = 0;
+    for (let i = 1; i <= 10; i++) newer += Math.pow(2, (i - 10) / 10);
+    assert.ok(Math.abs(old - 0.5 / (0.5 + newer)) < 1e-9, String(old));
+  });
+});
+
 describe('cost-window policy', () => {
   it('falls back to the configured keep-alive until it has minSamples idle times', () => {
     const p = costWindow({ minSamples: 3 });
@@ -51,9 +80,13 @@ describe('cost-window policy', () => {
       p.onInvocation(fn, i * 5 * MIN);
       p.onIdle!(fn, i * 5 * MIN + 1000);
     }
-    assert.deepEqual(p.idleTimes('t/f'), [5 * MIN - 1000, 5 * MIN - 1000, 5 * MIN - 1000]);
+    assert.deepEqual(
+      p.idleBins('t/f').map((b) => [b.meanMs, b.weight]),
+      [[5 * MIN - 1000, 1]],
+    );
     const s = idleSchedule(p, fn, 15 * MIN + 1000);
     assert.equal(s.length, 1);
+    // A pre-warm window around the bin holding 4:59, widened by 5 %.
     assert.ok(s[0]![0] > 4 * MIN && s[0]![1] < 6 * MIN, `window ${JSON.stringify(s)}`);
   });
 
@@ -65,21 +98,27 @@ describe('cost-window policy', () => {
     // The next arrival takes the most recent (10 s) one, the one after that the older one.
     p.onInvocation(fn, 15_000);
     p.onInvocation(fn, 60_000);
-    assert.deepEqual(p.idleTimes('t/f', depthLevel(0)), [60_000]);
-    assert.deepEqual(p.idleTimes('t/f', depthLevel(1)), [5000]);
+    assert.deepEqual(
+      p.idleBins('t/f', depthLevel(0)).map((b) => b.meanMs),
+      [60_000],
+    );
+    assert.deepEqual(
+      p.idleBins('t/f', depthLevel(1)).map((b) => b.meanMs),
+      [5000],
+    );
     // A third arrival with nothing idle (all busy) records nothing.
     p.onInvocation(fn, 61_000);
-    assert.equal(p.idleTimes('t/f').length, 1);
+    assert.equal(p.idleBins('t/f').length, 1);
     assert.deepEqual([0, 1, 2, 3, 4, 7, 8].map(depthLevel), [0, 1, 2, 2, 3, 3, 4]);
   });
 
   it('rejects bad options with the value and the limit', () => {
     for (const bad of [
-      { samples: 0 },
-      { minSamples: 100 },
+      { halfLife: 0 },
+      { minSamples: 0.5 },
       { margin: 1 },
       { breakEvenMs: 0 },
-      { recomputeEvery: 0 },
+      { slackMs: -1 },
     ])
       assert.throws(
         () => costWindow(bad),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
-import { maxMinRates } from '../../src/sim/max-min.js';
+import { maxMinRates, maxMinRatesIndexed } from '../../src/sim/max-min.js';
 import { Network, mbpsToBytesPerMs } from '../../src/sim/network.js';
 import { SimClock } from '../../src/sim/sim-clock.js';
 
@@ -55,6 +55,35 @@ describe('max-min fair rates (progressive filling)', () => {
     near(r.get('slow'), 10);
     near(r.get('a'), 45);
     near(r.get('b'), 45);
+  });
+
+  it('has the bottleneck property on random instances (the definition of max-min fairness)', () => {
+    let seed = 42;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 200; round++) {
+      const nl = 2 + Math.floor(rnd() * 6);
+      const capacity = Float64Array.from({ length: nl }, () => 1 + Math.floor(rnd() * 100));
+      const flows = Array.from({ length: 1 + Math.floor(rnd() * 10) }, () => {
+        const links = [
+          ...new Set(Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => Math.floor(rnd() * nl))),
+        ];
+        return { links };
+      });
+      const rates = maxMinRatesIndexed(capacity, flows);
+      const load = new Float64Array(nl);
+      flows.forEach((f, i) => f.links.forEach((l) => (load[l]! += rates[i]!)));
+      for (let l = 0; l < nl; l++)
+        assert.ok(load[l]! <= capacity[l]! * (1 + 1e-9), `link ${l} over capacity`);
+      // Every flow has a bottleneck: a full link on which no flow gets more than it does.
+      flows.forEach((f, i) => {
+        const ok = f.links.some(
+          (l) =>
+            load[l]! >= capacity[l]! * (1 - 1e-9) &&
+            flows.every((g, j) => !g.links.includes(l) || rates[j]! <= rates[i]! * (1 + 1e-9)),
+        );
+        assert.ok(ok, `flow ${i} has no bottleneck in round ${round}`);
+      });
+    }
   });
 
   it('rejects unknown links and unbounded flows', () => {
@@ -130,5 +159,33 @@ describe('network model', () => {
     assert.equal(finished, 1000);
     // 1000 flows share the 10 Gbit/s registry uplink: the first ends after ≈ 1000 × 1 MB / 1.25 MB/ms.
     assert.ok(clock.now() > 800 && clock.now() < 2000, `ended at ${clock.now()}`);
+  });
+
+  it('runs a thousand hosts exchanging blocks peer to peer (5,000 flows, rates recomputed each time)', () => {
+    const clock = new SimClock();
+    const net = new Network(clock);
+    const H = 1000;
+    let seed = 1;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    net.addNode('registry', { upMbps: 10_000, downMbps: 10_000 });
+    for (let i = 0; i < H; i++) net.addNode(`h${i}`, { upMbps: 1000 * (1 + (i % 4)), downMbps: 1000 });
+    let done = 0;
+    let bytes = 0;
+    const next = (i: number, left: number) => {
+      if (left === 0) return;
+      const from = rnd() < 0.2 ? 'registry' : `h${(i + 1 + Math.floor(rnd() * (H - 1))) % H}`;
+      net.transfer(from, `h${i}`, 512 * 1024, (f) => {
+        done++;
+        bytes += f.bytes;
+        next(i, left - 1);
+      });
+    };
+    for (let i = 0; i < H; i++) next(i, 5);
+    clock.run();
+    assert.equal(done, 5 * H);
+    assert.equal(bytes, 5 * H * 512 * 1024);
+    assert.equal(net.active().length, 0);
+    // Each host receives 2.5 MiB through a 1 Gbit/s downlink: at least 21 ms.
+    assert.ok(clock.now() >= (5 * 512 * 1024) / mbpsToBytesPerMs(1000));
   });
 });

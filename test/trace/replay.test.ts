@@ -9,7 +9,7 @@ import { traceWorkload } from '../../src/sim/workload.js';
 import { readTraceDir } from '../../src/trace/load.js';
 import { replayTrace } from '../../src/trace/replay.js';
 import type { Trace } from '../../src/trace/trace.js';
-import { startTestPlatform } from '../helpers/platform.js';
+import { runCli, startTestPlatform } from '../helpers/platform.js';
 
 const TRACES = new URL('../../../../shared/data/traces/', import.meta.url).pathname;
 const MIN = 60_000;
@@ -79,6 +79,17 @@ describe('trace replay', () => {
       (e: unknown) =>
         KindlingError.is(e) && e.code === 'KINDLING_INVALID_CONFIG' && /≥ 1, got 0.5/.test(e.message),
     );
+  });
+
+  it('kindling replay validates its flags and the trace directory before touching the platform', () => {
+    const dir = join(TRACES, 'azure2021-sample200');
+    const env = { KINDLING_URL: 'http://127.0.0.1:9', KINDLING_API_KEY: 'k' };
+    const speed = runCli(['replay', '--trace', dir, '--speedup', '0'], env);
+    assert.equal(speed.status, 1);
+    assert.match(speed.stderr, /invalid --speedup "0": use a number from 1 to/);
+    const missing = runCli(['replay', '--trace', '/nonexistent-trace-dir'], env);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /trace directory \/nonexistent-trace-dir does not exist/);
   });
 
   describe('azure2021-sample200 against the live platform', () => {

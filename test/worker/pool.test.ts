@@ -227,6 +227,14 @@ describe('FunctionPool', () => {
     assert.equal(cold.cold, true);
     assert.equal(pool.pendingPrewarms, 0, 'the pending pre-warm was for this arrival');
     cold.release();
+    // A superseded version drops its scheduled pre-warms.
+    clock.advance(2000);
+    await settle();
+    assert.equal(pool.pendingPrewarms, 1);
+    pool.cancelPrewarms();
+    clock.advance(60_000);
+    await settle();
+    assert.equal(tier.alive.length, 0, 'nothing was pre-warmed');
   });
 
   it('never unloads below minWarm, whatever the pre-warm schedule says', async () => {
