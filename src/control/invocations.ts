@@ -169,9 +169,20 @@ function insertValues(row: Row): unknown[] {
   return INSERT_COLUMNS.map((c) => row[c]);
 }
 
+/** A finished invocation as listeners see it (the dashboard's live feed). */
+export type FinishedInvocation = {
+  id: string;
+  tenant: string;
+  functionName: string;
+  version: number;
+  mode: InvocationMode;
+  createdAt: number;
+} & Completion;
+
 /** Storage for invocation records and the async queue. */
 export class InvocationStore {
   private pending: Row[] = [];
+  private readonly listeners = new Set<(done: FinishedInvocation) => void>();
   private flushTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
   /** Functions with records written since the last prune, as `tenant\0name`. */
@@ -188,6 +199,12 @@ export class InvocationStore {
          logs_dropped = @logs_dropped, cold = @cold, tier = @tier, start_path = @start_path, instance_id = @instance_id,
          phases = @phases, total_ms = @total_ms, fetch = @fetch, finished_at = @finished_at WHERE id = @id`,
     );
+  }
+
+  /** Calls `listener` with every invocation that finishes (sync, HTTP or async). Returns an unsubscribe. */
+  onFinished(listener: (done: FinishedInvocation) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Records a finished sync or HTTP invocation (written in the next batch). */
@@ -213,6 +230,7 @@ export class InvocationStore {
       created_at: base.createdAt,
       ...this.completionColumns(done, false),
     });
+    if (this.listeners.size > 0) for (const l of this.listeners) l({ ...base, ...done });
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
       this.flushTimer.unref();
@@ -289,6 +307,20 @@ export class InvocationStore {
   /** Finishes a claimed async invocation. */
   complete(id: string, done: Completion): void {
     this.update.run({ id, ...this.completionColumns(done, true) });
+    if (this.listeners.size === 0) return;
+    const row = this.db
+      .prepare('SELECT tenant_id, function_name, version, mode, created_at FROM invocations WHERE id = ?')
+      .get(id) as Pick<Row, 'tenant_id' | 'function_name' | 'version' | 'mode' | 'created_at'> | undefined;
+    if (!row) return;
+    const base = {
+      id,
+      tenant: row.tenant_id,
+      functionName: row.function_name,
+      version: row.version,
+      mode: row.mode,
+      createdAt: row.created_at,
+    };
+    for (const l of this.listeners) l({ ...base, ...done });
   }
 
   /**
