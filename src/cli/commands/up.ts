@@ -75,6 +75,7 @@ export async function up(flags: UpFlags): Promise<void> {
   }
   say('');
   say(`Kindling is up at ${platform.url}  (data: ${platform.dataDir})`);
+  say(`  dashboard: ${platform.url}/ui/  (sign in with the admin key)`);
   say(`  try:  npx kindling invoke hello --data '{"name":"you"}'`);
   say(
     `        curl -H "Authorization: Bearer $(cat ${join(platform.dataDir, 'admin-key')})" ${platform.url}/fn/http-api/`,

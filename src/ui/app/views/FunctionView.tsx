@@ -63,6 +63,7 @@ export function FunctionView(props: { name: string; route: Route }) {
   const [data, setData] = useState<Loaded | undefined>(undefined);
   const [error, setError] = useState<Error | undefined>(undefined);
   const [stats, setStats] = useState<Stats | undefined>(undefined);
+  const [statsError, setStatsError] = useState<Error | undefined>(undefined);
   const [outcome, setOutcome] = useState<InvokeOutcome | undefined>(undefined);
   const base = `/v1/functions/${encodeURIComponent(props.name)}`;
 
@@ -113,16 +114,25 @@ export function FunctionView(props: { name: string; route: Route }) {
     if (fresh.length > 0) setRecent((r) => [...r, ...fresh].slice(-500));
   }, [feed.version]);
 
-  // Stats: on load, then whenever the feed shows new invocations of this function (at most every 2 s).
+  // Stats: on load, then whenever the feed shows new invocations of this function (at most every 2 s,
+  // the last change always included).
   const lastStats = useRef(0);
   useEffect(() => {
     if (!data) return;
-    if (recent.length > 0 && Date.now() - lastStats.current < 2000) return;
-    lastStats.current = Date.now();
-    request<Stats>(session.key, 'GET', `${base}/stats${q}`).then(
-      (r) => setStats(r.body),
-      () => undefined,
-    );
+    const load = () => {
+      lastStats.current = Date.now();
+      request<Stats>(session.key, 'GET', `${base}/stats${q}`).then(
+        (r) => setStats(r.body),
+        (err: Error) => setStatsError(err),
+      );
+    };
+    const wait = lastStats.current + 2000 - Date.now();
+    if (wait <= 0) {
+      load();
+      return;
+    }
+    const timer = setTimeout(load, wait);
+    return () => clearTimeout(timer);
   }, [data, recent.length]);
 
   const invocations = useMemo(() => {
@@ -199,6 +209,7 @@ export function FunctionView(props: { name: string; route: Route }) {
           tenant {fn.tenant} · {fn.config.tier} tier · {fn.config.memoryMb} MiB
         </span>
       </div>
+      {statsError && <ErrorPanel error={statsError} title="Statistics are not available" />}
       <section class="stats" aria-label="Function figures">
         <Stat label="invocations (last 1000)" value={stats ? String(stats.invocations) : '…'} />
         <Stat label="cold / warm" value={stats ? `${stats.cold} / ${stats.warm}` : '…'} />
@@ -230,6 +241,16 @@ export function FunctionView(props: { name: string; route: Route }) {
               id={selected}
               tenant={tenant}
               feedSeen={invocations.some((s) => s.id === selected)}
+              onLoaded={(r) => {
+                // Listed at once, not only when the feed's next tick brings it.
+                if (
+                  r.functionName === fn.name &&
+                  r.tenant === tenant &&
+                  r.status !== 'queued' &&
+                  r.status !== 'running'
+                )
+                  setRecent((list) => (list.some((x) => x.id === r.id) ? list : [...list, toSummary(r)]));
+              }}
             />
           ) : (
             <p class="muted detail-placeholder">
@@ -396,7 +417,12 @@ function InvokeResult(props: { outcome: InvokeOutcome }) {
 }
 
 /** One invocation record: waterfall, facts, result or error, logs. Re-read once the feed says it finished. */
-function InvocationDetail(props: { id: string; tenant: string; feedSeen: boolean }) {
+function InvocationDetail(props: {
+  id: string;
+  tenant: string;
+  feedSeen: boolean;
+  onLoaded(record: InvocationRecord): void;
+}) {
   const session = useSession();
   const [record, setRecord] = useState<InvocationRecord | undefined>(undefined);
   const [error, setError] = useState<Error | undefined>(undefined);
@@ -408,7 +434,11 @@ function InvocationDetail(props: { id: string; tenant: string; feedSeen: boolean
       'GET',
       `/v1/invocations/${encodeURIComponent(props.id)}${tenantQuery(session.principal, props.tenant)}`,
     ).then(
-      (r) => live && setRecord(r.body),
+      (r) => {
+        if (!live) return;
+        setRecord(r.body);
+        props.onLoaded(r.body);
+      },
       (err: Error) => live && setError(err),
     );
     return () => {

@@ -38,7 +38,17 @@ export function TimeChart(props: {
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height,
-      scales: { x: { time: props.time ?? true } },
+      scales: {
+        x: {
+          time: props.time ?? true,
+          // One point (or none) would otherwise stretch the axis over years.
+          range: (_u, min, max) => {
+            if (min !== null && max !== null && min !== max) return [min, max];
+            const at = max ?? Date.now() / 1000;
+            return [at - 60, at + 5];
+          },
+        },
+      },
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       axes: [

@@ -57,12 +57,17 @@ export function Waterfall(props: {
         <span class="total">{ms(props.totalMs ?? sum)} total</span>
       </figcaption>
       <div class="wf-grid" role="table" aria-label="phase timings">
+        <div class="wf-lines" aria-hidden="true">
+          {ticks(total).map((t) => (
+            <span class="wf-line" style={{ left: `${pct(t)}%` }} />
+          ))}
+        </div>
         <div class="wf-row wf-axis" role="row" aria-hidden="true">
           <span class="wf-name" />
           <span class="wf-track">
             {ticks(total).map((t) => (
               <span class="wf-tick" style={{ left: `${pct(t)}%` }}>
-                {ms(t)}
+                {t === 0 ? '0' : ms(t)}
               </span>
             ))}
           </span>
