@@ -12,7 +12,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { InstanceState } from '../core/metrics.js';
 import { PHASES, type Phases } from '../core/phases.js';
 import { percentile } from '../core/stats.js';
-import type { FinishedInvocation, InvocationStore } from '../control/invocations.js';
+import type { Completion, InvocationBase, InvocationStore } from '../control/invocations.js';
 import type { Scheduler } from '../control/scheduler.js';
 import type { Principal } from '../control/tenants.js';
 
@@ -77,18 +77,18 @@ interface Sample {
   error: boolean;
 }
 
-function summarize(d: FinishedInvocation, now: number): InvocationSummary {
+function summarize(b: InvocationBase, d: Completion, now: number): InvocationSummary {
   const s: InvocationSummary = {
-    id: d.id,
-    tenant: d.tenant,
-    fn: d.functionName,
-    version: d.version,
-    mode: d.mode,
+    id: b.id,
+    tenant: b.tenant,
+    fn: b.functionName,
+    version: b.version,
+    mode: b.mode,
     status: d.status,
     cold: d.cold === true,
     totalMs: d.totalMs ?? 0,
     phases: d.phases ?? (Object.fromEntries(PHASES.map((p) => [p, 0])) as Phases),
-    createdAt: d.createdAt,
+    createdAt: b.createdAt,
     finishedAt: d.finishedAt ?? now,
   };
   if (d.startPath) s.startPath = d.startPath;
@@ -126,20 +126,22 @@ export class EventFeed {
   /** Starts listening for invocations. */
   start(): void {
     if (this.unsubscribe) return;
-    this.unsubscribe = this.deps.invocations.onFinished((d) => {
+    this.unsubscribe = this.deps.invocations.onFinished((b, d) => {
       const now = this.deps.clock.now();
-      const summary = summarize(d, now);
-      // A burst beyond the cap keeps its count in the window, not every summary.
-      if (this.pending.length < WINDOW_CAP) this.pending.push(summary);
+      // The minute's window is kept even with no page open (so a page opened now shows the last
+      // minute); summaries only while someone watches. A burst beyond the cap keeps its count in
+      // the window, not every summary.
+      if (this.subscribers.size > 0 && this.pending.length < WINDOW_CAP)
+        this.pending.push(summarize(b, d, now));
       this.window.push({
-        tenant: d.tenant,
-        key: `${d.tenant}/${d.functionName}`,
+        tenant: b.tenant,
+        key: `${b.tenant}/${b.functionName}`,
         at: now,
-        totalMs: summary.totalMs,
-        cold: summary.cold,
+        totalMs: d.totalMs ?? 0,
+        cold: d.cold === true,
         error: d.status === 'failed',
       });
-      if (this.window.length > WINDOW_CAP) this.window.splice(0, this.window.length - WINDOW_CAP);
+      if (this.window.length > WINDOW_CAP) this.trim(now, WINDOW_CAP / 10);
     });
   }
 
@@ -155,7 +157,9 @@ export class EventFeed {
   /** Adds a subscriber; it gets a first tick at once. Returns the unsubscribe. */
   subscribe(sub: Subscriber): () => void {
     this.subscribers.add(sub);
-    sub.send(this.tickFor(sub.principal, [], this.deps.clock.now()));
+    const now = this.deps.clock.now();
+    this.trim(now, 0);
+    sub.send(this.tickFor(sub.principal, [], now));
     this.schedule();
     return () => this.subscribers.delete(sub);
   }
@@ -168,14 +172,22 @@ export class EventFeed {
   tick(): void {
     this.timer = undefined;
     const now = this.deps.clock.now();
-    const cutoff = now - WINDOW_MS;
-    let drop = 0;
-    while (drop < this.window.length && this.window[drop]!.at < cutoff) drop++;
-    if (drop > 0) this.window.splice(0, drop);
+    this.trim(now, 0);
     const batch = this.pending;
     this.pending = [];
     for (const sub of this.subscribers) sub.send(this.tickFor(sub.principal, batch, now));
     this.schedule();
+  }
+
+  /**
+   * Drops samples older than the window, and at least `atLeast` of the oldest (when over the cap:
+   * dropping a tenth at once keeps the cost per invocation constant).
+   */
+  private trim(now: number, atLeast: number): void {
+    const cutoff = now - WINDOW_MS;
+    let drop = Math.min(atLeast, this.window.length);
+    while (drop < this.window.length && this.window[drop]!.at < cutoff) drop++;
+    if (drop > 0) this.window.splice(0, drop);
   }
 
   private schedule(): void {

@@ -168,6 +168,24 @@ describe('the dashboard in a real browser', () => {
       .waitFor();
     await screenshot(page, 'overview');
 
+    // Keyboard only: from the filter box, Tab reaches the sort control, then the first function.
+    const active = () =>
+      page.evaluate(() => {
+        const el = (globalThis as any).document.activeElement;
+        return `${el?.tagName}#${el?.id ?? ''}:${el?.textContent ?? ''}`;
+      });
+    await page.getByPlaceholder('Filter by name').focus();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await active(), 'A#:echo');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Invoke' }).waitFor();
+    assert.match(await page.locator('h1').innerText(), /^echo/);
+    assert.match(await active(), /^MAIN#main/, 'focus moves to the new view');
+    assert.equal(await page.title(), 'echo · Kindling');
+    await page.goBack();
+    await page.getByTestId('functions-table').waitFor();
+
     await page.getByRole('link', { name: 'Cluster' }).click();
     await page
       .getByTestId('cluster-notice')

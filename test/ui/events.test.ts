@@ -3,8 +3,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { KindlingError } from '../../src/core/errors.js';
+import { EventFeed, type Tick } from '../../src/api/event-feed.js';
 import { EventTokens } from '../../src/api/event-tokens.js';
-import { fixture, startTestPlatform } from '../helpers/platform.js';
+import { openDatabase } from '../../src/control/db.js';
+import { InvocationStore } from '../../src/control/invocations.js';
+import { Scheduler } from '../../src/control/scheduler.js';
+import { emptyPhases } from '../../src/core/phases.js';
+import { startPlatform } from '../../src/platform.js';
+import { fixture, startTestPlatform, tempDir } from '../helpers/platform.js';
 
 type P = Awaited<ReturnType<typeof startTestPlatform>>;
 
@@ -63,6 +69,81 @@ describe('event-feed tokens', () => {
 
     clock.advance(60_000);
     refused(token, /expired/);
+  });
+});
+
+describe('EventFeed', () => {
+  const done = (cold: boolean, totalMs: number, failed = false) => ({
+    status: failed ? ('failed' as const) : ('succeeded' as const),
+    logs: [],
+    logsDroppedBytes: 0,
+    cold,
+    phases: { ...emptyPhases(), exec: totalMs },
+    totalMs,
+    ...(failed ? { error: { code: 'KINDLING_HANDLER_ERROR' as const, message: 'boom' } } : {}),
+  });
+  const base = (id: string, tenant: string, mode: 'sync' | 'async' = 'sync') => ({
+    id,
+    tenant,
+    functionName: 'f',
+    version: 1,
+    mode,
+    createdAt: 1,
+  });
+
+  it('batches per tick, scopes to the tenant, keeps a one-minute window, stops when nobody listens', () => {
+    const clock = new ManualClock(1_000_000);
+    const store = new InvocationStore(openDatabase(':memory:'));
+    const feed = new EventFeed({ invocations: store, scheduler: new Scheduler([]), clock, tickMs: 1000 });
+    feed.start();
+    // Before anyone watches, the window still counts (a page opened later shows the last minute).
+    store.recordSync(base('early', 'a'), done(true, 40));
+    const a: Tick[] = [];
+    const admin: Tick[] = [];
+    const stopA = feed.subscribe({ principal: { tenant: 'a', role: 'tenant' }, send: (t) => a.push(t) });
+    feed.subscribe({ principal: { tenant: 'root', role: 'admin' }, send: (t) => admin.push(t) });
+    assert.equal(a[0]!.window.invocations, 1, 'the first tick at once, with the window so far');
+    assert.deepEqual(a[0]!.recent, []);
+
+    store.recordSync(base('a1', 'a'), done(false, 2));
+    store.recordSync(base('b1', 'b'), done(false, 4, true));
+    store.enqueue({
+      id: 'a2',
+      tenant: 'a',
+      functionName: 'f',
+      version: 1,
+      payload: '{}',
+      createdAt: 2,
+    });
+    store.claimNext(3);
+    store.complete('a2', done(true, 10));
+    clock.advance(1000);
+    const tickA = a.at(-1)!;
+    assert.deepEqual(
+      tickA.recent.map((r) => [r.id, r.tenant, r.mode, r.cold]),
+      [
+        ['a1', 'a', 'sync', false],
+        ['a2', 'a', 'async', true],
+      ],
+    );
+    assert.equal(tickA.invocations, 2);
+    assert.equal(tickA.cold, 1);
+    assert.deepEqual(tickA.window, { ms: 60_000, invocations: 3, cold: 2, p50: 10, p99: 40 });
+    assert.deepEqual(tickA.functions, { 'a/f': [3, 2, 0] });
+    const tickAdmin = admin.at(-1)!;
+    assert.equal(tickAdmin.invocations, 3);
+    assert.equal(tickAdmin.errors, 1);
+    assert.deepEqual(tickAdmin.functions, { 'a/f': [3, 2, 0], 'b/f': [1, 0, 1] });
+
+    clock.advance(60_000);
+    assert.deepEqual(a.at(-1)!.window, { ms: 60_000, invocations: 0, cold: 0, p50: 0, p99: 0 });
+    const sent = a.length;
+    stopA();
+    clock.advance(5000);
+    assert.equal(a.length, sent, 'no ticks after unsubscribing');
+    feed.stop();
+    clock.advance(5000);
+    assert.equal(feed.subscriberCount, 0);
   });
 });
 
@@ -181,5 +262,44 @@ describe('the live feed and the dashboard routes', () => {
       'acme/acme-echo',
       'default/echo',
     ]);
+  });
+});
+
+describe('a feed stream', () => {
+  it('ends with an "expired" event when its token runs out, and does not hold the platform open', async () => {
+    const clock = new ManualClock(Date.now());
+    const p = await startPlatform({ dataDir: tempDir(), port: 0, clock, stemCells: 0 });
+    try {
+      const token = await fetch(`${p.url}/v1/events/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${p.adminKey}` },
+      }).then((r) => r.json() as Promise<{ token: string; expiresAt: number }>);
+      assert.equal(token.expiresAt, clock.now() + 5 * 60_000);
+      const res = await fetch(`${p.url}/v1/events?token=${encodeURIComponent(token.token)}`);
+      const first = await readEvents(res, (evs) => evs.length > 0);
+      assert.equal(first[0]!.event, 'tick');
+
+      // Headers arrive once the stream is subscribed and its expiry timer set.
+      const open = await fetch(`${p.url}/v1/events?token=${encodeURIComponent(token.token)}`);
+      const ending = readEvents(open, (evs) => evs.some((e) => e.event === 'expired'));
+      clock.advance(5 * 60_000);
+      const events = await ending;
+      assert.equal(events.at(-1)!.event, 'expired');
+      const again = await fetch(`${p.url}/v1/events?token=${encodeURIComponent(token.token)}`);
+      assert.equal(again.status, 401);
+      assert.match(((await again.json()) as any).error.message, /expired/);
+
+      // One more stream left open: closing the platform ends it rather than waiting for it.
+      const token2 = await fetch(`${p.url}/v1/events/token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${p.adminKey}` },
+      }).then((r) => r.json() as Promise<{ token: string }>);
+      const lingering = await fetch(`${p.url}/v1/events?token=${encodeURIComponent(token2.token)}`);
+      const ended = readEvents(lingering, () => false);
+      await p.close();
+      await ended;
+    } finally {
+      await p.close();
+    }
   });
 });

@@ -2,8 +2,8 @@
  * The Kindling dashboard: a Preact single-page app served at /ui. It signs in with an API key, then
  * reads the REST API (with the key) and the live feed (SSE, with a short-lived token).
  */
-import { render } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { Component, render, type ComponentChildren } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ApiError } from './api';
 import { request, type Principal } from './api';
 import { Feed } from './feed';
@@ -73,6 +73,30 @@ function App() {
   );
 }
 
+/** Shows a message instead of a blank page if a view fails to render (a bug, or data it did not expect). */
+class ErrorBoundary extends Component<{ children: ComponentChildren; resetKey: string }, { error?: Error }> {
+  override state: { error?: Error } = {};
+  override componentDidCatch(error: Error) {
+    this.setState({ error });
+  }
+  override componentDidUpdate(prev: { resetKey: string }) {
+    if (prev.resetKey !== this.props.resetKey && this.state.error) this.setState({ error: undefined });
+  }
+  override render() {
+    if (this.state.error)
+      return (
+        <section class="card empty" role="alert">
+          <h1>This view failed</h1>
+          <p>
+            {this.state.error.message}. Other views still work: go to the <a href={`${BASE}/`}>overview</a>,
+            or reload the page.
+          </p>
+        </section>
+      );
+    return this.props.children;
+  }
+}
+
 const NAV = [
   { href: `${BASE}/`, label: 'Overview', match: (s: string[]) => s.length === 0 || s[0] === 'functions' },
   { href: `${BASE}/policies`, label: 'Policies', match: (s: string[]) => s[0] === 'policies' },
@@ -83,6 +107,14 @@ function Shell() {
   const session = useSession();
   const route = useRoute();
   const s = route.segments;
+  const path = s.join('/');
+  // A new view: say so in the title, and move focus to it (keyboard and screen-reader users start there).
+  const first = useRef(true);
+  useEffect(() => {
+    document.title = `${s[0] === 'functions' && s[1] ? s[1] : (s[0] ?? 'overview')} · Kindling`;
+    if (first.current) first.current = false;
+    else document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
   let view;
   if (s.length === 0) view = <Overview />;
   else if (s[0] === 'functions' && s.length === 2) view = <FunctionView name={s[1]!} route={route} />;
@@ -128,7 +160,7 @@ function Shell() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {view}
+        <ErrorBoundary resetKey={path}>{view}</ErrorBoundary>
       </main>
     </>
   );

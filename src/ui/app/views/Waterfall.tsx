@@ -102,6 +102,20 @@ export function Waterfall(props: {
           </div>
         ))}
       </div>
+      <details class="wf-legend">
+        <summary>What the phases mean</summary>
+        <dl class="kv">
+          {PHASES.map((p) => (
+            <>
+              <dt>
+                <span class={`wf-swatch ph-${p}`} aria-hidden="true" /> {p}
+              </dt>
+              <dd>{WHAT[p]}</dd>
+            </>
+          ))}
+        </dl>
+        <p class="muted small">A warm start has only queue, place and exec.</p>
+      </details>
     </figure>
   );
 }
