@@ -110,7 +110,10 @@ describe('the dashboard in a real browser', () => {
     assert.equal(await first.locator('.badge.cold').innerText(), `cold · ${record.startPath}`);
     await page.getByTestId('logs').getByText('greeting browser').waitFor();
     await screenshot(page, 'function');
-    await first.screenshot({ path: join(repoRoot, 'test', 'artifacts', 'waterfall.png') });
+    // The invocation panel: waterfall, facts, result and logs.
+    await page
+      .locator('section.card', { has: page.getByTestId('waterfall') })
+      .screenshot({ path: join(repoRoot, 'test', 'artifacts', 'waterfall.png') });
 
     await page.getByRole('button', { name: 'Invoke' }).click();
     const second = page.locator(`[data-testid="waterfall"]:not([data-invocation="${firstId}"])`);
@@ -352,7 +355,7 @@ describe('the dashboard in a real browser', () => {
     if (process.env.KINDLING_UPDATE_SCREENSHOTS !== '1') return;
     const docs = join(repoRoot, 'docs', 'screenshots');
     mkdirSync(docs, { recursive: true });
-    for (const name of ['overview', 'waterfall', 'function', 'policies'])
+    for (const name of ['overview', 'waterfall'])
       copyFileSync(join(repoRoot, 'test', 'artifacts', `${name}.png`), join(docs, `${name}.png`));
   });
 });

@@ -52,7 +52,20 @@ export function TimeChart(props: {
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       axes: [
-        { stroke: axisColor, grid, ticks: grid },
+        {
+          stroke: axisColor,
+          grid,
+          ticks: grid,
+          // Whole seconds as wall-clock times: the feed ticks once a second.
+          ...((props.time ?? true)
+            ? {
+                space: 70,
+                incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+                values: (_u: uPlot, vals: number[]) =>
+                  vals.map((v) => new Date(v * 1000).toLocaleTimeString(undefined, { hour12: false })),
+              }
+            : {}),
+        },
         {
           stroke: axisColor,
           grid,

@@ -67,7 +67,7 @@ export function Waterfall(props: {
           <span class="wf-track">
             {ticks(total).map((t) => (
               <span class="wf-tick" style={{ left: `${pct(t)}%` }}>
-                {t === 0 ? '0' : ms(t)}
+                {t === 0 ? '0' : t >= 1000 ? ms(t) : `${+t.toPrecision(3)} ms`}
               </span>
             ))}
           </span>
