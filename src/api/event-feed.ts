@@ -10,52 +10,13 @@
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { InstanceState } from '../core/metrics.js';
-import { PHASES, type Phases } from '../core/phases.js';
+import { summarize, type InstanceCounts, type InvocationSummary, type Tick } from './event-types.js';
+
+export type { InstanceCounts, InvocationSummary, Tick };
 import { percentile } from '../core/stats.js';
-import type { Completion, InvocationBase, InvocationStore } from '../control/invocations.js';
+import type { InvocationStore } from '../control/invocations.js';
 import type { Scheduler } from '../control/scheduler.js';
 import type { Principal } from '../control/tenants.js';
-
-/** One finished invocation, as the feed sends it. */
-export interface InvocationSummary {
-  id: string;
-  tenant: string;
-  fn: string;
-  version: number;
-  mode: string;
-  status: string;
-  cold: boolean;
-  startPath?: string;
-  tier?: string;
-  totalMs: number;
-  phases: Phases;
-  errorCode?: string;
-  createdAt: number;
-  finishedAt: number;
-}
-
-/** Instance counts by tier, then state. */
-export type InstanceCounts = Record<string, Record<InstanceState, number>>;
-
-/** What a subscriber receives every tick. */
-export interface Tick {
-  /** Time of the tick, epoch ms. */
-  t: number;
-  tickMs: number;
-  /** Finished in this tick. */
-  invocations: number;
-  cold: number;
-  errors: number;
-  /** Over the last WINDOW_MS. */
-  window: { ms: number; invocations: number; cold: number; p50: number; p99: number };
-  instances: InstanceCounts;
-  /** Per function (`tenant/name`), over the last WINDOW_MS: [invocations, cold, errors]. */
-  functions: Record<string, [number, number, number]>;
-  /** The newest invocations of this tick, newest last (at most RECENT_PER_TICK). */
-  recent: InvocationSummary[];
-  /** Invocations of this tick not in `recent`. */
-  omitted: number;
-}
 
 /** Something that receives ticks (an SSE connection). */
 export interface Subscriber {
@@ -75,26 +36,6 @@ interface Sample {
   totalMs: number;
   cold: boolean;
   error: boolean;
-}
-
-function summarize(b: InvocationBase, d: Completion, now: number): InvocationSummary {
-  const s: InvocationSummary = {
-    id: b.id,
-    tenant: b.tenant,
-    fn: b.functionName,
-    version: b.version,
-    mode: b.mode,
-    status: d.status,
-    cold: d.cold === true,
-    totalMs: d.totalMs ?? 0,
-    phases: d.phases ?? (Object.fromEntries(PHASES.map((p) => [p, 0])) as Phases),
-    createdAt: b.createdAt,
-    finishedAt: d.finishedAt ?? now,
-  };
-  if (d.startPath) s.startPath = d.startPath;
-  if (d.tier) s.tier = d.tier;
-  if (d.error) s.errorCode = d.error.code;
-  return s;
 }
 
 /** True when `principal` may see what belongs to `tenant`. */
@@ -132,7 +73,7 @@ export class EventFeed {
       // minute); summaries only while someone watches. A burst beyond the cap keeps its count in
       // the window, not every summary.
       if (this.subscribers.size > 0 && this.pending.length < WINDOW_CAP)
-        this.pending.push(summarize(b, d, now));
+        this.pending.push(summarize({ ...b, ...d }, now));
       this.window.push({
         tenant: b.tenant,
         key: `${b.tenant}/${b.functionName}`,

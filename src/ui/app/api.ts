@@ -1,9 +1,12 @@
-/** The dashboard's client for the Kindling API: every call carries the signed-in API key. */
+/**
+ * The dashboard's client for the Kindling API: every call carries the signed-in API key. The record
+ * types below are the client's model of the API's JSON, kept apart from src/control's (whose imports
+ * would bring Node's types into the browser build).
+ */
 
-/** The cold-start phases, in order (as src/core/phases.ts). */
-export const PHASES = ['queue', 'place', 'fetch', 'sandbox', 'runtime', 'init', 'exec'] as const;
-export type Phase = (typeof PHASES)[number];
-export type Phases = Record<Phase, number>;
+import type { Phases } from '../../core/phases';
+
+export { PHASES, PHASE_DESCRIPTIONS, type Phase, type Phases } from '../../core/phases';
 
 export interface FunctionConfig {
   memoryMb: number;

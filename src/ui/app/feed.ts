@@ -3,40 +3,10 @@
  * the API key buys (`POST /v1/events/token`, since EventSource cannot send headers). Each tick (one a
  * second, whatever the load) updates a small store; views read the store and re-render once per tick.
  */
-import { request, type ApiError, type Phases } from './api';
+import type { InstanceState, InvocationSummary, Tick } from '../../api/event-types';
+import { request, type ApiError } from './api';
 
-export type InstanceState = 'starting' | 'idle' | 'busy' | 'evicting';
-
-/** One finished invocation, as the feed sends it (src/api/event-feed.ts). */
-export interface InvocationSummary {
-  id: string;
-  tenant: string;
-  fn: string;
-  version: number;
-  mode: string;
-  status: string;
-  cold: boolean;
-  startPath?: string;
-  tier?: string;
-  totalMs: number;
-  phases: Phases;
-  errorCode?: string;
-  createdAt: number;
-  finishedAt: number;
-}
-
-export interface Tick {
-  t: number;
-  tickMs: number;
-  invocations: number;
-  cold: number;
-  errors: number;
-  window: { ms: number; invocations: number; cold: number; p50: number; p99: number };
-  instances: Record<string, Record<InstanceState, number>>;
-  functions: Record<string, [number, number, number]>;
-  recent: InvocationSummary[];
-  omitted: number;
-}
+export type { InstanceState, InvocationSummary, Tick };
 
 /** Seconds of history the charts keep. */
 const HISTORY = 300;

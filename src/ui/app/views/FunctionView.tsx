@@ -11,12 +11,13 @@ import {
   type FunctionVersion,
   type InvocationRecord,
 } from '../api';
+import { summarize } from '../../../api/event-types';
 import type { InvocationSummary } from '../feed';
 import { bytes, duration, ms, time } from '../format';
 import { BASE, functionHref, navigate, type Route } from '../router';
 import { useFeed, useSession } from '../session';
 import { InvokeForm, type InvokeOutcome } from './InvokeForm';
-import { ColdBadge, ErrorPanel, Stat } from './parts';
+import { ColdBadge, ErrorPanel, Head, Stat } from './parts';
 import { TimeChart } from './TimeChart';
 import { Waterfall } from './Waterfall';
 
@@ -35,24 +36,8 @@ interface Loaded {
   invocations: InvocationSummary[];
 }
 
-function toSummary(r: InvocationRecord): InvocationSummary {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    fn: r.functionName,
-    version: r.version,
-    mode: r.mode,
-    status: r.status,
-    cold: r.cold === true,
-    ...(r.startPath ? { startPath: r.startPath } : {}),
-    ...(r.tier ? { tier: r.tier } : {}),
-    totalMs: r.totalMs ?? 0,
-    phases: r.phases ?? { queue: 0, place: 0, fetch: 0, sandbox: 0, runtime: 0, init: 0, exec: 0 },
-    ...(r.error ? { errorCode: r.error.code } : {}),
-    createdAt: r.createdAt,
-    finishedAt: r.finishedAt ?? r.createdAt,
-  };
-}
+/** A record as the feed would have summarised it, so loaded and live rows are alike. */
+const toSummary = (r: InvocationRecord): InvocationSummary => summarize(r, r.createdAt);
 
 export function FunctionView(props: { name: string; route: Route }) {
   const session = useSession();
@@ -279,18 +264,7 @@ export function FunctionView(props: { name: string; route: Route }) {
         ) : (
           <div class="table-wrap scroll-y">
             <table data-testid="invocations-table">
-              <thead>
-                <tr>
-                  <th scope="col">time</th>
-                  <th scope="col">invocation</th>
-                  <th scope="col">start</th>
-                  <th scope="col">mode</th>
-                  <th scope="col">status</th>
-                  <th scope="col" class="num">
-                    total
-                  </th>
-                </tr>
-              </thead>
+              <Head cols={['time', 'invocation', 'start', 'mode', 'status', ['total', 'num']]} />
               <tbody>
                 {invocations
                   .slice(-100)
@@ -331,14 +305,7 @@ export function FunctionView(props: { name: string; route: Route }) {
           <h2 id="versions-heading">Versions and aliases</h2>
           <div class="table-wrap">
             <table data-testid="versions-table">
-              <thead>
-                <tr>
-                  <th scope="col">version</th>
-                  <th scope="col">aliases</th>
-                  <th scope="col">deployed</th>
-                  <th scope="col">image</th>
-                </tr>
-              </thead>
+              <Head cols={['version', 'aliases', 'deployed', 'image']} />
               <tbody>
                 {versionsWithAliases.map(({ v, aliases }) => (
                   <tr>

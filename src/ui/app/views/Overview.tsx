@@ -5,7 +5,7 @@ import { request } from '../api';
 import { ms, percent } from '../format';
 import { functionHref } from '../router';
 import { useFeed, useSession } from '../session';
-import { ErrorPanel, Stat } from './parts';
+import { ErrorPanel, Head, Pager, Stat } from './parts';
 import { InstancesTable } from './InstancesTable';
 import { TimeChart } from './TimeChart';
 
@@ -66,7 +66,6 @@ export function Overview() {
       );
     return list;
   }, [functions, filter, sort, sort === 'activity' ? feed.version : 0]);
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
   const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
   useEffect(() => setPage(0), [filter, sort]);
 
@@ -166,23 +165,17 @@ export function Overview() {
           <>
             <div class="table-wrap">
               <table class="functions" data-testid="functions-table">
-                <thead>
-                  <tr>
-                    <th scope="col">function</th>
-                    {admin && <th scope="col">tenant</th>}
-                    <th scope="col">version</th>
-                    <th scope="col">tier</th>
-                    <th scope="col" class="num">
-                      invocations (1 min)
-                    </th>
-                    <th scope="col" class="num">
-                      cold
-                    </th>
-                    <th scope="col" class="num">
-                      errors
-                    </th>
-                  </tr>
-                </thead>
+                <Head
+                  cols={[
+                    'function',
+                    ...(admin ? ['tenant'] : []),
+                    'version',
+                    'tier',
+                    ['invocations (1 min)', 'num'],
+                    ['cold', 'num'],
+                    ['errors', 'num'],
+                  ]}
+                />
                 <tbody>
                   {shown.map((f) => {
                     const a = activity[`${f.tenant}/${f.name}`];
@@ -217,18 +210,7 @@ export function Overview() {
                 </tbody>
               </table>
             </div>
-            <nav class="pager" aria-label="Function pages">
-              <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>
-                ← Previous
-              </button>
-              <span>
-                {rows.length === 0 ? 0 : page * PAGE + 1}–{Math.min(rows.length, (page + 1) * PAGE)} of{' '}
-                {rows.length}
-              </span>
-              <button type="button" disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
-                Next →
-              </button>
-            </nav>
+            <Pager label="Function pages" page={page} size={PAGE} total={rows.length} onPage={setPage} />
           </>
         )}
       </section>

@@ -8,7 +8,7 @@ import { duration } from '../format';
 import { BASE, type Route } from '../router';
 import { useSession } from '../session';
 import { Histogram } from './Histogram';
-import { ErrorPanel } from './parts';
+import { ErrorPanel, Head, Pager } from './parts';
 
 interface PolicyState {
   tenant: string;
@@ -40,7 +40,6 @@ export function Policies(props: { route: Route }) {
       (err: Error) => setError(err),
     );
   }, []);
-  const pages = Math.max(1, Math.ceil((list?.length ?? 0) / PAGE));
   const shown = useMemo(() => list?.slice(page * PAGE, (page + 1) * PAGE) ?? [], [list, page]);
   return (
     <div class="view">
@@ -64,19 +63,9 @@ export function Policies(props: { route: Route }) {
           <>
             <div class="table-wrap">
               <table data-testid="policies-table">
-                <thead>
-                  <tr>
-                    <th scope="col">function</th>
-                    <th scope="col">policy</th>
-                    <th scope="col">mode</th>
-                    <th scope="col" class="num">
-                      keep warm for
-                    </th>
-                    <th scope="col" class="num">
-                      pre-warm after
-                    </th>
-                  </tr>
-                </thead>
+                <Head
+                  cols={['function', 'policy', 'mode', ['keep warm for', 'num'], ['pre-warm after', 'num']]}
+                />
                 <tbody>
                   {shown.map((p) => (
                     <tr data-function={p.function}>
@@ -95,18 +84,8 @@ export function Policies(props: { route: Route }) {
                 </tbody>
               </table>
             </div>
-            {pages > 1 && (
-              <nav class="pager" aria-label="Policy pages">
-                <button type="button" disabled={page === 0} onClick={() => setPage(page - 1)}>
-                  ← Previous
-                </button>
-                <span>
-                  page {page + 1} of {pages}
-                </span>
-                <button type="button" disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
-                  Next →
-                </button>
-              </nav>
+            {list.length > PAGE && (
+              <Pager label="Policy pages" page={page} size={PAGE} total={list.length} onPage={setPage} />
             )}
           </>
         )}

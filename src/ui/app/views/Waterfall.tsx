@@ -3,19 +3,9 @@
  * one row per phase, each bar starting where the previous one ended, on a shared time axis.
  * Phases a warm start skips (fetch, sandbox, runtime, init at 0) are listed as skipped.
  */
-import { PHASES, type Phase, type Phases } from '../api';
+import { PHASE_DESCRIPTIONS, PHASES, type Phases } from '../api';
 import { ms } from '../format';
 import { ColdBadge } from './parts';
-
-const WHAT: Record<Phase, string> = {
-  queue: 'request handling before placement, and waiting for a free instance',
-  place: 'choosing the host and the instance',
-  fetch: 'getting the image (manifest and blocks) onto the host',
-  sandbox: 'creating the sandbox (isolate, process or container)',
-  runtime: 'the runtime starting inside the sandbox',
-  init: "loading the function's module (its top-level code)",
-  exec: 'running the handler',
-};
 
 /** Axis ticks: about five round steps across `total`. */
 function ticks(total: number): number[] {
@@ -79,7 +69,7 @@ export function Waterfall(props: {
             role="row"
             data-phase={r.phase}
             data-ms={String(r.d)}
-            title={`${r.phase}: ${WHAT[r.phase]}`}
+            title={`${r.phase}: ${PHASE_DESCRIPTIONS[r.phase]}`}
           >
             <span class="wf-name" role="rowheader">
               {r.phase}
@@ -110,7 +100,7 @@ export function Waterfall(props: {
               <dt>
                 <span class={`wf-swatch ph-${p}`} aria-hidden="true" /> {p}
               </dt>
-              <dd>{WHAT[p]}</dd>
+              <dd>{PHASE_DESCRIPTIONS[p]}</dd>
             </>
           ))}
         </dl>

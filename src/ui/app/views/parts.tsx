@@ -40,3 +40,47 @@ export function ColdBadge(props: { cold: boolean | undefined; startPath?: string
     </span>
   );
 }
+
+/** A table head; a column given as `[label, 'num']` is right-aligned (numbers). */
+export function Head(props: { cols: (string | [string, 'num'])[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.cols.map((c) =>
+          typeof c === 'string' ? (
+            <th scope="col">{c}</th>
+          ) : (
+            <th scope="col" class="num">
+              {c[0]}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** Previous / next over pages of `size` rows; says which rows are shown. */
+export function Pager(props: {
+  label: string;
+  page: number;
+  size: number;
+  total: number;
+  onPage(page: number): void;
+}) {
+  const { page, size, total } = props;
+  const pages = Math.max(1, Math.ceil(total / size));
+  return (
+    <nav class="pager" aria-label={props.label}>
+      <button type="button" disabled={page === 0} onClick={() => props.onPage(page - 1)}>
+        ← Previous
+      </button>
+      <span>
+        {total === 0 ? 0 : page * size + 1}–{Math.min(total, (page + 1) * size)} of {total}
+      </span>
+      <button type="button" disabled={page >= pages - 1} onClick={() => props.onPage(page + 1)}>
+        Next →
+      </button>
+    </nav>
+  );
+}
