@@ -125,7 +125,7 @@ describe('the dashboard in a real browser', () => {
     for (const phase of ['fetch', 'sandbox', 'runtime', 'init']) {
       const row = second.locator(`[data-phase="${phase}"]`);
       assert.equal(await row.locator('.wf-bar').count(), 0, `a warm start draws no ${phase}`);
-      assert.equal(await row.locator('.wf-dur').innerText(), 'skipped (warm)');
+      assert.equal(await row.locator('.wf-dur').innerText(), 'skipped');
     }
     for (const phase of PHASES)
       assert.equal(
@@ -231,6 +231,17 @@ describe('the dashboard in a real browser', () => {
     );
     assert.ok(overflow <= 0, `no sideways scrolling at phone width (${overflow}px too wide)`);
     await screenshot(page, 'overview-phone');
+    await page.getByRole('link', { name: 'hello', exact: true }).click();
+    await page.getByTestId('invocations-table').locator('a').first().click();
+    await page.getByTestId('waterfall').waitFor();
+    const fnOverflow = await page.evaluate(
+      () => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).innerWidth,
+    );
+    assert.ok(fnOverflow <= 0, `the function view fits a phone too (${fnOverflow}px too wide)`);
+    await screenshot(page, 'function-phone');
+    await page.goBack();
+    await page.goBack();
+    await page.getByTestId('functions-table').waitFor();
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.emulateMedia({ colorScheme: 'dark' });
     const bg = await page.evaluate(

@@ -28,6 +28,7 @@ interface Stats {
   errors: number;
   cold_ms: Record<'p50' | 'p99', Record<string, number>>;
   warm_ms: Record<'p50' | 'p99', Record<string, number>>;
+  instances: Loaded['fn']['instances'];
 }
 
 interface Loaded {
@@ -173,7 +174,8 @@ export function FunctionView(props: { name: string; route: Route }) {
   if (!data) return <p class="muted view">Loading {props.name}…</p>;
 
   const fn = data.fn;
-  const instances = fn.instances.flatMap((v) => v.instances);
+  // The stats, refreshed as invocations arrive, carry the current instances too.
+  const instances = (stats?.instances ?? fn.instances).flatMap((v) => v.instances);
   const versionsWithAliases = data.versions
     .slice()
     .reverse()

@@ -42,10 +42,10 @@ export function TimeChart(props: {
         x: {
           time: props.time ?? true,
           // One point (or none) would otherwise stretch the axis over years.
+          // At least a minute wide, so a few seconds of data (or one point) keep a readable axis.
           range: (_u, min, max) => {
-            if (min !== null && max !== null && min !== max) return [min, max];
-            const at = max ?? Date.now() / 1000;
-            return [at - 60, at + 5];
+            const hi = max ?? Date.now() / 1000;
+            return [Math.min(min ?? hi, hi - 60), hi + 1];
           },
         },
       },

@@ -85,7 +85,7 @@ export function Waterfall(props: {
             <span class="wf-dur" role="cell">
               {r.d === 0
                 ? props.cold === false && r.phase !== 'queue' && r.phase !== 'place'
-                  ? 'skipped (warm)'
+                  ? 'skipped'
                   : '0'
                 : ms(r.d)}
             </span>
