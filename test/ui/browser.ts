@@ -73,9 +73,9 @@ export class ConsoleWatch {
   }
 }
 
-/** Saves a full-page screenshot to test/artifacts/NAME.png. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** Saves a screenshot (of the whole page unless `fullPage` is false) to test/artifacts/NAME.png. */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<string> {
   const path = join(artifacts, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
 }
