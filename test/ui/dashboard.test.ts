@@ -302,12 +302,17 @@ describe('the dashboard in a real browser', () => {
     assert.equal(await page2.getByTestId('cold-rate').innerText(), '—');
     assert.equal(await table.locator('tr[data-function="hello"]').count(), 0);
 
+    // A function deployed while the page is open appears once the feed shows it in use.
+    await p.deployer.deployDirectory('acme', fixture('echo'), 'acme-new');
+    await p.call('POST', '/v1/functions/acme-new/invoke', {}, acmeKey);
+    await table.locator('tr[data-function="acme-new"]').waitFor();
+
     await page2.goto(`${p.url}/ui/functions/hello`);
     await page2.getByText('There is no function named “hello” in tenant acme').waitFor();
     watch2.expectRefused(404, '/v1/functions/hello');
     await page2.goto(`${p.url}/ui/policies`);
     await page2.getByTestId('policies-table').locator('tr[data-function="echo"]').waitFor();
-    assert.equal(await page2.getByTestId('policies-table').locator('tbody tr').count(), 1);
+    assert.equal(await page2.getByTestId('policies-table').locator('tbody tr').count(), 2);
 
     // A tenant with nothing deployed is told how to deploy.
     const emptyKey = p.tenants.createTenant('newcomer').apiKey;

@@ -30,16 +30,19 @@ export function useFunctions(): { functions?: FunctionSummary[]; error?: Error }
       live = false;
     };
   }, [reload]);
-  // A function active in the feed but not in the list was deployed since: load the list again
-  // (at most every 5 s, however many arrive).
+  // A function active in the feed but not in the list was deployed since: load the list again (at
+  // most every 5 s, and once per such function: one deleted since stays in the minute's counts).
   const known = useMemo(
     () => new Set(state.functions?.map((f) => `${f.tenant}/${f.name}`)),
     [state.functions],
   );
+  const asked = useRef(new Set<string>());
   useEffect(() => {
-    if (!state.functions || !feed.last) return;
-    const unknown = Object.keys(feed.last.functions).some((k) => !known.has(k));
-    if (unknown && Date.now() - lastLoad.current > 5000) setReload((n) => n + 1);
+    if (!state.functions || !feed.last || Date.now() - lastLoad.current <= 5000) return;
+    const unknown = Object.keys(feed.last.functions).filter((k) => !known.has(k) && !asked.current.has(k));
+    if (unknown.length === 0) return;
+    for (const k of unknown) asked.current.add(k);
+    setReload((n) => n + 1);
   }, [feed.version]);
   return state;
 }
