@@ -2,7 +2,7 @@
  * A uPlot chart in a box of fixed height (so nothing moves when data arrives), sized to its container's
  * width. `data` is uPlot's column format: x values first, then one array per series.
  */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -12,6 +12,18 @@ export interface ChartSeries {
   color: string;
   /** Points only (no line), for scatter plots. */
   points?: boolean;
+}
+
+/** The system's colour scheme, following changes (charts read their colours when created). */
+function useColorScheme(): 'dark' | 'light' {
+  const query = window.matchMedia('(prefers-color-scheme: dark)');
+  const [dark, setDark] = useState(query.matches);
+  useEffect(() => {
+    const update = () => setDark(query.matches);
+    query.addEventListener('change', update);
+    return () => query.removeEventListener('change', update);
+  }, []);
+  return dark ? 'dark' : 'light';
 }
 
 function cssVar(name: string): string {
@@ -30,6 +42,7 @@ export function TimeChart(props: {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   const height = props.height ?? 180;
+  const scheme = useColorScheme();
 
   useEffect(() => {
     const el = box.current!;
@@ -98,7 +111,7 @@ export function TimeChart(props: {
       u.destroy();
       plot.current = undefined;
     };
-  }, [props.series.map((s) => s.label).join()]);
+  }, [props.series.map((s) => s.label).join(), scheme]);
 
   useEffect(() => {
     plot.current?.setData(props.data as uPlot.AlignedData);
