@@ -26,6 +26,16 @@ function useColorScheme(): 'dark' | 'light' {
   return dark ? 'dark' : 'light';
 }
 
+/**
+ * Sets the x range to the data, at least a minute wide: uPlot's own ranging hides the axis for a
+ * single point, and stretches one over years.
+ */
+function showWindow(u: uPlot, data: (number | null)[][]): void {
+  const xs = data[0] ?? [];
+  const hi = xs.at(-1) ?? Date.now() / 1000;
+  u.setScale('x', { min: Math.min(xs[0] ?? hi, hi - 60), max: hi + 1 });
+}
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
@@ -54,12 +64,6 @@ export function TimeChart(props: {
       scales: {
         x: {
           time: props.time ?? true,
-          // One point (or none) would otherwise stretch the axis over years.
-          // At least a minute wide, so a few seconds of data (or one point) keep a readable axis.
-          range: (_u, min, max) => {
-            const hi = max ?? Date.now() / 1000;
-            return [Math.min(min ?? hi, hi - 60), hi + 1];
-          },
         },
       },
       legend: { show: true },
@@ -104,6 +108,7 @@ export function TimeChart(props: {
     };
     const u = new uPlot(opts, props.data as uPlot.AlignedData, el);
     plot.current = u;
+    showWindow(u, props.data);
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height }));
     ro.observe(el);
     return () => {
@@ -114,7 +119,10 @@ export function TimeChart(props: {
   }, [props.series.map((s) => s.label).join(), scheme]);
 
   useEffect(() => {
-    plot.current?.setData(props.data as uPlot.AlignedData);
+    const u = plot.current;
+    if (!u) return;
+    u.setData(props.data as uPlot.AlignedData);
+    showWindow(u, props.data);
   }, [props.data]);
 
   return (
