@@ -23,8 +23,10 @@ export interface FeedState {
   last?: Tick;
   /** Per-tick series, oldest first: time (s), invocations/s, cold/s, p50 and p99 (ms, last minute). */
   series: { t: number[]; rate: number[]; cold: number[]; p50: number[]; p99: number[] };
-  /** Newest last. */
+  /** Newest last (the last RECENT_KEEP). */
   recent: InvocationSummary[];
+  /** Summaries received since the page opened: `received - n` marks a place in `recent` that stays put. */
+  received: number;
   /** Bumped on every tick, so views can depend on it. */
   version: number;
 }
@@ -40,6 +42,7 @@ export class Feed {
     status: 'connecting',
     series: { t: [], rate: [], cold: [], p50: [], p99: [] },
     recent: [],
+    received: 0,
     version: 0,
   };
 
@@ -114,6 +117,7 @@ export class Feed {
     if (series.t.length > HISTORY) for (const a of Object.values(series)) a.splice(0, a.length - HISTORY);
     if (tick.recent.length > 0) {
       s.recent.push(...tick.recent);
+      s.received += tick.recent.length;
       if (s.recent.length > RECENT_KEEP) s.recent.splice(0, s.recent.length - RECENT_KEEP);
     }
     this.emit();

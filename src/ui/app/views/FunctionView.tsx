@@ -92,11 +92,14 @@ export function FunctionView(props: { name: string; route: Route }) {
   const [recent, setRecent] = useState<InvocationSummary[]>([]);
   useEffect(() => {
     setRecent([]);
-    seen.current = feed.recent.length;
+    seen.current = feed.received;
   }, [props.name, tenant]);
   useEffect(() => {
-    const fresh = feed.recent.slice(seen.current).filter((s) => s.fn === props.name && s.tenant === tenant);
-    seen.current = feed.recent.length;
+    // Counted by `received`, not by position: `recent` drops its oldest under load.
+    const n = Math.min(feed.received - seen.current, feed.recent.length);
+    seen.current = feed.received;
+    const fresh =
+      n > 0 ? feed.recent.slice(-n).filter((s) => s.fn === props.name && s.tenant === tenant) : [];
     if (fresh.length > 0) setRecent((r) => [...r, ...fresh].slice(-500));
   }, [feed.version]);
 
