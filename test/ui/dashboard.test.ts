@@ -30,6 +30,7 @@ describe('the dashboard in a real browser', () => {
     p = await startTestPlatform(EXAMPLES.map(example));
     acmeKey = p.tenants.createTenant('acme').apiKey;
     await p.deployer.deployDirectory('acme', fixture('echo'));
+    await p.deployer.deployDirectory('default', fixture('throws'));
     // A function under the adaptive keep-alive policy, from hello's image, for the Policies view.
     const hello = p.functions.resolve('default', 'hello');
     p.functions.createVersion({
@@ -226,6 +227,18 @@ describe('the dashboard in a real browser', () => {
     await detail.locator('.histogram rect.hist-bar').first().waitFor();
     await screenshot(page, 'policies');
     watch.assertClean('views');
+  });
+
+  it("shows a handler's error with its waterfall", async () => {
+    await page.goto(`${p.url}/ui/functions/throws`);
+    await page.getByRole('button', { name: 'Invoke' }).click();
+    await page.getByTestId('invoke-result').getByText('HTTP 500').waitFor();
+    const detail = page.getByTestId('invocation-detail');
+    await detail.getByText('KINDLING_HANDLER_ERROR').waitFor();
+    await detail.getByText('the handler failed on purpose').waitFor();
+    await detail.getByTestId('waterfall').locator('.badge.cold').waitFor();
+    watch.expectRefused(500, '/v1/functions/throws/invoke');
+    watch.assertClean('handler error');
   });
 
   it('says clearly when a function or page does not exist', async () => {
