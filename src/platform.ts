@@ -26,6 +26,7 @@ import { requireAdmin } from './api/auth.js';
 import type { DistributionHub } from './distribution/distribution-hub.js';
 import { registerDistributionRoutes } from './distribution/distribution-routes.js';
 import type { StrategyName } from './distribution/strategy.js';
+import type { FtManagerJSON } from './distribution/ft-manager.js';
 import { clusterRoutes } from './cluster/control-routes.js';
 import { WorkingSetStore } from './control/working-sets.js';
 import type { WorkerAgent } from './worker/agent.js';
@@ -135,8 +136,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let membership: ClusterMembership | undefined;
   let hub: DistributionHub | undefined;
   let membershipWorkingSets: WorkingSetStore | undefined;
+  let trees: (() => FtManagerJSON) | undefined;
   if (opts.cluster) {
-    hub = createDistributionHub(opts.cluster.distribution ?? 'tree', functions, clock);
+    const created = createDistributionHub(opts.cluster.distribution ?? 'tree', functions, clock);
+    hub = created.hub;
+    trees = created.trees;
     const distribution = hub;
     const workingSets = new WorkingSetStore(db);
     membershipWorkingSets = workingSets;
@@ -201,6 +205,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       deployer,
       scheduler,
       registry,
+      ...(membership && trees ? { cluster: { hosts: () => membership.list(), trees: trees } } : {}),
       payloadLimitBytes: 6 * 1024 * 1024,
       version: KINDLING_VERSION,
     },

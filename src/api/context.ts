@@ -9,6 +9,8 @@ import type { Invoker } from '../control/invoker.js';
 import type { Scheduler } from '../control/scheduler.js';
 import type { TenantStore } from '../control/tenants.js';
 import type { LocalRegistry } from '../image/registry.js';
+import type { ClusterMembership } from '../cluster/membership.js';
+import type { FtManagerJSON } from '../distribution/ft-manager.js';
 
 export interface ApiContext {
   clock: Clock;
@@ -21,6 +23,11 @@ export interface ApiContext {
   deployer: Deployer;
   scheduler: Scheduler;
   registry: LocalRegistry;
+  /** Cluster mode's members and function trees; undefined on the embedded platform. */
+  cluster?: {
+    hosts(): ReturnType<ClusterMembership['list']>;
+    trees(): FtManagerJSON;
+  };
   /** Largest accepted event, in bytes (6 MiB, as AWS Lambda). */
   payloadLimitBytes: number;
   version: string;

@@ -12,6 +12,7 @@ import type { ApiContext } from './context.js';
 import { functionRoutes } from './function-routes.js';
 import { httpTriggerRoutes } from './http-trigger.js';
 import { invokeRoutes } from './invoke-routes.js';
+import { uiRoutes } from './ui-routes.js';
 
 /** fastify's own error codes, translated into Kindling's. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -78,6 +79,8 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
   });
 
   await app.register(async (scope) => publicRoutes(scope, ctx));
+  // The dashboard and its live feed (keyed routes inside, a token for the feed).
+  await app.register(async (scope) => uiRoutes(scope, ctx));
 
   // Everything below needs an API key.
   await app.register(async (scope) => {

@@ -8,7 +8,8 @@ import { DistributionHub } from '../distribution/distribution-hub.js';
 import { registryStrategy } from '../distribution/registry-strategy.js';
 import type { StrategyFactory, StrategyName } from '../distribution/strategy.js';
 import { swarmStrategy } from '../distribution/swarm-strategy.js';
-import { treeStrategy } from '../distribution/tree-strategy.js';
+import { TreeStrategy, treeStrategy } from '../distribution/tree-strategy.js';
+import type { FtManagerJSON } from '../distribution/ft-manager.js';
 
 const FACTORIES: Record<StrategyName, StrategyFactory> = {
   registry: registryStrategy(),
@@ -22,12 +23,14 @@ export function createDistributionHub(
   defaultStrategy: StrategyName,
   functions: FunctionStore,
   clock: Clock = systemClock,
-): DistributionHub {
+): { hub: DistributionHub; trees: () => FtManagerJSON } {
   const order = [defaultStrategy, ...STRATEGY_NAMES.filter((n) => n !== defaultStrategy)];
   // Strategies get no transport: on the control plane they only plan; hosts move the bytes.
   const components = { clock, transport: { fetchBlock: () => Promise.reject(new Error('planning only')) } };
-  return new DistributionHub({
-    strategies: order.map((name) => FACTORIES[name](components)),
+  const strategies = order.map((name) => FACTORIES[name](components));
+  const tree = strategies.find((s): s is TreeStrategy => s instanceof TreeStrategy);
+  const hub = new DistributionHub({
+    strategies,
     clock,
     strategyFor: (fn) => {
       // Distribution keys are version keys: tenant/name@version.
@@ -40,4 +43,5 @@ export function createDistributionHub(
       }
     },
   });
+  return { hub, trees: () => tree?.ft.toJSON() ?? [] };
 }

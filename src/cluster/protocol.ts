@@ -54,6 +54,26 @@ export const heartbeatBody = z.object({
   /** Keys (`tenant/name@version`) of the versions with instances on the host. */
   versions: z.array(z.string()).max(100_000),
   inFlight: z.number().int().nonnegative(),
+  /** Instance counts per warm pool (for the dashboard and the per-tenant views). */
+  pools: z
+    .array(
+      z.object({
+        tenant: z.string(),
+        name: z.string(),
+        version: z.number().int(),
+        tier: z.string(),
+        counts: z.object({
+          starting: z.number().int().nonnegative(),
+          idle: z.number().int().nonnegative(),
+          busy: z.number().int().nonnegative(),
+          evicting: z.number().int().nonnegative(),
+        }),
+      }),
+    )
+    .max(100_000)
+    .default([]),
+  /** The host's memory, bytes. */
+  memory: z.object({ totalBytes: z.number(), freeBytes: z.number(), workerRssBytes: z.number() }).optional(),
 });
 export type HeartbeatBody = z.infer<typeof heartbeatBody>;
 

@@ -5,7 +5,7 @@
  */
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import { versionKey, type FunctionVersion } from '../control/functions.js';
-import type { WorkerInvocation, WorkerResult } from '../worker/agent.js';
+import type { PoolCounts, WorkerInvocation, WorkerResult } from '../worker/agent.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from '../worker/handle.js';
 import { decodeWorkerResult, type HeartbeatBody, type WireWorkerResult } from './protocol.js';
 
@@ -39,6 +39,8 @@ export class RemoteWorker implements WorkerHandle {
   readonly tiers: string[];
   private running = 0;
   private counts: InstanceCount[] = [];
+  private pools: PoolCounts[] = [];
+  private memory: HeartbeatBody['memory'];
   private images = new Set<string>();
   private versions = new Set<string>();
   /** Versions placed here lately, by when: a heartbeat sampled before the placement must not hide them. */
@@ -59,6 +61,8 @@ export class RemoteWorker implements WorkerHandle {
   /** Takes in a heartbeat's report. */
   update(report: HeartbeatBody): void {
     this.counts = report.instances;
+    this.pools = report.pools;
+    this.memory = report.memory;
     this.images = new Set(report.images);
     this.versions = new Set(report.versions);
     this.reportedInFlight = report.inFlight;
@@ -76,6 +80,7 @@ export class RemoteWorker implements WorkerHandle {
       images: [...this.images],
       versions: [...new Set([...this.versions, ...this.placed.keys()])],
       instances: this.counts,
+      memory: this.memory,
     };
   }
 
@@ -132,6 +137,10 @@ export class RemoteWorker implements WorkerHandle {
 
   instanceCounts(): InstanceCount[] {
     return this.counts;
+  }
+
+  poolCounts(): PoolCounts[] {
+    return this.pools;
   }
 
   holdsImage(digest: string): boolean {

@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { freemem, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -242,6 +242,8 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     images: worker.heldImages(),
     versions: worker.versions(),
     inFlight: worker.inFlight,
+    pools: worker.poolCounts(),
+    memory: { totalBytes: totalmem(), freeBytes: freemem(), workerRssBytes: process.memoryUsage().rss },
   });
   const beat = async (): Promise<void> => {
     const res = await fetch(`${control}/v1/cluster/workers/${opts.hostId}/heartbeat`, {

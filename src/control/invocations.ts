@@ -173,9 +173,23 @@ function insertValues(row: Row): unknown[] {
   return INSERT_COLUMNS.map((c) => row[c]);
 }
 
+/** Who and what an invocation was, as listeners see it next to its `Completion`. */
+export interface InvocationBase {
+  id: string;
+  tenant: string;
+  functionName: string;
+  version: number;
+  mode: InvocationMode;
+  createdAt: number;
+}
+
+/** Hears every finished invocation (the dashboard's live feed). Runs on the invoke path: keep it cheap. */
+export type FinishedListener = (base: InvocationBase, done: Completion) => void;
+
 /** Storage for invocation records and the async queue. */
 export class InvocationStore {
   private pending: Row[] = [];
+  private readonly listeners = new Set<FinishedListener>();
   private flushTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
   /** Functions with records written since the last prune, as `tenant\0name`. */
@@ -194,18 +208,14 @@ export class InvocationStore {
     );
   }
 
+  /** Calls `listener` with every invocation that finishes (sync, HTTP or async). Returns an unsubscribe. */
+  onFinished(listener: FinishedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Records a finished sync or HTTP invocation (written in the next batch). */
-  recordSync(
-    base: {
-      id: string;
-      tenant: string;
-      functionName: string;
-      version: number;
-      mode: InvocationMode;
-      createdAt: number;
-    },
-    done: Completion,
-  ): void {
+  recordSync(base: InvocationBase, done: Completion): void {
     this.pending.push({
       id: base.id,
       tenant_id: base.tenant,
@@ -217,6 +227,7 @@ export class InvocationStore {
       created_at: base.createdAt,
       ...this.completionColumns(done, false),
     });
+    if (this.listeners.size > 0) for (const l of this.listeners) l(base, done);
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
       this.flushTimer.unref();
@@ -293,6 +304,20 @@ export class InvocationStore {
   /** Finishes a claimed async invocation. */
   complete(id: string, done: Completion): void {
     this.update.run({ id, ...this.completionColumns(done, true) });
+    if (this.listeners.size === 0) return;
+    const row = this.db
+      .prepare('SELECT tenant_id, function_name, version, mode, created_at FROM invocations WHERE id = ?')
+      .get(id) as Pick<Row, 'tenant_id' | 'function_name' | 'version' | 'mode' | 'created_at'> | undefined;
+    if (!row) return;
+    const base: InvocationBase = {
+      id,
+      tenant: row.tenant_id,
+      functionName: row.function_name,
+      version: row.version,
+      mode: row.mode,
+      createdAt: row.created_at,
+    };
+    for (const l of this.listeners) l(base, done);
   }
 
   /**

@@ -14,6 +14,8 @@ import { materializeImage, materializeLazily } from '../image/materialize.js';
 import { markUnread, readSinceMark } from '../image/working-set.js';
 import type { BlockSource } from '../image/source.js';
 import { GreedyDualCache } from '../policy/greedy-dual.js';
+import type { HybridDecision, HybridHistogramPolicy } from '../policy/hybrid-histogram.js';
+import type { IdleHistogramSnapshot } from '../policy/idle-histogram.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
 import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
@@ -96,6 +98,24 @@ export interface WorkerResult {
   tier: string;
   startPath?: StartPath;
   fetch?: FetchStats;
+}
+
+/** Instance counts of one warm pool. */
+export interface PoolCounts {
+  tenant: string;
+  name: string;
+  version: number;
+  tier: string;
+  counts: Record<InstanceState, number>;
+}
+
+/** A function's keep-alive policy and its current decision; `decision`/`histogram` for hybrid-histogram. */
+export interface KeepAliveState {
+  policy: string;
+  keepAliveMs: number;
+  prewarmMs: number;
+  decision?: HybridDecision;
+  histogram?: IdleHistogramSnapshot | undefined;
 }
 
 export class WorkerAgent implements WorkerHandle {
@@ -296,6 +316,45 @@ export class WorkerAgent implements WorkerHandle {
         version: Number(key.slice(prefix.length)),
         instances: pool.describe(),
       }));
+  }
+
+  /** Instance counts of every warm pool on this host, by function version (read-only; for the dashboard). */
+  poolCounts(): PoolCounts[] {
+    const out: PoolCounts[] = [];
+    for (const [key, pool] of this.pools) {
+      const m = /^(.+)\/(.+)@(\d+)$/.exec(key);
+      if (m)
+        out.push({
+          tenant: m[1]!,
+          name: m[2]!,
+          version: Number(m[3]),
+          tier: pool.tierName,
+          counts: pool.counts(),
+        });
+    }
+    return out;
+  }
+
+  /** The keep-alive policy in force for `target` and what it would decide now (read-only; for the dashboard). */
+  keepAliveOf(target: FunctionVersion): KeepAliveState {
+    const policy = this.policyFor(target);
+    const fn = {
+      key: `${target.tenant}/${target.name}`,
+      configuredKeepAliveMs: target.config.keepAliveMs,
+      memoryMb: target.config.memoryMb,
+    };
+    const now = this.opts.clock.now();
+    const state: KeepAliveState = {
+      policy: policy.name,
+      keepAliveMs: policy.keepAliveMs(fn, now),
+      prewarmMs: policy.prewarmMs?.(fn, now) ?? 0,
+    };
+    if ('decide' in policy && 'histogram' in policy) {
+      const hybrid = policy as HybridHistogramPolicy;
+      state.decision = hybrid.decide(fn, now);
+      state.histogram = hybrid.histogram(fn.key);
+    }
+    return state;
   }
 
   /** Stops everything. */

@@ -5,7 +5,7 @@
  */
 import type { InstanceState } from '../core/metrics.js';
 import type { FunctionVersion } from '../control/functions.js';
-import type { WorkerInvocation, WorkerResult } from './agent.js';
+import type { KeepAliveState, PoolCounts, WorkerInvocation, WorkerResult } from './agent.js';
 
 /** One instance, as the API shows it. */
 export interface InstanceDescription {
@@ -47,6 +47,10 @@ export interface WorkerHandle {
   instancesOf(tenant: string, name: string): Promise<VersionInstances[]>;
   /** Instance counts by tier and state (for metrics; a remote host's come from its last heartbeat). */
   instanceCounts(): InstanceCount[];
+  /** Instance counts of every warm pool on the host (a remote host's from its last heartbeat). */
+  poolCounts(): PoolCounts[];
+  /** The keep-alive policy in force for `target` and its current decision; only where the pool runs in this process. */
+  keepAliveOf?(target: FunctionVersion): KeepAliveState;
   /** True when the host holds the image (placement prefers such hosts for a cold start). */
   holdsImage(digest: string): boolean;
   /** True when the host has (or is starting) an instance of this version. */

@@ -113,6 +113,7 @@ export async function up(flags: UpFlags): Promise<void> {
       `    npx kindling worker --control ${platform.url} --key-file ${join(platform.dataDir, 'admin-key')} --id host-1`,
     );
   }
+  say(`  dashboard: ${platform.url}/ui/  (sign in with the admin key)`);
   say(`  try:  npx kindling invoke hello --data '{"name":"you"}'`);
   say(
     `        curl -H "Authorization: Bearer $(cat ${join(platform.dataDir, 'admin-key')})" ${platform.url}/fn/http-api/`,
