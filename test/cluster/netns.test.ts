@@ -82,13 +82,16 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
 
   it('re-parents the children of a tree node killed mid-transfer, and they finish', async () => {
     deploy(bigFunction('tree-b', 4));
+    const servedBefore = (await fetchesOf('h1')).served?.bytesServed ?? 0;
     // h1 joins first and becomes the root; h2 and h3 become its children.
     const root = invokeOn('h1', 'tree-b');
     // Let h1 join first (its first source request makes it the root), then start the others.
     await new Promise((r) => setTimeout(r, 500));
     const children = [invokeOn('h2', 'tree-b'), invokeOn('h3', 'tree-b')];
     // Kill the root once it has started streaming to a child, and before it is done.
-    await eventually(async () => ((await fetchesOf('h1')).served?.bytesServed ?? 0) > 0 || undefined);
+    await eventually(
+      async () => ((await fetchesOf('h1')).served?.bytesServed ?? 0) > servedBefore || undefined,
+    );
     cluster.kill('h1');
     await root.catch(() => undefined);
     for (const r of await Promise.all(children)) {
@@ -111,11 +114,14 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
       JSON.stringify({ name: 'swarm-c', bundle: false, entry: 'index.js', distribution: 'swarm' }),
     );
     deploy(dir);
+    const servedBefore = (await fetchesOf('h2')).served?.bytesServed ?? 0;
     const first = invokeOn('h2', 'swarm-c');
     await new Promise((r) => setTimeout(r, 500));
     const second = invokeOn('h3', 'swarm-c');
     // Kill h2 once it has served h3 some blocks.
-    await eventually(async () => ((await fetchesOf('h2')).served?.bytesServed ?? 0) > 0 || undefined);
+    await eventually(
+      async () => ((await fetchesOf('h2')).served?.bytesServed ?? 0) > servedBefore || undefined,
+    );
     cluster.kill('h2');
     await first.catch(() => undefined);
     const res = await second;
