@@ -14,7 +14,8 @@ import type { FtManagerJSON } from '../distribution/ft-manager.js';
 const FACTORIES: Record<StrategyName, StrategyFactory> = {
   registry: registryStrategy(),
   swarm: swarmStrategy(),
-  tree: treeStrategy(),
+  // Four blocks in flight to the parent: see TreeStrategyInit.pipelineDepth.
+  tree: treeStrategy({ pipelineDepth: 4 }),
 };
 
 export const STRATEGY_NAMES = Object.keys(FACTORIES) as StrategyName[];
