@@ -9,6 +9,7 @@
  *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 20 minutes)
  *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
  *   npm run bench:dist -- --mib 32 --hosts 2,4 # a custom run (also written to dist-quick.json)
+ *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the others' runs
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
@@ -206,6 +207,7 @@ async function runOnce(
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
   const res = await fetch(`${url}/v1/functions/big/invoke?host=${host}`, {
@@ -269,7 +271,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(imageMiB) || imageMiB < 16 || hostCounts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--mib takes a whole number of MiB (at least 16); --hosts a list like 2,4,8');
   const custom = flag('--mib') !== undefined || flag('--hosts') !== undefined;
-  const variants = ['registry', 'swarm', 'tree'].flatMap((s) => [
+  const only = flag('--strategies')?.split(',');
+  const variants = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
     [s, false],
     [s, true],
   ]) as [string, boolean][];
@@ -304,6 +307,15 @@ async function main(): Promise<void> {
   }
   mkdirSync(outDir, { recursive: true });
   const name = quick || custom ? 'dist-quick' : 'dist';
+  if (only && args.includes('--merge')) {
+    // Re-measure some strategies and keep the others' runs from the file.
+    const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;
+    if (previous.imageMiB !== result.imageMiB) throw new Error('--merge needs the same image size');
+    const kept = previous.runs.filter((r) => !only.includes(r.strategy));
+    result.runs = [...kept, ...result.runs].sort(
+      (a, b) => a.hosts - b.hosts || variantsOrder(a) - variantsOrder(b),
+    );
+  }
   writeFileSync(join(outDir, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(join(outDir, `${name}.svg`), plot(result));
   console.log(`wrote bench/results/${name}.json and .svg`);

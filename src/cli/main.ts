@@ -24,7 +24,7 @@ import { clusterDown, clusterUp, type ClusterUpFlags } from './commands/cluster.
 import { POLICY_NAMES } from '../policy/catalog.js';
 import { replay } from './commands/replay.js';
 import { sim, simHelp } from './commands/sim.js';
-import { up } from './commands/up.js';
+import { up, type UpFlags } from './commands/up.js';
 import { worker, type WorkerFlags } from './commands/worker.js';
 import { resolveEndpoint } from './endpoint.js';
 
@@ -80,20 +80,7 @@ program
     '--lazy-loading',
     "cluster mode: start sandboxes once an image's startup working set is local, fetch the rest after",
   )
-  .action(
-    (opts: {
-      port?: string;
-      host?: string;
-      data?: string;
-      examples: boolean;
-      stemCells?: string;
-      keepAlivePolicy?: string;
-      cluster?: boolean;
-      distribution?: string;
-      lazyLoading?: boolean;
-      memoryMb?: string;
-    }) => up(opts),
-  );
+  .action((opts: UpFlags) => up(opts));
 
 const cluster = program
   .command('cluster')

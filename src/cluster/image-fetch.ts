@@ -64,7 +64,10 @@ export function clusterImageFetch(
       fn: versionKey(target),
       repository: target.imageRepo,
       blocks: blocks.map((b) => b.digest),
-      ...(workingSet?.length ? { workingSet } : {}),
+      // Without a working set every block is background work, so a swarm host picks rarest first
+      // (given none, the whole image would be the working set, fetched in manifest order, and swarm
+      // hosts that start together would all chase the same blocks).
+      workingSet: workingSet?.length ? workingSet : [],
     });
     const finished = job.done.then((report) => {
       onFetched({

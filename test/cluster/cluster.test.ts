@@ -34,6 +34,19 @@ describe('cluster mode (loopback)', () => {
     assert.ok(fn.body.instances.some((v: { host: string }) => v.host === host));
   });
 
+  it("feeds the dashboard's cluster view from the registered hosts", async () => {
+    const view = await cluster.call('GET', '/v1/ui/cluster');
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.body.mode, 'cluster');
+    const ids = (view.body.hosts as { id: string; memory: { totalBytes: number } }[]).map((h) => h.id);
+    assert.ok(ids.includes('host-a') && ids.includes('host-b'));
+    for (const h of view.body.hosts) assert.ok(h.memory.totalBytes > 0);
+    assert.ok(Array.isArray(view.body.trees));
+    const policy = await cluster.call('GET', '/v1/functions/echo/policy');
+    assert.equal(policy.status, 503);
+    assert.match(policy.body.error.message, /each worker host decides keep-alive/);
+  });
+
   it('places on a named host for an admin, and refuses an unknown one with 404', async () => {
     const other = await cluster.call('POST', '/v1/functions/echo/invoke?host=host-b', {});
     assert.equal(other.status, 200);
