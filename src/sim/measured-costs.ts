@@ -4,7 +4,7 @@
  * them from the results directory they write to, else from the repository's `bench/results/`.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KindlingError } from '../core/errors.js';
 
@@ -19,6 +19,12 @@ export function findResult(outDir: string, names: readonly string[]): string | u
       if (existsSync(p)) return p;
     }
   return undefined;
+}
+
+/** `file` as results files should name it: relative to the repository when inside it. */
+export function displayPath(file: string): string {
+  const rel = relative(join(REPO_RESULTS, '..', '..'), file);
+  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
 }
 
 /** A measured sandbox cold start: where it came from and its median. */
@@ -44,5 +50,5 @@ export function sandboxColdStart(outDir: string, tier: string): MeasuredStart {
       `${file} has no coldP50Ms for tier "${tier}"; tiers there: ${Object.keys(doc.tiers ?? {}).join(', ')}`,
       { file, tier },
     );
-  return { file, tier, coldP50Ms: v };
+  return { file: displayPath(file), tier, coldP50Ms: v };
 }

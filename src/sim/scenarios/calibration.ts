@@ -24,7 +24,7 @@ import { KindlingError } from '../../core/errors.js';
 import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
 import { sha256Digest } from '../../image/digest.js';
 import { simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
-import { findResult, sandboxColdStart } from '../measured-costs.js';
+import { displayPath, findResult, sandboxColdStart } from '../measured-costs.js';
 import type { Scenario } from './registry.js';
 
 const MiB = 1024 * 1024;
@@ -142,9 +142,9 @@ export async function runCalibration(opts: {
     note =
       'no bench/results/dist.json or dist-quick.json: model predictions only, nothing to compare (run `npm run bench:dist`)';
   } else if (measured.file.endsWith('dist-quick.json')) {
-    note = `dist.json not found: compared with the quick benchmark, ${measured.file}`;
+    note = `dist.json not found: compared with the quick benchmark, ${displayPath(measured.file)}`;
   } else {
-    note = `compared with ${measured.file}`;
+    note = `compared with ${displayPath(measured.file)}`;
   }
   say(note);
   const m = measured?.data;
@@ -207,7 +207,7 @@ export async function runCalibration(opts: {
   }
   const compared = rows.filter((r) => r.errorPct !== null);
   const result: CalibrationResult = {
-    measuredFrom: measured?.file ?? null,
+    measuredFrom: measured ? displayPath(measured.file) : null,
     note,
     imageMiB,
     hostMbps,
