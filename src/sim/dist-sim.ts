@@ -174,6 +174,12 @@ export async function runSimulation(clock: SimClock, finished: () => boolean): P
   }
 }
 
+/** `v` rounded to `digits` decimals (results files keep a few). */
+export function roundTo(v: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
 /** Containers on host `i` when `perHost` may be fractional (spread evenly, total = round(hosts × perHost)). */
 function containersOn(i: number, perHost: number): number {
   return Math.round((i + 1) * perHost) - Math.round(i * perHost);

@@ -23,7 +23,7 @@ import { lineChart, svgDocument } from '../../../bench/lib/svg-plot.js';
 import { KindlingError } from '../../core/errors.js';
 import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
 import { sha256Digest } from '../../image/digest.js';
-import { simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
+import { roundTo as round, simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
 import { displayPath, findResult, sandboxColdStart } from '../measured-costs.js';
 import type { Scenario } from './registry.js';
 
@@ -236,11 +236,6 @@ export async function runCalibration(opts: {
     say(`wrote ${json} and sim-calibration.svg`);
   }
   return result;
-}
-
-function round(v: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }
 
 function plot(r: CalibrationResult): string {

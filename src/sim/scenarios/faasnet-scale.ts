@@ -28,7 +28,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChart, svgDocument } from '../../../bench/lib/svg-plot.js';
-import { simulateDistribution, type DistSimResult, type DistSimStrategy } from '../dist-sim.js';
+import {
+  roundTo as round,
+  simulateDistribution,
+  type DistSimResult,
+  type DistSimStrategy,
+} from '../dist-sim.js';
 import { sandboxColdStart } from '../measured-costs.js';
 import type { Scenario } from './registry.js';
 
@@ -225,11 +230,6 @@ export async function runFaasnetScale(opts: {
     say(`wrote ${json} and sim-faasnet-scale.svg`);
   }
   return result;
-}
-
-function round(v: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }
 
 /** The results file's plot: provisioning time (all variants, then the fast ones alone) and registry bytes. */
