@@ -39,6 +39,8 @@ interface MeasuredRun {
   p50ReadyS: number;
   registryMiB: number;
   peerMiB: number;
+  /** Longest time a host took to have the whole image local (newer benchmark files). */
+  wholeImageS?: number;
   failures?: number;
 }
 
@@ -63,6 +65,14 @@ export interface CalibrationRow {
   measuredRegistryMiB: number | null;
   /** (sim − measured) ÷ measured, %; null without a measurement. */
   errorPct: number | null;
+  /** The network part alone: seconds until the last host held the whole image, model and benchmark. */
+  simWholeImageS: number;
+  measuredWholeImageS: number | null;
+  /** (sim − measured) ÷ measured of the whole-image time, %; null when the benchmark did not record it. */
+  fetchErrorPct: number | null;
+  /** Seconds from whole image to ready: the model's fixed costs, and the benchmark's (all-ready − whole-image). */
+  simAfterFetchS: number;
+  measuredAfterFetchS: number | null;
 }
 
 /** The results file. */
@@ -169,7 +179,11 @@ export async function runCalibration(opts: {
       continue;
     }
     if (w.lazy) {
-      say(`skipping a lazy run (${w.strategy}, N=${w.hosts}): the benchmark's working set is not recorded`);
+      // The benchmark's lazy runs add a host that ran the function first and holds its image, and
+      // record only the bytes fetched before start (working set plus background), not the set.
+      say(
+        `skipping a lazy run (${w.strategy}, N=${w.hosts}): it starts from an extra host that already holds the image, which the model does not seed`,
+      );
       continue;
     }
     const r = await simulateDistribution({
@@ -186,6 +200,8 @@ export async function runCalibration(opts: {
     });
     const real = m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
     const errorPct = real ? round((100 * (r.allStartedS - real.allReadyS)) / real.allReadyS, 1) : null;
+    const simWholeImageS = Math.max(...r.readyS);
+    const realWhole = typeof real?.wholeImageS === 'number' ? real.wholeImageS : null;
     rows.push({
       strategy: w.strategy,
       lazy: w.lazy,
@@ -197,11 +213,19 @@ export async function runCalibration(opts: {
       measuredAllReadyS: real?.allReadyS ?? null,
       measuredRegistryMiB: real?.registryMiB ?? null,
       errorPct,
+      simWholeImageS,
+      measuredWholeImageS: realWhole,
+      fetchErrorPct: realWhole ? round((100 * (simWholeImageS - realWhole)) / realWhole, 1) : null,
+      simAfterFetchS: round(r.allStartedS - simWholeImageS),
+      measuredAfterFetchS: real && realWhole !== null ? round(real.allReadyS - realWhole) : null,
     });
     say(
       `${w.strategy.padEnd(9)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
         (real
-          ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%`
+          ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%` +
+            (realWhole !== null
+              ? `   whole image: sim ${simWholeImageS.toFixed(2)} s, measured ${realWhole.toFixed(2)} s`
+              : '')
           : '  (no measurement)'),
     );
   }
