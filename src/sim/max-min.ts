@@ -94,6 +94,9 @@ export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly Index
  * Rates of `flows` sharing `capacity` (link id → capacity, any unit per unit time) max-min fairly.
  * A flow crossing an unknown link is an error; a flow crossing no link and with no `maxRate` is
  * unbounded, also an error (its rate would be infinite).
+ *
+ * Progressive filling (see {@link maxMinRatesIndexed}, which this names links for); a flow's own
+ * `maxRate` is a private link of that capacity.
  */
 export function maxMinRates(
   capacity: ReadonlyMap<string, number>,

@@ -42,6 +42,12 @@ export class SimClock implements Clock {
     return this.setTimer(fn, at - this.current);
   }
 
+  /** Virtual time of the next pending event, or undefined when none is left (for drivers that
+   * interleave events with promise continuations, like the distribution simulation). */
+  nextEventAt(): number | undefined {
+    return this.queue.peekTime();
+  }
+
   /** Events still pending. */
   get pending(): number {
     return this.queue.size;

@@ -1,0 +1,54 @@
+/**
+ * Model inputs taken from measurements, not constants: the sandbox cold starts of
+ * `bench/results/sandbox.json` (written by `npm run bench:sandbox`). The distribution scenarios read
+ * them from the results directory they write to, else from the repository's `bench/results/`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KindlingError } from '../core/errors.js';
+
+/** The repository's `bench/results/` (this file runs from dist/src/sim/). */
+export const REPO_RESULTS = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+
+/** The first of `names` found in `outDir`, else the first in the repository's results; undefined if none. */
+export function findResult(outDir: string, names: readonly string[]): string | undefined {
+  for (const dir of [outDir, REPO_RESULTS])
+    for (const name of names) {
+      const p = join(dir, name);
+      if (existsSync(p)) return p;
+    }
+  return undefined;
+}
+
+/** `file` as results files should name it: relative to the repository when inside it. */
+export function displayPath(file: string): string {
+  const rel = relative(join(REPO_RESULTS, '..', '..'), file);
+  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
+}
+
+/** A measured sandbox cold start: where it came from and its median. */
+export interface MeasuredStart {
+  file: string;
+  tier: string;
+  coldP50Ms: number;
+}
+
+/** The median cold start of `tier` in sandbox.json; KINDLING_NOT_FOUND naming the fix when absent. */
+export function sandboxColdStart(outDir: string, tier: string): MeasuredStart {
+  const file = findResult(outDir, ['sandbox.json']);
+  if (!file)
+    throw new KindlingError(
+      'KINDLING_NOT_FOUND',
+      `no sandbox.json in ${outDir} or ${REPO_RESULTS}: run \`npm run bench:sandbox\` first (the simulator takes container start costs from it)`,
+    );
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { tiers?: Record<string, { coldP50Ms?: unknown }> };
+  const v = doc.tiers?.[tier]?.coldP50Ms;
+  if (typeof v !== 'number' || !(v >= 0))
+    throw new KindlingError(
+      'KINDLING_NOT_FOUND',
+      `${file} has no coldP50Ms for tier "${tier}"; tiers there: ${Object.keys(doc.tiers ?? {}).join(', ')}`,
+      { file, tier },
+    );
+  return { file: displayPath(file), tier, coldP50Ms: v };
+}

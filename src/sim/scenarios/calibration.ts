@@ -1,0 +1,299 @@
+/**
+ * The `calibration` scenario: the distribution model at the test cluster's size (2-16 hosts, 100
+ * Mbit/s hosts, a 200 Mbit/s registry, the benchmark's image), against what the real cluster
+ * benchmark measured (`bench/results/dist.json` from `npm run bench:dist`; else `dist-quick.json`,
+ * said so in the output). Reports the error of the all-hosts-ready time per run.
+ *
+ * The simulated runs ask for the image as the cluster does today (`cluster/image-fetch.ts`: the
+ * whole image as the working set, in manifest order). Per-host fixed costs are model inputs taken
+ * from measurements, never fitted to the benchmark:
+ * - the sandbox cold start: the process tier's runtime-snapshot start (the path a CommonJS entry
+ *   takes on a cluster worker), median from `bench/results/sandbox.json`;
+ * - materialisation: the work a host does once its blocks are local (read each block, verify its
+ *   sha256, decompress, write the files), timed on this machine at scenario start on 16 MiB of
+ *   incompressible blocks like the benchmark's, scaled to the image size; the cluster's hosts all
+ *   run on this machine's cores and finish their downloads together, so N hosts share its cores
+ *   (× max(1, N ÷ cores)).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lineChart, svgDocument } from '../../../bench/lib/svg-plot.js';
+import { KindlingError } from '../../core/errors.js';
+import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
+import { sha256Digest } from '../../image/digest.js';
+import { roundTo as round, simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
+import { displayPath, findResult, sandboxColdStart } from '../measured-costs.js';
+import type { Scenario } from './registry.js';
+
+const MiB = 1024 * 1024;
+const BLOCK = 512 * 1024;
+
+/** One run of the real benchmark, as `bench/dist.ts` writes it. */
+interface MeasuredRun {
+  strategy: string;
+  lazy: boolean;
+  hosts: number;
+  allReadyS: number;
+  p50ReadyS: number;
+  registryMiB: number;
+  peerMiB: number;
+  /** Longest time a host took to have the whole image local (newer benchmark files). */
+  wholeImageS?: number;
+  failures?: number;
+}
+
+interface MeasuredFile {
+  imageMiB: number;
+  network?: string;
+  nicMbit: number;
+  registryNicMbit: number;
+  runs: MeasuredRun[];
+}
+
+/** One compared run. */
+export interface CalibrationRow {
+  strategy: string;
+  lazy: boolean;
+  hosts: number;
+  simAllReadyS: number;
+  simP50ReadyS: number;
+  simRegistryMiB: number;
+  simPeerMiB: number;
+  measuredAllReadyS: number | null;
+  measuredRegistryMiB: number | null;
+  /** (sim − measured) ÷ measured, %; null without a measurement. */
+  errorPct: number | null;
+  /** The network part alone: seconds until the last host held the whole image, model and benchmark. */
+  simWholeImageS: number;
+  measuredWholeImageS: number | null;
+  /** (sim − measured) ÷ measured of the whole-image time, %; null when the benchmark did not record it. */
+  fetchErrorPct: number | null;
+  /** Seconds from whole image to ready: the model's fixed costs, and the benchmark's (all-ready − whole-image). */
+  simAfterFetchS: number;
+  measuredAfterFetchS: number | null;
+}
+
+/** The results file. */
+export interface CalibrationResult {
+  measuredFrom: string | null;
+  note: string;
+  imageMiB: number;
+  hostMbps: number;
+  registryMbps: number;
+  network: string | null;
+  inputs: {
+    sandboxStartMs: number;
+    sandboxStartFrom: string;
+    materialiseMsPerMiB: number;
+    materialiseFrom: string;
+    cores: number;
+  };
+  targetPct: number;
+  rows: CalibrationRow[];
+  withinTarget: number;
+  compared: number;
+}
+
+const TARGET_PCT = 20;
+
+/** Reads the benchmark's results: dist.json, else dist-quick.json; undefined when neither exists. */
+export function readMeasured(outDir: string): { file: string; data: MeasuredFile } | undefined {
+  const file = findResult(outDir, ['dist.json', 'dist-quick.json']);
+  if (!file) return undefined;
+  const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<MeasuredFile>;
+  for (const k of ['imageMiB', 'nicMbit', 'registryNicMbit'] as const)
+    if (typeof data[k] !== 'number' || !(data[k] > 0))
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `${file}: ${k} must be a number > 0, got ${String(data[k])}`,
+      );
+  if (!Array.isArray(data.runs))
+    throw new KindlingError('KINDLING_INVALID_CONFIG', `${file}: runs must be an array`);
+  return { file, data: data as MeasuredFile };
+}
+
+/**
+ * Milliseconds per MiB of the work after the network, on this machine: verify, decompress, write.
+ * Timed over `mib` MiB of incompressible 512 KiB blocks (the best of three passes).
+ */
+export async function measureMaterialiseMsPerMiB(mib = 16): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-calib-'));
+  try {
+    const blocks = Array.from({ length: (mib * MiB) / BLOCK }, () => compressBlockSync(randomBytes(BLOCK)));
+    let best = Number.POSITIVE_INFINITY;
+    for (let pass = 0; pass < 3; pass++) {
+      const t0 = performance.now();
+      for (const [i, b] of blocks.entries()) {
+        const digest = sha256Digest(b);
+        const raw = await decompressBlock(b, BLOCK, digest);
+        writeFileSync(join(dir, `f${i}`), raw);
+      }
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best / mib;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the scenario; `quick`: 2 and 4 hosts, an 8 MiB image unless measurements say otherwise. */
+export async function runCalibration(opts: {
+  outDir: string;
+  say(line: string): void;
+  quick?: boolean;
+  write?: boolean;
+}): Promise<CalibrationResult> {
+  const { outDir, say } = opts;
+  const measured = readMeasured(outDir);
+  let note: string;
+  if (!measured) {
+    note =
+      'no bench/results/dist.json or dist-quick.json: model predictions only, nothing to compare (run `npm run bench:dist`)';
+  } else if (measured.file.endsWith('dist-quick.json')) {
+    note = `dist.json not found: compared with the quick benchmark, ${displayPath(measured.file)}`;
+  } else {
+    note = `compared with ${displayPath(measured.file)}`;
+  }
+  say(note);
+  const m = measured?.data;
+  const imageMiB = m?.imageMiB ?? (opts.quick ? 8 : 256);
+  const hostMbps = m?.nicMbit ?? 100;
+  const registryMbps = m?.registryNicMbit ?? 200;
+  const start = sandboxColdStart(outDir, 'process/runtime-snapshot');
+  const perMiB = await measureMaterialiseMsPerMiB(opts.quick ? 2 : 16);
+  const cores = availableParallelism();
+  say(
+    `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}), materialisation ${perMiB.toFixed(2)} ms/MiB on this machine (${cores} cores)`,
+  );
+  const wanted: { strategy: string; lazy: boolean; hosts: number }[] = m
+    ? m.runs.map((r) => ({ strategy: r.strategy, lazy: r.lazy, hosts: r.hosts }))
+    : (opts.quick ? [2, 4] : [2, 4, 8, 16]).flatMap((hosts) =>
+        ['registry', 'swarm', 'tree'].map((strategy) => ({ strategy, lazy: false, hosts })),
+      );
+  const rows: CalibrationRow[] = [];
+  for (const w of wanted) {
+    if (!['registry', 'swarm', 'tree'].includes(w.strategy)) {
+      say(`skipping a measured run of unknown strategy "${w.strategy}"`);
+      continue;
+    }
+    if (w.lazy) {
+      // The benchmark's lazy runs add a host that ran the function first and holds its image, and
+      // record only the bytes fetched before start (working set plus background), not the set.
+      say(
+        `skipping a lazy run (${w.strategy}, N=${w.hosts}): it starts from an extra host that already holds the image, which the model does not seed`,
+      );
+      continue;
+    }
+    const r = await simulateDistribution({
+      strategy: w.strategy as DistSimStrategy,
+      hosts: w.hosts,
+      imageBytes: imageMiB * MiB,
+      pieceBytes: BLOCK,
+      lazy: false,
+      wholeImageOrder: 'manifest',
+      hostMbps,
+      registryMbps,
+      containerStartMs: start.coldP50Ms,
+      hostReadyMs: perMiB * imageMiB * Math.max(1, w.hosts / cores),
+    });
+    const real = m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
+    const errorPct = real ? round((100 * (r.allStartedS - real.allReadyS)) / real.allReadyS, 1) : null;
+    const simWholeImageS = Math.max(...r.readyS);
+    const realWhole = typeof real?.wholeImageS === 'number' ? real.wholeImageS : null;
+    rows.push({
+      strategy: w.strategy,
+      lazy: w.lazy,
+      hosts: w.hosts,
+      simAllReadyS: r.allStartedS,
+      simP50ReadyS: r.p50StartedS,
+      simRegistryMiB: r.registryMiB,
+      simPeerMiB: r.peerMiB,
+      measuredAllReadyS: real?.allReadyS ?? null,
+      measuredRegistryMiB: real?.registryMiB ?? null,
+      errorPct,
+      simWholeImageS,
+      measuredWholeImageS: realWhole,
+      fetchErrorPct: realWhole ? round((100 * (simWholeImageS - realWhole)) / realWhole, 1) : null,
+      simAfterFetchS: round(r.allStartedS - simWholeImageS),
+      measuredAfterFetchS: real && realWhole !== null ? round(real.allReadyS - realWhole) : null,
+    });
+    say(
+      `${w.strategy.padEnd(9)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
+        (real
+          ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%` +
+            (realWhole !== null
+              ? `   whole image: sim ${simWholeImageS.toFixed(2)} s, measured ${realWhole.toFixed(2)} s`
+              : '')
+          : '  (no measurement)'),
+    );
+  }
+  const compared = rows.filter((r) => r.errorPct !== null);
+  const result: CalibrationResult = {
+    measuredFrom: measured ? displayPath(measured.file) : null,
+    note,
+    imageMiB,
+    hostMbps,
+    registryMbps,
+    network: m?.network ?? null,
+    inputs: {
+      sandboxStartMs: start.coldP50Ms,
+      sandboxStartFrom: `${start.tier} coldP50Ms in ${start.file}`,
+      materialiseMsPerMiB: round(perMiB, 3),
+      materialiseFrom:
+        'timed at scenario start on this machine: sha256 + decompress + write of incompressible 512 KiB blocks; × image MiB × max(1, hosts ÷ cores)',
+      cores,
+    },
+    targetPct: TARGET_PCT,
+    rows,
+    withinTarget: compared.filter((r) => Math.abs(r.errorPct!) <= TARGET_PCT).length,
+    compared: compared.length,
+  };
+  if (compared.length > 0)
+    say(`${result.withinTarget} of ${compared.length} runs within ±${TARGET_PCT}% of the measurement`);
+  if (opts.write !== false) {
+    mkdirSync(outDir, { recursive: true });
+    const json = join(outDir, 'sim-calibration.json');
+    writeFileSync(json, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(outDir, 'sim-calibration.svg'), plot(result));
+    say(`wrote ${json} and sim-calibration.svg`);
+  }
+  return result;
+}
+
+function plot(r: CalibrationResult): string {
+  const strategies = [...new Set(r.rows.map((x) => x.strategy))];
+  const series = strategies.flatMap((s) => {
+    const rows = r.rows.filter((x) => x.strategy === s);
+    const out = [{ name: `${s} (sim)`, points: rows.map((x) => ({ x: x.hosts, y: x.simAllReadyS })) }];
+    const real = rows.filter((x) => x.measuredAllReadyS !== null);
+    if (real.length > 0)
+      out.push({
+        name: `${s} (measured)`,
+        points: real.map((x) => ({ x: x.hosts, y: x.measuredAllReadyS! })),
+      });
+    return out;
+  });
+  return svgDocument(
+    [
+      lineChart(
+        `All hosts ready: model vs cluster — ${r.imageMiB} MiB image, ${r.hostMbps} Mbit/s hosts, ${r.registryMbps} Mbit/s registry`,
+        'hosts started at once',
+        'seconds',
+        series,
+        { log2x: true },
+      ),
+    ],
+    720,
+    380,
+  );
+}
+
+/** The scenario registered as `calibration`. */
+export const calibrationScenario: Scenario = {
+  name: 'calibration',
+  description:
+    'the distribution model at 2-16 hosts with the test cluster’s bandwidths, against the real cluster benchmark (bench/results/dist.json): error of the all-hosts-ready time per run',
+  run: ({ outDir, say }) => runCalibration({ outDir, say }),
+};

@@ -1,0 +1,101 @@
+/** The faasnet-scale and calibration scenarios, registered and run in their quick modes. */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO_RESULTS } from '../../src/sim/measured-costs.js';
+import { runCalibration, type CalibrationResult } from '../../src/sim/scenarios/calibration.js';
+import { runFaasnetScale, VARIANTS, type FaasnetScaleResult } from '../../src/sim/scenarios/faasnet-scale.js';
+import { getScenario, scenarioNames } from '../../src/sim/scenarios/index.js';
+
+function withOut(fn: (out: string) => Promise<void>) {
+  return async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kindling-simdist-'));
+    try {
+      copyFileSync(join(REPO_RESULTS, 'sandbox.json'), join(out, 'sandbox.json'));
+      await fn(out);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  };
+}
+
+describe('distribution scenarios', () => {
+  it('are registered as faasnet-scale and calibration', () => {
+    assert.ok(scenarioNames().includes('faasnet-scale'));
+    assert.ok(scenarioNames().includes('calibration'));
+    assert.equal(getScenario('faasnet-scale').name, 'faasnet-scale');
+  });
+
+  it(
+    'faasnet-scale (quick) runs every variant, the paper point and the coarsening check, and writes JSON + SVG',
+    withOut(async (out) => {
+      await runFaasnetScale({ outDir: out, say: () => {}, quick: true });
+      const r = JSON.parse(readFileSync(join(out, 'sim-faasnet-scale.json'), 'utf8')) as FaasnetScaleResult;
+      assert.equal(r.runs.length, VARIANTS.length * r.setup.hostCounts.length);
+      assert.equal(r.setup.workingSetFraction, 0.064);
+      const sandbox = JSON.parse(readFileSync(join(out, 'sandbox.json'), 'utf8'));
+      assert.equal(r.setup.containerStartMs, sandbox.tiers['container/prepared'].coldP50Ms);
+      for (const run of r.runs) assert.ok(run.allStartedS > 0 && run.minPiecesHeld >= run.workingSetPieces);
+      // The tree takes about one image from the registry, the registry baseline one per host.
+      const last = (v: string) => r.runs.filter((x) => x.variant === v).at(-1)!;
+      assert.ok(last('tree').registryMiB <= 1.01 * 64);
+      assert.equal(last('registry').registryMiB, 64 * last('registry').hosts);
+      assert.equal(r.paperPoint[0]?.containers, Math.round(2.5 * last('registry').hosts));
+      assert.equal(r.coarsening.length, VARIANTS.length);
+      assert.match(readFileSync(join(out, 'sim-faasnet-scale.svg'), 'utf8'), /^<svg[\s\S]*tree\+lazy/);
+    }),
+  );
+
+  it(
+    'calibration (quick) without measurements writes predictions and says so',
+    withOut(async (out) => {
+      const lines: string[] = [];
+      const r = await runCalibration({ outDir: join(out, 'none'), say: (l) => lines.push(l), quick: true });
+      // No dist.json in a fresh directory; the repository's own may exist, so only check the shape.
+      if (r.measuredFrom === null) {
+        assert.match(lines[0] ?? '', /no bench\/results\/dist\.json or dist-quick\.json/);
+        assert.equal(r.compared, 0);
+        assert.ok(r.rows.every((x) => x.errorPct === null));
+      }
+      assert.ok(r.inputs.materialiseMsPerMiB > 0);
+    }),
+  );
+
+  it(
+    'calibration (quick) compares with dist-quick.json when there is no dist.json, per run',
+    withOut(async (out) => {
+      const fake = {
+        imageMiB: 8,
+        network: 'netns',
+        nicMbit: 100,
+        registryNicMbit: 200,
+        runs: [
+          {
+            strategy: 'registry',
+            lazy: false,
+            hosts: 2,
+            allReadyS: 1,
+            p50ReadyS: 1,
+            registryMiB: 16,
+            peerMiB: 0,
+          },
+          { strategy: 'tree', lazy: false, hosts: 2, allReadyS: 1, p50ReadyS: 1, registryMiB: 8, peerMiB: 8 },
+        ],
+      };
+      writeFileSync(join(out, 'dist-quick.json'), JSON.stringify(fake));
+      const lines: string[] = [];
+      await runCalibration({ outDir: out, say: (l) => lines.push(l), quick: true });
+      const r = JSON.parse(readFileSync(join(out, 'sim-calibration.json'), 'utf8')) as CalibrationResult;
+      assert.equal(r.measuredFrom, join(out, 'dist-quick.json'));
+      assert.match(lines[0] ?? '', /dist\.json not found: compared with the quick benchmark/);
+      assert.equal(r.compared, 2);
+      for (const row of r.rows) {
+        const expected = Math.round(((100 * (row.simAllReadyS - 1)) / 1) * 10) / 10;
+        assert.equal(row.errorPct, expected);
+      }
+      assert.equal(r.rows.find((x) => x.strategy === 'tree')?.simRegistryMiB, 8);
+    }),
+  );
+});
