@@ -11,11 +11,14 @@ import { swarmStrategy } from '../distribution/swarm-strategy.js';
 import { TreeStrategy, treeStrategy } from '../distribution/tree-strategy.js';
 import type { FtManagerJSON } from '../distribution/ft-manager.js';
 
+/** Blocks a tree host keeps in flight to its parent in cluster mode (see TreeStrategyInit.pipelineDepth). */
+export const TREE_PIPELINE_DEPTH = 4;
+
 const FACTORIES: Record<StrategyName, StrategyFactory> = {
   registry: registryStrategy(),
   swarm: swarmStrategy(),
   // Four blocks in flight to the parent: see TreeStrategyInit.pipelineDepth.
-  tree: treeStrategy({ pipelineDepth: 4 }),
+  tree: treeStrategy({ pipelineDepth: TREE_PIPELINE_DEPTH }),
 };
 
 export const STRATEGY_NAMES = Object.keys(FACTORIES) as StrategyName[];

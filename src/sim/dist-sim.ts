@@ -22,6 +22,7 @@ import { RegistryStrategy } from '../distribution/registry-strategy.js';
 import { InProcessSourceDirectory } from '../distribution/source-directory.js';
 import type { DistributionStrategy } from '../distribution/strategy.js';
 import { SwarmStrategy } from '../distribution/swarm-strategy.js';
+import { TREE_PIPELINE_DEPTH } from '../cluster/distribution.js';
 import { TreeStrategy } from '../distribution/tree-strategy.js';
 import { sha256Digest } from '../image/digest.js';
 import type { Digest } from '../image/manifest.js';
@@ -155,7 +156,8 @@ function makeStrategy(name: DistSimStrategy, pieces: number): DistributionStrate
     case 'swarm-whole':
       return new WholeImageSwarm(pieces);
     case 'tree':
-      return new TreeStrategy();
+      // As cluster mode runs it (see TreeStrategyInit.pipelineDepth).
+      return new TreeStrategy({ pipelineDepth: TREE_PIPELINE_DEPTH });
   }
 }
 

@@ -192,7 +192,6 @@ export async function runCalibration(opts: {
       imageBytes: imageMiB * MiB,
       pieceBytes: BLOCK,
       lazy: false,
-      wholeImageOrder: 'manifest',
       hostMbps,
       registryMbps,
       containerStartMs: start.coldP50Ms,
