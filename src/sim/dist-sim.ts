@@ -22,7 +22,6 @@ import { RegistryStrategy } from '../distribution/registry-strategy.js';
 import { InProcessSourceDirectory } from '../distribution/source-directory.js';
 import type { DistributionStrategy } from '../distribution/strategy.js';
 import { SwarmStrategy } from '../distribution/swarm-strategy.js';
-import { TREE_PIPELINE_DEPTH } from '../cluster/distribution.js';
 import { TreeStrategy } from '../distribution/tree-strategy.js';
 import { sha256Digest } from '../image/digest.js';
 import type { Digest } from '../image/manifest.js';
@@ -67,6 +66,8 @@ export interface DistSimOptions {
    * which turns swarm's rarest-first off.
    */
   wholeImageOrder?: 'strategy' | 'manifest';
+  /** Blocks a tree host keeps in flight to its parent (TreeStrategyInit.pipelineDepth); default 1, FaaSNet's streaming. */
+  treePipelineDepth?: number;
   /**
    * Per-fetch time limit handed to the fetchers, ms. The real 30 s default is a failure detector;
    * with coarse pieces over a saturated registry one piece can take longer, so runs default to a day.
@@ -147,7 +148,7 @@ function makeImage(imageBytes: number, pieceBytes: number) {
   return { registry, size, digests };
 }
 
-function makeStrategy(name: DistSimStrategy, pieces: number): DistributionStrategy {
+function makeStrategy(name: DistSimStrategy, pieces: number, treePipelineDepth = 1): DistributionStrategy {
   switch (name) {
     case 'registry':
       return new RegistryStrategy(8);
@@ -156,8 +157,7 @@ function makeStrategy(name: DistSimStrategy, pieces: number): DistributionStrate
     case 'swarm-whole':
       return new WholeImageSwarm(pieces);
     case 'tree':
-      // As cluster mode runs it (see TreeStrategyInit.pipelineDepth).
-      return new TreeStrategy({ pipelineDepth: TREE_PIPELINE_DEPTH });
+      return new TreeStrategy({ pipelineDepth: treePipelineDepth });
   }
 }
 
@@ -204,7 +204,10 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     registry: image.registry,
     sizeOf: (d) => image.size.get(d) ?? 0,
   });
-  const hub = new DistributionHub({ strategies: [makeStrategy(o.strategy, pieces)], clock });
+  const hub = new DistributionHub({
+    strategies: [makeStrategy(o.strategy, pieces, o.treePipelineDepth)],
+    clock,
+  });
   const width = String(o.hosts - 1).length;
   const ids = Array.from({ length: o.hosts }, (_, i) => `h${String(i).padStart(width, '0')}`);
   const stores: SimBlockStore[] = [];

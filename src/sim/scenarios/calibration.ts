@@ -15,6 +15,7 @@
  *   run on this machine's cores and finish their downloads together, so N hosts share its cores
  *   (× max(1, N ÷ cores)).
  */
+import { TREE_PIPELINE_DEPTH } from '../../cluster/distribution.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -192,6 +193,8 @@ export async function runCalibration(opts: {
       imageBytes: imageMiB * MiB,
       pieceBytes: BLOCK,
       lazy: false,
+      // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
+      treePipelineDepth: TREE_PIPELINE_DEPTH,
       hostMbps,
       registryMbps,
       containerStartMs: start.coldP50Ms,
