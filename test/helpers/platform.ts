@@ -86,15 +86,17 @@ export async function startPlatformProcess(
     child.once('exit', (code) => reject(new Error(`kindling up exited with ${code}: ${output}`))),
   );
   const ready = (async () => {
+    const end = Date.now() + 60_000;
     for (;;) {
       if (existsSync(endpoint)) {
         const url = (JSON.parse(readFileSync(endpoint, 'utf8')) as { url: string }).url;
-        const ok = await fetch(`${url}/healthz`).then(
+        const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
           (r) => r.ok,
           () => false,
         );
         if (ok) return url;
       }
+      if (Date.now() > end) throw new Error(`kindling up did not serve within 60 s: ${output}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
