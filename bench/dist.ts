@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
+import type { DistBenchResult, DistBenchRun } from '../src/sim/measured-costs.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,31 +33,8 @@ const cliPath = join(root, 'bin', 'kindling.js');
 const outDir = join(root, 'bench', 'results');
 const MiB = 1024 * 1024;
 
-interface Run {
-  strategy: string;
-  lazy: boolean;
-  hosts: number;
-  allReadyS: number;
-  p50ReadyS: number;
-  registryMiB: number;
-  peerMiB: number;
-  /** Mean MiB a host fetched before its sandbox could start (the whole image unless lazy). */
-  startMiB: number;
-  /** Longest time a host took to have the whole image local (after the handler ran, when lazy). */
-  wholeImageS: number;
-  /** Seconds each host took, in host order. */
-  readyS: number[];
-  failures: number;
-}
-
-interface Result {
-  imageMiB: number;
-  network: 'netns' | 'loopback';
-  nicMbit: number;
-  registryNicMbit: number;
-  machine: { cpus: number; node: string };
-  runs: Run[];
-}
+type Run = DistBenchRun;
+type Result = DistBenchResult;
 
 /**
  * A function whose node_modules holds `mib` MiB of data files (random, so they do not compress:

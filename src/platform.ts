@@ -20,15 +20,9 @@ import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { LocalRegistry } from './image/registry.js';
 import type { PolicyName } from './policy/catalog.js';
 import { createApiServer } from './api/server.js';
-import { ClusterMembership } from './cluster/membership.js';
-import { createDistributionHub } from './cluster/distribution.js';
-import { requireAdmin } from './api/auth.js';
-import type { DistributionHub } from './distribution/distribution-hub.js';
-import { registerDistributionRoutes } from './distribution/distribution-routes.js';
 import type { StrategyName } from './distribution/strategy.js';
-import type { FtManagerJSON } from './distribution/ft-manager.js';
-import { clusterRoutes } from './cluster/control-routes.js';
-import { WorkingSetStore } from './control/working-sets.js';
+import { createControlPlane, type ControlPlane } from './cluster/control-plane.js';
+import type { ClusterMembership } from './cluster/membership.js';
 import type { WorkerAgent } from './worker/agent.js';
 import type { InstanceCount } from './worker/handle.js';
 import { createHostWorker } from './worker/host-worker.js';
@@ -133,38 +127,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
   const scheduler = new Scheduler();
   let localWorker: WorkerAgent | undefined;
-  let membership: ClusterMembership | undefined;
-  let hub: DistributionHub | undefined;
-  let membershipWorkingSets: WorkingSetStore | undefined;
-  let trees: (() => FtManagerJSON) | undefined;
+  let control: ControlPlane | undefined;
   if (opts.cluster) {
-    const created = createDistributionHub(opts.cluster.distribution ?? 'tree', functions, clock);
-    hub = created.hub;
-    trees = created.trees;
-    const distribution = hub;
-    const workingSets = new WorkingSetStore(db);
-    membershipWorkingSets = workingSets;
-    membership = new ClusterMembership({
+    control = createControlPlane({
       clock,
+      db,
       scheduler,
-      ...(opts.cluster.lazy ? { workingSetOf: (digest: string) => workingSets.blocksOf(digest) } : {}),
+      functions,
       workerKey: adminKey,
       ...(opts.cluster.heartbeatMs ? { heartbeatMs: opts.cluster.heartbeatMs } : {}),
-      onJoin: (host) => {
-        say(`host ${host} joined`);
-        // minWarm holds per host: a new host warms the latest versions that ask for it.
-        const worker = scheduler.get(host);
-        for (const fn of functions.list(undefined)) {
-          const latest = functions.resolve(fn.tenant, fn.name);
-          if (latest.config.minWarm > 0) worker?.keepWarm(latest);
-        }
-      },
-      onLeave: (host, why) => {
-        say(`host ${host} left: ${why}`);
-        // Its tree children are re-parented; swarm peers stop being named.
-        distribution.leave(host);
-      },
-      onBackgroundError: (err, host) => say(`warning: host ${host}: ${err.message}`),
+      distribution: opts.cluster.distribution ?? 'tree',
+      lazy: opts.cluster.lazy === true,
+      say,
     });
   } else {
     const host = createHostWorker({
@@ -205,20 +179,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       deployer,
       scheduler,
       registry,
-      ...(membership && trees ? { cluster: { hosts: () => membership.list(), trees: trees } } : {}),
+      ...(control ? { cluster: control.view } : {}),
       payloadLimitBytes: 6 * 1024 * 1024,
       version: KINDLING_VERSION,
     },
     {
       logger: opts.logger ?? false,
-      ...(membership && hub && membershipWorkingSets
-        ? {
-            routes: [
-              (scope) => clusterRoutes(scope, membership, membershipWorkingSets, clock),
-              (scope) => registerDistributionRoutes(scope, hub, { authorize: requireAdmin }),
-            ],
-          }
-        : {}),
+      ...(control ? { routes: control.routes } : {}),
     },
   );
 
@@ -228,7 +195,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     closed = true;
     await app.close();
     await dispatcher.stop();
-    membership?.close();
+    control?.close();
     await localWorker?.close();
     invocations.flush();
     db.close();
@@ -270,7 +237,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     tenants,
     deployer,
     scheduler,
-    membership,
+    membership: control?.membership,
     close,
   };
 }

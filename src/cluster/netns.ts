@@ -86,10 +86,7 @@ function inNs(ns: string, cmd: string[]): void {
 /** Token-bucket shaping of `dev`'s egress in `ns` at `bits`/s (burst: 10 ms of traffic, at least 64 KiB). */
 function shape(ns: string, dev: string, bits: number): void {
   const burst = Math.max(64 * 1024, Math.round(bits / 8 / 100));
-  execFileSync('ip', [
-    'netns',
-    'exec',
-    ns,
+  inNs(ns, [
     'tc',
     'qdisc',
     'replace',

@@ -52,3 +52,31 @@ export function sandboxColdStart(outDir: string, tier: string): MeasuredStart {
     );
   return { file: displayPath(file), tier, coldP50Ms: v };
 }
+
+/** One run of the cluster benchmark, as `bench/dist.ts` writes it to `bench/results/dist.json`. */
+export interface DistBenchRun {
+  strategy: string;
+  lazy: boolean;
+  hosts: number;
+  allReadyS: number;
+  p50ReadyS: number;
+  registryMiB: number;
+  peerMiB: number;
+  /** Mean MiB a host fetched before its sandbox could start (the whole image unless lazy). */
+  startMiB: number;
+  /** Longest time a host took to have the whole image local (after the handler ran, when lazy). */
+  wholeImageS: number;
+  /** Seconds each host took, in host order. */
+  readyS: number[];
+  failures: number;
+}
+
+/** The cluster benchmark's results file. */
+export interface DistBenchResult {
+  imageMiB: number;
+  network: 'netns' | 'loopback';
+  nicMbit: number;
+  registryNicMbit: number;
+  machine: { cpus: number; node: string };
+  runs: DistBenchRun[];
+}

@@ -13,6 +13,7 @@
  * With a host memory manager ({@link PoolDeps.memory}, Greedy-Dual) the pool reports every
  * instance's life to it and asks it for room before each start; nothing expires on a timer.
  */
+import type { InstanceDescription } from './handle.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import type { InstanceState } from '../core/metrics.js';
@@ -186,14 +187,7 @@ export class FunctionPool {
   }
 
   /** Details of each instance, for the API. */
-  describe(): {
-    id: string;
-    pid: number | undefined;
-    inflight: number;
-    lastUsed: number;
-    state: InstanceState;
-    memoryBytes: number | undefined;
-  }[] {
+  describe(): InstanceDescription[] {
     return [...this.instances].map((i) => ({
       id: i.sandbox.id,
       pid: i.sandbox.pid,

@@ -25,33 +25,26 @@ import { KindlingError } from '../../core/errors.js';
 import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
 import { sha256Digest } from '../../image/digest.js';
 import { roundTo as round, simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
-import { displayPath, findResult, sandboxColdStart } from '../measured-costs.js';
+import {
+  displayPath,
+  findResult,
+  sandboxColdStart,
+  type DistBenchResult,
+  type DistBenchRun,
+} from '../measured-costs.js';
 import type { Scenario } from './registry.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 512 * 1024;
 
-/** One run of the real benchmark, as `bench/dist.ts` writes it. */
-interface MeasuredRun {
-  strategy: string;
-  lazy: boolean;
-  hosts: number;
-  allReadyS: number;
-  p50ReadyS: number;
-  registryMiB: number;
-  peerMiB: number;
-  /** Longest time a host took to have the whole image local (newer benchmark files). */
-  wholeImageS?: number;
-  failures?: number;
-}
-
-interface MeasuredFile {
-  imageMiB: number;
-  network?: string;
-  nicMbit: number;
-  registryNicMbit: number;
-  runs: MeasuredRun[];
-}
+/**
+ * A results file of the cluster benchmark. Files written before a field existed lack it, so the
+ * fields added later are optional here.
+ */
+type MeasuredRun = Omit<DistBenchRun, 'startMiB' | 'wholeImageS' | 'readyS' | 'failures'> &
+  Partial<Pick<DistBenchRun, 'startMiB' | 'wholeImageS' | 'readyS' | 'failures'>>;
+type MeasuredFile = Omit<DistBenchResult, 'runs' | 'network' | 'machine'> &
+  Partial<Pick<DistBenchResult, 'network' | 'machine'>> & { runs: MeasuredRun[] };
 
 /** One compared run. */
 export interface CalibrationRow {
