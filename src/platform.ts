@@ -34,6 +34,8 @@ export interface PlatformOptions {
   dataDir: string;
   port: number;
   host?: string;
+  /** The URL clients reach the platform at (endpoint.json, messages); default `http://<host>:<port>`. */
+  advertiseUrl?: string;
   /** Directories of functions to deploy at start (skipped when already deployed unchanged). */
   deploy?: string[];
   clock?: Clock;
@@ -221,7 +223,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
+  const url =
+    opts.advertiseUrl?.replace(/\/+$/, '') ??
+    `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
   writeFileSync(paths.endpoint, JSON.stringify({ url, pid: process.pid }) + '\n');
   const requeued = dispatcher.start();
   if (requeued > 0) say(`resuming ${requeued} async invocation(s) interrupted by the last shutdown`);

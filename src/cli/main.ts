@@ -58,6 +58,10 @@ program
   .option('-p, --port <port>', 'port to listen on (default: KINDLING_PORT or 8080)')
   .option('--data <dir>', 'data directory (default: KINDLING_DATA or .kindling)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option(
+    '--advertise <url>',
+    'the URL clients reach the platform at, written to DATA/endpoint.json (default: http://HOST:PORT)',
+  )
   .option('--no-examples', 'do not deploy the example functions')
   .option(
     '--stem-cells <n>',
@@ -111,6 +115,10 @@ program
     'run one cluster host: register with a control plane (`kindling up --cluster`) and run its invocations',
   )
   .requiredOption('--control <url>', 'the control plane URL, e.g. http://10.0.0.1:8080')
+  .option(
+    '--registry <url>',
+    "the registry's URL, when it is reached at another address than the control plane (default: --control)",
+  )
   .option('--key <key>', 'an admin key of the control plane (default: KINDLING_KEY, else --key-file)')
   .option(
     '--key-file <file>',

@@ -50,8 +50,12 @@ export interface LocalCluster {
   /** The gateway's URL, reachable from this machine's namespace. */
   controlUrl: string;
   adminKey: string;
+  /** Where workers reach the registry (netns: its own address of the control plane's host). */
+  registryUrl: string;
   hosts: LocalHost[];
   warnings: string[];
+  /** Cuts the registry off from the workers, or restores it (netns only; see ClusterNetwork). */
+  setRegistryReachable(reachable: boolean): void;
   /** SIGKILLs a worker (a host failure). */
   kill(hostId: string): void;
   /** Stops a worker gracefully (it deregisters and leaves image distribution); resolves once it exited. */
@@ -64,6 +68,13 @@ const WORKER_PORT = 7000;
 function loopbackNetwork(hosts: number): ClusterNetwork {
   return {
     controlIp: '127.0.0.1',
+    registryIp: '127.0.0.1',
+    setRegistryReachable() {
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        'a loopback cluster cannot cut the registry off (it shares the control plane address): use the netns cluster',
+      );
+    },
     workerIps: Array.from({ length: hosts }, () => '127.0.0.1'),
     controlNs: undefined,
     workerNs: Array.from({ length: hosts }, () => undefined),
@@ -133,8 +144,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       'up',
       '--cluster',
       '--no-examples',
+      // In a namespace, listen on the host's addresses: the control plane's and the registry's.
       '--host',
-      net.controlIp,
+      loopback ? net.controlIp : '0.0.0.0',
+      ...(loopback ? [] : ['--advertise', `http://${net.controlIp}:${controlPort}`]),
       '--port',
       String(controlPort),
       '--data',
@@ -158,6 +171,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       'the control plane to start',
     );
 
+    const registryUrl = controlUrl.replace(net.controlIp, net.registryIp);
     const hosts: LocalHost[] = net.workerIps.map((address, i) => {
       const id = `h${i + 1}`;
       const port = loopback ? 0 : WORKER_PORT;
@@ -168,6 +182,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
           'worker',
           '--control',
           controlUrl,
+          ...(loopback ? [] : ['--registry', registryUrl]),
           '--id',
           id,
           '--host',
@@ -205,8 +220,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       network: opts.network,
       controlUrl,
       adminKey,
+      registryUrl,
       hosts,
       warnings: net.warnings,
+      setRegistryReachable: (reachable) => net.setRegistryReachable(reachable),
       kill(hostId) {
         const host = hosts.find((h) => h.id === hostId);
         if (!host) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${hostId}`);

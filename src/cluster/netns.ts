@@ -13,6 +13,10 @@
  * names are written to `<dataDir>/netns-cluster.json` so `kindling cluster down` can clean up after
  * a crash.
  *
+ * The control plane's host has a second address, the registry's: workers fetch from the registry
+ * there, so a test can take the registry off the network ({@link ClusterNetwork.setRegistryReachable})
+ * while the gateway, scheduler and distribution hub stay reachable.
+ *
  * Latency needs the kernel's netem qdisc; kernels without it (as on the machines this was developed
  * on) get the bandwidth limits only, and {@link NetnsCluster.warnings} says so.
  */
@@ -155,11 +159,21 @@ export function netnsClusterDown(dataDir: string): string[] {
 export interface ClusterNetwork {
   /** Address of the control plane and of each worker. */
   controlIp: string;
+  /**
+   * The address workers reach the registry at: a second address of the control plane's host, so
+   * that it can be made unreachable alone (the control plane serves the registry).
+   */
+  registryIp: string;
   workerIps: string[];
   /** The namespace a process runs in (undefined: this machine's). */
   controlNs: string | undefined;
   workerNs: (string | undefined)[];
   warnings: string[];
+  /**
+   * Makes the registry's address unreachable (its address removed from the control plane's host:
+   * new connections find no one, open ones stall) or reachable again. Netns only.
+   */
+  setRegistryReachable(reachable: boolean): void;
   teardown(): void;
 }
 
@@ -229,8 +243,20 @@ export function buildNetnsNetwork(opts: {
     teardown();
     throw err;
   }
+  // The registry's own address on the control plane's link (see ClusterNetwork.registryIp).
+  const registryAddress = ['ip', 'addr', 'add', `${subnet}.2/24`, 'dev', 'eth0'];
+  try {
+    inNs(control, registryAddress);
+  } catch (err) {
+    teardown();
+    throw err;
+  }
   return {
     controlIp: `${subnet}.1`,
+    registryIp: `${subnet}.2`,
+    setRegistryReachable(reachable) {
+      inNs(control, reachable ? registryAddress : ['ip', 'addr', 'del', `${subnet}.2/24`, 'dev', 'eth0']);
+    },
     workerIps: workerNs.map((_, i) => `${subnet}.${10 + i}`),
     controlNs: control,
     workerNs,

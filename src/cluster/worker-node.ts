@@ -1,8 +1,9 @@
 /**
  * `kindling worker`: one cluster host. It runs a worker agent (sandbox tiers, warm pools, block
  * cache) behind a small HTTP API for the control plane, registers with the control plane, and sends a
- * heartbeat every second with its instances and the images it holds. Images come from the control
- * plane's registry over `/v2`.
+ * heartbeat every second with its instances and the images it holds. Images come from the registry
+ * over `/v2` (the control plane's, unless `registryUrl` names another address) and from peers; while
+ * the registry cannot be reached, manifests come from peers that hold the image too.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
 import { BlockFetcher } from '../distribution/block-fetcher.js';
 import { HttpTransport } from '../distribution/http-transport.js';
+import { ManifestFallbackSource } from '../distribution/manifest-fallback.js';
 import { peerBlobRoutes, type PeerServerStats } from '../distribution/peer-server.js';
 import { RemoteSourceDirectory } from '../distribution/remote-source-directory.js';
 import { BlobStore } from '../image/blob-store.js';
@@ -35,6 +37,8 @@ import {
 export interface WorkerNodeOptions {
   /** The control plane's base URL. */
   controlUrl: string;
+  /** Where the registry's `/v2` API is; default the control plane's URL (it serves the registry). */
+  registryUrl?: string;
   /** An admin key of the control plane; the worker also accepts it from the control plane. */
   key: string;
   hostId: string;
@@ -70,7 +74,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const say = opts.say ?? (() => {});
   const root = resolve(opts.dataDir);
   mkdirSync(root, { recursive: true });
-  const registry = new HttpRegistryClient({ baseUrl: opts.controlUrl, token: opts.key });
+  const registryUrl = opts.registryUrl ?? opts.controlUrl;
   const cache = new BlobStore(join(root, 'blocks'));
   let peers: Record<string, string> = {};
   const fetches: ImageFetchSummary[] = [];
@@ -78,6 +82,21 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const workingSets = new Map<string, readonly string[]>();
   const control = opts.controlUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${opts.key}`, 'content-type': 'application/json' };
+  const transport = new HttpTransport({
+    registryUrl,
+    registryToken: opts.key,
+    peers: (host) => peers[host],
+    peerToken: opts.key,
+    clock,
+    ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
+  });
+  const registry = new ManifestFallbackSource({
+    registry: new HttpRegistryClient({ baseUrl: registryUrl, token: opts.key }),
+    holders: (digest) => holdersOf(control, opts.key, digest),
+    transport,
+    self: opts.hostId,
+    clock,
+  });
   const directory = new RemoteSourceDirectory({
     baseUrl: opts.controlUrl,
     host: opts.hostId,
@@ -88,14 +107,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     host: opts.hostId,
     store: cache,
     directory,
-    transport: new HttpTransport({
-      registryUrl: opts.controlUrl,
-      registryToken: opts.key,
-      peers: (host) => peers[host],
-      peerToken: opts.key,
-      clock,
-      ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
-    }),
+    transport,
     clock,
   });
   const { worker } = createHostWorker({
@@ -186,7 +198,12 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
 
   // Tree children and swarm peers fetch blocks here; the peer server shares the cluster key.
   let served: PeerServerStats | undefined;
-  app.get('/v1/worker/distribution', async () => ({ host: opts.hostId, fetches, served }));
+  app.get('/v1/worker/distribution', async () => ({
+    host: opts.hostId,
+    fetches,
+    served,
+    manifestsFromPeers: registry.fromPeers,
+  }));
   await app.register(async (scope) => {
     served = await peerBlobRoutes(scope, {
       store: cache,
@@ -300,4 +317,15 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
       await worker.close();
     },
   };
+}
+
+/** Hosts the control plane lists as holding image `digest` (from their heartbeats). */
+async function holdersOf(control: string, key: string, digest: string): Promise<string[]> {
+  const res = await fetch(`${control}/v1/cluster/hosts`, {
+    headers: { authorization: `Bearer ${key}` },
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!res.ok) return [];
+  const body = (await res.json()) as { hosts?: { hostId: string; images?: string[] }[] };
+  return (body.hosts ?? []).filter((h) => h.images?.includes(digest)).map((h) => h.hostId);
 }

@@ -58,7 +58,11 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
   const fetchesOf = async (host: string) => {
     const url = cluster.hosts.find((h) => h.id === host)!.url;
     const res = await call(url, cluster.adminKey, 'GET', '/v1/worker/distribution');
-    return res.body as { fetches: ImageFetchSummary[]; served?: { bytesServed: number } };
+    return res.body as {
+      fetches: ImageFetchSummary[];
+      served?: { bytesServed: number };
+      manifestsFromPeers: number;
+    };
   };
 
   it('delivers an image to every host through the tree, the registry serving one copy', async () => {
@@ -78,6 +82,39 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
     }
     assert.ok(registry >= 4 * MiB && registry < 1.5 * 4 * MiB, `registry served ${registry} bytes`);
     assert.ok(peers >= 2 * 4 * MiB, `peers served ${peers} bytes`);
+  });
+
+  it('keeps starting an image from the hosts that hold it while the registry is unreachable', async () => {
+    deploy(bigFunction('tree-r', 2));
+    for (const h of ['h1', 'h2']) {
+      const r = await invokeOn(h, 'tree-r');
+      assert.equal(r.status, 200, r.text);
+    }
+    // The control plane hears from heartbeats that h1 and h2 hold the image.
+    const versions = await call(cluster.controlUrl, cluster.adminKey, 'GET', '/v1/functions/tree-r/versions');
+    const digest = (versions.body as { versions: { imageDigest: string }[] }).versions[0]!.imageDigest;
+    await eventually(async () => {
+      const res = await call(cluster.controlUrl, cluster.adminKey, 'GET', '/v1/cluster/hosts');
+      const hosts = (res.body as { hosts: { hostId: string; images: string[] }[] }).hosts;
+      return hosts.filter((h) => h.images.includes(digest)).length >= 2 || undefined;
+    });
+    cluster.setRegistryReachable(false);
+    try {
+      // Really cut off: nothing answers at the registry's address.
+      await assert.rejects(fetch(`${cluster.registryUrl}/healthz`, { signal: AbortSignal.timeout(3_000) }));
+      const r = await invokeOn('h3', 'tree-r');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-kindling-cold'), '1');
+      assert.deepEqual(r.body, { ok: true, fn: 'tree-r' });
+      const h3 = await fetchesOf('h3');
+      // The manifest came from a peer too: the registry could not be asked.
+      assert.ok(h3.manifestsFromPeers >= 1);
+      const summary = h3.fetches.find((f) => f.fn.includes('tree-r'))!;
+      assert.equal(summary.bytesFromRegistry, 0);
+      assert.ok(summary.bytesFromPeers >= 2 * MiB, `peers sent ${summary.bytesFromPeers} bytes`);
+    } finally {
+      cluster.setRegistryReachable(true);
+    }
   });
 
   it('re-parents the children of a tree node killed mid-transfer, and they finish', async () => {

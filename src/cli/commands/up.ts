@@ -11,6 +11,7 @@ import type { StrategyName } from '../../distribution/strategy.js';
 export interface UpFlags {
   port?: string;
   host?: string;
+  advertise?: string;
   data?: string;
   examples: boolean;
   stemCells?: string;
@@ -77,6 +78,10 @@ export async function up(flags: UpFlags): Promise<void> {
     );
   }
   const memoryMb = parseMemoryMb(flags.memoryMb ?? process.env.KINDLING_MEMORY_MB);
+  if (flags.advertise !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(flags.advertise))
+    throw new CliError(
+      `invalid --advertise ${JSON.stringify(flags.advertise)}: use a base URL like http://10.0.0.1:8080`,
+    );
   const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
   const say = (line: string) => console.log(line);
   const examples = flags.examples ? exampleDirs() : [];
@@ -85,6 +90,7 @@ export async function up(flags: UpFlags): Promise<void> {
     dataDir,
     port,
     host: flags.host ?? '127.0.0.1',
+    ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
     deploy: examples,
     stemCells,
     keepAlivePolicy,

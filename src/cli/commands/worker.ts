@@ -9,6 +9,7 @@ import { parsePort } from './up.js';
 
 export interface WorkerFlags {
   control: string;
+  registry?: string;
   key?: string;
   keyFile?: string;
   id?: string;
@@ -30,6 +31,17 @@ function readKey(flags: WorkerFlags): string {
   throw new CliError(
     'a worker needs an admin key of the control plane: pass --key, --key-file or KINDLING_KEY',
   );
+}
+
+function checkUrl(flag: string, text: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:')
+    throw new CliError(`invalid ${flag} ${JSON.stringify(text)}: use a URL like http://10.0.0.1:8080`);
 }
 
 function parseBandwidth(text: string): number {
@@ -55,16 +67,12 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     if (!Number.isInteger(memoryMb) || memoryMb <= 0)
       throw new CliError(`invalid --memory-mb ${JSON.stringify(flags.memoryMb)}: use a whole number of MiB`);
   }
-  try {
-    new URL(flags.control);
-  } catch {
-    throw new CliError(
-      `invalid --control ${JSON.stringify(flags.control)}: use a URL like http://10.0.0.1:8080`,
-    );
-  }
+  checkUrl('--control', flags.control);
+  if (flags.registry !== undefined) checkUrl('--registry', flags.registry);
   const say = (line: string) => console.log(line);
   const node = await startWorkerNode({
     controlUrl: flags.control,
+    ...(flags.registry ? { registryUrl: flags.registry } : {}),
     key: readKey(flags),
     hostId: id,
     dataDir: flags.data ?? `.kindling-worker-${id}`,
