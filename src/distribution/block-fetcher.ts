@@ -37,6 +37,12 @@ export interface BlockFetcherOptions {
   maxRounds?: number;
   /** Delay before round n+1 is `n × retryDelayMs`, so a source change can arrive; default 100 ms. */
   retryDelayMs?: number;
+  /**
+   * Bytes of the most recently fetched blocks kept in memory, verified, for {@link recentBlock}, while
+   * the job that fetched them runs: a tree parent forwards a block to its children as it arrives
+   * without reading and hashing it again; default 16 MiB (0: none).
+   */
+  recentBytes?: number;
 }
 
 /** Counters over every job this fetcher ran or runs, for the worker's metrics and heartbeats. */
@@ -72,6 +78,8 @@ export class BlockFetcher {
   private readonly options: Required<Omit<BlockFetcherOptions, 'host' | 'store'>>;
   private readonly jobs = new Map<FunctionKey, FetchJob>();
   private readonly arrivals = new Map<Digest, Arrival>();
+  private readonly recent = new Map<Digest, { bytes: Uint8Array; job: FetchJob }>();
+  private recentTotal = 0;
   private readonly unsubscribe: () => void;
   private stopped = false;
   private readonly finished: FetcherTotals = {
@@ -100,6 +108,7 @@ export class BlockFetcher {
       maxConcurrentFetches: options.maxConcurrentFetches ?? 16,
       maxRounds: options.maxRounds ?? 5,
       retryDelayMs: options.retryDelayMs ?? 100,
+      recentBytes: options.recentBytes ?? 16 * 1024 * 1024,
     };
     checkPositiveInt('fetchTimeoutMs', this.options.fetchTimeoutMs);
     checkPositiveInt('maxConcurrentFetches', this.options.maxConcurrentFetches);
@@ -131,10 +140,14 @@ export class BlockFetcher {
       maxConcurrentFetches: o.maxConcurrentFetches,
       maxRounds: o.maxRounds,
       retryDelayMs: o.retryDelayMs,
-      onStored: (digest) => this.arrived(digest),
+      onStored: (digest, bytes) => {
+        if (bytes) this.remember(digest, bytes, job);
+        this.arrived(digest);
+      },
     });
     this.jobs.set(request.fn, job);
     const forget = (): void => {
+      this.forgetRecent(job);
       for (const k of TOTAL_KEYS) this.finished[k] += job.report[k];
       if (this.jobs.get(request.fn) === job) this.jobs.delete(request.fn);
     };
@@ -221,6 +234,36 @@ export class BlockFetcher {
     this.unsubscribe();
     for (const job of this.jobs.values()) {
       job.abort(reason ?? new KindlingError('KINDLING_UNAVAILABLE', `host ${this.host} stopped fetching`));
+    }
+  }
+
+  /**
+   * The bytes of `digest` when a running job of this fetcher fetched and verified it recently (see
+   * `recentBytes`), else undefined: then read it from the store, which verifies it.
+   */
+  recentBlock(digest: Digest): Uint8Array | undefined {
+    return this.recent.get(digest)?.bytes;
+  }
+
+  /** Keeps the newest blocks up to `recentBytes`, dropping the oldest (a Map iterates in insertion order). */
+  private remember(digest: Digest, bytes: Uint8Array, job: FetchJob): void {
+    const limit = this.options.recentBytes;
+    if (bytes.length > limit || this.recent.has(digest)) return;
+    this.recent.set(digest, { bytes, job });
+    this.recentTotal += bytes.length;
+    for (const [d, r] of this.recent) {
+      if (this.recentTotal <= limit) break;
+      this.recent.delete(d);
+      this.recentTotal -= r.bytes.length;
+    }
+  }
+
+  /** Drops a finished job's blocks: from now on they are read from the store, verified. */
+  private forgetRecent(job: FetchJob): void {
+    for (const [d, r] of this.recent) {
+      if (r.job !== job) continue;
+      this.recent.delete(d);
+      this.recentTotal -= r.bytes.length;
     }
   }
 

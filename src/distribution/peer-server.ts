@@ -77,7 +77,9 @@ export async function peerBlobRoutes(
       `${PEER_BLOBS_PATH}/:digest`,
       async (request: FastifyRequest<{ Params: { digest: string } }>, reply) => {
         const digest = parseDigest(request.params.digest);
-        let bytes = await readIfPresent(options.store, digest);
+        // A block fetched moments ago is served from memory, verified on arrival (a tree parent
+        // forwarding to its children); others are read from the store, which verifies them.
+        let bytes = await recentOrStored(options, digest);
         if (!bytes && options.fetcher) {
           const fetcher = options.fetcher;
           const waitMs = fetcher.isPending(digest) ? pendingWaitMs : unknownWaitMs;
@@ -108,7 +110,7 @@ export async function peerBlobRoutes(
             options.clock.clearTimer(timer);
             reply.raw.off('close', onClose);
           }
-          bytes = await readIfPresent(options.store, digest);
+          bytes = await recentOrStored(options, digest);
         }
         if (!bytes) {
           throw new KindlingError(
@@ -127,6 +129,14 @@ export async function peerBlobRoutes(
     );
   });
   return stats;
+}
+
+function recentOrStored(options: PeerBlobRoutesOptions, digest: string): Promise<Buffer | undefined> {
+  const recent = options.fetcher?.recentBlock(digest);
+  if (!recent) return readIfPresent(options.store, digest);
+  return Promise.resolve(
+    Buffer.isBuffer(recent) ? recent : Buffer.from(recent.buffer, recent.byteOffset, recent.byteLength),
+  );
 }
 
 /** The verified bytes, or undefined when absent (a corrupt copy is deleted by the store and reported absent). */

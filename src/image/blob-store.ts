@@ -22,6 +22,7 @@ export class BlobStore {
   /** Absolute or relative root directory given at construction. */
   readonly root: string;
   private readonly tmpDir: string;
+  private readonly madeDirs = new Set<string>();
 
   /** A store rooted at `root` (directories are created on first write). */
   constructor(root: string) {
@@ -117,6 +118,14 @@ export class BlobStore {
     await this.write(digest, bytes);
   }
 
+  /**
+   * Stores bytes the caller has already checked against `digest` (a fetcher verifies every block on
+   * arrival, a {@link BlockSource} every blob it returns), without hashing them a second time.
+   */
+  async putTrusted(digest: Digest, bytes: Uint8Array): Promise<void> {
+    await this.write(digest, bytes);
+  }
+
   /** Removes a blob if present (garbage collection, tests). */
   async delete(digest: Digest): Promise<void> {
     await rm(this.pathOf(digest), { force: true });
@@ -126,8 +135,19 @@ export class BlobStore {
     const path = this.pathOf(digest);
     // Same digest and same length: the stored copy is (barring bit rot, which `get` catches) these bytes.
     if ((await this.size(digest)) === bytes.length) return;
-    await mkdir(join(path, '..'), { recursive: true });
-    await mkdir(this.tmpDir, { recursive: true });
+    try {
+      await this.writeAt(path, digest, bytes);
+    } catch (err) {
+      // A directory made earlier was removed under the store: make them again.
+      if (!isNotFound(err)) throw err;
+      this.madeDirs.clear();
+      await this.writeAt(path, digest, bytes);
+    }
+  }
+
+  private async writeAt(path: string, digest: Digest, bytes: Uint8Array): Promise<void> {
+    await this.dir(join(path, '..'));
+    await this.dir(this.tmpDir);
     const tmp = join(this.tmpDir, `${digestHex(digest).slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     try {
       await writeFile(tmp, bytes);
@@ -136,6 +156,13 @@ export class BlobStore {
       await rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /** Creates `dir` once per store (a host writes thousands of blocks into 256 fan-out directories). */
+  private async dir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.madeDirs.add(dir);
   }
 }
 

@@ -14,7 +14,7 @@ export class SimBlockStore implements HostBlockStore {
     return this.blobs.has(digest);
   }
 
-  async putVerified(digest: Digest, bytes: Uint8Array): Promise<void> {
+  async putTrusted(digest: Digest, bytes: Uint8Array): Promise<void> {
     this.blobs.set(digest, bytes);
   }
 

@@ -27,7 +27,7 @@ class MemoryStore implements HostBlockStore {
   async has(digest: Digest): Promise<boolean> {
     return this.blobs.has(digest);
   }
-  async putVerified(digest: Digest, bytes: Uint8Array): Promise<void> {
+  async putTrusted(digest: Digest, bytes: Uint8Array): Promise<void> {
     this.blobs.set(digest, bytes);
   }
 }
@@ -101,5 +101,52 @@ describe('distribution in memory, at scale', () => {
     assert.ok(transport.registryBytes <= 1.5 * imageBytes, `${transport.registryBytes / imageBytes} copies`);
     const uploaders = new Set(reports.flatMap((r) => Object.keys(r?.bytesByPeer ?? {})));
     assert.ok(uploaders.size >= 50, `${uploaders.size} hosts uploaded`);
+  });
+});
+
+describe('BlockFetcher recent blocks', () => {
+  it('keeps the newest fetched blocks of a running job, verified, up to recentBytes, and none it did not fetch', async () => {
+    const blocks = Array.from({ length: 4 }, (_, i) => Buffer.alloc(1000, i));
+    const digests = blocks.map((b) => sha256Digest(b));
+    const registry = new Map(digests.map((d, i) => [d, blocks[i] as Uint8Array]));
+    // The last block waits for the test, so the job is still running while the test looks.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const transport = new MemoryTransport(registry);
+    const plain = transport.fetchBlock.bind(transport);
+    transport.fetchBlock = async (source, request, signal) => {
+      if (request.digest === digests[3]) await held;
+      return plain(source, request, signal);
+    };
+    const clock = new ManualClock();
+    const hub = new DistributionHub({ strategies: [new TreeStrategy()], clock });
+    hub.join('acme/fn', 'h1');
+    const store = new MemoryStore();
+    // Held before the fetch: found in the store, so never in memory.
+    await store.putTrusted(digests[0]!, blocks[0]!);
+    const fetcher = new BlockFetcher({
+      host: 'h1',
+      store,
+      directory: new InProcessSourceDirectory(hub, 'h1'),
+      transport,
+      clock,
+      maxConcurrentFetches: 1,
+      recentBytes: 2000,
+    });
+    // As a working set, the blocks are fetched in this order.
+    const job = fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: digests, workingSet: digests });
+    // (Waiting for a block moves it to the front, so wait in order.)
+    await fetcher.waitForBlock(digests[1]!);
+    await fetcher.waitForBlock(digests[2]!);
+    assert.equal(fetcher.recentBlock(digests[0]!), undefined);
+    assert.deepEqual(fetcher.recentBlock(digests[1]!), blocks[1]);
+    assert.deepEqual(fetcher.recentBlock(digests[2]!), blocks[2]);
+    release();
+    await fetcher.waitForBlock(digests[3]!);
+    // Room for two: the oldest fetched one was dropped.
+    assert.equal(fetcher.recentBlock(digests[1]!), undefined);
+    await job.done;
+    // A finished job's blocks are read from the store again.
+    for (const d of digests) assert.equal(fetcher.recentBlock(d), undefined);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
 import { BlobStore } from '../../src/image/blob-store.js';
@@ -71,6 +71,16 @@ describe('BlobStore', () => {
     await assert.rejects(store.get(digest), isCode('KINDLING_BLOB_UNKNOWN'));
     await store.putVerified(digest, bytes);
     assert.deepEqual(await store.get(digest), bytes);
+  });
+
+  it('stores again after its directories were removed under it', async () => {
+    const own = new BlobStore(tempDir('kindling-store-rm-').dir);
+    await own.put(seededBytes('before', 100));
+    rmSync(own.root, { recursive: true, force: true });
+    const bytes = seededBytes('after', 100);
+    const digest = sha256Digest(bytes);
+    await own.putTrusted(digest, bytes);
+    assert.deepEqual(await own.get(digest), bytes);
   });
 });
 
