@@ -59,7 +59,10 @@ export interface ClusterHostView {
   memory: { totalBytes: number; freeBytes: number; platformRssBytes: number };
   instances: InstanceCounts;
   pools: number;
-  /** Cached images: how many, and the versions (`tenant/name@version`) visible to the viewer. */
+  /**
+   * Cached images: how many (for a tenant, of its own), and the versions (`tenant/name@version`) of the
+   * viewer's tenants whose image the host holds or is fetching.
+   */
   images: number;
   imageVersions: string[];
   /** Cluster hosts only. */

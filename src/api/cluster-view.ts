@@ -57,6 +57,9 @@ export async function clusterView(
         for (const state of Object.keys(t) as InstanceState[]) t[state] += p.counts[state];
       }
       const totalBytes = h.memory?.totalBytes ?? h.memoryMb * 1024 * 1024;
+      // Versions whose image the host holds or is fetching (it is in their distribution); a tenant
+      // counts only its own, an admin every image the host reported.
+      const imageVersions = trees.filter((t) => t.hosts.some((m) => m.host === h.hostId)).map((t) => t.fn);
       return {
         id: h.hostId,
         name: h.url,
@@ -68,9 +71,8 @@ export async function clusterView(
         },
         instances: counts,
         pools: pools.length,
-        images: h.images.length,
-        // Versions whose image the host holds or is fetching (it is in their distribution).
-        imageVersions: trees.filter((t) => t.hosts.some((m) => m.host === h.hostId)).map((t) => t.fn),
+        images: principal.role === 'admin' ? h.images.length : imageVersions.length,
+        imageVersions,
         lastHeartbeatMsAgo: h.lastHeartbeatMsAgo,
       };
     }),
