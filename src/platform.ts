@@ -140,6 +140,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ...(opts.cluster.heartbeatMs ? { heartbeatMs: opts.cluster.heartbeatMs } : {}),
       distribution: opts.cluster.distribution ?? 'tree',
       lazy: opts.cluster.lazy === true,
+      manifests: registry,
       say,
     });
   } else {

@@ -10,7 +10,7 @@ import type { Scheduler } from '../control/scheduler.js';
 import type { TenantStore } from '../control/tenants.js';
 import type { LocalRegistry } from '../image/registry.js';
 import type { ClusterMembership } from '../cluster/membership.js';
-import type { FtManagerJSON } from '../distribution/ft-manager.js';
+import type { DistributionView } from './cluster-types.js';
 
 export interface ApiContext {
   clock: Clock;
@@ -26,7 +26,8 @@ export interface ApiContext {
   /** Cluster mode's members and function trees; undefined on the embedded platform. */
   cluster?: {
     hosts(): ReturnType<ClusterMembership['list']>;
-    trees(): FtManagerJSON;
+    /** Image distributions (strategy, function tree, transfer progress) of the tenants `visible` accepts. */
+    distributions(visible: (tenant: string) => boolean): Promise<DistributionView[]>;
   };
   /** Largest accepted event, in bytes (6 MiB, as AWS Lambda). */
   payloadLimitBytes: number;

@@ -1,26 +1,24 @@
 /**
  * The dashboard: the single-page app under `/ui` (built by `npm run build` into `dist/ui/`), its
  * live feed (`GET /v1/events`, Server-Sent Events), the token that opens the feed
- * (`POST /v1/events/token`) and the read-only views the REST API lacks (`GET /v1/ui/cluster`,
- * `GET /v1/functions/{name}/policy`).
+ * (`POST /v1/events/token`) and the read-only views the REST API lacks (`GET /v1/ui/cluster` with its
+ * live stream `GET /v1/events/cluster`, `GET /v1/functions/{name}/policy`).
  *
  * Auth: the page itself holds no data and needs no key. The app sends the API key the user signed
  * in with as `Authorization: Bearer` on every API call; for the feed, which a browser's EventSource
  * opens without headers, it trades the key for a short-lived token (see event-tokens.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { KindlingError } from '../core/errors.js';
+import { KindlingError, toKindlingError } from '../core/errors.js';
 import { assertFunctionName } from '../control/names.js';
 import { principalOf, requireKey, tenantOf } from './auth.js';
+import { clusterView } from './cluster-view.js';
 import type { ApiContext } from './context.js';
 import { EventFeed, type Tick } from './event-feed.js';
-import { EventTokens } from './event-tokens.js';
-import type { InstanceState } from '../core/metrics.js';
-import type { Principal } from '../control/tenants.js';
+import { EventTokens, type TokenClaims } from './event-tokens.js';
 import type { FunctionVersion } from '../control/functions.js';
 import type { WorkerHandle } from '../worker/handle.js';
 
@@ -114,8 +112,17 @@ export async function uiRoutes(
     return page(reply);
   });
 
-  app.get<{ Querystring: { token?: string } }>('/v1/events', (request, reply) => {
-    const claims = tokens.verify(request.query.token);
+  /**
+   * Opens a Server-Sent Events stream for the holder of `token`: `start` gets the token's claims and a
+   * `send`, and returns what stops it. When the token expires the stream says so (`expired`) and ends;
+   * the page asks for a new token with its key, so a key that stopped working stops the stream too.
+   */
+  const openStream = (
+    token: string | undefined,
+    reply: FastifyReply,
+    start: (claims: TokenClaims, send: (event: string, data: unknown) => void) => () => void,
+  ) => {
+    const claims = tokens.verify(token);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -128,17 +135,14 @@ export async function uiRoutes(
     raw.write('retry: 2000\n\n');
     streams.add(raw);
     let expiry: ReturnType<typeof ctx.clock.setTimer> | undefined;
-    const unsubscribe = feed.subscribe({
-      principal: claims,
-      send: (tick: Tick) => raw.write(`event: tick\ndata: ${JSON.stringify(tick)}\n\n`),
-    });
+    const stop = start(claims, (event, data) =>
+      raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+    );
     const end = () => {
-      unsubscribe();
+      stop();
       streams.delete(raw);
       if (expiry) ctx.clock.clearTimer(expiry);
     };
-    // When the token expires the stream says so and ends; the page asks for a new token with its key,
-    // so a key that stopped working stops the feed too.
     expiry = ctx.clock.setTimer(
       () => {
         expiry = undefined;
@@ -148,7 +152,39 @@ export async function uiRoutes(
       Math.max(0, claims.expiresAt - ctx.clock.now()),
     );
     raw.on('close', end);
-  });
+  };
+
+  app.get<{ Querystring: { token?: string } }>('/v1/events', (request, reply) =>
+    openStream(request.query.token, reply, (principal, send) =>
+      feed.subscribe({ principal, send: (tick: Tick) => send('tick', tick) }),
+    ),
+  );
+
+  // The cluster view, live: one `cluster` event a tick while the page shows it (hosts, function trees
+  // and transfer progress change by the block while an image spreads).
+  app.get<{ Querystring: { token?: string } }>('/v1/events/cluster', (request, reply) =>
+    openStream(request.query.token, reply, (principal, send) => {
+      let stopped = false;
+      let timer: ReturnType<typeof ctx.clock.setTimer> | undefined;
+      // The next view is built a tick after the last was sent, so a slow one never overlaps the next.
+      const push = () => {
+        timer = undefined;
+        void clusterView(ctx, principal, (p) => feed.instanceCounts(p))
+          .then(
+            (view) => !stopped && send('cluster', view),
+            (err: unknown) => !stopped && send('problem', toKindlingError(err).toJSON().error),
+          )
+          .then(() => {
+            if (!stopped) timer = ctx.clock.setTimer(push, feed.tickMs);
+          });
+      };
+      push();
+      return () => {
+        stopped = true;
+        if (timer) ctx.clock.clearTimer(timer);
+      };
+    }),
+  );
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', requireKey(ctx.tenants));
@@ -158,37 +194,9 @@ export async function uiRoutes(
       return { ...tokens.issue(principal), tenant: principal.tenant, role: principal.role };
     });
 
-    scope.get('/v1/ui/cluster', async (request) => {
-      const principal = principalOf(request);
-      if (ctx.cluster) return clusterView(ctx, ctx.cluster, principal);
-      const instances = feed.instanceCounts(principal);
-      return {
-        mode: 'embedded',
-        message:
-          'cluster mode is not running: this is the embedded single-host platform (gateway, scheduler, registry and one worker in one process)',
-        hosts: [
-          {
-            id: 'local',
-            name: hostname(),
-            roles: ['gateway', 'scheduler', 'registry', 'worker'],
-            cpus: cpus().length,
-            loadAverage: loadavg(),
-            memory: {
-              totalBytes: totalmem(),
-              freeBytes: freemem(),
-              platformRssBytes: process.memoryUsage().rss,
-            },
-            instances,
-            pools: ctx.scheduler
-              .all()
-              .flatMap((w) => w.poolCounts())
-              .filter((p) => principal.role === 'admin' || p.tenant === principal.tenant).length,
-          },
-        ],
-        // Function trees (FaaSNet) per function, once cluster mode distributes images.
-        trees: [],
-      };
-    });
+    scope.get('/v1/ui/cluster', async (request) =>
+      clusterView(ctx, principalOf(request), (p) => feed.instanceCounts(p)),
+    );
 
     scope.get('/v1/ui/policies', async (request) => {
       const principal = principalOf(request);
@@ -226,39 +234,4 @@ function policyWorker(ctx: ApiContext): Required<Pick<WorkerHandle, 'keepAliveOf
     );
   }
   return { keepAliveOf: (target: FunctionVersion) => worker.keepAliveOf!(target) };
-}
-
-/** `GET /v1/ui/cluster` in cluster mode: the registered hosts and the function trees. */
-function clusterView(ctx: ApiContext, cluster: NonNullable<ApiContext['cluster']>, principal: Principal) {
-  const visible = (tenant: string) => principal.role === 'admin' || tenant === principal.tenant;
-  return {
-    mode: 'cluster',
-    message: `cluster mode: ${cluster.hosts().length} worker hosts registered with this control plane`,
-    hosts: cluster.hosts().map((h) => {
-      const worker = ctx.scheduler.get(h.hostId);
-      const pools = (worker?.poolCounts() ?? []).filter((p) => visible(p.tenant));
-      const instances: Record<string, Record<InstanceState, number>> = {};
-      for (const p of pools) {
-        const t = (instances[p.tier] ??= { starting: 0, idle: 0, busy: 0, evicting: 0 });
-        for (const state of Object.keys(t) as InstanceState[]) t[state] += p.counts[state];
-      }
-      const totalBytes = h.memory?.totalBytes ?? h.memoryMb * 1024 * 1024;
-      return {
-        id: h.hostId,
-        name: h.url,
-        roles: ['worker'],
-        memory: {
-          totalBytes,
-          freeBytes: h.memory?.freeBytes ?? totalBytes,
-          platformRssBytes: h.memory?.workerRssBytes ?? 0,
-        },
-        instances,
-        pools: pools.length,
-        images: h.images.length,
-        lastHeartbeatMsAgo: h.lastHeartbeatMsAgo,
-      };
-    }),
-    // Function trees hold version keys (tenant/name@version): a tenant sees its own.
-    trees: cluster.trees().filter((t) => visible(t.fn.split('/')[0] ?? '')),
-  };
 }

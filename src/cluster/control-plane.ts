@@ -15,7 +15,9 @@ import { WorkingSetStore } from '../control/working-sets.js';
 import { registerDistributionRoutes } from '../distribution/distribution-routes.js';
 import type { StrategyName } from '../distribution/strategy.js';
 import { clusterRoutes } from './control-routes.js';
+import type { BlockSource } from '../image/source.js';
 import { createDistributionHub } from './distribution.js';
+import { DistributionViews } from './distribution-view.js';
 import { ClusterMembership } from './membership.js';
 
 export interface ControlPlaneOptions {
@@ -30,6 +32,8 @@ export interface ControlPlaneOptions {
   distribution: StrategyName;
   /** Lazy loading: send each image's recorded working set with its invocations. */
   lazy: boolean;
+  /** The registry's manifests (image sizes for the dashboard's distribution view). */
+  manifests: Pick<BlockSource, 'getManifest'>;
   say: (line: string) => void;
 }
 
@@ -44,7 +48,15 @@ export interface ControlPlane {
 
 export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   const { clock, scheduler, functions, say } = opts;
-  const { hub, trees } = createDistributionHub(opts.distribution, functions, clock);
+  const { hub, ft, progress } = createDistributionHub(opts.distribution, functions, clock);
+  const views = new DistributionViews({
+    hub,
+    ft,
+    progress,
+    functions,
+    manifests: opts.manifests,
+    onError: (err, fn) => say(`warning: the image of ${fn} cannot be read for the dashboard: ${err.message}`),
+  });
   const workingSets = new WorkingSetStore(opts.db);
   const membership = new ClusterMembership({
     clock,
@@ -70,7 +82,7 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   });
   return {
     membership,
-    view: { hosts: () => membership.list(), trees },
+    view: { hosts: () => membership.list(), distributions: (visible) => views.list(visible) },
     routes: [
       (scope) => clusterRoutes(scope, membership, workingSets, clock),
       (scope) => registerDistributionRoutes(scope, hub, { authorize: requireAdmin }),

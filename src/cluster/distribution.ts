@@ -9,7 +9,8 @@ import { registryStrategy } from '../distribution/registry-strategy.js';
 import type { StrategyFactory, StrategyName } from '../distribution/strategy.js';
 import { swarmStrategy } from '../distribution/swarm-strategy.js';
 import { TreeStrategy, treeStrategy } from '../distribution/tree-strategy.js';
-import type { FtManagerJSON } from '../distribution/ft-manager.js';
+import type { FtManager } from '../distribution/ft-manager.js';
+import { TransferProgress } from '../distribution/transfer-progress.js';
 
 /** Blocks a tree host keeps in flight to its parent in cluster mode (see TreeStrategyInit.pipelineDepth). */
 export const TREE_PIPELINE_DEPTH = 4;
@@ -27,15 +28,17 @@ export function createDistributionHub(
   defaultStrategy: StrategyName,
   functions: FunctionStore,
   clock: Clock = systemClock,
-): { hub: DistributionHub; trees: () => FtManagerJSON } {
+): { hub: DistributionHub; ft: FtManager | undefined; progress: TransferProgress } {
   const order = [defaultStrategy, ...STRATEGY_NAMES.filter((n) => n !== defaultStrategy)];
   // Strategies get no transport: on the control plane they only plan; hosts move the bytes.
   const components = { clock, transport: { fetchBlock: () => Promise.reject(new Error('planning only')) } };
   const strategies = order.map((name) => FACTORIES[name](components));
   const tree = strategies.find((s): s is TreeStrategy => s instanceof TreeStrategy);
+  const progress = new TransferProgress();
   const hub = new DistributionHub({
     strategies,
     clock,
+    progress,
     strategyFor: (fn) => {
       // Distribution keys are version keys: tenant/name@version.
       const m = /^([^/]+)\/(.+)@(\d+)$/.exec(fn);
@@ -47,5 +50,5 @@ export function createDistributionHub(
       }
     },
   });
-  return { hub, trees: () => tree?.ft.toJSON() ?? [] };
+  return { hub, ft: tree?.ft, progress };
 }

@@ -12,6 +12,7 @@ import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, DistributionStrategy, SourceChange, StrategyName } from './strategy.js';
+import type { BlockArrival, TransferProgress } from './transfer-progress.js';
 
 /** Options of {@link DistributionHub}. */
 export interface DistributionHubOptions {
@@ -23,6 +24,8 @@ export interface DistributionHubOptions {
   clock: Clock;
   /** Source changes kept for hosts that poll; default 10 000. A host that falls further behind re-joins. */
   changeLogSize?: number;
+  /** Told what members store, join and leave (the dashboard's transfer progress); default none. */
+  progress?: TransferProgress;
 }
 
 /** A numbered source change, as the change log keeps it. */
@@ -43,6 +46,7 @@ export class DistributionHub {
   private readonly log: LoggedChange[] = [];
   private seq = 0;
   private readonly listeners = new Set<(change: LoggedChange) => void>();
+  private readonly progress: TransferProgress | undefined;
 
   constructor(options: DistributionHubOptions) {
     const first = options.strategies[0];
@@ -54,6 +58,7 @@ export class DistributionHub {
     this.strategyFor = options.strategyFor ?? (() => undefined);
     this.clock = options.clock;
     this.changeLogSize = options.changeLogSize ?? 10_000;
+    this.progress = options.progress;
     checkPositiveInt('changeLogSize', this.changeLogSize);
   }
 
@@ -96,6 +101,7 @@ export class DistributionHub {
       this.members.delete(fn);
       this.chosen.delete(fn);
     }
+    this.progress?.removed(fn, host);
     return this.publish(changes);
   }
 
@@ -109,12 +115,18 @@ export class DistributionHub {
         this.chosen.delete(fn);
       }
     }
+    this.progress?.left(host);
     return this.publish(changes);
   }
 
   /** Hosts taking part in `fn`'s distribution, in join order. */
   membersOf(fn: FunctionKey): HostId[] {
     return [...(this.members.get(fn) ?? [])];
+  }
+
+  /** Functions with members, sorted. */
+  functions(): FunctionKey[] {
+    return [...this.members.keys()].sort();
   }
 
   /** The limits of `fn`'s strategy, for the fetcher. */
@@ -138,10 +150,20 @@ export class DistributionHub {
     return digests.map((d) => s.holders(fn, d));
   }
 
-  /** `host` stored `digests`. */
-  stored(host: HostId, fn: FunctionKey, repository: string, digests: readonly Digest[]): void {
+  /**
+   * `host` stored `digests`: fetched from `arrivals` (one per digest), or, without them, found in its
+   * cache. Progress is kept for members only (a late report from a host that left is not).
+   */
+  stored(
+    host: HostId,
+    fn: FunctionKey,
+    repository: string,
+    digests: readonly Digest[],
+    arrivals?: readonly BlockArrival[],
+  ): void {
     const s = this.strategyOf(fn);
     for (const digest of digests) s.blockStored({ fn, repository, digest, host });
+    if (this.members.get(fn)?.has(host)) this.progress?.stored(host, fn, digests, arrivals);
   }
 
   /** `host` failed to fetch `digest` from `origin`. */

@@ -10,7 +10,7 @@
  * | `POST /leave` | `{host}` | `{}` |
  * | `POST /sources` | `{host, fn, repository, digests[]}` | `{strategy, maxConcurrentFetches, rarestFirst, blocks: [{digest, sources}]}` |
  * | `POST /availability` | `{fn, digests[]}` | `{holders: number[]}` |
- * | `POST /stored` | `{host, fn, repository, digests[]}` | `{}` |
+ * | `POST /stored` | `{host, fn, repository, digests[], arrivals?: [{origin, bytes}]}` | `{}` |
  * | `POST /failed` | `{host, fn, repository, digest, origin}` | `{}` |
  * | `GET /changes` | `?host=&after=&waitMs=` | `{seq, reset, changes}`; long-polls while there are none |
  */
@@ -49,7 +49,22 @@ const schemas = {
   leave: z.object({ host: name }),
   sources: z.object({ host: name, fn: name, repository: name, digests }),
   availability: z.object({ fn: name, digests }),
-  stored: z.object({ host: name, fn: name, repository: name, digests }),
+  stored: z
+    .object({
+      host: name,
+      fn: name,
+      repository: name,
+      digests,
+      // Where each fetched block came from (absent: the blocks were already in the host's cache).
+      arrivals: z
+        .array(z.object({ origin, bytes: z.number().int().nonnegative() }))
+        .max(MAX_DIGESTS_PER_REQUEST)
+        .optional(),
+    })
+    .refine((b) => b.arrivals === undefined || b.arrivals.length === b.digests.length, {
+      message: 'arrivals must list one entry per digest, in the same order',
+      path: ['arrivals'],
+    }),
   failed: z.object({ host: name, fn: name, repository: name, digest: digestSchema, origin }),
   changes: z.object({
     host: name,
@@ -115,7 +130,7 @@ export async function registerDistributionRoutes(
     });
     scope.post(`${P}/stored`, async (request) => {
       const b = parse(schemas.stored, request.body, 'stored report');
-      hub.stored(b.host, b.fn, b.repository, b.digests);
+      hub.stored(b.host, b.fn, b.repository, b.digests, b.arrivals);
       return {};
     });
     scope.post(`${P}/failed`, async (request) => {

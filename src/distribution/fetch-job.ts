@@ -16,6 +16,7 @@ import { MicrotaskBatcher } from './microtask-batcher.js';
 import type { SourceDirectory } from './source-directory.js';
 import { REGISTRY_ORIGIN, type BlockOrigin, type SourceChange, type Transport } from './strategy.js';
 import { hash32 } from './hash32.js';
+import type { BlockArrival } from './transfer-progress.js';
 
 /**
  * The part of a host's block store the fetcher uses: the platform passes its {@link BlobStore}; the
@@ -79,7 +80,7 @@ export class FetchJob {
   private readonly attempts = new Set<Attempt>();
   private readonly controller = new AbortController();
   private readonly sourcesBatch: MicrotaskBatcher<Digest, readonly BlockOrigin[]>;
-  private readonly storedBatch: MicrotaskBatcher<Digest, void>;
+  private readonly storedBatch: MicrotaskBatcher<{ digest: Digest; arrival: BlockArrival }, void>;
   private concurrency = 1;
   private rarestFirst = false;
   private wsRemaining: number;
@@ -142,10 +143,17 @@ export class FetchJob {
         return digests.map(() => REGISTRY_ONLY);
       }
     });
-    this.storedBatch = new MicrotaskBatcher<Digest, void>(async (digests) => {
-      await parts.directory.stored(fn, repository, digests);
-      return digests.map(() => undefined);
-    });
+    this.storedBatch = new MicrotaskBatcher<{ digest: Digest; arrival: BlockArrival }, void>(
+      async (items) => {
+        await parts.directory.stored(
+          fn,
+          repository,
+          items.map((i) => i.digest),
+          items.map((i) => i.arrival),
+        );
+        return items.map(() => undefined);
+      },
+    );
     request.signal?.addEventListener('abort', () => this.abort(request.signal?.reason), { once: true });
     this.done = this.run();
   }
@@ -377,7 +385,9 @@ export class FetchJob {
     this.report.order.push(b.digest);
     this.report.blocksFetched++;
     this.markDone(b, bytes);
-    void this.storedBatch.add(b.digest).catch((err: unknown) => this.noteDirectoryError(err));
+    void this.storedBatch
+      .add({ digest: b.digest, arrival: { origin, bytes: bytes.length } })
+      .catch((err: unknown) => this.noteDirectoryError(err));
     if (this.rarestFirst && ++this.sinceAvailability >= this.concurrency) {
       this.sinceAvailability = 0;
       void this.refreshAvailability().catch((err: unknown) => this.noteDirectoryError(err));

@@ -13,6 +13,7 @@ import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { SourceDirectory, SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, SourceChange } from './strategy.js';
+import type { BlockArrival } from './transfer-progress.js';
 
 /** Options of {@link RemoteSourceDirectory}. */
 export interface RemoteSourceDirectoryOptions {
@@ -69,8 +70,19 @@ export class RemoteSourceDirectory implements SourceDirectory {
     return (await this.post<{ holders: number[] }>('availability', { fn, digests })).holders;
   }
 
-  async stored(fn: FunctionKey, repository: string, digests: readonly Digest[]): Promise<void> {
-    await this.post('stored', { host: this.host, fn, repository, digests });
+  async stored(
+    fn: FunctionKey,
+    repository: string,
+    digests: readonly Digest[],
+    arrivals?: readonly BlockArrival[],
+  ): Promise<void> {
+    await this.post('stored', {
+      host: this.host,
+      fn,
+      repository,
+      digests,
+      ...(arrivals ? { arrivals } : {}),
+    });
   }
 
   async failed(fn: FunctionKey, repository: string, digest: Digest, origin: BlockOrigin): Promise<void> {

@@ -10,6 +10,7 @@ import type { DistributionHub } from './distribution-hub.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { BlockOrigin, SourceChange, StrategyName } from './strategy.js';
+import type { BlockArrival } from './transfer-progress.js';
 
 /** Candidate sources of one block, best first. */
 export interface BlockSources {
@@ -47,8 +48,16 @@ export interface SourceDirectory {
   sources(fn: FunctionKey, repository: string, digests: readonly Digest[]): Promise<SourcesAnswer>;
   /** How many hosts hold or receive each digest (for rarest-first); no side effects. */
   availability(fn: FunctionKey, digests: readonly Digest[]): Promise<number[]>;
-  /** The host now holds verified copies of `digests`. */
-  stored(fn: FunctionKey, repository: string, digests: readonly Digest[]): Promise<void>;
+  /**
+   * The host now holds verified copies of `digests`: fetched, with `arrivals` saying from where (one
+   * per digest, same order), or already in its cache, without.
+   */
+  stored(
+    fn: FunctionKey,
+    repository: string,
+    digests: readonly Digest[],
+    arrivals?: readonly BlockArrival[],
+  ): Promise<void>;
   /** A fetch of `digest` from `origin` failed; the strategy stops naming it for that block. */
   failed(fn: FunctionKey, repository: string, digest: Digest, origin: BlockOrigin): Promise<void>;
   /** Calls `listener` with each change of this host's preferred source. Returns an unsubscribe. */
@@ -79,8 +88,13 @@ export class InProcessSourceDirectory implements SourceDirectory {
     return this.hub.availability(fn, digests);
   }
 
-  async stored(fn: FunctionKey, repository: string, digests: readonly Digest[]): Promise<void> {
-    this.hub.stored(this.host, fn, repository, digests);
+  async stored(
+    fn: FunctionKey,
+    repository: string,
+    digests: readonly Digest[],
+    arrivals?: readonly BlockArrival[],
+  ): Promise<void> {
+    this.hub.stored(this.host, fn, repository, digests, arrivals);
   }
 
   async failed(fn: FunctionKey, repository: string, digest: Digest, origin: BlockOrigin): Promise<void> {

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import type { ClusterHostView, ClusterView, DistributionView } from '../../src/api/cluster-types.js';
 import { call, eventually, fixture } from '../helpers/platform.js';
+import { openStream, readEvents } from '../helpers/sse.js';
 
 describe('cluster mode (loopback)', () => {
   let cluster: TestCluster;
@@ -41,10 +43,62 @@ describe('cluster mode (loopback)', () => {
     const ids = (view.body.hosts as { id: string; memory: { totalBytes: number } }[]).map((h) => h.id);
     assert.ok(ids.includes('host-a') && ids.includes('host-b'));
     for (const h of view.body.hosts) assert.ok(h.memory.totalBytes > 0);
-    assert.ok(Array.isArray(view.body.trees));
     const policy = await cluster.call('GET', '/v1/functions/echo/policy');
     assert.equal(policy.status, 503);
     assert.match(policy.body.error.message, /each worker host decides keep-alive/);
+  });
+
+  it("draws echo's function tree in the cluster view, with each host's transfer and bytes by origin", async () => {
+    // echo is warm on one host: a cold start on the other makes it the root's child.
+    for (const host of ['host-a', 'host-b'])
+      assert.equal((await cluster.call('POST', `/v1/functions/echo/invoke?host=${host}`, {})).status, 200);
+    const version = (await cluster.call('GET', '/v1/functions/echo/versions/1')).body;
+    // Stored reports trail the blocks by a moment: wait until both hosts report the whole image.
+    const tree = await eventually(async () => {
+      const t = (await cluster.call('GET', '/v1/ui/cluster')).body.trees.find(
+        (x: DistributionView) => x.fn === 'default/echo@1',
+      ) as DistributionView | undefined;
+      return t && t.hosts.length === 2 && t.hosts.every((h) => h.blocksLocal === t.image?.blocks)
+        ? t
+        : undefined;
+    });
+    assert.equal(tree.strategy, 'tree');
+    assert.deepEqual(tree.image?.digest, version.imageDigest);
+    assert.ok(tree.image!.blocks >= 1 && tree.image!.bytes > 0);
+    const root = tree.tree!.root!;
+    assert.deepEqual(
+      [root.left?.host ?? root.right?.host, tree.tree!.size],
+      [tree.hosts.find((h) => h.upstream !== 'registry')!.host, 2],
+    );
+    const top = tree.hosts.find((h) => h.host === root.host)!;
+    const child = tree.hosts.find((h) => h.host !== root.host)!;
+    // The root took the image from the registry, its child all of it from the root.
+    assert.equal(top.upstream, 'registry');
+    assert.equal(top.bytesFromRegistry, tree.image!.bytes);
+    assert.equal(top.bytesFromUpstream, tree.image!.bytes);
+    assert.equal(child.upstream, root.host);
+    assert.deepEqual(
+      [child.bytesFromPeers, child.bytesFromUpstream, child.bytesFromRegistry],
+      [tree.image!.bytes, tree.image!.bytes, 0],
+    );
+    assert.equal(tree.bytesFromRegistry, tree.image!.bytes);
+    assert.equal(tree.bytesFromPeers, tree.image!.bytes);
+    const hosts = (await cluster.call('GET', '/v1/ui/cluster')).body.hosts as ClusterHostView[];
+    for (const h of hosts)
+      assert.ok(h.imageVersions.includes('default/echo@1'), `${h.id} holds echo's image`);
+
+    // The live stream sends the same view; another tenant sees neither the tree nor the image names.
+    const [live] = await readEvents(
+      await openStream(cluster.platform.url, cluster.platform.adminKey, '/v1/events/cluster'),
+      (e) => e.length > 0,
+    );
+    assert.equal(live!.event, 'cluster');
+    assert.ok(live!.data.trees.some((t: DistributionView) => t.fn === 'default/echo@1'));
+    const acme = cluster.platform.tenants.createTenant('acme-viewer').apiKey;
+    const theirs = (await cluster.call('GET', '/v1/ui/cluster', undefined, acme)).body as ClusterView;
+    assert.deepEqual(theirs.trees, []);
+    assert.equal(theirs.hosts.length, 2);
+    for (const h of theirs.hosts) assert.deepEqual(h.imageVersions, []);
   });
 
   it('places on a named host for an admin, and refuses an unknown one with 404', async () => {

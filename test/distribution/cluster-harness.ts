@@ -11,6 +11,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { KindlingError } from '../../src/core/errors.js';
 import { BlockFetcher } from '../../src/distribution/block-fetcher.js';
 import { DistributionHub } from '../../src/distribution/distribution-hub.js';
+import type { TransferProgress } from '../../src/distribution/transfer-progress.js';
 import { registerDistributionRoutes } from '../../src/distribution/distribution-routes.js';
 import type { HostId } from '../../src/distribution/function-tree.js';
 import { HttpTransport } from '../../src/distribution/http-transport.js';
@@ -153,8 +154,13 @@ export class TestCluster {
     readonly registryUrl: string,
     strategy: DistributionStrategy,
     readonly remote = false,
+    progress?: TransferProgress,
   ) {
-    this.hub = new DistributionHub({ strategies: [strategy], clock: systemClock });
+    this.hub = new DistributionHub({
+      strategies: [strategy],
+      clock: systemClock,
+      ...(progress ? { progress } : {}),
+    });
   }
 
   /**

@@ -21,14 +21,20 @@ export async function startTestCluster(
   deploy: string[],
   workerIds: string[],
   heartbeatMs = 1000,
-  options: { lazy?: boolean; distribution?: 'registry' | 'swarm' | 'tree' } = {},
+  options: {
+    lazy?: boolean;
+    distribution?: 'registry' | 'swarm' | 'tree';
+    /** Each worker's image traffic limit, each way (`kindling worker --bandwidth`, e.g. `8mbit`). */
+    bandwidth?: string;
+  } = {},
 ): Promise<TestCluster> {
+  const { bandwidth, ...clusterOptions } = options;
   const dir = tempDir('kindling-cluster-');
   const platform = await startPlatform({
     dataDir: join(dir, 'control'),
     port: 0,
     deploy,
-    cluster: { heartbeatMs, ...options },
+    cluster: { heartbeatMs, ...clusterOptions },
   });
   const workers = new Map<string, ChildProcess>();
   const c = (method: string, path: string, body?: unknown, key = platform.adminKey) =>
@@ -38,7 +44,17 @@ export async function startTestCluster(
   const addWorker = async (id: string) => {
     const child = spawn(
       process.execPath,
-      [cliPath, 'worker', '--control', platform.url, '--id', id, '--data', join(dir, id)],
+      [
+        cliPath,
+        'worker',
+        '--control',
+        platform.url,
+        '--id',
+        id,
+        '--data',
+        join(dir, id),
+        ...(bandwidth ? ['--bandwidth', bandwidth] : []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KINDLING_KEY: platform.adminKey } },
     );
     let output = '';

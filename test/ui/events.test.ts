@@ -11,37 +11,9 @@ import { Scheduler } from '../../src/control/scheduler.js';
 import { emptyPhases } from '../../src/core/phases.js';
 import { startPlatform } from '../../src/platform.js';
 import { fixture, startTestPlatform, tempDir } from '../helpers/platform.js';
+import { openStream, readEvents } from '../helpers/sse.js';
 
 type P = Awaited<ReturnType<typeof startTestPlatform>>;
-
-/** Reads Server-Sent Events from a response until `until` returns true for the events so far. */
-async function readEvents(
-  res: Response,
-  until: (events: { event: string; data: any }[]) => boolean,
-): Promise<{ event: string; data: any }[]> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const events: { event: string; data: any }[] = [];
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return events;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event && data) events.push({ event, data: JSON.parse(data) });
-      }
-      if (until(events)) return events;
-    }
-  } finally {
-    await reader.cancel();
-  }
-}
 
 describe('event-feed tokens', () => {
   it('accepts its own tokens until they expire, and nothing else', () => {
@@ -204,11 +176,12 @@ describe('the live feed and the dashboard routes', () => {
   });
 
   it('refuses the feed without a valid token, with a stable code', async () => {
-    for (const q of ['', '?token=', '?token=abc.def']) {
-      const res = await p.call('GET', `/v1/events${q}`, undefined, undefined);
-      assert.equal(res.status, 401);
-      assert.equal(res.body.error.code, 'KINDLING_UNAUTHORIZED');
-    }
+    for (const path of ['/v1/events', '/v1/events/cluster'])
+      for (const q of ['', '?token=', '?token=abc.def']) {
+        const res = await p.call('GET', `${path}${q}`, undefined, undefined);
+        assert.equal(res.status, 401);
+        assert.equal(res.body.error.code, 'KINDLING_UNAUTHORIZED');
+      }
     assert.equal((await p.call('POST', '/v1/events/token', undefined, 'kdl_nope')).status, 401);
   });
 
@@ -238,6 +211,15 @@ describe('the live feed and the dashboard routes', () => {
   it('shows the embedded host and each function’s keep-alive policy, scoped to the tenant', async () => {
     const cluster = await p.call('GET', '/v1/ui/cluster', undefined, acmeKey);
     assert.equal(cluster.body.mode, 'embedded');
+    assert.deepEqual(cluster.body.trees, []);
+    // The same view, live: the stream's first event comes at once, scoped the same way.
+    const [live] = await readEvents(
+      await openStream(p.url, acmeKey, '/v1/events/cluster'),
+      (e) => e.length > 0,
+    );
+    assert.equal(live!.event, 'cluster');
+    assert.equal(live!.data.mode, 'embedded');
+    assert.equal(live!.data.hosts[0].instances.process.idle, 1);
     assert.equal(cluster.body.hosts.length, 1);
     assert.ok(cluster.body.hosts[0].memory.totalBytes > 0);
     assert.equal(

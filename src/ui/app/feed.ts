@@ -1,10 +1,11 @@
 /**
- * The live feed in the browser: one EventSource on `/v1/events`, opened with a short-lived token that
- * the API key buys (`POST /v1/events/token`, since EventSource cannot send headers). Each tick (one a
- * second, whatever the load) updates a small store; views read the store and re-render once per tick.
+ * The live feed in the browser: one event stream on `/v1/events` (see stream.ts for the token it is
+ * opened with). Each tick (one a second, whatever the load) updates a small store; views read the
+ * store and re-render once per tick.
  */
 import type { InstanceState, InvocationSummary, Tick } from '../../api/event-types';
-import { request, type ApiError } from './api';
+import type { ApiError } from './api';
+import { EventStream, type StreamStatus } from './stream';
 
 export type { InstanceState, InvocationSummary, Tick };
 
@@ -13,7 +14,7 @@ const HISTORY = 300;
 /** Invocation summaries kept for the function views. */
 const RECENT_KEEP = 2000;
 
-export type FeedStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
+export type FeedStatus = StreamStatus;
 
 /** The feed's state, as views read it. */
 export interface FeedState {
@@ -34,10 +35,8 @@ export interface FeedState {
 type Listener = (state: FeedState) => void;
 
 export class Feed {
-  private source: EventSource | undefined;
+  private readonly stream: EventStream;
   private readonly listeners = new Set<Listener>();
-  private retry: ReturnType<typeof setTimeout> | undefined;
-  private stopped = false;
   readonly state: FeedState = {
     status: 'connecting',
     series: { t: [], rate: [], cold: [], p50: [], p99: [] },
@@ -47,60 +46,31 @@ export class Feed {
   };
 
   constructor(
-    private readonly key: string,
+    key: string,
     /** Called when the key itself is refused (the page signs out and says why). */
-    private readonly onKeyRefused: (err: ApiError) => void,
-  ) {}
+    onKeyRefused: (err: ApiError) => void,
+  ) {
+    this.stream = new EventStream({
+      key,
+      path: '/v1/events',
+      on: { tick: (data) => this.onTick(data as Tick) },
+      onStatus: (status, problem) => this.setStatus(status, problem),
+      onKeyRefused,
+    });
+  }
 
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Opens the feed: gets a token with the key, then the EventSource. */
-  async start(): Promise<void> {
-    if (this.stopped) return;
-    let token: string;
-    try {
-      token = (await request<{ token: string }>(this.key, 'POST', '/v1/events/token')).body.token;
-    } catch (err) {
-      const e = err as ApiError;
-      if (e.status === 401 || e.status === 403) {
-        this.stop();
-        this.onKeyRefused(e);
-        return;
-      }
-      this.setStatus('reconnecting', e.message);
-      this.retry = setTimeout(() => void this.start(), 3000);
-      return;
-    }
-    if (this.stopped) return;
-    const source = new EventSource(`/v1/events?token=${encodeURIComponent(token)}`);
-    this.source = source;
-    source.addEventListener('tick', (e) => this.onTick(JSON.parse((e as MessageEvent<string>).data) as Tick));
-    // The token ran out: buy a new one with the key (which also finds out if the key still works).
-    source.addEventListener('expired', () => this.reopen());
-    source.onerror = () => {
-      // EventSource retries by itself after a dropped connection, but not after an HTTP error
-      // (a refused token): then it is CLOSED, and a new token is needed.
-      if (source.readyState === EventSource.CLOSED) this.reopen();
-      else this.setStatus('reconnecting', 'the live feed dropped; reconnecting');
-    };
+  /** Opens the feed. */
+  start(): Promise<void> {
+    return this.stream.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.source?.close();
-    if (this.retry) clearTimeout(this.retry);
-    this.setStatus('stopped');
-  }
-
-  private reopen(): void {
-    this.source?.close();
-    this.source = undefined;
-    this.setStatus('reconnecting', 'renewing the live feed');
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = setTimeout(() => void this.start(), 500);
+    this.stream.stop();
   }
 
   private onTick(tick: Tick): void {
