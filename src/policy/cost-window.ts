@@ -33,6 +33,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import type { IdleInterval, KeepAlivePolicy, PolicyFunction } from './keep-alive.js';
+import { IdleStack } from './idle-stack.js';
 import { DecayingLogHistogram, type LogBin } from './log-histogram.js';
 import { optimalSchedule } from './optimal-schedule.js';
 
@@ -81,15 +82,11 @@ interface Level {
 }
 
 interface FnState {
-  /** Idle-period starts not yet ended by an arrival, most recent last (bounded). */
-  idleStack: number[];
-  /** Level of each stack entry (its depth when pushed), aligned with `idleStack`. */
-  stackLevel: number[];
+  /** Idle periods not yet ended by an arrival. */
+  idle: IdleStack;
   levels: Level[];
 }
 
-/** Most open idle periods remembered per function (beyond that the oldest are dropped). */
-const MAX_STACK = 4096;
 /** Depth levels: 0, 1, 2–3, 4–7, …, the last one open-ended. */
 const LEVELS = 12;
 
@@ -119,7 +116,7 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
   const state = new Map<string, FnState>();
   const stateOf = (key: string): FnState => {
     let s = state.get(key);
-    if (!s) state.set(key, (s = { idleStack: [], stackLevel: [], levels: [] }));
+    if (!s) state.set(key, (s = { idle: new IdleStack(), levels: [] }));
     return s;
   };
   const levelOf = (s: FnState, i: number): Level =>
@@ -128,7 +125,7 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
   const decide = (fn: PolicyFunction): CostWindowDecision => {
     const s = stateOf(fn.key);
     // The instance that just went idle is on top of the stack; its level is its depth there.
-    const l = levelOf(s, depthLevel(s.idleStack.length - 1));
+    const l = levelOf(s, depthLevel(s.idle.size - 1));
     const n = l.hist.count;
     if (n < minSamples)
       return {
@@ -163,21 +160,14 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
     name: 'cost-window',
     onInvocation(fn, now) {
       const s = stateOf(fn.key);
-      const start = s.idleStack.pop();
-      const level = s.stackLevel.pop();
-      if (start === undefined || level === undefined) return; // every instance busy: this arrival needs a new one
-      const l = levelOf(s, level);
-      l.hist.add(now - start);
+      const sample = s.idle.pop(now);
+      if (!sample) return; // every instance busy: this arrival needs a new one
+      const l = levelOf(s, depthLevel(sample.depth));
+      l.hist.add(sample.idleMs);
       l.fresh++;
     },
     onIdle(fn, now) {
-      const s = stateOf(fn.key);
-      s.stackLevel.push(depthLevel(s.idleStack.length));
-      s.idleStack.push(now);
-      if (s.idleStack.length > MAX_STACK) {
-        s.idleStack.shift();
-        s.stackLevel.shift();
-      }
+      stateOf(fn.key).idle.push(now);
     },
     keepAliveMs: (fn) => decide(fn).keepAliveMs,
     prewarmMs: (fn) => decide(fn).prewarmMs,

@@ -78,9 +78,9 @@ export function keepAliveSettings(): PolicySetting[] {
       }),
     },
     {
-      name: 'hybrid-idle-from-end',
+      name: 'hybrid-idle-from-arrival',
       series: 'hybrid',
-      make: () => ({ policy: hybridHistogram({ idleFrom: 'end' }), configuredKeepAliveMs: tenMin }),
+      make: () => ({ policy: hybridHistogram({ idleFrom: 'arrival' }), configuredKeepAliveMs: tenMin }),
     },
     {
       name: 'hybrid-p10-p95',
