@@ -41,6 +41,23 @@ describe('cost-window: optimal window', () => {
   });
 });
 
+describe('cost-window: never unloads for less than the minimum gap', () => {
+  it('keeps warm through idle times too short to unload and start again', () => {
+    // 1.5 s idle times: a pre-warm at 0.5 s would save half a second of idle memory per period at
+    // the price of stopping and starting an instance; the schedule keeps it instead.
+    const d = optimalWindow(Array(20).fill(1500), 10 * MIN, 0.05, 1000);
+    assert.deepEqual(d.schedule, [[0, 2500]]);
+    // The same between two windows: no gap shorter than 1 s between keep and pre-warm.
+    const xs = [...Array(20).fill(2000), ...Array(20).fill(4000)];
+    const s = optimalWindow(xs, 10 * MIN, 0.05, 1000).schedule;
+    for (let i = 0; i < s.length; i++) {
+      const from = s[i]![0];
+      const prevEnd = i > 0 ? s[i - 1]![1] : 0;
+      assert.ok(from === 0 || from - prevEnd >= 1000, `schedule ${JSON.stringify(s)}`);
+    }
+  });
+});
+
 describe('decaying log histogram', () => {
   it('bins idle times in 10 % log steps with exact means', () => {
     assert.equal(logBinOf(50), 0);
