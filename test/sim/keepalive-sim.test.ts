@@ -111,11 +111,7 @@ describe('keep-alive simulation', () => {
       onInvocation() {},
       keepAliveMs: () => 0,
       schedule: (_fn, now) =>
-        now === 10 * SEC
-          ? [[65 * SEC, 400 * SEC]]
-          : now === 20 * SEC
-            ? [[50 * SEC, 100 * SEC]]
-            : [],
+        now === 10 * SEC ? [[65 * SEC, 400 * SEC]] : now === 20 * SEC ? [[50 * SEC, 100 * SEC]] : [],
     };
     const w: SimWorkload = {
       horizonMs: 500 * SEC,
