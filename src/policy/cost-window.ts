@@ -3,7 +3,13 @@
  * schedule of an idle instance that minimises the **expected cost** of its idle period under the
  * function's idle-time distribution, where a cold start is priced, as in the rent-or-buy view of
  * keep-alive, at `breakEvenMs` of idle instance time (default: the function's configured keep-alive,
- * 10 minutes — the price at which the fixed 10-minute window is the classic 2-competitive answer).
+ * 10 minutes — the price at which the fixed 10-minute window is the classic 2-competitive answer)
+ * **plus `functionWeight` × the function's mean inter-arrival gap**. The second term weighs cold
+ * starts per function rather than per invocation: one cold start is a larger share of a rarely
+ * invoked function's invocations, in proportion to its gap, and the per-function cold-start rate
+ * (the 75th percentile of Shahrad et al.'s Fig. 15) is what users of rare functions see. With
+ * weight 1 a function's cold-start share and the share of its time an idle instance is loaded count
+ * alike; with weight 0 every invocation's cold start costs the same.
  * The decision itself is {@link optimalSchedule}: keep nothing, keep `[0, k]`, pre-warm `[p, k]`,
  * or keep for a short mode and pre-warm for a long one `[0, k₁], [p₂, k₂]`.
  *
@@ -18,13 +24,18 @@
  *    it keeps nothing (every invocation would be cold anyway, so idle memory would be pure waste);
  *    when they are long it pre-warms at whatever range they have (no 4-hour limit, so no ARIMA/EWMA
  *    mode is needed); when they are bimodal it keeps for the short mode and pre-warms the long one.
- * 3. **Idle times per instance, counted the way the pool reuses instances.** An instance going idle
- *    ({@link KeepAlivePolicy.onIdle}) pushes its idle start on a stack; an arrival pops the most
- *    recent one, exactly as the pool hands work to the most recently used idle instance. So samples
- *    are the idle times instances would have had if kept, independent of what this policy evicted
- *    (no feedback loop). Each sample is filed under the depth the instance went idle at (0, 1, 2–3,
- *    4–7, …) and an instance is decided from its own depth's histogram, so the fourth instance of a
- *    bursty function learns its own, longer idle times, not the inter-arrival gap.
+ * 3. **Idle times per instance, counted the way the pool reuses instances** ({@link IdleStack}).
+ *    An instance going idle ({@link KeepAlivePolicy.onIdle}) pushes its idle start on a stack; an
+ *    arrival pops the most recent one, exactly as the pool hands work to the most recently used
+ *    idle instance. So samples are the idle times instances would have had if kept, independent of
+ *    what this policy evicted (no feedback loop). Each sample is filed under the depth the instance
+ *    went idle at (0, 1, 2–3, 4–7, …) and an instance is decided from its own depth's histogram, so
+ *    the fourth instance of a bursty function learns its own, longer idle times, not the
+ *    inter-arrival gap.
+ * 4. **Few samples are read humbly.** The distribution is smoothed in log time with a kernel whose
+ *    width follows Silverman's rule (wide for a handful of spread idle times, negligible for
+ *    thousands of steady ones; {@link DecayingLogHistogram.smoothedBins}), so ten samples do not
+ *    yield windows that fit exactly between them and miss the eleventh.
  *
  * Window ends are widened by `margin` (relative) or `slackMs` (absolute) beyond the bin edges. With
  * fewer than `minSamples` idle times at a depth it keeps the configured keep-alive (the fallback of
@@ -33,6 +44,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import type { IdleInterval, KeepAlivePolicy, PolicyFunction } from './keep-alive.js';
+import { IdleStack } from './idle-stack.js';
 import { DecayingLogHistogram, type LogBin } from './log-histogram.js';
 import { optimalSchedule } from './optimal-schedule.js';
 
@@ -44,6 +56,13 @@ export interface CostWindowOptions {
   minSamples?: number;
   /** Price of a cold start in ms of idle instance time. Default: the function's configured keep-alive. */
   breakEvenMs?: number;
+  /**
+   * Per-function weight of a cold start: its price is `breakEvenMs` plus this × the function's
+   * mean inter-arrival gap (see the file comment). Default 1; 0 prices every invocation alike.
+   */
+  functionWeight?: number;
+  /** Smooth the idle-time distribution before deciding ({@link DecayingLogHistogram.smoothedBins}). Default true. */
+  smooth?: boolean;
   /** Relative widening of a window's ends beyond the bin edges, 0..1. Default 0.05. */
   margin?: number;
   /** Absolute widening, ms (timer and start jitter). Default 1000. */
@@ -81,15 +100,15 @@ interface Level {
 }
 
 interface FnState {
-  /** Idle-period starts not yet ended by an arrival, most recent last (bounded). */
-  idleStack: number[];
-  /** Level of each stack entry (its depth when pushed), aligned with `idleStack`. */
-  stackLevel: number[];
+  /** Idle periods not yet ended by an arrival. */
+  idle: IdleStack;
   levels: Level[];
+  /** Arrivals seen, and the first and last, for the mean inter-arrival gap. */
+  arrivals: number;
+  firstArrival: number;
+  lastArrival: number;
 }
 
-/** Most open idle periods remembered per function (beyond that the oldest are dropped). */
-const MAX_STACK = 4096;
 /** Depth levels: 0, 1, 2–3, 4–7, …, the last one open-ended. */
 const LEVELS = 12;
 
@@ -108,18 +127,26 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
   const minSamples = options.minSamples ?? 4;
   const margin = options.margin ?? 0.05;
   const slack = options.slackMs ?? 1000;
+  const functionWeight = options.functionWeight ?? 1;
+  const smooth = options.smooth ?? true;
   if (!(halfLife >= 1) || !Number.isFinite(halfLife))
     throw invalid(`halfLife must be a number ≥ 1, got ${halfLife}`);
   if (!Number.isInteger(minSamples) || minSamples < 1)
     throw invalid(`minSamples must be an integer ≥ 1, got ${minSamples}`);
   if (!(margin >= 0 && margin < 1)) throw invalid(`margin must be in [0, 1), got ${margin}`);
   if (!(slack >= 0)) throw invalid(`slackMs must be ≥ 0, got ${slack}`);
+  if (!(functionWeight >= 0) || !Number.isFinite(functionWeight))
+    throw invalid(`functionWeight must be a number ≥ 0, got ${functionWeight}`);
   if (options.breakEvenMs !== undefined && !(options.breakEvenMs > 0))
     throw invalid(`breakEvenMs must be > 0, got ${options.breakEvenMs}`);
   const state = new Map<string, FnState>();
   const stateOf = (key: string): FnState => {
     let s = state.get(key);
-    if (!s) state.set(key, (s = { idleStack: [], stackLevel: [], levels: [] }));
+    if (!s)
+      state.set(
+        key,
+        (s = { idle: new IdleStack(), levels: [], arrivals: 0, firstArrival: 0, lastArrival: 0 }),
+      );
     return s;
   };
   const levelOf = (s: FnState, i: number): Level =>
@@ -128,7 +155,7 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
   const decide = (fn: PolicyFunction): CostWindowDecision => {
     const s = stateOf(fn.key);
     // The instance that just went idle is on top of the stack; its level is its depth there.
-    const l = levelOf(s, depthLevel(s.idleStack.length - 1));
+    const l = levelOf(s, depthLevel(s.idle.size - 1));
     const n = l.hist.count;
     if (n < minSamples)
       return {
@@ -140,13 +167,17 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
       };
     if (l.decision && l.fresh < Math.min(8, Math.ceil(n / 8))) return l.decision;
     l.fresh = 0;
-    const pts = l.hist.bins().map((b) => ({
+    const pts = (smooth ? l.hist.smoothedBins() : l.hist.bins()).map((b) => ({
       x: b.meanMs,
       w: b.weight,
       from: Math.max(0, Math.min(b.fromMs * (1 - margin), b.meanMs - slack)),
       to: Math.max(b.toMs * (1 + margin), b.meanMs + slack),
     }));
-    const best = optimalSchedule(pts, options.breakEvenMs ?? fn.configuredKeepAliveMs, slack);
+    // The mean gap over the function's whole history: a per-function weight should not swing
+    // with a burst.
+    const meanGap = s.arrivals > 1 ? (s.lastArrival - s.firstArrival) / (s.arrivals - 1) : 0;
+    const price = (options.breakEvenMs ?? fn.configuredKeepAliveMs) + functionWeight * meanGap;
+    const best = optimalSchedule(pts, price, slack);
     const first = best.schedule[0];
     const last = best.schedule[best.schedule.length - 1];
     l.decision = {
@@ -163,21 +194,16 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
     name: 'cost-window',
     onInvocation(fn, now) {
       const s = stateOf(fn.key);
-      const start = s.idleStack.pop();
-      const level = s.stackLevel.pop();
-      if (start === undefined || level === undefined) return; // every instance busy: this arrival needs a new one
-      const l = levelOf(s, level);
-      l.hist.add(now - start);
+      if (s.arrivals++ === 0) s.firstArrival = now;
+      s.lastArrival = now;
+      const sample = s.idle.pop(now);
+      if (!sample) return; // every instance busy: this arrival needs a new one
+      const l = levelOf(s, depthLevel(sample.depth));
+      l.hist.add(sample.idleMs);
       l.fresh++;
     },
     onIdle(fn, now) {
-      const s = stateOf(fn.key);
-      s.stackLevel.push(depthLevel(s.idleStack.length));
-      s.idleStack.push(now);
-      if (s.idleStack.length > MAX_STACK) {
-        s.idleStack.shift();
-        s.stackLevel.shift();
-      }
+      stateOf(fn.key).idle.push(now);
     },
     keepAliveMs: (fn) => decide(fn).keepAliveMs,
     prewarmMs: (fn) => decide(fn).prewarmMs,

@@ -22,11 +22,14 @@
  *   by default); the paper falls back to the whole histogram range (4 hours): pass
  *   `fallbackKeepAliveMs: 4 * 3_600_000` to reproduce that.
  *
- * Idle time is measured between consecutive `onInvocation` calls (arrival to arrival), not from the
- * end of one execution to the next arrival as in the paper, because `KeepAlivePolicy` only hears
- * about arrivals. For functions that run for seconds and idle for minutes the two differ by the
- * execution time, well inside one 1-minute bin; for long-running functions this over-states idle
- * time, so the windows err late (pre-warm a little later, keep a little longer).
+ * Idle time is measured as the paper defines it, from the end of an execution to the start of the
+ * next one on the same instance: per instance, the way the pool reuses instances ({@link IdleStack}:
+ * an instance going idle pushes its start, an arrival pops the most recent). The paper keeps one
+ * image per application, so its idle time is that of the only instance; with several instances (a
+ * function whose invocations overlap, at the pool's default concurrency of 1) the gap between a
+ * function's arrivals is not the idle time of any instance, and windows sized from it evict the
+ * extra instances of a bursty function between bursts (see {@link IdleStack}). `idleFrom:
+ * 'arrival'` keeps the arrival-to-arrival gap, for comparison.
  *
  * Windows: `keepAliveMs` is measured from the moment the instance becomes idle (so a pool that does
  * not pre-warm stays correct), and `prewarmMs` says when, after that moment, the instance needs to
@@ -37,6 +40,7 @@
 import { KindlingError } from '../core/errors.js';
 import type { IdleHistogramSnapshot } from './idle-histogram.js';
 import { IdleHistogram } from './idle-histogram.js';
+import { IdleStack } from './idle-stack.js';
 import type { KeepAlivePolicy, PolicyFunction } from './keep-alive.js';
 
 /** Tunables; the defaults are the paper's. */
@@ -68,9 +72,9 @@ export interface HybridHistogramOptions {
   /** Margin around the time-series prediction, 0..1. Default 0.15. */
   timeSeriesMargin?: number;
   /**
-   * Where an idle time starts: `arrival` (default; the previous arrival, see the file comment) or
-   * `end` (the end of the last execution, reported through `onIdle`, as the paper defines it; an
-   * arrival with no execution ended since the previous one falls back to the arrival gap).
+   * Where an idle time starts: `end` (default, as the paper defines it: the end of the execution
+   * of the instance that takes the arrival, reported through `onIdle`; see the file comment) or
+   * `arrival` (the function's previous arrival, whatever instance served it).
    */
   idleFrom?: 'arrival' | 'end';
 }
@@ -102,9 +106,10 @@ export interface HybridHistogramPolicy extends KeepAlivePolicy {
 }
 
 interface FunctionState {
-  lastArrival: number;
-  /** When an execution last ended, if one did since the last arrival (`idleFrom: 'end'`). */
-  lastEnd: number | undefined;
+  /** The previous arrival (`idleFrom: 'arrival'`). */
+  lastArrival: number | undefined;
+  /** Idle periods of the function's instances (`idleFrom: 'end'`). */
+  idle: IdleStack;
   hist: IdleHistogram;
   ewma: number | undefined;
 }
@@ -137,7 +142,7 @@ export function hybridHistogram(options: HybridHistogramOptions = {}): HybridHis
   const alpha = fraction('ewmaAlpha', options.ewmaAlpha ?? 0.5, false);
   const tsMargin = fraction('timeSeriesMargin', options.timeSeriesMargin ?? 0.15, true);
   const fallbackMs = options.fallbackKeepAliveMs;
-  const fromEnd = (options.idleFrom ?? 'arrival') === 'end';
+  const fromEnd = (options.idleFrom ?? 'end') === 'end';
   if (options.idleFrom !== undefined && options.idleFrom !== 'arrival' && options.idleFrom !== 'end')
     throw new KindlingError(
       'KINDLING_INVALID_CONFIG',
@@ -155,6 +160,20 @@ export function hybridHistogram(options: HybridHistogramOptions = {}): HybridHis
         `${minSamples}, ${cvThreshold}, ${fallbackMs}`,
     );
   const state = new Map<string, FunctionState>();
+  const stateOf = (key: string): FunctionState => {
+    let s = state.get(key);
+    if (!s)
+      state.set(
+        key,
+        (s = {
+          lastArrival: undefined,
+          idle: new IdleStack(),
+          hist: new IdleHistogram(binMs, bins),
+          ewma: undefined,
+        }),
+      );
+    return s;
+  };
 
   const fallback = (fn: PolicyFunction, reason: string): HybridDecision => ({
     mode: 'fallback',
@@ -192,24 +211,17 @@ export function hybridHistogram(options: HybridHistogramOptions = {}): HybridHis
   return {
     name: 'hybrid-histogram',
     onInvocation(fn, now) {
-      const s = state.get(fn.key);
-      if (!s) {
-        state.set(fn.key, {
-          lastArrival: now,
-          lastEnd: undefined,
-          hist: new IdleHistogram(binMs, bins),
-          ewma: undefined,
-        });
-        return;
-      }
-      const idle = Math.max(0, now - (s.lastEnd ?? s.lastArrival));
+      const s = stateOf(fn.key);
+      let idle: number | undefined;
+      if (fromEnd) idle = s.idle.pop(now)?.idleMs;
+      else if (s.lastArrival !== undefined) idle = Math.max(0, now - s.lastArrival);
       s.lastArrival = now;
-      s.lastEnd = undefined;
+      // No idle period ended: the first arrival, or every instance was busy.
+      if (idle === undefined) return;
       if (!s.hist.add(idle)) s.ewma = s.ewma === undefined ? idle : alpha * idle + (1 - alpha) * s.ewma;
     },
     onIdle(fn, now) {
-      const s = state.get(fn.key);
-      if (fromEnd && s) s.lastEnd = now;
+      if (fromEnd) stateOf(fn.key).idle.push(now);
     },
     keepAliveMs: (fn) => decide(fn).keepAliveMs,
     prewarmMs: (fn) => decide(fn).prewarmMs,

@@ -80,6 +80,72 @@ export class DecayingLogHistogram {
     }
   }
 
+  /**
+   * Effective number of samples behind the weights: the count, or for a long history the
+   * (Σw)²/Σw² of the decay, about 2.9 × the half-life.
+   */
+  get effectiveCount(): number {
+    return Math.min(this.n, (1 + 1 / this.growth) / (1 - 1 / this.growth));
+  }
+
+  /**
+   * The distribution smoothed by a Gaussian kernel over bin indices (that is, in log time) with
+   * Silverman's rule-of-thumb bandwidth 0.9 · min(σ, IQR / 1.34) · n^(−1/5), n the effective
+   * sample count: a few samples say little about where the next idle time falls, so they are
+   * spread wide; many samples of a steady function keep their shape. Bins that receive only
+   * smoothed mass are represented by their geometric centre. Weights sum to 1.
+   */
+  smoothedBins(): LogBin[] {
+    const raw: { b: number; w: number }[] = [];
+    let total = 0;
+    for (let b = 0; b < LOG_BINS; b++) {
+      const w = this.w[b]!;
+      if (w <= 0) continue;
+      raw.push({ b, w });
+      total += w;
+    }
+    if (raw.length <= 1) return this.bins();
+    let mean = 0;
+    for (const r of raw) mean += (r.w / total) * r.b;
+    let varSum = 0;
+    for (const r of raw) varSum += (r.w / total) * (r.b - mean) ** 2;
+    const quantile = (q: number): number => {
+      let c = 0;
+      for (const r of raw) if ((c += r.w / total) >= q) return r.b;
+      return raw[raw.length - 1]!.b;
+    };
+    const iqr = (quantile(0.75) - quantile(0.25)) / 1.34;
+    const sigma = Math.sqrt(varSum);
+    // As R's bw.nrd0: σ when the quartiles coincide (most mass in one bin).
+    const spread = Math.min(sigma, iqr) || sigma;
+    const h = 0.9 * spread * Math.pow(this.effectiveCount, -0.2);
+    // Below a third of a bin the kernel leaves the bins as they are.
+    if (!(h > 1 / 3)) return this.bins();
+    const reach = Math.ceil(3 * h);
+    const sw = new Float64Array(LOG_BINS);
+    for (const r of raw) {
+      let norm = 0;
+      const lo = Math.max(0, r.b - reach);
+      const hi = Math.min(LOG_BINS - 1, r.b + reach);
+      for (let j = lo; j <= hi; j++) norm += Math.exp(-0.5 * ((j - r.b) / h) ** 2);
+      for (let j = lo; j <= hi; j++) sw[j]! += (r.w / total / norm) * Math.exp(-0.5 * ((j - r.b) / h) ** 2);
+    }
+    const out: LogBin[] = [];
+    for (let b = 0; b < LOG_BINS; b++) {
+      const w = sw[b]!;
+      if (w <= 0) continue;
+      const [fromMs, toMs] = logBinEdges(b);
+      const own = this.w[b]!;
+      out.push({
+        meanMs: own > 0 ? this.wx[b]! / own : b === 0 ? fromMs : Math.sqrt(fromMs * toMs),
+        weight: w,
+        fromMs,
+        toMs,
+      });
+    }
+    return out;
+  }
+
   /** The non-empty bins, shortest idle times first, weights summing to 1. */
   bins(): LogBin[] {
     let total = 0;

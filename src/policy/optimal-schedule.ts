@@ -51,7 +51,11 @@ function lowerBound(pts: readonly WeightedPoint[], v: number): number {
   return lo;
 }
 
-/** The cheapest schedule for `pts` (sorted by x) at `breakEvenMs` per cold start; see the file comment. */
+/**
+ * The cheapest schedule for `pts` (sorted by x) at `breakEvenMs` per cold start; see the file
+ * comment. An instance is never unloaded for less than `minGapMs`: a pre-warm starts at least that
+ * long after the idle period begins or the previous window ends.
+ */
 export function optimalSchedule(
   pts: readonly WeightedPoint[],
   breakEvenMs: number,
@@ -83,12 +87,13 @@ export function optimalSchedule(
     const h1 = upTo(k1);
     consider(X[h1]! + (total - W[h1]!) * (k1 + breakEvenMs), [[0, k1]], total - W[h1]!);
   }
-  /** Best pre-warm window [p, k] for the points from `from` on, p > `after`, each already costing `base`. */
+  /** Best pre-warm window [p, k] for the points from `from` on, p ≥ `after` + minGapMs, each already costing `base`. */
   const tail = (from: number, after: number, base: number, headCost: number, head: IdleInterval[]) => {
     const rest = total - W[from]!;
     for (let i = from; i < n; i++) {
       const p = pts[i]!.from;
-      if (p <= after) continue;
+      // Unloading for less than minGapMs saves nothing worth a stop and a start.
+      if (p < after + minGapMs) continue;
       const lo = lowerBound(pts, p);
       for (let j = Math.max(lo, i); j < n; j++) {
         const k = pts[j]!.to;

@@ -4,7 +4,9 @@
  * uses decide when idle instances go and when they are pre-warmed; the simulator only plays the
  * pool's part, with the pool's rules:
  * - an arrival takes the most recently used idle instance of its function (warm start) or starts a
- *   new instance (cold start); instances run one invocation at a time (concurrency 1), so a burst
+ *   new instance (cold start); a pre-warmed instance counts as used when the instance it stands in
+ *   for went idle, so arrivals meet instances in the order the policy's idle-time samples assume
+ *   (`IdleStack`), not in the order their pre-warms happened to fire; instances run one invocation at a time (concurrency 1), so a burst
  *   needs as many instances as it has overlapping invocations;
  * - a cold instance is busy for `coldStartMs` plus the execution time; memory held while starting
  *   or running is not waste;
@@ -98,6 +100,8 @@ interface Inst {
   /** idle: loaded and free; busy: running; gone: unloaded. */
   state: 'idle' | 'busy' | 'gone';
   idleSince: number;
+  /** Bumped each time it is offered as idle, so stale entries of {@link FnRuntime.idle} are skipped. */
+  epoch: number;
   /** The idle schedule this instance is loaded for, when idle. */
   cycle: Cycle | undefined;
   /** Invocations running on it. */
@@ -118,10 +122,20 @@ interface Cycle {
   timer: TimerHandle | undefined;
 }
 
+interface IdleEntry {
+  inst: Inst;
+  epoch: number;
+  /**
+   * When the idle period the instance serves began: its own idle start, or for a pre-warmed
+   * instance that of the instance it stands in for. Arrivals take the latest.
+   */
+  usedAt: number;
+}
+
 interface FnRuntime {
   pf: PolicyFunction;
-  /** Idle instances, most recently used last (lazy: may hold gone/busy entries). */
-  idle: Inst[];
+  /** Idle instances by `usedAt`, latest last (lazy: entries whose epoch has moved on are stale). */
+  idle: IdleEntry[];
   /** Cycles waiting to load an instance, oldest first. */
   pending: Cycle[];
   /** Instances running something (only tracked when concurrency > 1). */
@@ -225,6 +239,7 @@ export function simulateKeepAlive(
       memoryMb: fns[fi]!.pf.memoryMb,
       state,
       idleSince: clock.now(),
+      epoch: 0,
       cycle: undefined,
       inflight: 0,
       readyAt: clock.now(),
@@ -248,6 +263,13 @@ export function simulateKeepAlive(
     byId.set(String(inst.id), inst);
     return inst;
   };
+  /** Offers a loaded, idle instance to arrivals, in `usedAt` order. */
+  const offerIdle = (f: FnRuntime, inst: Inst, usedAt: number) => {
+    const entry = { inst, epoch: ++inst.epoch, usedAt };
+    let at = f.idle.length;
+    while (at > 0 && f.idle[at - 1]!.usedAt > usedAt) at--;
+    f.idle.splice(at, 0, entry);
+  };
   /** Ends the loaded window of a cycle and moves on to its next one. */
   const endWindow = (c: Cycle) => {
     if (c.inst) unload(c.inst);
@@ -268,7 +290,8 @@ export function simulateKeepAlive(
       prewarms++;
       warm.cycle = c;
       c.inst = warm;
-      f.idle.push(warm);
+      // It stands in for the instance that went idle at t0 (see `usedAt`).
+      offerIdle(f, warm, c.t0);
       c.timer = clock.at(c.t0 + iv[1], () => endWindow(c));
     });
   };
@@ -279,7 +302,7 @@ export function simulateKeepAlive(
     inst.idleSince = now;
     if (cache) {
       cache.release(String(inst.id));
-      f.idle.push(inst);
+      offerIdle(f, inst, now);
       return;
     }
     policy.onIdle?.(f.pf, now);
@@ -296,7 +319,7 @@ export function simulateKeepAlive(
       // Stays loaded through the first window.
       c.inst = inst;
       inst.cycle = c;
-      f.idle.push(inst);
+      offerIdle(f, inst, now);
       c.timer = clock.at(now + first[1], () => endWindow(c));
       return;
     }
@@ -333,9 +356,9 @@ export function simulateKeepAlive(
       }
     }
     while (f.idle.length > 0) {
-      const c = f.idle.pop()!;
-      if (c.state === 'idle') {
-        inst = c;
+      const e = f.idle.pop()!;
+      if (e.inst.state === 'idle' && e.epoch === e.inst.epoch) {
+        inst = e.inst;
         break;
       }
     }

@@ -359,7 +359,12 @@ export class FunctionPool {
             if (!inst || inst.inflight > 0 || inst.evicting) return;
             const waiter = this.waiters.shift();
             if (waiter) waiter.resolve(this.lease(inst, this.deps.clock.monotonic() - waiter.enqueuedAt));
-            else this.keepFor(inst, cycle, iv[1]);
+            else {
+              // It stands in for the instance that went idle at t0: arrivals rank it by that
+              // moment, as the policy's idle-time samples (and the simulator) do.
+              inst.lastUsed = cycle.t0;
+              this.keepFor(inst, cycle, iv[1]);
+            }
           },
           // Already reported by startBackground; a missed pre-warm only means a cold start later.
           () => undefined,

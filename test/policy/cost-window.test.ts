@@ -41,6 +41,23 @@ describe('cost-window: optimal window', () => {
   });
 });
 
+describe('cost-window: never unloads for less than the minimum gap', () => {
+  it('keeps warm through idle times too short to unload and start again', () => {
+    // 1.5 s idle times: a pre-warm at 0.5 s would save half a second of idle memory per period at
+    // the price of stopping and starting an instance; the schedule keeps it instead.
+    const d = optimalWindow(Array(20).fill(1500), 10 * MIN, 0.05, 1000);
+    assert.deepEqual(d.schedule, [[0, 2500]]);
+    // The same between two windows: no gap shorter than 1 s between keep and pre-warm.
+    const xs = [...Array(20).fill(2000), ...Array(20).fill(4000)];
+    const s = optimalWindow(xs, 10 * MIN, 0.05, 1000).schedule;
+    for (let i = 0; i < s.length; i++) {
+      const from = s[i]![0];
+      const prevEnd = i > 0 ? s[i - 1]![1] : 0;
+      assert.ok(from === 0 || from - prevEnd >= 1000, `schedule ${JSON.stringify(s)}`);
+    }
+  });
+});
+
 describe('decaying log histogram', () => {
   it('bins idle times in 10 % log steps with exact means', () => {
     assert.equal(logBinOf(50), 0);
@@ -67,6 +84,28 @@ describe('decaying log histogram', () => {
     let newer = 0;
     for (let i = 1; i <= 10; i++) newer += Math.pow(2, (i - 10) / 10);
     assert.ok(Math.abs(old - 0.5 / (0.5 + newer)) < 1e-9, String(old));
+  });
+
+  it('smooths a few spread samples widely and many steady ones not at all (Silverman bandwidth)', () => {
+    const spread = [2, 3, 5, 8, 13].map((m) => m * MIN);
+    const few = new DecayingLogHistogram(1000);
+    for (const x of spread) few.add(x);
+    const many = new DecayingLogHistogram(1000);
+    for (let i = 0; i < 400; i++) for (const x of spread) many.add(x);
+    const beyond = (h: DecayingLogHistogram) =>
+      h
+        .smoothedBins()
+        .filter((b) => b.fromMs > 13 * MIN * 1.1)
+        .reduce((sum, b) => sum + b.weight, 0);
+    const sum = (h: DecayingLogHistogram) => h.smoothedBins().reduce((s, b) => s + b.weight, 0);
+    assert.ok(Math.abs(sum(few) - 1) < 1e-9 && Math.abs(sum(many) - 1) < 1e-9);
+    // Five samples say little about where the sixth falls: some mass lies past the largest.
+    assert.ok(beyond(few) > 0.02, String(beyond(few)));
+    assert.ok(beyond(many) < beyond(few) / 2, `${beyond(many)} vs ${beyond(few)}`);
+    // One steady idle time stays one bin.
+    const steady = new DecayingLogHistogram(1000);
+    for (let i = 0; i < 50; i++) steady.add(30_000);
+    assert.deepEqual(steady.smoothedBins(), steady.bins());
   });
 });
 
@@ -112,6 +151,27 @@ describe('cost-window policy', () => {
     assert.deepEqual([0, 1, 2, 3, 4, 7, 8].map(depthLevel), [0, 1, 2, 2, 3, 3, 4]);
   });
 
+  it('prices a cold start per function too: a rarely invoked function is kept through its gaps', () => {
+    // Idle times cycle through 20, 30, 40, 50, 60 minutes. At 10 minutes a cold start is cheaper
+    // than keeping an instance through any of them; adding the mean gap (40 min) to the price
+    // makes keeping worth it, so that function stops going cold.
+    const decide = (functionWeight: number) => {
+      const p = costWindow({ functionWeight });
+      let t = 0;
+      for (let i = 0; i < 30; i++) {
+        p.onInvocation(fn, t);
+        p.onIdle!(fn, t);
+        t += (20 + 10 * (i % 5)) * MIN;
+      }
+      return p.decide(fn);
+    };
+    const perInvocation = decide(0);
+    const perFunction = decide(1);
+    assert.ok(perInvocation.coldProbability > 0.5, JSON.stringify(perInvocation));
+    assert.ok(perFunction.coldProbability < 0.1, JSON.stringify(perFunction));
+    assert.ok(perFunction.keepAliveMs >= 60 * MIN, JSON.stringify(perFunction));
+  });
+
   it('rejects bad options with the value and the limit', () => {
     for (const bad of [
       { halfLife: 0 },
@@ -119,6 +179,7 @@ describe('cost-window policy', () => {
       { margin: 1 },
       { breakEvenMs: 0 },
       { slackMs: -1 },
+      { functionWeight: -1 },
     ])
       assert.throws(
         () => costWindow(bad),

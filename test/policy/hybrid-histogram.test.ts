@@ -10,9 +10,12 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const fn: PolicyFunction = { key: 't/f@1', configuredKeepAliveMs: 10 * MIN, memoryMb: 128 };
 
-/** Feeds arrivals at the given times; returns the time of the last one. */
+/** Feeds arrivals at the given times, each an instantaneous execution; returns the time of the last one. */
 function arrive(policy: KeepAlivePolicy, times: number[]): number {
-  for (const t of times) policy.onInvocation(fn, t);
+  for (const t of times) {
+    policy.onInvocation(fn, t);
+    policy.onIdle?.(fn, t);
+  }
   return times[times.length - 1] ?? 0;
 }
 
@@ -98,9 +101,9 @@ describe('hybrid histogram policy (Serverless in the Wild)', () => {
     assert.equal(d.keepAliveMs, Math.round(5.75 * HOUR * 1.15));
   });
 
-  it('with idleFrom "end" measures idle time from the end of the execution, as the paper does', () => {
-    const byArrival = hybridHistogram();
-    const byEnd = hybridHistogram({ idleFrom: 'end' });
+  it('measures idle time from the end of the execution, as the paper does (idleFrom "arrival": the arrival gap)', () => {
+    const byEnd = hybridHistogram();
+    const byArrival = hybridHistogram({ idleFrom: 'arrival' });
     // Arrivals every 10 minutes, each running 4 minutes: arrival gaps are 10 minutes, idle times 6.
     for (let i = 0; i < 12; i++) {
       for (const p of [byArrival, byEnd]) {
@@ -114,6 +117,23 @@ describe('hybrid histogram policy (Serverless in the Wild)', () => {
       () => hybridHistogram({ idleFrom: 'start' as 'end' }),
       (err: unknown) => KindlingError.is(err) && err.code === 'KINDLING_INVALID_CONFIG',
     );
+  });
+
+  it('measures idle time per instance: overlapping invocations are not idle gaps', () => {
+    // Every 5 minutes a burst of 3 invocations 10 s apart, each running 60 s, so 3 instances. The
+    // arrival gaps are 10 s (2 of 3) and 280 s; each instance idles 220 to 260 s.
+    const p = hybridHistogram();
+    for (let b = 0; b < 5; b++) {
+      const t0 = b * 5 * MIN;
+      for (let i = 0; i < 3; i++) p.onInvocation(fn, t0 + i * 10_000);
+      for (let i = 0; i < 3; i++) p.onIdle!(fn, t0 + i * 10_000 + MIN);
+    }
+    const h = p.histogram(fn.key)!;
+    assert.equal(h.total, 12);
+    assert.equal(h.counts[4], 12);
+    // An arrival with every instance busy ends no idle period.
+    for (let i = 0; i < 4; i++) p.onInvocation(fn, 26 * MIN + i);
+    assert.equal(p.histogram(fn.key)!.total, 15);
   });
 
   it('keeps functions apart, forgets on request and rejects bad options', () => {

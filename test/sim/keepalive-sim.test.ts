@@ -100,6 +100,36 @@ describe('keep-alive simulation', () => {
     assert.equal(r.wastedMbMs, 2.5 * MIN * 1024);
   });
 
+  it('a pre-warmed instance stands in for the instance that went idle: arrivals rank it by that idle start', () => {
+    const SEC = 1000;
+    // Two overlapping invocations (0 and 1 s, 500 ms cold start) leave instances idle at 10 s (A)
+    // and 20 s (B). The policy gives A the window [65, 400] s and B [50, 100] s after their idle
+    // starts: A loads at 75 s, B at 70 s. The arrival at 100 s is the one B's idle period was for
+    // (the most recently idle instance takes the next arrival); the one at 300 s is A's.
+    const policy: KeepAlivePolicy = {
+      name: 'per-instance',
+      onInvocation() {},
+      keepAliveMs: () => 0,
+      schedule: (_fn, now) =>
+        now === 10 * SEC ? [[65 * SEC, 400 * SEC]] : now === 20 * SEC ? [[50 * SEC, 100 * SEC]] : [],
+    };
+    const w: SimWorkload = {
+      horizonMs: 500 * SEC,
+      functions: [
+        {
+          key: 'a',
+          memoryMb: 1024,
+          startsMs: [0, 1 * SEC, 100 * SEC, 300 * SEC],
+          durationMs: (i) => [9.5, 18.5, 0, 0][i]! * SEC,
+        },
+      ],
+    };
+    const r = simulateKeepAlive(w, { policy, configuredKeepAliveMs: 10 * MIN, coldStartMs: 500 });
+    // Taking the most recently loaded instance (A) at 100 s would leave B to expire at 120 s and
+    // make the arrival at 300 s cold.
+    assert.deepEqual([...r.cold], [1, 1, 0, 0]);
+  });
+
   it('greedy-dual: keeps everything until memory is needed, then evicts the lowest priority', () => {
     // Budget for two 1 GiB instances. a is used twice (frequency 2), b once; c's start must evict b.
     // Cold starts cost 1 s (priority = frequency × 1000 / 1024) and keep the instance busy for it.

@@ -91,7 +91,7 @@ describe('keep-alive policy compliance: live pool and simulator agree', () => {
   const cases: [string, () => KeepAlivePolicy, boolean][] = [
     ['fixed', fixedKeepAlive, false],
     ['hybrid-histogram', () => hybridHistogram(), true],
-    ['hybrid-histogram (idle from end)', () => hybridHistogram({ idleFrom: 'end' }), true],
+    ['hybrid-histogram (idle from arrival)', () => hybridHistogram({ idleFrom: 'arrival' }), true],
     ['cost-window', () => costWindow(), true],
   ];
   for (const [name, make, prewarms] of cases)

@@ -237,6 +237,48 @@ describe('FunctionPool', () => {
     assert.equal(tier.alive.length, 0, 'nothing was pre-warmed');
   });
 
+  it('ranks a pre-warmed instance by the idle start it stands in for, as the simulator does', async () => {
+    const SEC = 1000;
+    const T0 = 1_000_000;
+    // Instances A and B go idle at +10 s and +20 s. A's window is [65, 400] s after that (loaded
+    // at +75 s), B's [50, 100] s (loaded at +70 s). The arrival at +100 s is the one B's idle
+    // period was for; taking A (the later pre-warm) would leave B to expire at +120 s and make the
+    // arrival at +300 s cold.
+    const policy: KeepAlivePolicy = {
+      name: 'per-instance',
+      onInvocation() {},
+      keepAliveMs: () => 0,
+      schedule: (_fn, now) =>
+        now === T0 + 10 * SEC
+          ? [[65 * SEC, 400 * SEC]]
+          : now === T0 + 20 * SEC
+            ? [[50 * SEC, 100 * SEC]]
+            : [],
+    };
+    const { pool, clock } = makePool({}, policy);
+    const step = async (to: number) => {
+      while (clock.now() < T0 + to) {
+        clock.advance(Math.min(SEC, T0 + to - clock.now()));
+        await settle();
+      }
+    };
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    await step(10 * SEC);
+    a.release();
+    await step(20 * SEC);
+    b.release();
+    await step(100 * SEC);
+    const first = await pool.acquire();
+    assert.equal(first.cold, false);
+    first.release();
+    await step(300 * SEC);
+    const second = await pool.acquire();
+    assert.equal(second.cold, false, 'the instance pre-warmed for this arrival is still loaded');
+    second.release();
+    await pool.close();
+  });
+
   it('never unloads below minWarm, whatever the pre-warm schedule says', async () => {
     const policy: KeepAlivePolicy = {
       name: 'scripted',

@@ -37,7 +37,11 @@ export interface PolicySetting {
   make(w: SimWorkload): Omit<KeepAliveSimOptions, 'coldStartMs'>;
 }
 
-/** The settings compared: fixed 5/10/20/60 min, hybrid ×4, Greedy-Dual ×3 budgets, cost-window ×4. */
+/**
+ * The settings compared: fixed 5/10/20/60 min, hybrid ×4, Greedy-Dual ×3 budgets, cost-window ×5
+ * (default; per-invocation pricing; 20- and 60-minute break-even; 60 minutes with per-function
+ * weight 3).
+ */
 export function keepAliveSettings(): PolicySetting[] {
   const tenMin = 10 * MIN;
   const fixed = (m: number): PolicySetting => ({
@@ -78,9 +82,9 @@ export function keepAliveSettings(): PolicySetting[] {
       }),
     },
     {
-      name: 'hybrid-idle-from-end',
+      name: 'hybrid-idle-from-arrival',
       series: 'hybrid',
-      make: () => ({ policy: hybridHistogram({ idleFrom: 'end' }), configuredKeepAliveMs: tenMin }),
+      make: () => ({ policy: hybridHistogram({ idleFrom: 'arrival' }), configuredKeepAliveMs: tenMin }),
     },
     {
       name: 'hybrid-p10-p95',
@@ -99,9 +103,9 @@ export function keepAliveSettings(): PolicySetting[] {
       make: () => ({ policy: costWindow(), configuredKeepAliveMs: tenMin }),
     },
     {
-      name: 'cost-window-be5m',
+      name: 'cost-window-per-invocation',
       series: 'cost-window',
-      make: () => ({ policy: costWindow({ breakEvenMs: 5 * MIN }), configuredKeepAliveMs: tenMin }),
+      make: () => ({ policy: costWindow({ functionWeight: 0 }), configuredKeepAliveMs: tenMin }),
     },
     {
       name: 'cost-window-be20m',
@@ -112,6 +116,14 @@ export function keepAliveSettings(): PolicySetting[] {
       name: 'cost-window-be60m',
       series: 'cost-window',
       make: () => ({ policy: costWindow({ breakEvenMs: 60 * MIN }), configuredKeepAliveMs: tenMin }),
+    },
+    {
+      name: 'cost-window-be60m-fw3',
+      series: 'cost-window',
+      make: () => ({
+        policy: costWindow({ breakEvenMs: 60 * MIN, functionWeight: 3 }),
+        configuredKeepAliveMs: tenMin,
+      }),
     },
   ];
 }
