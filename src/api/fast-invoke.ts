@@ -54,12 +54,12 @@ export function createFastInvoke(
       opts.answerError(err, res);
       return true;
     }
-    req.setEncoding('utf8');
-    let body = '';
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
+    // Bytes, decoded once at the end (a body usually arrives in one chunk; a character split across
+    // chunks is whole again after the concat).
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const body = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
       invokeSync(ctx, { tenant, name, body, receivedAt }).then(
         (answer) => {
           res.writeHead(answer.status, answer.headers);
