@@ -100,8 +100,12 @@ export function threadSink(db: Db, onError: (err: KindlingError) => void): Recor
     },
     sync,
     async close() {
-      sync();
-      await worker.terminate();
+      try {
+        sync();
+      } finally {
+        // A stuck writer must not keep the platform from closing (sync() has said so).
+        await worker.terminate();
+      }
     },
   };
 }
