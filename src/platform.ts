@@ -14,6 +14,7 @@ import { openDatabase, type Db } from './control/db.js';
 import { Deployer } from './control/deployer.js';
 import { FunctionStore } from './control/functions.js';
 import { InvocationStore } from './control/invocations.js';
+import { threadSink } from './control/record-sink.js';
 import { Invoker } from './control/invoker.js';
 import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
@@ -122,7 +123,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const metrics = createMetrics();
   const tenants = new TenantStore(db);
   const functions = new FunctionStore(db);
-  const invocations = new InvocationStore(db);
+  // Sync records are written on a thread of their own, off the event loop that serves requests.
+  const invocations = new InvocationStore(
+    db,
+    threadSink(db, (err) => say(`warning: ${err.message}`)),
+  );
   const registry = new LocalRegistry(paths.registry);
 
   const { newAdminKey, adminKey } = bootstrapAdmin(tenants, paths.adminKey);
@@ -200,7 +205,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await dispatcher.stop();
     control?.close();
     await localWorker?.close();
-    invocations.flush();
+    await invocations.close();
     db.close();
     rmSync(paths.endpoint, { force: true });
   };

@@ -2,6 +2,7 @@
  * Authentication (API keys as `Authorization: Bearer …`) and tenant scoping: a request acts inside its
  * key's tenant; an admin key may act inside another tenant with `?tenant=NAME`.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { KindlingError } from '../core/errors.js';
 import type { Principal, TenantStore } from '../control/tenants.js';
@@ -15,8 +16,8 @@ declare module 'fastify' {
 }
 
 /** The key a request carries, if any (`Authorization: Bearer <key>` or `x-api-key: <key>`). */
-function keyOf(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
+function keyOf(headers: IncomingHttpHeaders): string | undefined {
+  const header = headers.authorization;
   if (header) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m)
@@ -26,7 +27,7 @@ function keyOf(request: FastifyRequest): string | undefined {
       );
     return m[1];
   }
-  const alt = request.headers['x-api-key'];
+  const alt = headers['x-api-key'];
   return typeof alt === 'string' ? alt : undefined;
 }
 
@@ -37,7 +38,7 @@ function keyOf(request: FastifyRequest): string | undefined {
 export function requireKey(tenants: TenantStore) {
   return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
-      request.principal = authenticate(tenants, request);
+      request.principal = authenticate(tenants, request.headers);
     } catch (err) {
       done(err as Error);
       return;
@@ -46,8 +47,9 @@ export function requireKey(tenants: TenantStore) {
   };
 }
 
-function authenticate(tenants: TenantStore, request: FastifyRequest): Principal {
-  const key = keyOf(request);
+/** The principal whose API key the headers carry; KINDLING_UNAUTHORIZED when there is none or it is unknown. */
+export function authenticate(tenants: TenantStore, headers: IncomingHttpHeaders): Principal {
+  const key = keyOf(headers);
   if (!key) {
     throw new KindlingError(
       'KINDLING_UNAUTHORIZED',

@@ -100,7 +100,13 @@ export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): 
     const id = uuidv7();
     const createdAt = ctx.clock.now();
     const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt);
-    const res = await executeAndRecord(ctx, request, { id, version, event, mode: 'http', createdAt });
+    const res = await executeAndRecord(ctx, request.receivedAt, {
+      id,
+      version,
+      event,
+      mode: 'http',
+      createdAt,
+    });
     reply.headers(explainHeaders(id, version.version, res));
     if (res.error) {
       reply.code(res.error.status).type('application/json; charset=utf-8');

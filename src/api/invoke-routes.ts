@@ -2,7 +2,7 @@
  * Invocation routes: sync and async invoke, and invocation records.
  */
 import { uuidv7 } from '../core/ids.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { FunctionVersion } from '../control/functions.js';
 import { z } from 'zod';
 import { KindlingError } from '../core/errors.js';
@@ -52,11 +52,11 @@ export function explainHeaders(id: string, version: number, res: ExecutionResult
 
 /**
  * Runs an invocation that a client waits for (sync or HTTP trigger) and records it. The `queue` phase
- * starts when the request arrived.
+ * starts when the request arrived (`receivedAt`, from `performance.now()`).
  */
 export async function executeAndRecord(
   ctx: ApiContext,
-  request: FastifyRequest,
+  receivedAt: number,
   inv: {
     id: string;
     version: FunctionVersion;
@@ -72,7 +72,7 @@ export async function executeAndRecord(
     version,
     event,
     mode,
-    queuedMs: performance.now() - request.receivedAt,
+    queuedMs: performance.now() - receivedAt,
     ...(inv.host !== undefined ? { host: inv.host } : {}),
   });
   ctx.invocations.recordSync(
@@ -93,6 +93,53 @@ function parseEvent(body: string): unknown {
       `the request body is not valid JSON: ${(err as Error).message}; send the event as a JSON document`,
     );
   }
+}
+
+/** A sync invocation as the HTTP layer hands it over: who, what, the raw body and when it arrived. */
+export interface SyncInvocation {
+  tenant: string;
+  /** A valid function name (checked by the caller). */
+  name: string;
+  qualifier?: string | undefined;
+  /** Admin placement (checked by the caller). */
+  host?: string | undefined;
+  /** The request body as text; JSON, empty meaning `{}`. */
+  body: string;
+  /** `performance.now()` when the request arrived. */
+  receivedAt: number;
+}
+
+/** A sync invocation's response, ready to write. */
+export interface SyncAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Resolves, runs and records a sync invocation; the answer carries the result (or the function's
+ * error) and the explaining headers. Throws what is refused before running (unknown function, bad
+ * JSON, 429), for the caller's error handling. Shared by the fastify route and the fast path.
+ */
+export async function invokeSync(ctx: ApiContext, inv: SyncInvocation): Promise<SyncAnswer> {
+  const version = ctx.functions.resolve(inv.tenant, inv.name, inv.qualifier);
+  const event = parseEvent(inv.body);
+  const id = uuidv7();
+  const res = await executeAndRecord(ctx, inv.receivedAt, {
+    id,
+    version,
+    event,
+    mode: 'sync',
+    createdAt: ctx.clock.now(),
+    host: inv.host,
+  });
+  const body = res.error
+    ? JSON.stringify({ ...res.error.toJSON(), invocationId: id })
+    : (res.completion.resultJson ?? 'null');
+  const headers = explainHeaders(id, version.version, res);
+  headers['content-type'] = 'application/json; charset=utf-8';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  return { status: res.error ? res.error.status : 200, headers, body };
 }
 
 export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -123,10 +170,11 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
             'host= places sync invocations only; drop mode=async',
           );
       }
-      const version = ctx.functions.resolve(tenant, name, query.qualifier);
-      const event = parseEvent(typeof request.body === 'string' ? request.body : '');
-      const id = uuidv7();
+      const body = typeof request.body === 'string' ? request.body : '';
       if (query.mode === 'async') {
+        const version = ctx.functions.resolve(tenant, name, query.qualifier);
+        const event = parseEvent(body);
+        const id = uuidv7();
         ctx.invocations.enqueue({
           id,
           tenant,
@@ -145,25 +193,19 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           statusUrl: `/v1/invocations/${id}`,
         };
       }
-      const res = await executeAndRecord(ctx, request, {
-        id,
-        version,
-        event,
-        mode: 'sync',
-        createdAt: ctx.clock.now(),
+      const answer = await invokeSync(ctx, {
+        tenant,
+        name,
+        qualifier: query.qualifier,
         host: query.host,
+        body,
+        receivedAt: request.receivedAt,
       });
-      const body = res.error
-        ? JSON.stringify({ ...res.error.toJSON(), invocationId: id })
-        : (res.completion.resultJson ?? 'null');
-      const headers = explainHeaders(id, version.version, res);
-      headers['content-type'] = 'application/json; charset=utf-8';
-      headers['content-length'] = String(Buffer.byteLength(body));
       // The hottest route answers on the raw response: fastify's reply pipeline (header checks,
       // serialisers, onSend hooks, none of which this route uses) costs measurably per request.
       reply.hijack();
-      reply.raw.writeHead(res.error ? res.error.status : 200, headers);
-      reply.raw.end(body);
+      reply.raw.writeHead(answer.status, answer.headers);
+      reply.raw.end(answer.body);
     },
   );
 

@@ -3,15 +3,20 @@
  * of async invocations (status `queued` → `running` → `succeeded` | `failed`).
  *
  * Sync records are written in batches (one transaction every FLUSH_MS) to keep SQLite off the hot
- * path; any read flushes first, so through the API a record is visible as soon as its response is
- * sent. A crash can lose the last FLUSH_MS of sync records (their responses were already delivered). Async
- * invocations are committed before the 202 is sent, so an accepted invocation survives a crash.
+ * path, by a {@link RecordSink}: on the platform a writer thread with its own connection, so neither
+ * the inserts nor the pruning run on the event loop that serves requests. Any read flushes first and
+ * waits until the sink has committed, so through the API a record is visible as soon as its response
+ * is sent. A crash can lose the last FLUSH_MS of sync records (their responses were already
+ * delivered). Async invocations are committed in this thread before the 202 is sent, so an accepted
+ * invocation survives a crash.
  */
 import type { ErrorCode } from '../core/errors.js';
 import { PHASES, type Phases } from '../core/phases.js';
 import { percentile } from '../core/stats.js';
 import type { LogLine } from '../sandbox/tier.js';
 import type { Db } from './db.js';
+import { INSERT_COLUMNS, INSERT_SQL } from './record-sql.js';
+import { inThreadSink, type PruneTarget, type RecordSink } from './record-sink.js';
 
 export type InvocationMode = 'sync' | 'async' | 'http';
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -143,32 +148,10 @@ export interface FunctionStats {
   warm_ms: Record<'p50' | 'p90' | 'p99', Record<string, number>>;
 }
 
-/** Column order of inserts (positional binding is cheaper than named, and this runs per invocation). */
-const INSERT_COLUMNS = [
-  'id',
-  'tenant_id',
-  'function_name',
-  'version',
-  'mode',
-  'status',
-  'payload',
-  'result',
-  'error',
-  'logs',
-  'logs_dropped',
-  'cold',
-  'tier',
-  'start_path',
-  'instance_id',
-  'phases',
-  'total_ms',
-  'fetch',
-  'attempts',
-  'created_at',
-  'started_at',
-  'finished_at',
-] as const satisfies readonly (keyof Row)[];
+// The INSERT's columns are the Row's (record-sql.ts is shared with the record-writer thread).
+INSERT_COLUMNS satisfies readonly (keyof Row)[];
 
+/** A row as positional INSERT values. */
 function insertValues(row: Row): unknown[] {
   return INSERT_COLUMNS.map((c) => row[c]);
 }
@@ -188,7 +171,8 @@ export type FinishedListener = (base: InvocationBase, done: Completion) => void;
 
 /** Storage for invocation records and the async queue. */
 export class InvocationStore {
-  private pending: Row[] = [];
+  /** Sync records not yet handed to the sink, as positional INSERT values. */
+  private pending: unknown[][] = [];
   private readonly listeners = new Set<FinishedListener>();
   private flushTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
@@ -197,10 +181,15 @@ export class InvocationStore {
   private readonly insert;
   private readonly update;
 
-  constructor(private readonly db: Db) {
-    this.insert = db.prepare(
-      `INSERT INTO invocations (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
-    );
+  /**
+   * @param sink where batches of sync records are written (default: this thread, at each flush);
+   *   the platform gives a file database a writer thread (record-sink.ts).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly sink: RecordSink = inThreadSink(db),
+  ) {
+    this.insert = db.prepare(INSERT_SQL);
     this.update = db.prepare(
       `UPDATE invocations SET status = @status, payload = NULL, result = @result, error = @error, logs = @logs,
          logs_dropped = @logs_dropped, cold = @cold, tier = @tier, start_path = @start_path, instance_id = @instance_id,
@@ -216,20 +205,34 @@ export class InvocationStore {
 
   /** Records a finished sync or HTTP invocation (written in the next batch). */
   recordSync(base: InvocationBase, done: Completion): void {
-    this.pending.push({
-      id: base.id,
-      tenant_id: base.tenant,
-      function_name: base.functionName,
-      version: base.version,
-      mode: base.mode,
-      payload: null,
-      attempts: 1,
-      created_at: base.createdAt,
-      ...this.completionColumns(done, false),
-    });
+    // In INSERT_COLUMNS order, built directly: this runs once per invocation.
+    this.pending.push([
+      base.id,
+      base.tenant,
+      base.functionName,
+      base.version,
+      base.mode,
+      done.status,
+      null,
+      done.status === 'succeeded' ? encodeResult(done.result, done.resultJson, false) : null,
+      done.error ? JSON.stringify(done.error) : null,
+      done.logs.length === 0 ? '[]' : JSON.stringify(done.logs),
+      done.logsDroppedBytes,
+      done.cold === undefined ? null : done.cold ? 1 : 0,
+      done.tier ?? null,
+      done.startPath ?? null,
+      done.instanceId ?? null,
+      done.phases ? JSON.stringify(done.phases) : null,
+      done.totalMs ?? null,
+      done.fetch ? JSON.stringify(done.fetch) : null,
+      1,
+      base.createdAt,
+      done.startedAt ?? null,
+      done.finishedAt ?? null,
+    ]);
     if (this.listeners.size > 0) for (const l of this.listeners) l(base, done);
     if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.flushTimer = setTimeout(() => this.writePending(), FLUSH_MS);
       this.flushTimer.unref();
     }
   }
@@ -379,36 +382,47 @@ export class InvocationStore {
     };
   }
 
-  /** Writes pending sync records now. */
+  /** Writes pending sync records now, and returns once every record handed over so far is committed. */
   flush(): void {
+    this.writePending();
+    this.sink.sync();
+  }
+
+  /** Commits what is pending and releases the record sink (the platform closes the database after). */
+  async close(): Promise<void> {
+    this.writePending();
+    await this.sink.close();
+  }
+
+  /** Hands pending sync records to the sink as one batch, with a prune every PRUNE_EVERY_MS. */
+  private writePending(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.db.transaction(() => {
-      for (const row of batch) this.insert.run(insertValues(row));
-    })();
-    for (const row of batch) this.touched.add(`${row.tenant_id}\0${row.function_name}`);
+    for (const row of batch) this.touched.add(`${row[1] as string}\0${row[2] as string}`);
     const now = Date.now();
+    let prune: PruneTarget[] = [];
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      this.prune();
+      prune = this.pruneTargets();
     }
+    this.sink.write(batch, prune, KEEP_PER_FUNCTION);
   }
 
   /** Drops finished records beyond the newest KEEP_PER_FUNCTION of each function written to lately. */
   prune(): void {
-    const del = this.db.prepare(
-      `DELETE FROM invocations WHERE rowid IN (
-         SELECT rowid FROM invocations WHERE tenant_id = ? AND function_name = ? AND status IN ('succeeded', 'failed')
-         ORDER BY created_at DESC LIMIT -1 OFFSET ?)`,
-    );
-    for (const key of this.touched) {
-      const [tenant, name] = key.split('\0') as [string, string];
-      del.run(tenant, name, KEEP_PER_FUNCTION);
-    }
+    this.writePending();
+    this.sink.write([], this.pruneTargets(), KEEP_PER_FUNCTION);
+    this.sink.sync();
+  }
+
+  /** The functions written to since the last prune (and forgets them). */
+  private pruneTargets(): PruneTarget[] {
+    const targets = [...this.touched].map((key) => key.split('\0') as PruneTarget);
     this.touched.clear();
+    return targets;
   }
 
   private completionColumns(done: Completion, keepResult: boolean) {

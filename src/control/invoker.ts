@@ -5,7 +5,7 @@
 import type { Clock } from '../core/clock.js';
 import { toKindlingError, type KindlingError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { emptyPhases, roundMs, type Phases } from '../core/phases.js';
+import { emptyPhases, PHASES, roundMs, type Phases } from '../core/phases.js';
 import type { FunctionVersion } from './functions.js';
 import type { Completion, InvocationMode } from './invocations.js';
 import type { Scheduler } from './scheduler.js';
@@ -109,27 +109,23 @@ export class Invoker {
         finishedAt: 0,
       };
     }
-    for (const k of Object.keys(phases) as (keyof Phases)[]) phases[k] = roundMs(phases[k]);
+    for (const k of PHASES) phases[k] = roundMs(phases[k]);
     completion.totalMs = roundMs(exec.queuedMs + clock.monotonic() - t0);
     completion.finishedAt = clock.now();
-    metrics.observeInvocation(
-      {
-        fn: `${exec.version.tenant}/${exec.version.name}`,
-        tier: completion.tier ?? exec.version.config.tier,
-        cold: completion.cold ?? false,
-        ok: !error,
-        ...(error ? { errorCode: error.code } : {}),
-        ...(completion.startPath ? { startPath: completion.startPath } : {}),
-      },
-      phases,
-      completion.totalMs,
-    );
-    return {
-      completion,
+    const labels: Parameters<Metrics['observeInvocation']>[0] = {
+      fn: `${exec.version.tenant}/${exec.version.name}`,
+      tier: completion.tier ?? exec.version.config.tier,
+      cold: completion.cold ?? false,
       ok: !error,
-      ...(host !== undefined ? { host } : {}),
-      ...(error ? { error } : { result }),
     };
+    if (error) labels.errorCode = error.code;
+    if (completion.startPath) labels.startPath = completion.startPath;
+    metrics.observeInvocation(labels, phases, completion.totalMs);
+    const out: ExecutionResult = { completion, ok: !error };
+    if (host !== undefined) out.host = host;
+    if (error) out.error = error;
+    else out.result = result;
+    return out;
   }
 
   /**

@@ -2,8 +2,14 @@
  * Prometheus metrics (prom-client), one registry per platform so several platforms can live in one
  * process (tests) without sharing counters.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { PHASES, type Phases } from './phases.js';
+import {
+  SeriesCounter,
+  SeriesHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+} from './series-metrics.js';
 
 /** Instance states the pools report. */
 export type InstanceState = 'starting' | 'idle' | 'busy' | 'evicting';
@@ -28,12 +34,14 @@ const EXEC_INDEX = PHASES.indexOf('exec');
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  const invocations = new Counter({
-    name: 'kindling_invocations_total',
-    help: 'Finished invocations, by function, tier, cold or warm, and outcome.',
-    labelNames: ['function', 'tier', 'cold', 'outcome'] as const,
-    registers: [registry],
-  });
+  // The per-invocation series are SeriesCounter/SeriesHistogram (updated with a few number writes);
+  // the rarer ones stay prom-client's own.
+  const invocations = new SeriesCounter(
+    'kindling_invocations_total',
+    'Finished invocations, by function, tier, cold or warm, and outcome.',
+    ['function', 'tier', 'cold', 'outcome'],
+    registry,
+  );
   const errors = new Counter({
     name: 'kindling_invocation_errors_total',
     help: 'Failed invocations by error code.',
@@ -46,22 +54,20 @@ export function createMetrics(): Metrics {
     labelNames: ['function', 'tier', 'start_path'] as const,
     registers: [registry],
   });
-  const phaseSeconds = new Histogram({
-    name: 'kindling_phase_seconds',
-    help: 'Time spent in each cold-start phase (queue, place, fetch, sandbox, runtime, init, exec).',
-    labelNames: ['phase', 'cold'] as const,
-    buckets: [
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-    ],
-    registers: [registry],
-  });
-  const totalSeconds = new Histogram({
-    name: 'kindling_invocation_seconds',
-    help: 'Total invocation time seen by the platform.',
-    labelNames: ['cold'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
+  const phaseSeconds = new SeriesHistogram(
+    'kindling_phase_seconds',
+    'Time spent in each cold-start phase (queue, place, fetch, sandbox, runtime, init, exec).',
+    ['phase', 'cold'],
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registry,
+  );
+  const totalSeconds = new SeriesHistogram(
+    'kindling_invocation_seconds',
+    'Total invocation time seen by the platform.',
+    ['cold'],
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registry,
+  );
   const rejected = new Counter({
     name: 'kindling_rejected_total',
     help: 'Requests refused before execution, by error code.',
@@ -71,10 +77,10 @@ export function createMetrics(): Metrics {
   const seriesCache = new Map<
     string,
     {
-      invocations: { inc(): void };
+      invocations: CounterSeries;
       coldStarts: { inc(): void };
-      phases: { observe(v: number): void }[];
-      total: { observe(v: number): void };
+      phases: HistogramSeries[];
+      total: HistogramSeries;
     }
   >();
   let instanceSource: () => { tier: string; state: InstanceState; count: number }[] = () => [];

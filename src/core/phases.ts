@@ -35,11 +35,13 @@ export function roundMs(ms: number): number {
  * `sandbox` entry names its start path as the description (`desc="stem-cell"`).
  */
 export function serverTiming(phases: Phases, totalMs?: number, startPath?: string): string {
-  const parts = PHASES.map((p) =>
-    p === 'sandbox' && startPath
-      ? `${p};dur=${roundMs(phases[p])};desc="${startPath}"`
-      : `${p};dur=${roundMs(phases[p])}`,
-  );
-  if (totalMs !== undefined) parts.push(`total;dur=${roundMs(totalMs)}`);
-  return parts.join(', ');
+  // Concatenated in a loop: this runs for every sync invocation.
+  let out = '';
+  for (const p of PHASES) {
+    if (out !== '') out += ', ';
+    out += `${p};dur=${roundMs(phases[p])}`;
+    if (p === 'sandbox' && startPath) out += `;desc="${startPath}"`;
+  }
+  if (totalMs !== undefined) out += `, total;dur=${roundMs(totalMs)}`;
+  return out;
 }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDatabase } from '../../src/control/db.js';
 import { InvocationStore } from '../../src/control/invocations.js';
+import { threadSink } from '../../src/control/record-sink.js';
+import type { KindlingError } from '../../src/core/errors.js';
 import { emptyPhases } from '../../src/core/phases.js';
+import { tempDir } from '../helpers/platform.js';
 
 const base = (id: string, createdAt: number) => ({
   id,
@@ -109,5 +113,42 @@ describe('InvocationStore', () => {
     const kept = store.recent('t', 'f', 2000);
     assert.equal(kept.length, 1000);
     assert.equal(kept.at(-1)!.id, 'r10', 'the oldest ten are gone');
+  });
+
+  it('on a writer thread: a record is readable as soon as it was recorded, and pruning runs there', async () => {
+    const db = openDatabase(join(tempDir(), 'k.db'));
+    const errors: KindlingError[] = [];
+    const store = new InvocationStore(
+      db,
+      threadSink(db, (e) => errors.push(e)),
+    );
+    const phases = { ...emptyPhases(), exec: 1 };
+    for (let i = 0; i < 1010; i++) {
+      store.recordSync(base(`r${i}`, i), {
+        status: 'succeeded',
+        result: i,
+        logs: [],
+        logsDroppedBytes: 0,
+        cold: false,
+        phases,
+        totalMs: 1,
+      });
+      // Interleaved with reads: each read must see every record made before it, at once.
+      if (i % 337 === 0) assert.equal(store.get(`r${i}`)?.result, i);
+    }
+    assert.equal(store.recent('t', 'f', 2000).length, 1010);
+    store.prune();
+    const kept = store.recent('t', 'f', 2000);
+    assert.equal(kept.length, 1000);
+    assert.equal(kept.at(-1)!.id, 'r10', 'the oldest ten are gone');
+    store.recordSync(base('last', 2000), { status: 'failed', logs: [], logsDroppedBytes: 0 });
+    await store.close();
+    assert.equal(
+      (db.prepare("SELECT status FROM invocations WHERE id = 'last'").get() as { status: string }).status,
+      'failed',
+      'close() commits what was pending',
+    );
+    db.close();
+    assert.deepEqual(errors, []);
   });
 });
