@@ -24,7 +24,7 @@
  * keeps the median per-MiB cost of each role. The machine should be otherwise idle: CPU time per
  * byte grows when other work competes for the cores and caches. Writes bench/results/cpu-costs.json.
  *
- *   npm run bench:cpu                 # 48 MiB, a warm-up and 3 passes per path (about a minute)
+ *   npm run bench:cpu                 # 48 MiB, a warm-up and 5 passes per path (about 2 minutes)
  *   npm run bench:cpu -- --mib 16 --passes 1
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
@@ -53,7 +53,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const { values } = parseArgs({
   options: {
     mib: { type: 'string', default: '48' },
-    passes: { type: 'string', default: '3' },
+    passes: { type: 'string', default: '5' },
     out: { type: 'string', default: join(root, 'bench', 'results') },
   },
 });

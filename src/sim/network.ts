@@ -126,10 +126,10 @@ export class Network {
           `node ${id}: ${dir}Mbps must be a finite number > 0, got ${mbps}`,
         );
     }
-    let cpuLinks: NodeLinks['cpu'];
+    let machine = -1;
     if (cpu) {
-      const machine = this.machines.get(cpu.machine);
-      if (machine === undefined)
+      machine = this.machines.get(cpu.machine) ?? -1;
+      if (machine < 0)
         throw new KindlingError(
           'KINDLING_INVALID_CONFIG',
           `node ${id} runs on machine ${cpu.machine}, which was not added (addMachine first)`,
@@ -145,17 +145,19 @@ export class Network {
         throw bad('receiveMsPerByte', cpu.receiveMsPerByte, '> 0');
       if (!(cpu.sendMsPerByte >= 0) || !Number.isFinite(cpu.sendMsPerByte))
         throw bad('sendMsPerByte', cpu.sendMsPerByte, '≥ 0');
-      cpuLinks = {
-        process: -1,
-        machine,
-        send: cpu.sendMsPerByte,
-        receive: cpu.receiveMsPerByte,
-      };
     }
     const up = this.addLink(mbpsToBytesPerMs(nic.upMbps));
     const down = this.addLink(mbpsToBytesPerMs(nic.downMbps));
-    if (cpuLinks) cpuLinks.process = this.addLink(cpu!.processCores);
-    this.nodes.set(id, { up, down, cpu: cpuLinks });
+    this.nodes.set(id, {
+      up,
+      down,
+      cpu: cpu && {
+        process: this.addLink(cpu.processCores),
+        machine,
+        send: cpu.sendMsPerByte,
+        receive: cpu.receiveMsPerByte,
+      },
+    });
   }
 
   private addLink(capacity: number): number {
