@@ -4,27 +4,37 @@
  * benchmark measured (`bench/results/dist.json` from `npm run bench:dist`; else `dist-quick.json`,
  * said so in the output). Reports the error of the all-hosts-ready time per run.
  *
- * The simulated runs ask for the image as the cluster does today (`cluster/image-fetch.ts`: the
- * whole image as the working set, in manifest order). Per-host fixed costs are model inputs taken
- * from measurements, never fitted to the benchmark:
+ * The simulated runs ask for the image as the cluster does (`cluster/image-fetch.ts`: every block as
+ * background work, so swarm picks rarest first). The test cluster runs the control plane and all N
+ * workers on this one machine, so the runs use the simulator's CPU model with every host and the
+ * registry (the control plane) on one machine of the benchmark's cores (`machine.cpus` in dist.json),
+ * each process capped at one core. Its inputs are measurements, never fitted to the benchmark:
+ * - per-MiB CPU costs of receiving (HTTP, sha256, store write, distribution requests), sending (peer
+ *   server or registry) and the control plane's distribution API, and of materialising (verify,
+ *   decompress, write the files): `bench/results/cpu-costs.json` from `npm run bench:cpu`, which
+ *   pushes real blocks through the real fetcher, peer server and distribution API over veth links
+ *   shaped like the cluster's (the loopback figures when netns was unavailable; the output says which);
+ * - the links' goodput: what a plain TCP stream gets through one of the cluster's shaped links, as a
+ *   fraction of the shaping rate (Ethernet, IP and TCP headers count against a `tc` token bucket),
+ *   from the same benchmark; every link's rate in the model is scaled by it;
  * - the sandbox cold start: the process tier's runtime-snapshot start (the path a CommonJS entry
- *   takes on a cluster worker), median from `bench/results/sandbox.json`;
- * - materialisation: the work a host does once its blocks are local (read each block, verify its
- *   sha256, decompress, write the files), timed on this machine at scenario start on 16 MiB of
- *   incompressible blocks like the benchmark's, scaled to the image size; the cluster's hosts all
- *   run on this machine's cores and finish their downloads together, so N hosts share its cores
- *   (× max(1, N ÷ cores)).
+ *   takes on a cluster worker), median from `bench/results/sandbox.json`, as CPU work on the host.
+ * Each run is also simulated with nominal link rates and no CPU (the network alone) and with the
+ * CPU at nominal link rates, to show what each part adds.
  */
 import { TREE_PIPELINE_DEPTH } from '../../cluster/distribution.js';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { lineChart, svgDocument } from '../../../bench/lib/svg-plot.js';
 import { KindlingError } from '../../core/errors.js';
-import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
-import { sha256Digest } from '../../image/digest.js';
-import { roundTo as round, simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
+import { measuredCpuCosts } from '../cpu-costs.js';
+import {
+  roundTo as round,
+  simulateDistribution,
+  type DistSimCpu,
+  type DistSimStrategy,
+} from '../dist-sim.js';
 import {
   displayPath,
   findResult,
@@ -64,9 +74,15 @@ export interface CalibrationRow {
   measuredWholeImageS: number | null;
   /** (sim − measured) ÷ measured of the whole-image time, %; null when the benchmark did not record it. */
   fetchErrorPct: number | null;
-  /** Seconds from whole image to ready: the model's fixed costs, and the benchmark's (all-ready − whole-image). */
+  /** Seconds from whole image to ready: materialisation and start in the model, and the benchmark's (all-ready − whole-image). */
   simAfterFetchS: number;
   measuredAfterFetchS: number | null;
+  /** The same run without the CPU model, at nominal link rates (the network alone), and its error, %. */
+  simNetworkOnlyAllReadyS: number;
+  networkOnlyErrorPct: number | null;
+  /** The same run with the CPU model at nominal link rates (no header overhead), and its error, %. */
+  simNominalLinksAllReadyS: number;
+  nominalLinksErrorPct: number | null;
 }
 
 /** The results file. */
@@ -80,9 +96,11 @@ export interface CalibrationResult {
   inputs: {
     sandboxStartMs: number;
     sandboxStartFrom: string;
-    materialiseMsPerMiB: number;
-    materialiseFrom: string;
-    cores: number;
+    /** The CPU model's inputs: one machine of `cores` for every host and the control plane. */
+    cpu: DistSimCpu;
+    cpuFrom: string;
+    /** Goodput of a shaped link as a fraction of its rate (1 when not measured); the model's links run at rate × this. */
+    linkGoodputFraction: number;
   };
   targetPct: number;
   rows: CalibrationRow[];
@@ -106,30 +124,6 @@ export function readMeasured(outDir: string): { file: string; data: MeasuredFile
   if (!Array.isArray(data.runs))
     throw new KindlingError('KINDLING_INVALID_CONFIG', `${file}: runs must be an array`);
   return { file, data: data as MeasuredFile };
-}
-
-/**
- * Milliseconds per MiB of the work after the network, on this machine: verify, decompress, write.
- * Timed over `mib` MiB of incompressible 512 KiB blocks (the best of three passes).
- */
-export async function measureMaterialiseMsPerMiB(mib = 16): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-calib-'));
-  try {
-    const blocks = Array.from({ length: (mib * MiB) / BLOCK }, () => compressBlockSync(randomBytes(BLOCK)));
-    let best = Number.POSITIVE_INFINITY;
-    for (let pass = 0; pass < 3; pass++) {
-      const t0 = performance.now();
-      for (const [i, b] of blocks.entries()) {
-        const digest = sha256Digest(b);
-        const raw = await decompressBlock(b, BLOCK, digest);
-        writeFileSync(join(dir, `f${i}`), raw);
-      }
-      best = Math.min(best, performance.now() - t0);
-    }
-    return best / mib;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Runs the scenario; `quick`: 2 and 4 hosts, an 8 MiB image unless measurements say otherwise. */
@@ -156,10 +150,22 @@ export async function runCalibration(opts: {
   const hostMbps = m?.nicMbit ?? 100;
   const registryMbps = m?.registryNicMbit ?? 200;
   const start = sandboxColdStart(outDir, 'process/runtime-snapshot');
-  const perMiB = await measureMaterialiseMsPerMiB(opts.quick ? 2 : 16);
-  const cores = availableParallelism();
+  const measuredCpu = measuredCpuCosts(outDir);
+  const cores = m?.machine?.cpus ?? availableParallelism();
+  const cpu: DistSimCpu = {
+    machines: 'shared',
+    cores,
+    processCores: 1,
+    receiveMsPerMiB: measuredCpu.costs.receiveMsPerMiB,
+    sendMsPerMiB: measuredCpu.costs.sendMsPerMiB,
+    controlMsPerMiB: measuredCpu.costs.controlMsPerMiB,
+    materialiseMsPerMiB: measuredCpu.materialiseMsPerMiB,
+  };
+  // A loopback cluster limits payload bytes in its transport, so headers do not count there.
+  const goodput = m?.network === 'loopback' ? 1 : (measuredCpu.linkGoodputFraction ?? 1);
+  const cpuFrom = `${measuredCpu.file} (${measuredCpu.path} path, measured on ${measuredCpu.machine.cpus} cores, ${measuredCpu.machine.model})`;
   say(
-    `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}), materialisation ${perMiB.toFixed(2)} ms/MiB on this machine (${cores} cores)`,
+    `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}); CPU model: every host and the control plane on one machine of ${cores} cores, one core per process; CPU ms/MiB receive ${cpu.receiveMsPerMiB}, send ${cpu.sendMsPerMiB}, control plane ${cpu.controlMsPerMiB}, materialise ${cpu.materialiseMsPerMiB}, from ${cpuFrom}; links at ${round(100 * goodput, 1)}% of their rate (${m?.network === 'loopback' ? 'a loopback cluster: its limits count payload only' : measuredCpu.linkGoodputFraction === undefined ? 'not measured: no netns path in the costs file' : 'plain TCP over a shaped link, same file'})`,
   );
   const wanted: { strategy: string; lazy: boolean; hosts: number }[] = m
     ? m.runs.map((r) => ({ strategy: r.strategy, lazy: r.lazy, hosts: r.hosts }))
@@ -180,21 +186,26 @@ export async function runCalibration(opts: {
       );
       continue;
     }
-    const r = await simulateDistribution({
-      strategy: w.strategy as DistSimStrategy,
-      hosts: w.hosts,
-      imageBytes: imageMiB * MiB,
-      pieceBytes: BLOCK,
-      lazy: false,
-      // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
-      treePipelineDepth: TREE_PIPELINE_DEPTH,
-      hostMbps,
-      registryMbps,
-      containerStartMs: start.coldP50Ms,
-      hostReadyMs: perMiB * imageMiB * Math.max(1, w.hosts / cores),
-    });
+    const run = (withCpu: boolean, linkFraction: number) =>
+      simulateDistribution({
+        strategy: w.strategy as DistSimStrategy,
+        hosts: w.hosts,
+        imageBytes: imageMiB * MiB,
+        pieceBytes: BLOCK,
+        lazy: false,
+        // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
+        treePipelineDepth: TREE_PIPELINE_DEPTH,
+        hostMbps: hostMbps * linkFraction,
+        registryMbps: registryMbps * linkFraction,
+        containerStartMs: start.coldP50Ms,
+        ...(withCpu ? { cpu } : {}),
+      });
+    const r = await run(true, goodput);
+    const net = await run(false, 1);
+    const nominal = await run(true, 1);
     const real = m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
-    const errorPct = real ? round((100 * (r.allStartedS - real.allReadyS)) / real.allReadyS, 1) : null;
+    const err = (sim: number) => (real ? round((100 * (sim - real.allReadyS)) / real.allReadyS, 1) : null);
+    const errorPct = err(r.allStartedS);
     const simWholeImageS = Math.max(...r.readyS);
     const realWhole = typeof real?.wholeImageS === 'number' ? real.wholeImageS : null;
     rows.push({
@@ -213,6 +224,10 @@ export async function runCalibration(opts: {
       fetchErrorPct: realWhole ? round((100 * (simWholeImageS - realWhole)) / realWhole, 1) : null,
       simAfterFetchS: round(r.allStartedS - simWholeImageS),
       measuredAfterFetchS: real && realWhole !== null ? round(real.allReadyS - realWhole) : null,
+      simNetworkOnlyAllReadyS: net.allStartedS,
+      networkOnlyErrorPct: err(net.allStartedS),
+      simNominalLinksAllReadyS: nominal.allStartedS,
+      nominalLinksErrorPct: err(nominal.allStartedS),
     });
     say(
       `${w.strategy.padEnd(9)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
@@ -220,7 +235,8 @@ export async function runCalibration(opts: {
           ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%` +
             (realWhole !== null
               ? `   whole image: sim ${simWholeImageS.toFixed(2)} s, measured ${realWhole.toFixed(2)} s`
-              : '')
+              : '') +
+            `   (network alone: ${net.allStartedS.toFixed(2)} s, ${signed(err(net.allStartedS))}; CPU at nominal link rates: ${nominal.allStartedS.toFixed(2)} s, ${signed(err(nominal.allStartedS))})`
           : '  (no measurement)'),
     );
   }
@@ -234,19 +250,22 @@ export async function runCalibration(opts: {
     network: m?.network ?? null,
     inputs: {
       sandboxStartMs: start.coldP50Ms,
-      sandboxStartFrom: `${start.tier} coldP50Ms in ${start.file}`,
-      materialiseMsPerMiB: round(perMiB, 3),
-      materialiseFrom:
-        'timed at scenario start on this machine: sha256 + decompress + write of incompressible 512 KiB blocks; × image MiB × max(1, hosts ÷ cores)',
-      cores,
+      sandboxStartFrom: `${start.tier} coldP50Ms in ${start.file}, as CPU work on the host`,
+      cpu,
+      cpuFrom,
+      linkGoodputFraction: goodput,
     },
     targetPct: TARGET_PCT,
     rows,
     withinTarget: compared.filter((r) => Math.abs(r.errorPct!) <= TARGET_PCT).length,
     compared: compared.length,
   };
-  if (compared.length > 0)
-    say(`${result.withinTarget} of ${compared.length} runs within ±${TARGET_PCT}% of the measurement`);
+  if (compared.length > 0) {
+    const netWithin = compared.filter((r) => Math.abs(r.networkOnlyErrorPct!) <= TARGET_PCT).length;
+    say(
+      `${result.withinTarget} of ${compared.length} runs within ±${TARGET_PCT}% of the measurement (the network alone: ${netWithin} of ${compared.length})`,
+    );
+  }
   if (opts.write !== false) {
     mkdirSync(outDir, { recursive: true });
     const json = join(outDir, 'sim-calibration.json');
@@ -255,6 +274,10 @@ export async function runCalibration(opts: {
     say(`wrote ${json} and sim-calibration.svg`);
   }
   return result;
+}
+
+function signed(pct: number | null): string {
+  return pct === null ? '–' : `${pct >= 0 ? '+' : ''}${pct}%`;
 }
 
 function plot(r: CalibrationResult): string {
