@@ -250,6 +250,8 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
   const pieces = image.digests.length;
   const wsPieces = o.lazy ? Math.max(1, Math.ceil(pieces * (o.workingSetFraction ?? 1))) : pieces;
   const workingSet = image.digests.slice(0, wsPieces);
+  let wsBytes = 0;
+  for (const d of workingSet) wsBytes += image.size.get(d) ?? 0;
   const clock = new SimClock();
   const network = new Network(clock);
   const cpu = o.cpu;
@@ -308,9 +310,18 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     const count = containersOn(i, perHost);
     containers += count;
     const host = ids[i]!;
-    /** With CPU: materialise, then the containers one after another, each as CPU work on the host. */
+    /**
+     * With CPU: materialise, then the containers one after another, each as CPU work on the host.
+     * A lazy host writes the working set's files first and the rest once every block is local.
+     */
     const startOnCpu = (c: DistSimCpu): void => {
-      const materialiseMs = (c.materialiseMsPerMiB * o.imageBytes) / MiB;
+      const first = o.lazy ? wsBytes : o.imageBytes;
+      const materialiseMs = (c.materialiseMsPerMiB * first) / MiB;
+      if (o.lazy)
+        job.done.then(
+          () => network.compute(host, (c.materialiseMsPerMiB * (o.imageBytes - first)) / MiB, () => {}),
+          () => {},
+        );
       let left = count;
       const next = (): void => {
         if (left-- === 0) {

@@ -204,6 +204,28 @@ describe('distribution with the CPU model', () => {
     assert.ok(busy.allStartedS >= 0.96, `${busy.allStartedS}`);
   });
 
+  it('a lazy host materialises only its working set before it starts', async () => {
+    // One host with a core of its own; links, not CPU, limit the fetch (receiving is nearly free).
+    // Once its working set (2 of 8 MiB) is local it writes those 2 MiB at 100 ms/MiB and starts
+    // (20 ms): 220 ms after it was ready, not the 820 ms the whole image would take.
+    const r = await simulateDistribution({
+      ...base,
+      hosts: 1,
+      hostMbps: 80,
+      lazy: true,
+      workingSetFraction: 0.25,
+      cpu: {
+        ...costs,
+        machines: 'per-host',
+        receiveMsPerMiB: 0.001,
+        sendMsPerMiB: 0,
+        controlMsPerMiB: 0,
+        materialiseMsPerMiB: 100,
+      },
+    });
+    near(r.allStartedS - r.readyS[0]!, 0.22, 0.02);
+  });
+
   it('without CPU costs that bind, the result is the network model’s', async () => {
     const slowLinks = { ...base, hostMbps: 100, registryMbps: 400 };
     const plain = await simulateDistribution(slowLinks);
