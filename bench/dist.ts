@@ -25,7 +25,11 @@ import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
-import type { DistBenchResult, DistBenchRun } from '../src/sim/measured-costs.js';
+import {
+  DIST_BENCH_STARTUP_FRACTION,
+  type DistBenchResult,
+  type DistBenchRun,
+} from '../src/sim/measured-costs.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,7 +57,7 @@ function makeFunction(dir: string, mib: number): void {
       '',
     ].join('\n'),
   );
-  const startupMiB = mib / 16;
+  const startupMiB = mib * DIST_BENCH_STARTUP_FRACTION;
   writeFileSync(join(assets, 'startup.bin'), randomBytes(startupMiB * MiB));
   const rest = mib - startupMiB;
   const files = Math.max(1, Math.round(rest / 8));

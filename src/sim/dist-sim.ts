@@ -25,7 +25,7 @@ import { SwarmStrategy } from '../distribution/swarm-strategy.js';
 import { TreeStrategy } from '../distribution/tree-strategy.js';
 import { sha256Digest } from '../image/digest.js';
 import type { Digest } from '../image/manifest.js';
-import { Network } from './network.js';
+import { Network, type NodeCpu } from './network.js';
 import { SimBlockStore } from './sim-block-store.js';
 import { SimClock } from './sim-clock.js';
 import { SimTransport } from './sim-transport.js';
@@ -34,6 +34,30 @@ import { WholeImageSwarm } from './whole-image-swarm.js';
 /** The strategies a run can use; `swarm-whole` is swarm with whole-image pieces (FaaSNet's Kraken). */
 export const DIST_SIM_STRATEGIES = ['registry', 'swarm', 'swarm-whole', 'tree'] as const;
 export type DistSimStrategy = (typeof DIST_SIM_STRATEGIES)[number];
+
+/**
+ * The hosts' CPU, for {@link DistSimOptions.cpu}: costs in CPU-ms per MiB, measured on a machine
+ * (`npm run bench:cpu`), never fitted. See the network's CPU model.
+ */
+export interface DistSimCpu {
+  /**
+   * `shared`: every host and the registry (the control plane) run on one machine of `cores` cores —
+   * the test cluster on one machine. `per-host`: each host, and the registry, has a machine of
+   * `cores` cores to itself.
+   */
+  machines: 'shared' | 'per-host';
+  cores: number;
+  /** Cores one host's process (and the control plane's) can use at most; default 1. */
+  processCores?: number;
+  /** A host receiving a block: HTTP receive, verification, store write, its distribution requests. */
+  receiveMsPerMiB: number;
+  /** A peer, or the registry, sending a block. */
+  sendMsPerMiB: number;
+  /** The control plane (the registry's node) per MiB any host fetches: its distribution API. */
+  controlMsPerMiB: number;
+  /** A host once its blocks are local, per MiB of image: verify, decompress, write the files. */
+  materialiseMsPerMiB: number;
+}
 
 /** Options of {@link simulateDistribution}. */
 export interface DistSimOptions {
@@ -54,10 +78,18 @@ export interface DistSimOptions {
   registryMbps: number;
   /** Containers started per host (they share the host's image); default 1. A fraction spreads them: 2.5 → half the hosts start 3, half 2. */
   containersPerHost?: number;
-  /** Time to start one container once the image is ready, ms (a measured sandbox cold start). */
+  /**
+   * Time to start one container once the image is ready, ms (a measured sandbox cold start). With
+   * `cpu`, CPU-ms of work on the host instead of a fixed time.
+   */
   containerStartMs: number;
   /** Time a host spends once its blocks are local before any container starts, ms (materialisation); default 0. */
   hostReadyMs?: number;
+  /**
+   * The CPU model: hosts' and the registry's processes on machines, with per-byte costs on every
+   * transfer, materialisation and sandbox starts as CPU work. Default none: the network alone.
+   */
+  cpu?: DistSimCpu;
   /**
    * How a run without lazy loading asks for the image. `strategy` (default): every block as a
    * background block, so the strategy's piece order applies (rarest-first for swarm), and the host
@@ -130,6 +162,29 @@ function check(o: DistSimOptions): void {
     const v = o[k] ?? 0;
     if (!(v >= 0) || !Number.isFinite(v)) bad(`${k} must be a finite number ≥ 0, got ${v}`, { [k]: v });
   }
+  if (o.cpu) {
+    if (o.cpu.machines !== 'shared' && o.cpu.machines !== 'per-host')
+      bad(`cpu.machines must be "shared" or "per-host", got "${String(o.cpu.machines)}"`, {
+        machines: o.cpu.machines,
+      });
+    for (const k of ['sendMsPerMiB', 'controlMsPerMiB', 'materialiseMsPerMiB'] as const)
+      if (!(o.cpu[k] >= 0) || !Number.isFinite(o.cpu[k]))
+        bad(`cpu.${k} must be a finite number ≥ 0, got ${o.cpu[k]}`, { [k]: o.cpu[k] });
+    // Cores, process cores and the receive cost (> 0) are checked by the network.
+  }
+}
+
+/** A node's process on the CPU model's machines, for {@link Network.addNode}. */
+function nodeCpu(network: Network, cpu: DistSimCpu, node: string): NodeCpu {
+  let machine = 'machine';
+  if (cpu.machines === 'per-host') network.addMachine((machine = `${node}/machine`), cpu.cores);
+  else if (!network.hasMachine(machine)) network.addMachine(machine, cpu.cores);
+  return {
+    machine,
+    processCores: cpu.processCores ?? 1,
+    sendMsPerByte: cpu.sendMsPerMiB / MiB,
+    receiveMsPerByte: cpu.receiveMsPerMiB / MiB,
+  };
 }
 
 /** The image: `n` pieces with stand-in payloads (their digests are real), in manifest order. */
@@ -195,14 +250,24 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
   const pieces = image.digests.length;
   const wsPieces = o.lazy ? Math.max(1, Math.ceil(pieces * (o.workingSetFraction ?? 1))) : pieces;
   const workingSet = image.digests.slice(0, wsPieces);
+  let wsBytes = 0;
+  for (const d of workingSet) wsBytes += image.size.get(d) ?? 0;
   const clock = new SimClock();
   const network = new Network(clock);
-  network.addNode('registry', { upMbps: o.registryMbps, downMbps: o.registryMbps });
+  const cpu = o.cpu;
+  network.addNode(
+    'registry',
+    { upMbps: o.registryMbps, downMbps: o.registryMbps },
+    cpu && nodeCpu(network, cpu, 'registry'),
+  );
   const transport = new SimTransport({
     network,
     registryNode: 'registry',
     registry: image.registry,
     sizeOf: (d) => image.size.get(d) ?? 0,
+    ...(cpu?.controlMsPerMiB
+      ? { controlCharge: { node: 'registry', msPerByte: cpu.controlMsPerMiB / MiB } }
+      : {}),
   });
   const hub = new DistributionHub({
     strategies: [makeStrategy(o.strategy, pieces, o.treePipelineDepth)],
@@ -212,7 +277,7 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
   const ids = Array.from({ length: o.hosts }, (_, i) => `h${String(i).padStart(width, '0')}`);
   const stores: SimBlockStore[] = [];
   const fetchers = ids.map((id) => {
-    network.addNode(id, { upMbps: o.hostMbps, downMbps: o.hostMbps });
+    network.addNode(id, { upMbps: o.hostMbps, downMbps: o.hostMbps }, cpu && nodeCpu(network, cpu, id));
     const store = new SimBlockStore();
     stores.push(store);
     const fetcher = new BlockFetcher({
@@ -244,10 +309,37 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     const ready = o.lazy || o.wholeImageOrder === 'manifest' ? job.ready : job.done;
     const count = containersOn(i, perHost);
     containers += count;
+    const host = ids[i]!;
+    /**
+     * With CPU: materialise, then the containers one after another, each as CPU work on the host.
+     * A lazy host writes the working set's files first and the rest once every block is local.
+     */
+    const startOnCpu = (c: DistSimCpu): void => {
+      const first = o.lazy ? wsBytes : o.imageBytes;
+      const materialiseMs = (c.materialiseMsPerMiB * first) / MiB;
+      if (o.lazy)
+        job.done.then(
+          () => network.compute(host, (c.materialiseMsPerMiB * (o.imageBytes - first)) / MiB, () => {}),
+          () => {},
+        );
+      let left = count;
+      const next = (): void => {
+        if (left-- === 0) {
+          hostsStarted++;
+          return;
+        }
+        network.compute(host, o.containerStartMs, (_f, at) => {
+          started.push(at);
+          next();
+        });
+      };
+      network.compute(host, materialiseMs, next);
+    };
     ready.then(
       () => {
         readyAt[i] = clock.now();
         clock.setTimer(() => {
+          if (cpu) return startOnCpu(cpu);
           // Containers on one host start one after another.
           for (let k = 1; k <= count; k++) started.push(clock.now() + k * o.containerStartMs);
           hostsStarted++;

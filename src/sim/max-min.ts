@@ -4,6 +4,12 @@
  * crossing it are frozen at the current level and the others keep rising. The result is the unique
  * allocation in which no flow can get more without taking from a flow that has no more than it.
  *
+ * Weighted form: a flow may use a link at a multiple of its rate (`uses`: the simulator's CPU is a
+ * link in CPU-ms per ms that a byte flow crosses at its measured cost per byte), and may rise at a
+ * multiple of the common level (`share`: a CPU-only task, whose rate is in CPU-ms per ms, is given
+ * the share that makes it rise like a byte flow of the same cost). With every `uses` and `share` 1
+ * this is the classic allocation.
+ *
  * Pure: links and flows in, rates out. The network model calls the indexed form
  * ({@link maxMinRatesIndexed}: links are numbers, state in typed arrays, no per-call maps) whenever
  * flows start or end; {@link maxMinRates} is the same allocation over named links.
@@ -14,6 +20,10 @@ import { KindlingError } from '../core/errors.js';
 export interface FairFlow {
   id: string;
   links: readonly string[];
+  /** Capacity used per unit of rate on each of `links`, in order; default 1 each. */
+  uses?: readonly number[];
+  /** Rate = `share` × the common level; default 1. */
+  share?: number;
   /** Optional ceiling on this flow's own rate (e.g. a disk or a sender limit). */
   maxRate?: number;
 }
@@ -21,6 +31,10 @@ export interface FairFlow {
 /** A flow over numbered links. */
 export interface IndexedFlow {
   links: readonly number[];
+  /** Link capacity used per unit of this flow's rate, per link in `links` order; default 1 each. */
+  uses?: readonly number[];
+  /** This flow's rate is `share` × the common level; default 1. */
+  share?: number;
   maxRate?: number;
 }
 
@@ -37,6 +51,9 @@ export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly Index
   const remaining = Float64Array.from(capacity);
   /** Unfrozen flows per link. */
   const count = new Int32Array(capacity.length);
+  /** Capacity the unfrozen flows of each link use per unit of level. */
+  const demand = new Float64Array(capacity.length);
+  const share = (i: number): number => flows[i]!.share ?? 1;
   // Flows of each link, as a CSR list.
   const start = new Int32Array(capacity.length + 1);
   for (const f of flows) for (const l of f.links) start[l + 1]!++;
@@ -47,7 +64,11 @@ export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly Index
   const members = new Int32Array(start[capacity.length]!);
   const fill = start.slice(0, capacity.length);
   flows.forEach((f, i) => {
-    for (const l of f.links) members[fill[l]!++] = i;
+    const s = f.share ?? 1;
+    f.links.forEach((l, k) => {
+      members[fill[l]!++] = i;
+      demand[l]! += (f.uses?.[k] ?? 1) * s;
+    });
   });
   const used: number[] = [];
   for (let l = 0; l < capacity.length; l++) if (count[l]! > 0) used.push(l);
@@ -61,8 +82,9 @@ export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly Index
   while (active > 0) {
     // The next level at which a link fills or a flow reaches its own ceiling.
     let inc = Number.POSITIVE_INFINITY;
-    for (const l of used) if (count[l]! > 0) inc = Math.min(inc, remaining[l]! / count[l]!);
-    for (const i of capped) if (!frozen[i]) inc = Math.min(inc, flows[i]!.maxRate! - level);
+    for (const l of used)
+      if (count[l]! > 0 && demand[l]! > 0) inc = Math.min(inc, Math.max(0, remaining[l]!) / demand[l]!);
+    for (const i of capped) if (!frozen[i]) inc = Math.min(inc, flows[i]!.maxRate! / share(i) - level);
     if (!Number.isFinite(inc)) break; // only unbounded flows left (rejected by the callers)
     inc = Math.max(0, inc);
     level += inc;
@@ -70,21 +92,26 @@ export function maxMinRatesIndexed(capacity: Float64Array, flows: readonly Index
     for (const l of used) {
       const n = count[l]!;
       if (n === 0) continue;
-      const left = remaining[l]! - inc * n;
+      const left = remaining[l]! - inc * demand[l]!;
       remaining[l] = left;
       if (left <= EPS * Math.max(1, capacity[l]!))
         for (let k = start[l]!; k < start[l + 1]!; k++) if (!frozen[members[k]!]) freeze.push(members[k]!);
     }
     for (const i of capped) {
-      const cap = flows[i]!.maxRate!;
+      const cap = flows[i]!.maxRate! / share(i);
       if (!frozen[i] && cap - level <= EPS * Math.max(1, cap)) freeze.push(i);
     }
     for (const i of freeze) {
       if (frozen[i]) continue;
       frozen[i] = 1;
       active--;
-      rates[i] = level;
-      for (const l of flows[i]!.links) count[l]!--;
+      const f = flows[i]!;
+      const s = f.share ?? 1;
+      rates[i] = level * s;
+      f.links.forEach((l, k) => {
+        count[l]!--;
+        demand[l]! -= (f.uses?.[k] ?? 1) * s;
+      });
     }
   }
   return rates;
@@ -118,7 +145,12 @@ export function maxMinRates(
       }
       return i;
     });
-    return f.maxRate === undefined ? { links } : { links, maxRate: f.maxRate };
+    return {
+      links,
+      ...(f.uses ? { uses: f.uses } : {}),
+      ...(f.share !== undefined ? { share: f.share } : {}),
+      ...(f.maxRate !== undefined ? { maxRate: f.maxRate } : {}),
+    };
   });
   const rates = maxMinRatesIndexed(Float64Array.from(caps), indexed);
   return new Map(flows.map((f, i) => [f.id, rates[i]!]));

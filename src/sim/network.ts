@@ -5,6 +5,15 @@
  * a flow starts or ends; between those instants every flow moves at a constant rate, so the model
  * needs one event per flow start/end, not per packet.
  *
+ * CPU, optional: a node may run on a machine ({@link Network.addMachine}, a number of cores) as one
+ * process that can use at most `processCores` of them, and spend CPU per byte it sends and receives
+ * ({@link NodeCpu}). A machine's cores and a process's cap are links too, in CPU-ms per ms, which a
+ * flow crosses at its endpoints' cost per byte (and a third party's, such as the control plane that
+ * answers a fetcher's requests: {@link CpuCharge}); so a transfer moves at the rate of whichever is
+ * scarcer, the NICs or the CPU, shared max-min fairly with everything else on them. CPU-only work
+ * (decompressing an image, starting a sandbox) is {@link Network.compute}: a task of so many CPU-ms
+ * that competes like a download through its node. Nodes without CPU cost nothing: the network alone.
+ *
  * Changes at the same virtual instant are batched: the first marks the network dirty and schedules
  * one zero-delay recompute, so a thousand hosts starting a fetch at once cost one allocation.
  */
@@ -24,6 +33,24 @@ export interface NicSpec {
   downMbps: number;
 }
 
+/** A node's process and its CPU costs (see the module comment). */
+export interface NodeCpu {
+  /** The machine (added with {@link Network.addMachine}) whose cores this node's process shares. */
+  machine: string;
+  /** Cores this node's process can use at most (> 0). */
+  processCores: number;
+  /** CPU-ms this node spends per byte it sends (≥ 0). */
+  sendMsPerByte: number;
+  /** CPU-ms this node spends per byte it receives (> 0: CPU-only tasks compete at this cost). */
+  receiveMsPerByte: number;
+}
+
+/** CPU a transfer costs a node other than its endpoints, per byte moved. */
+export interface CpuCharge {
+  node: string;
+  msPerByte: number;
+}
+
 /** A transfer in progress. */
 export interface SimFlow {
   readonly id: string;
@@ -38,16 +65,28 @@ export interface SimFlow {
 }
 
 interface FlowState extends SimFlow {
-  /** Link indices: the sender's uplink and the receiver's downlink. */
+  /** Link indices: the sender's uplink, the receiver's downlink, then CPU links (distinct). */
   links: number[];
+  /** Capacity used per unit of rate on each link (undefined: 1 each, a network-only flow). */
+  uses: number[] | undefined;
+  /** Rate per unit of the common level (CPU tasks; undefined: 1). */
+  share: number | undefined;
   done: (flow: SimFlow, at: number) => void;
+}
+
+/** Link indices of a node. */
+interface NodeLinks {
+  up: number;
+  down: number;
+  cpu: { process: number; machine: number; send: number; receive: number } | undefined;
 }
 
 /** Nodes, links and flows with max-min fair sharing; see the file comment. */
 export class Network {
-  /** Link capacities, bytes per ms: node k's uplink is 2k, its downlink 2k + 1. */
+  /** Link capacities: NICs in bytes per ms, CPUs in CPU-ms per ms. */
   private capacity = new Float64Array(0);
-  private readonly nodes = new Map<string, number>();
+  private readonly nodes = new Map<string, NodeLinks>();
+  private readonly machines = new Map<string, number>();
   private readonly flows = new Map<string, FlowState>();
   private lastUpdate: number;
   private dirty: TimerHandle | undefined;
@@ -60,8 +99,22 @@ export class Network {
     this.lastUpdate = clock.now();
   }
 
-  /** Adds a node with its NIC (the registry is a node too, usually with only an uplink that matters). */
-  addNode(id: string, nic: NicSpec): void {
+  /** Adds a machine with `cores` cores that nodes' processes share (see {@link NodeCpu}). */
+  addMachine(id: string, cores: number): void {
+    if (this.machines.has(id)) throw new KindlingError('KINDLING_CONFLICT', `machine ${id} already exists`);
+    if (!(cores > 0) || !Number.isFinite(cores))
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `machine ${id}: cores must be a finite number > 0, got ${cores}`,
+      );
+    this.machines.set(id, this.addLink(cores));
+  }
+
+  /**
+   * Adds a node with its NIC (the registry is a node too, usually with only an uplink that matters)
+   * and, optionally, its process on a machine with its CPU costs.
+   */
+  addNode(id: string, nic: NicSpec, cpu?: NodeCpu): void {
     if (this.nodes.has(id)) throw new KindlingError('KINDLING_CONFLICT', `network node ${id} already exists`);
     for (const [dir, mbps] of [
       ['up', nic.upMbps],
@@ -73,13 +126,51 @@ export class Network {
           `node ${id}: ${dir}Mbps must be a finite number > 0, got ${mbps}`,
         );
     }
-    const k = this.nodes.size;
-    this.nodes.set(id, k);
-    const caps = new Float64Array(2 * (k + 1));
+    let machine = -1;
+    if (cpu) {
+      machine = this.machines.get(cpu.machine) ?? -1;
+      if (machine < 0)
+        throw new KindlingError(
+          'KINDLING_INVALID_CONFIG',
+          `node ${id} runs on machine ${cpu.machine}, which was not added (addMachine first)`,
+        );
+      const bad = (k: string, v: number, min: string) =>
+        new KindlingError(
+          'KINDLING_INVALID_CONFIG',
+          `node ${id}: ${k} must be a finite number ${min}, got ${v}`,
+        );
+      if (!(cpu.processCores > 0) || !Number.isFinite(cpu.processCores))
+        throw bad('processCores', cpu.processCores, '> 0');
+      if (!(cpu.receiveMsPerByte > 0) || !Number.isFinite(cpu.receiveMsPerByte))
+        throw bad('receiveMsPerByte', cpu.receiveMsPerByte, '> 0');
+      if (!(cpu.sendMsPerByte >= 0) || !Number.isFinite(cpu.sendMsPerByte))
+        throw bad('sendMsPerByte', cpu.sendMsPerByte, '≥ 0');
+    }
+    const up = this.addLink(mbpsToBytesPerMs(nic.upMbps));
+    const down = this.addLink(mbpsToBytesPerMs(nic.downMbps));
+    this.nodes.set(id, {
+      up,
+      down,
+      cpu: cpu && {
+        process: this.addLink(cpu.processCores),
+        machine,
+        send: cpu.sendMsPerByte,
+        receive: cpu.receiveMsPerByte,
+      },
+    });
+  }
+
+  private addLink(capacity: number): number {
+    const caps = new Float64Array(this.capacity.length + 1);
     caps.set(this.capacity);
-    caps[2 * k] = mbpsToBytesPerMs(nic.upMbps);
-    caps[2 * k + 1] = mbpsToBytesPerMs(nic.downMbps);
+    caps[this.capacity.length] = capacity;
     this.capacity = caps;
+    return this.capacity.length - 1;
+  }
+
+  /** True when a machine of that id exists. */
+  hasMachine(id: string): boolean {
+    return this.machines.has(id);
   }
 
   /** True when a node of that id exists. */
@@ -95,15 +186,81 @@ export class Network {
 
   /**
    * Starts moving `bytes` from `from` to `to`; `done` runs when the last byte arrives. Returns the
-   * flow (its id can cancel it).
+   * flow (its id can cancel it). With CPU, the flow costs the sender its send cost per byte, the
+   * receiver its receive cost, and every node in `charges` its cost.
    */
-  transfer(from: string, to: string, bytes: number, done: (flow: SimFlow, at: number) => void): SimFlow {
-    for (const n of [from, to])
+  transfer(
+    from: string,
+    to: string,
+    bytes: number,
+    done: (flow: SimFlow, at: number) => void,
+    charges: readonly CpuCharge[] = [],
+  ): SimFlow {
+    for (const n of [from, to, ...charges.map((c) => c.node)])
       if (!this.has(n)) throw new KindlingError('KINDLING_BAD_REQUEST', `network has no node ${n}`);
     if (from === to)
       throw new KindlingError('KINDLING_BAD_REQUEST', `a flow needs two different nodes, got ${from} twice`);
     if (!(bytes >= 0) || !Number.isFinite(bytes))
       throw new KindlingError('KINDLING_BAD_REQUEST', `flow size must be a finite number ≥ 0, got ${bytes}`);
+    const a = this.nodes.get(from)!;
+    const b = this.nodes.get(to)!;
+    const cpu = new Map<number, number>();
+    const charge = (n: NodeLinks, msPerByte: number) => {
+      if (!n.cpu || msPerByte === 0) return;
+      for (const l of [n.cpu.process, n.cpu.machine]) cpu.set(l, (cpu.get(l) ?? 0) + msPerByte);
+    };
+    charge(a, a.cpu?.send ?? 0);
+    charge(b, b.cpu?.receive ?? 0);
+    for (const c of charges) {
+      if (!(c.msPerByte >= 0) || !Number.isFinite(c.msPerByte))
+        throw new KindlingError(
+          'KINDLING_BAD_REQUEST',
+          `CPU charge on ${c.node} must be a finite number ≥ 0 per byte, got ${c.msPerByte}`,
+        );
+      charge(this.nodes.get(c.node)!, c.msPerByte);
+    }
+    const links = [a.up, b.down, ...cpu.keys()];
+    return this.start(
+      from,
+      to,
+      bytes,
+      links,
+      cpu.size ? [1, 1, ...cpu.values()] : undefined,
+      undefined,
+      done,
+    );
+  }
+
+  /**
+   * Runs `cpuMs` of CPU-only work in `node`'s process (it needs a {@link NodeCpu}); `done` runs when
+   * it is finished. It shares the process's cap and the machine's cores with the node's transfers,
+   * rising like a download through the node (its share of the level is the receive cost per byte).
+   */
+  compute(node: string, cpuMs: number, done: (flow: SimFlow, at: number) => void): SimFlow {
+    const n = this.nodes.get(node);
+    if (!n) throw new KindlingError('KINDLING_BAD_REQUEST', `network has no node ${node}`);
+    if (!n.cpu)
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `node ${node} has no CPU (add it with a NodeCpu) and cannot run CPU work`,
+      );
+    if (!(cpuMs >= 0) || !Number.isFinite(cpuMs))
+      throw new KindlingError(
+        'KINDLING_BAD_REQUEST',
+        `CPU work must be a finite number ≥ 0 ms, got ${cpuMs}`,
+      );
+    return this.start(node, node, cpuMs, [n.cpu.process, n.cpu.machine], undefined, n.cpu.receive, done);
+  }
+
+  private start(
+    from: string,
+    to: string,
+    bytes: number,
+    links: number[],
+    uses: number[] | undefined,
+    share: number | undefined,
+    done: (flow: SimFlow, at: number) => void,
+  ): SimFlow {
     this.settle();
     const flow: FlowState = {
       id: `f${++this.seq}`,
@@ -113,7 +270,9 @@ export class Network {
       startedAt: this.clock.now(),
       remaining: bytes,
       rate: 0,
-      links: [2 * this.nodes.get(from)!, 2 * this.nodes.get(to)! + 1],
+      links,
+      uses,
+      share,
       done,
     };
     this.flows.set(flow.id, flow);

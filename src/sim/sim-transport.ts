@@ -14,7 +14,7 @@ import type { BlockFetcher } from '../distribution/block-fetcher.js';
 import type { HostId } from '../distribution/function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from '../distribution/strategy.js';
 import type { Digest } from '../image/manifest.js';
-import type { Network } from './network.js';
+import type { CpuCharge, Network } from './network.js';
 import type { SimBlockStore } from './sim-block-store.js';
 
 /** Options of {@link SimTransport}. */
@@ -26,6 +26,11 @@ export interface SimTransportOptions {
   registry: ReadonlyMap<Digest, Uint8Array>;
   /** The modelled size of a block on the wire, bytes. */
   sizeOf(digest: Digest): number;
+  /**
+   * CPU every fetched byte costs a third node, whatever its source: the control plane, which answers
+   * each fetcher's batched sources and stored requests (see the network's CPU model). Default none.
+   */
+  controlCharge?: CpuCharge;
 }
 
 interface SimPeer {
@@ -84,10 +89,17 @@ export class SimTransport implements Transport {
         network.cancel(flow.id);
         reject(signal?.reason);
       };
-      const flow = network.transfer(from, to, bytes, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
+      const charge = this.options.controlCharge;
+      const flow = network.transfer(
+        from,
+        to,
+        bytes,
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        charge ? [charge] : [],
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

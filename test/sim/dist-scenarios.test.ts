@@ -59,7 +59,8 @@ describe('distribution scenarios', () => {
         assert.equal(r.compared, 0);
         assert.ok(r.rows.every((x) => x.errorPct === null));
       }
-      assert.ok(r.inputs.materialiseMsPerMiB > 0);
+      assert.ok(r.inputs.cpu.materialiseMsPerMiB > 0 && r.inputs.cpu.receiveMsPerMiB > 0);
+      assert.match(r.inputs.cpuFrom, /cpu-costs\.json/);
     }),
   );
 

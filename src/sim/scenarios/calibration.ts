@@ -4,28 +4,40 @@
  * benchmark measured (`bench/results/dist.json` from `npm run bench:dist`; else `dist-quick.json`,
  * said so in the output). Reports the error of the all-hosts-ready time per run.
  *
- * The simulated runs ask for the image as the cluster does today (`cluster/image-fetch.ts`: the
- * whole image as the working set, in manifest order). Per-host fixed costs are model inputs taken
- * from measurements, never fitted to the benchmark:
+ * The simulated runs ask for the image as the cluster does (`cluster/image-fetch.ts`: every block as
+ * background work, so swarm picks rarest first). The test cluster runs the control plane and all N
+ * workers on this one machine, so the runs use the simulator's CPU model with every host and the
+ * registry (the control plane) on one machine of the benchmark's cores (`machine.cpus` in dist.json),
+ * each process capped at one core. Its inputs are measurements, never fitted to the benchmark:
+ * - per-MiB CPU costs of receiving (HTTP, sha256, store write, distribution requests), sending (peer
+ *   server or registry) and the control plane's distribution API, and of materialising (verify,
+ *   decompress, write the files): `bench/results/cpu-costs.json` from `npm run bench:cpu`, which
+ *   pushes real blocks through the real fetcher, peer server and distribution API over veth links
+ *   shaped like the cluster's (the loopback figures when netns was unavailable; the output says which);
+ * - the links' goodput: what a plain TCP stream gets through one of the cluster's shaped links, as a
+ *   fraction of the shaping rate (Ethernet, IP and TCP headers count against a `tc` token bucket),
+ *   from the same benchmark; every link's rate in the model is scaled by it;
  * - the sandbox cold start: the process tier's runtime-snapshot start (the path a CommonJS entry
- *   takes on a cluster worker), median from `bench/results/sandbox.json`;
- * - materialisation: the work a host does once its blocks are local (read each block, verify its
- *   sha256, decompress, write the files), timed on this machine at scenario start on 16 MiB of
- *   incompressible blocks like the benchmark's, scaled to the image size; the cluster's hosts all
- *   run on this machine's cores and finish their downloads together, so N hosts share its cores
- *   (× max(1, N ÷ cores)).
+ *   takes on a cluster worker), median from `bench/results/sandbox.json`, as CPU work on the host.
+ * Each run is also simulated with nominal link rates and no CPU (the network alone) and with the
+ * CPU at nominal link rates, to show what each part adds. Lazy runs start each host once the
+ * benchmark function's startup working set (the part of the image it reads) is local.
  */
 import { TREE_PIPELINE_DEPTH } from '../../cluster/distribution.js';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { lineChart, svgDocument } from '../../../bench/lib/svg-plot.js';
 import { KindlingError } from '../../core/errors.js';
-import { compressBlockSync, decompressBlock } from '../../image/block-codec.js';
-import { sha256Digest } from '../../image/digest.js';
-import { roundTo as round, simulateDistribution, type DistSimStrategy } from '../dist-sim.js';
+import { measuredCpuCosts } from '../cpu-costs.js';
 import {
+  roundTo as round,
+  simulateDistribution,
+  type DistSimCpu,
+  type DistSimStrategy,
+} from '../dist-sim.js';
+import {
+  DIST_BENCH_STARTUP_FRACTION,
   displayPath,
   findResult,
   sandboxColdStart,
@@ -59,14 +71,20 @@ export interface CalibrationRow {
   measuredRegistryMiB: number | null;
   /** (sim − measured) ÷ measured, %; null without a measurement. */
   errorPct: number | null;
-  /** The network part alone: seconds until the last host held the whole image, model and benchmark. */
-  simWholeImageS: number;
+  /** The network part alone: seconds until the last host held the whole image, model (null when lazy) and benchmark. */
+  simWholeImageS: number | null;
   measuredWholeImageS: number | null;
   /** (sim − measured) ÷ measured of the whole-image time, %; null when the benchmark did not record it. */
   fetchErrorPct: number | null;
-  /** Seconds from whole image to ready: the model's fixed costs, and the benchmark's (all-ready − whole-image). */
-  simAfterFetchS: number;
+  /** Seconds from whole image to ready: materialisation and start in the model, and the benchmark's (all-ready − whole-image). */
+  simAfterFetchS: number | null;
   measuredAfterFetchS: number | null;
+  /** The same run without the CPU model, at nominal link rates (the network alone), and its error, %. */
+  simNetworkOnlyAllReadyS: number;
+  networkOnlyErrorPct: number | null;
+  /** The same run with the CPU model at nominal link rates (no header overhead), and its error, %. */
+  simNominalLinksAllReadyS: number;
+  nominalLinksErrorPct: number | null;
 }
 
 /** The results file. */
@@ -80,14 +98,21 @@ export interface CalibrationResult {
   inputs: {
     sandboxStartMs: number;
     sandboxStartFrom: string;
-    materialiseMsPerMiB: number;
-    materialiseFrom: string;
-    cores: number;
+    /** The CPU model's inputs: one machine of `cores` for every host and the control plane. */
+    cpu: DistSimCpu;
+    cpuFrom: string;
+    /** Goodput of a shaped link as a fraction of its rate (1 when not measured); the model's links run at rate × this. */
+    linkGoodputFraction: number;
   };
   targetPct: number;
   rows: CalibrationRow[];
+  /** Runs within the target, of those compared; `byKind` splits them into whole-image and lazy runs. */
   withinTarget: number;
   compared: number;
+  byKind: {
+    whole: { withinTarget: number; compared: number };
+    lazy: { withinTarget: number; compared: number };
+  };
 }
 
 const TARGET_PCT = 20;
@@ -106,30 +131,6 @@ export function readMeasured(outDir: string): { file: string; data: MeasuredFile
   if (!Array.isArray(data.runs))
     throw new KindlingError('KINDLING_INVALID_CONFIG', `${file}: runs must be an array`);
   return { file, data: data as MeasuredFile };
-}
-
-/**
- * Milliseconds per MiB of the work after the network, on this machine: verify, decompress, write.
- * Timed over `mib` MiB of incompressible 512 KiB blocks (the best of three passes).
- */
-export async function measureMaterialiseMsPerMiB(mib = 16): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-calib-'));
-  try {
-    const blocks = Array.from({ length: (mib * MiB) / BLOCK }, () => compressBlockSync(randomBytes(BLOCK)));
-    let best = Number.POSITIVE_INFINITY;
-    for (let pass = 0; pass < 3; pass++) {
-      const t0 = performance.now();
-      for (const [i, b] of blocks.entries()) {
-        const digest = sha256Digest(b);
-        const raw = await decompressBlock(b, BLOCK, digest);
-        writeFileSync(join(dir, `f${i}`), raw);
-      }
-      best = Math.min(best, performance.now() - t0);
-    }
-    return best / mib;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Runs the scenario; `quick`: 2 and 4 hosts, an 8 MiB image unless measurements say otherwise. */
@@ -156,10 +157,22 @@ export async function runCalibration(opts: {
   const hostMbps = m?.nicMbit ?? 100;
   const registryMbps = m?.registryNicMbit ?? 200;
   const start = sandboxColdStart(outDir, 'process/runtime-snapshot');
-  const perMiB = await measureMaterialiseMsPerMiB(opts.quick ? 2 : 16);
-  const cores = availableParallelism();
+  const measuredCpu = measuredCpuCosts(outDir);
+  const cores = m?.machine?.cpus ?? availableParallelism();
+  const cpu: DistSimCpu = {
+    machines: 'shared',
+    cores,
+    processCores: 1,
+    receiveMsPerMiB: measuredCpu.costs.receiveMsPerMiB,
+    sendMsPerMiB: measuredCpu.costs.sendMsPerMiB,
+    controlMsPerMiB: measuredCpu.costs.controlMsPerMiB,
+    materialiseMsPerMiB: measuredCpu.materialiseMsPerMiB,
+  };
+  // A loopback cluster limits payload bytes in its transport, so headers do not count there.
+  const goodput = m?.network === 'loopback' ? 1 : (measuredCpu.linkGoodputFraction ?? 1);
+  const cpuFrom = `${measuredCpu.file} (${measuredCpu.path} path, measured on ${measuredCpu.machine.cpus} cores, ${measuredCpu.machine.model})`;
   say(
-    `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}), materialisation ${perMiB.toFixed(2)} ms/MiB on this machine (${cores} cores)`,
+    `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}); CPU model: every host and the control plane on one machine of ${cores} cores, one core per process; CPU ms/MiB receive ${cpu.receiveMsPerMiB}, send ${cpu.sendMsPerMiB}, control plane ${cpu.controlMsPerMiB}, materialise ${cpu.materialiseMsPerMiB}, from ${cpuFrom}; links at ${round(100 * goodput, 1)}% of their rate (${m?.network === 'loopback' ? 'a loopback cluster: its limits count payload only' : measuredCpu.linkGoodputFraction === undefined ? 'not measured: no netns path in the costs file' : 'plain TCP over a shaped link, same file'})`,
   );
   const wanted: { strategy: string; lazy: boolean; hosts: number }[] = m
     ? m.runs.map((r) => ({ strategy: r.strategy, lazy: r.lazy, hosts: r.hosts }))
@@ -172,30 +185,30 @@ export async function runCalibration(opts: {
       say(`skipping a measured run of unknown strategy "${w.strategy}"`);
       continue;
     }
-    if (w.lazy) {
-      // The benchmark's lazy runs add a host that ran the function first and holds its image, and
-      // record only the bytes fetched before start (working set plus background), not the set.
-      say(
-        `skipping a lazy run (${w.strategy}, N=${w.hosts}): it starts from an extra host that already holds the image, which the model does not seed`,
-      );
-      continue;
-    }
-    const r = await simulateDistribution({
-      strategy: w.strategy as DistSimStrategy,
-      hosts: w.hosts,
-      imageBytes: imageMiB * MiB,
-      pieceBytes: BLOCK,
-      lazy: false,
-      // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
-      treePipelineDepth: TREE_PIPELINE_DEPTH,
-      hostMbps,
-      registryMbps,
-      containerStartMs: start.coldP50Ms,
-      hostReadyMs: perMiB * imageMiB * Math.max(1, w.hosts / cores),
-    });
+    const run = (withCpu: boolean, linkFraction: number) =>
+      simulateDistribution({
+        strategy: w.strategy as DistSimStrategy,
+        hosts: w.hosts,
+        imageBytes: imageMiB * MiB,
+        pieceBytes: BLOCK,
+        // A lazy run's hosts start once the function's startup working set is local: the part of
+        // the image the benchmark's function reads at start (its recorder host has left by then).
+        ...(w.lazy ? { lazy: true, workingSetFraction: DIST_BENCH_STARTUP_FRACTION } : { lazy: false }),
+        // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
+        treePipelineDepth: TREE_PIPELINE_DEPTH,
+        hostMbps: hostMbps * linkFraction,
+        registryMbps: registryMbps * linkFraction,
+        containerStartMs: start.coldP50Ms,
+        ...(withCpu ? { cpu } : {}),
+      });
+    const r = await run(true, goodput);
+    const net = await run(false, 1);
+    const nominal = await run(true, 1);
     const real = m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
-    const errorPct = real ? round((100 * (r.allStartedS - real.allReadyS)) / real.allReadyS, 1) : null;
-    const simWholeImageS = Math.max(...r.readyS);
+    const err = (sim: number) => (real ? round((100 * (sim - real.allReadyS)) / real.allReadyS, 1) : null);
+    const errorPct = err(r.allStartedS);
+    // A lazy host is ready with its working set; the model stops before the rest of its image is local.
+    const simWholeImageS = w.lazy ? null : Math.max(...r.readyS);
     const realWhole = typeof real?.wholeImageS === 'number' ? real.wholeImageS : null;
     rows.push({
       strategy: w.strategy,
@@ -210,21 +223,30 @@ export async function runCalibration(opts: {
       errorPct,
       simWholeImageS,
       measuredWholeImageS: realWhole,
-      fetchErrorPct: realWhole ? round((100 * (simWholeImageS - realWhole)) / realWhole, 1) : null,
-      simAfterFetchS: round(r.allStartedS - simWholeImageS),
-      measuredAfterFetchS: real && realWhole !== null ? round(real.allReadyS - realWhole) : null,
+      fetchErrorPct:
+        realWhole && simWholeImageS !== null
+          ? round((100 * (simWholeImageS - realWhole)) / realWhole, 1)
+          : null,
+      simAfterFetchS: simWholeImageS === null ? null : round(r.allStartedS - simWholeImageS),
+      measuredAfterFetchS: real && realWhole !== null && !w.lazy ? round(real.allReadyS - realWhole) : null,
+      simNetworkOnlyAllReadyS: net.allStartedS,
+      networkOnlyErrorPct: err(net.allStartedS),
+      simNominalLinksAllReadyS: nominal.allStartedS,
+      nominalLinksErrorPct: err(nominal.allStartedS),
     });
     say(
-      `${w.strategy.padEnd(9)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
+      `${(w.strategy + (w.lazy ? '+lazy' : '')).padEnd(14)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
         (real
           ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%` +
-            (realWhole !== null
+            (realWhole !== null && simWholeImageS !== null
               ? `   whole image: sim ${simWholeImageS.toFixed(2)} s, measured ${realWhole.toFixed(2)} s`
-              : '')
+              : '') +
+            `   (network alone: ${net.allStartedS.toFixed(2)} s, ${signed(err(net.allStartedS))}; CPU at nominal link rates: ${nominal.allStartedS.toFixed(2)} s, ${signed(err(nominal.allStartedS))})`
           : '  (no measurement)'),
     );
   }
   const compared = rows.filter((r) => r.errorPct !== null);
+  const within = (rs: CalibrationRow[]) => rs.filter((r) => Math.abs(r.errorPct!) <= TARGET_PCT).length;
   const result: CalibrationResult = {
     measuredFrom: measured ? displayPath(measured.file) : null,
     note,
@@ -234,19 +256,37 @@ export async function runCalibration(opts: {
     network: m?.network ?? null,
     inputs: {
       sandboxStartMs: start.coldP50Ms,
-      sandboxStartFrom: `${start.tier} coldP50Ms in ${start.file}`,
-      materialiseMsPerMiB: round(perMiB, 3),
-      materialiseFrom:
-        'timed at scenario start on this machine: sha256 + decompress + write of incompressible 512 KiB blocks; × image MiB × max(1, hosts ÷ cores)',
-      cores,
+      sandboxStartFrom: `${start.tier} coldP50Ms in ${start.file}, as CPU work on the host`,
+      cpu,
+      cpuFrom,
+      linkGoodputFraction: goodput,
     },
     targetPct: TARGET_PCT,
     rows,
-    withinTarget: compared.filter((r) => Math.abs(r.errorPct!) <= TARGET_PCT).length,
+    withinTarget: within(compared),
     compared: compared.length,
+    byKind: {
+      whole: {
+        withinTarget: within(compared.filter((r) => !r.lazy)),
+        compared: compared.filter((r) => !r.lazy).length,
+      },
+      lazy: {
+        withinTarget: within(compared.filter((r) => r.lazy)),
+        compared: compared.filter((r) => r.lazy).length,
+      },
+    },
   };
-  if (compared.length > 0)
-    say(`${result.withinTarget} of ${compared.length} runs within ±${TARGET_PCT}% of the measurement`);
+  if (compared.length > 0) {
+    const whole = compared.filter((r) => !r.lazy);
+    const netWithin = whole.filter((r) => Math.abs(r.networkOnlyErrorPct!) <= TARGET_PCT).length;
+    say(
+      `whole-image runs: ${result.byKind.whole.withinTarget} of ${whole.length} within ±${TARGET_PCT}% of the measurement (the network alone: ${netWithin} of ${whole.length})`,
+    );
+    if (result.byKind.lazy.compared > 0)
+      say(
+        `lazy runs: ${result.byKind.lazy.withinTarget} of ${result.byKind.lazy.compared} within ±${TARGET_PCT}% (not calibrated: see the README)`,
+      );
+  }
   if (opts.write !== false) {
     mkdirSync(outDir, { recursive: true });
     const json = join(outDir, 'sim-calibration.json');
@@ -257,10 +297,15 @@ export async function runCalibration(opts: {
   return result;
 }
 
+function signed(pct: number | null): string {
+  return pct === null ? '–' : `${pct >= 0 ? '+' : ''}${pct}%`;
+}
+
 function plot(r: CalibrationResult): string {
-  const strategies = [...new Set(r.rows.map((x) => x.strategy))];
+  const name = (x: CalibrationRow) => x.strategy + (x.lazy ? '+lazy' : '');
+  const strategies = [...new Set(r.rows.map(name))];
   const series = strategies.flatMap((s) => {
-    const rows = r.rows.filter((x) => x.strategy === s);
+    const rows = r.rows.filter((x) => name(x) === s);
     const out = [{ name: `${s} (sim)`, points: rows.map((x) => ({ x: x.hosts, y: x.simAllReadyS })) }];
     const real = rows.filter((x) => x.measuredAllReadyS !== null);
     if (real.length > 0)
