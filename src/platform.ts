@@ -2,7 +2,7 @@
  * The embedded platform: gateway, scheduler, registry and one worker in one process, state in SQLite
  * under a data directory. `kindling up` runs this.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -232,7 +232,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const url =
     opts.advertiseUrl?.replace(/\/+$/, '') ??
     `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
-  writeFileSync(paths.endpoint, JSON.stringify({ url, pid: process.pid }) + '\n');
+  // Written whole or not at all: the CLI and scripts read it as soon as it exists.
+  const partial = `${paths.endpoint}.${process.pid}.tmp`;
+  writeFileSync(partial, JSON.stringify({ url, pid: process.pid }) + '\n');
+  renameSync(partial, paths.endpoint);
   const requeued = dispatcher.start();
   if (requeued > 0) say(`resuming ${requeued} async invocation(s) interrupted by the last shutdown`);
 

@@ -1,7 +1,8 @@
 /**
  * A worker's manifest source that outlives the registry: manifests are asked of the registry first;
  * when it cannot be reached (or does not answer within `registryWaitMs`), a manifest named by digest
- * is fetched from a peer that holds the image instead. A host keeps each manifest beside the image's
+ * is fetched from a peer that holds the image instead. A registry that is only slow is still waited
+ * for when no peer can serve the manifest (say, every host is starting the image for the first time). A host keeps each manifest beside the image's
  * blocks in its cache (content-addressed), so the peer blob server serves it like a block, and the
  * bytes are checked against the digest: a peer cannot substitute another image.
  *
@@ -47,11 +48,20 @@ export class ManifestFallbackSource implements BlockSource {
   }
 
   async getManifest(name: string, ref: string): Promise<ResolvedManifest> {
+    const fromRegistry = this.opts.registry.getManifest(name, ref);
+    let slow = false;
     try {
-      return await this.withinWait(this.opts.registry.getManifest(name, ref));
+      return await this.withinWait(fromRegistry, () => (slow = true));
     } catch (err) {
       if (!isDigest(ref) || !KindlingError.is(err) || !UNREACHABLE.has(err.code)) throw err;
-      return this.fromPeer(name, ref, err);
+      // A registry that is only slow (busy serving many hosts at once) still answers in the end.
+      if (slow) fromRegistry.catch(() => {});
+      try {
+        return await this.fromPeer(name, ref, err);
+      } catch (peerError) {
+        if (slow) return fromRegistry;
+        throw peerError;
+      }
     }
   }
 
@@ -95,14 +105,14 @@ export class ManifestFallbackSource implements BlockSource {
     );
   }
 
-  /** `p`, or KINDLING_TIMEOUT once `registryWaitMs` pass (the request itself goes on in the background). */
-  private withinWait<T>(p: Promise<T>): Promise<T> {
+  /** `p`, or KINDLING_TIMEOUT once `registryWaitMs` pass (calling `onSlow`; the request goes on). */
+  private withinWait<T>(p: Promise<T>, onSlow: () => void): Promise<T> {
     const ms = this.opts.registryWaitMs ?? 5_000;
     return new Promise<T>((resolve, reject) => {
-      const timer = this.opts.clock.setTimer(
-        () => reject(new KindlingError('KINDLING_TIMEOUT', `the registry did not answer within ${ms} ms`)),
-        ms,
-      );
+      const timer = this.opts.clock.setTimer(() => {
+        onSlow();
+        reject(new KindlingError('KINDLING_TIMEOUT', `the registry did not answer within ${ms} ms`));
+      }, ms);
       p.then(
         (v) => {
           this.opts.clock.clearTimer(timer);

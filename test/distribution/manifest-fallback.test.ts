@@ -105,6 +105,24 @@ describe('ManifestFallbackSource', () => {
     assert.equal((await pending).digest, DIGEST);
   });
 
+  it('keeps waiting for a slow registry when no peer holds the image', async () => {
+    const clock = new ManualClock();
+    let answer!: (m: ResolvedManifest) => void;
+    const s = source(
+      registry(() => new Promise((r) => (answer = r))),
+      peers({}),
+      [],
+      clock,
+    );
+    const pending = s.getManifest('acme/fn', DIGEST);
+    await new Promise((r) => setImmediate(r));
+    clock.advance(1_000);
+    await new Promise((r) => setImmediate(r));
+    answer(RESOLVED);
+    assert.equal((await pending).digest, DIGEST);
+    assert.equal(s.fromPeers, 0);
+  });
+
   it("takes the registry's answers as final, and needs a digest to ask peers", async () => {
     const t = peers({ a: bytes });
     const unknown = () => Promise.reject(new KindlingError('KINDLING_MANIFEST_UNKNOWN', 'no such manifest'));

@@ -88,8 +88,8 @@ export async function startPlatformProcess(
   const ready = (async () => {
     const end = Date.now() + 60_000;
     for (;;) {
-      if (existsSync(endpoint)) {
-        const url = (JSON.parse(readFileSync(endpoint, 'utf8')) as { url: string }).url;
+      const url = existsSync(endpoint) ? readEndpointUrl(endpoint) : undefined;
+      if (url) {
         const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
           (r) => r.ok,
           () => false,
@@ -100,8 +100,23 @@ export async function startPlatformProcess(
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const url = await Promise.race([ready, exited]);
-  return { child, url, key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim() };
+  try {
+    const url = await Promise.race([ready, exited]);
+    return { child, url, key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim() };
+  } catch (err) {
+    // Never leave a platform behind: the caller has no handle on it to stop it.
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+/** The URL in an endpoint file, or undefined while it is not (completely) written. */
+function readEndpointUrl(path: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { url?: string }).url;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs the CLI and returns its exit status and output. */
