@@ -26,6 +26,7 @@ interface Exported {
 /** Shared parts: the series map, registration, reset. */
 abstract class SeriesMetric<L extends string, S> {
   readonly aggregator = 'sum';
+  abstract readonly type: Exported['type'];
   protected readonly series = new Map<string, { labels: Labels<L>; s: S }>();
 
   constructor(
@@ -55,6 +56,17 @@ abstract class SeriesMetric<L extends string, S> {
   }
 
   protected abstract create(): S;
+
+  /** What the registry reads: this metric with `values`. */
+  protected exported(values: Exported['values']): Promise<Exported> {
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values,
+    });
+  }
 }
 
 /** One counter series. */
@@ -76,13 +88,7 @@ export class SeriesCounter<L extends string> extends SeriesMetric<L, CounterSeri
 
   get(): Promise<Exported> {
     const values = [...this.series.values()].map(({ labels, s }) => ({ labels, value: s.value }));
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return this.exported(values);
   }
 }
 
@@ -146,12 +152,6 @@ export class SeriesHistogram<L extends string> extends SeriesMetric<L, Histogram
       values.push({ labels: {}, sharedLabels: labels, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: {}, sharedLabels: labels, value: s.count, metricName: `${this.name}_count` });
     }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return this.exported(values);
   }
 }
