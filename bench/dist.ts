@@ -30,6 +30,7 @@ import {
   type DistBenchResult,
   type DistBenchRun,
 } from '../src/sim/measured-costs.js';
+import { PHASES, type Phases } from '../src/core/phases.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -135,13 +136,18 @@ async function runOnce(
     );
     // Bytes each host fetched before its sandbox started (the whole image unless lazy).
     const beforeStart: number[] = [];
+    const phases: Phases[] = [];
     for (const t of times) {
       if (!t.invocation) continue;
       const r = await fetch(`${cluster.controlUrl}/v1/invocations/${t.invocation}`, {
         headers: { authorization: `Bearer ${cluster.adminKey}` },
       });
-      const record = (await r.json()) as { fetch?: { bytesFromSource: number; imageBytes?: number } };
+      const record = (await r.json()) as {
+        fetch?: { bytesFromSource: number; imageBytes?: number };
+        phases?: Phases;
+      };
       if (record.fetch) beforeStart.push(record.fetch.bytesFromSource);
+      if (record.phases) phases.push(record.phases);
     }
     // With lazy loading the rest of the image is still arriving: wait for every host's fetch to end.
     const summaries = new Map<string, ImageFetchSummary>();
@@ -180,6 +186,8 @@ async function runOnce(
       wholeImageS: round(fetchMs / 1000),
       readyS: times.map((t) => round(t.s)),
       failures: times.filter((t) => !t.ok).length,
+      phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
+      phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
     };
     return run;
   } finally {
@@ -189,6 +197,14 @@ async function runOnce(
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+/** One statistic of each phase over the invocations' records (`pick` gets the sorted values). */
+function phaseStat(all: Phases[], pick: (sorted: number[]) => number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (all.length === 0) return out;
+  for (const p of PHASES) out[p] = Math.round(pick(all.map((x) => x[p]).sort((a, b) => a - b)));
+  return out;
+}
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -252,12 +268,22 @@ async function main(): Promise<void> {
   const hostCounts = (flag('--hosts') ?? (quick ? '2,4,8' : '2,4,8,16')).split(',').map(Number);
   if (!Number.isInteger(imageMiB) || imageMiB < 16 || hostCounts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--mib takes a whole number of MiB (at least 16); --hosts a list like 2,4,8');
-  const custom = flag('--mib') !== undefined || flag('--hosts') !== undefined;
+  const custom =
+    flag('--mib') !== undefined || flag('--hosts') !== undefined || flag('--variants') !== undefined;
   const only = flag('--strategies')?.split(',');
-  const variants = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
+  const variants: [string, boolean][] = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
     [s, false],
     [s, true],
   ]) as [string, boolean][];
+  // `--variants tree+lazy,registry`: only these strategy/lazy combinations (written to dist-quick.json).
+  const pickVariants = flag('--variants')?.split(',');
+  if (pickVariants) {
+    const names = variants.map(([s, l]) => `${s}${l ? '+lazy' : ''}`);
+    const unknown = pickVariants.filter((v) => !names.includes(v));
+    if (unknown.length)
+      throw new Error(`--variants: unknown ${unknown.join(', ')}; known: ${names.join(', ')}`);
+    variants.splice(0, variants.length, ...variants.filter((_, i) => pickVariants.includes(names[i]!)));
+  }
   const why = netnsUnavailable();
   const network = why ? 'loopback' : 'netns';
   if (why)
@@ -282,6 +308,7 @@ async function main(): Promise<void> {
         console.log(
           `${(strategy + (lazy ? '+lazy' : '')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
         );
+        console.log(`  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`);
       }
     }
   } finally {

@@ -11,6 +11,11 @@ import { MANIFEST_MEDIA_TYPE } from '../image/manifest.js';
 import { checkRepositoryName } from '../image/reference.js';
 import type { LocalRegistry } from '../image/registry.js';
 import { UploadSessions } from '../image/upload-sessions.js';
+import {
+  awaitUploadTurn,
+  isBackgroundRequest,
+  type UploadPriority,
+} from '../distribution/upload-priority.js';
 
 /** Largest blob or manifest accepted, in bytes. Blocks are 512 KiB before compression. */
 export const OCI_BODY_LIMIT = 16 * 1024 * 1024;
@@ -25,6 +30,11 @@ export interface OciRoutesOptions {
   authorize(request: FastifyRequest, name: string, action: 'pull' | 'push'): void | Promise<void>;
   /** Open chunked uploads kept at once; default 256. */
   maxUploadSessions?: number;
+  /**
+   * Sends blob requests marked background (lazy loading's rest of an image) after foreground ones;
+   * see `distribution/upload-priority.ts`. Default: no ordering.
+   */
+  uploadPriority?: UploadPriority;
 }
 
 /** Kindling codes → OCI status and code, for errors not raised with an explicit OCI code. */
@@ -120,6 +130,8 @@ export async function ociRoutes(app: FastifyInstance, opts: OciRoutesOptions): P
             .header('accept-ranges', 'bytes');
           if (head) return reply.header('content-length', await registry.statBlob(name, digest)).send();
           const bytes = await registry.getBlob(name, digest);
+          if (opts.uploadPriority)
+            await awaitUploadTurn(opts.uploadPriority, isBackgroundRequest(request.headers), reply.raw);
           const range = parseByteRange(request.headers.range, bytes.length);
           if (!range) return reply.send(bytes);
           return reply

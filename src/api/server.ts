@@ -10,7 +10,9 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import { systemClock } from '../core/clock.js';
 import { KindlingError, toKindlingError, type ErrorCode } from '../core/errors.js';
+import { UploadPriority } from '../distribution/upload-priority.js';
 import { ociRoutes } from './oci.js';
 import { adminRoutes, publicRoutes } from './admin-routes.js';
 import { principalOf, requireKey } from './auth.js';
@@ -150,6 +152,8 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
     scope.addHook('onRequest', requireKey(ctx.tenants));
     await ociRoutes(scope, {
       registry: ctx.registry,
+      // Lazy loading's background blocks go after every host's startup blocks.
+      uploadPriority: new UploadPriority({ clock: systemClock }),
       authorize: (request: FastifyRequest, name: string) => {
         const principal = principalOf(request);
         if (principal.role !== 'admin' && !name.startsWith(`${principal.tenant}/`)) {

@@ -175,10 +175,11 @@ export class BlockFetcher {
 
   /**
    * Resolves once `digest` is in the store: at once when it is there, else the moment a job stores it
-   * (a job that has it queued moves it to the front). Waits for blocks no job knows of too, as a job
-   * may be about to start; bound the wait with `signal`, which rejects with the signal's reason.
+   * (a job that has it queued moves it to the front; with `background`, to the front of its background
+   * blocks only). Waits for blocks no job knows of too, as a job may be about to start; bound the
+   * wait with `signal`, which rejects with the signal's reason.
    */
-  async waitForBlock(digest: Digest, signal?: AbortSignal): Promise<void> {
+  async waitForBlock(digest: Digest, signal?: AbortSignal, background = false): Promise<void> {
     signal?.throwIfAborted();
     let arrival = this.arrivals.get(digest);
     if (!arrival) {
@@ -190,7 +191,7 @@ export class BlockFetcher {
     const mine = arrival;
     mine.waiters++;
     // Promote before the first await, so the caller knows the block is at the front when this returns.
-    for (const job of this.jobs.values()) job.promote(digest);
+    for (const job of this.jobs.values()) job.promote(digest, background);
     try {
       if (await this.store.has(digest)) {
         this.arrived(digest);

@@ -14,3 +14,14 @@ export function checkPositiveInt(name: string, value: number): void {
     );
   }
 }
+
+/** Rejects an option that must be a whole number, zero allowed, naming it and the value. */
+export function checkNonNegativeInt(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `${name} must be a whole number (0 or more), got ${String(value)}`,
+      { [name]: value },
+    );
+  }
+}

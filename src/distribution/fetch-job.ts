@@ -53,7 +53,8 @@ const BACKGROUND = 2;
 
 interface BlockState {
   readonly digest: Digest;
-  readonly index: number;
+  /** Order within a priority (manifest order; negative once promoted within the background). */
+  index: number;
   readonly tie: number;
   priority: number;
   state: 'queued' | 'active' | 'done';
@@ -83,6 +84,8 @@ export class FetchJob {
   private readonly storedBatch: MicrotaskBatcher<{ digest: Digest; arrival: BlockArrival }, void>;
   private concurrency = 1;
   private rarestFirst = false;
+  /** The last index given to a block promoted within the background (counts down from 0). */
+  private promotedIndex = 0;
   private wsRemaining: number;
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
@@ -191,13 +194,22 @@ export class FetchJob {
     return true;
   }
 
-  /** Moves a queued block ahead of everything else (a sandbox or a peer is waiting for it). */
-  promote(digest: Digest): void {
+  /**
+   * Moves a queued block ahead of everything else (a sandbox or a peer's foreground request is
+   * waiting for it), or, with `background`, ahead of the other background blocks only (a peer's
+   * background request: fetched next, but still as background, so the priority holds upstream).
+   */
+  promote(digest: Digest, background = false): void {
     const b = this.blocks.get(digest);
-    if (b && b.state === 'queued' && b.priority !== DEMAND) {
+    if (!b || b.state !== 'queued') return;
+    if (!background) {
+      if (b.priority === DEMAND) return;
       b.priority = DEMAND;
-      this.wakeLanes();
+    } else {
+      if (b.priority !== BACKGROUND) return;
+      b.index = --this.promotedIndex;
     }
+    this.wakeLanes();
   }
 
   /** Cancels the job: in-flight fetches are aborted and `done` rejects with `reason`. */
@@ -305,7 +317,8 @@ export class FetchJob {
 
   private before(a: BlockState, b: BlockState): boolean {
     if (a.priority !== b.priority) return a.priority < b.priority;
-    if (a.priority === BACKGROUND && this.rarestFirst) {
+    // Rarest first among the background blocks no peer has asked for (those promoted go first).
+    if (a.priority === BACKGROUND && this.rarestFirst && a.index >= 0 && b.index >= 0) {
       if (a.availability !== b.availability) return a.availability < b.availability;
       return a.tie < b.tie;
     }
@@ -355,7 +368,13 @@ export class FetchJob {
     try {
       bytes = await transport.fetchBlock(
         origin,
-        { fn, repository, digest: b.digest, host },
+        {
+          fn,
+          repository,
+          digest: b.digest,
+          host,
+          ...(b.priority === BACKGROUND ? { background: true } : {}),
+        },
         attempt.controller.signal,
       );
     } catch (err) {

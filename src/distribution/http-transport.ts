@@ -13,6 +13,7 @@ import { checkRepositoryName } from '../image/reference.js';
 import type { HostId } from './function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from './strategy.js';
 import { TokenBucket } from './token-bucket.js';
+import { PRIORITY_HEADER } from './upload-priority.js';
 
 /** The peer blob server's path prefix; a block is at `<prefix>/<digest>`. */
 export const PEER_BLOBS_PATH = '/v1/peer/blobs';
@@ -78,8 +79,10 @@ export class HttpTransport implements Transport {
     const where = source.kind === 'registry' ? `the registry at ${this.registryUrl}` : `peer ${source.host}`;
     let res: Response;
     try {
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      if (request.background) headers[PRIORITY_HEADER] = 'background';
       res = await this.fetchImpl(url, {
-        headers: token ? { authorization: `Bearer ${token}` } : {},
+        headers,
         ...(signal ? { signal } : {}),
       });
     } catch (err) {

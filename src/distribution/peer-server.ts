@@ -16,6 +16,7 @@ import { checkBearer } from './bearer.js';
 import { checkPositiveInt } from './check-options.js';
 import { PEER_BLOBS_PATH } from './http-transport.js';
 import { TokenBucket } from './token-bucket.js';
+import { awaitUploadTurn, isBackgroundRequest, UploadPriority } from './upload-priority.js';
 
 /** Options of {@link peerBlobRoutes}. */
 export interface PeerBlobRoutesOptions {
@@ -33,6 +34,8 @@ export interface PeerBlobRoutesOptions {
   token?: string;
   /** Upload limit of this host in bytes per second (all peer responses share it); default none. */
   upBytesPerSecond?: number;
+  /** Sends background requests after foreground ones (see `upload-priority.ts`); default a new gate. */
+  priority?: UploadPriority;
 }
 
 /** Upload counters, for metrics and tests. */
@@ -59,6 +62,7 @@ export async function peerBlobRoutes(
   const unknownWaitMs = options.unknownWaitMs ?? 2_000;
   checkPositiveInt('pendingWaitMs', pendingWaitMs);
   checkPositiveInt('unknownWaitMs', unknownWaitMs);
+  const priority = options.priority ?? new UploadPriority({ clock: options.clock });
   const up =
     options.upBytesPerSecond === undefined
       ? undefined
@@ -77,6 +81,7 @@ export async function peerBlobRoutes(
       `${PEER_BLOBS_PATH}/:digest`,
       async (request: FastifyRequest<{ Params: { digest: string } }>, reply) => {
         const digest = parseDigest(request.params.digest);
+        const background = isBackgroundRequest(request.headers);
         // A block fetched moments ago is served from memory, verified on arrival (a tree parent
         // forwarding to its children); others are read from the store, which verifies them.
         let bytes = await recentOrStored(options, digest);
@@ -96,7 +101,7 @@ export async function peerBlobRoutes(
           );
           try {
             stats.waitedFor++;
-            await fetcher.waitForBlock(digest, gone.signal);
+            await fetcher.waitForBlock(digest, gone.signal, background);
           } catch (err) {
             if (KindlingError.is(err) && err.code === 'KINDLING_TIMEOUT') {
               throw new KindlingError(
@@ -121,6 +126,7 @@ export async function peerBlobRoutes(
             },
           );
         }
+        await awaitUploadTurn(priority, background, reply.raw);
         stats.blocksServed++;
         stats.bytesServed += bytes.length;
         reply.type('application/octet-stream').header('content-length', bytes.length);

@@ -32,6 +32,11 @@ export interface BlockRequest {
   readonly digest: Digest;
   /** The host that needs the block. */
   readonly host: HostId;
+  /**
+   * True when no sandbox is waiting for the block (the rest of a lazily loaded image): servers send
+   * it after their foreground uploads (see `upload-priority.ts`).
+   */
+  readonly background?: boolean;
 }
 
 /** A host whose preferred block source for a function changed (a tree host re-parented, say). */

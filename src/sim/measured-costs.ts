@@ -75,6 +75,12 @@ export interface DistBenchRun {
   /** Seconds each host took, in host order. */
   readyS: number[];
   failures: number;
+  /**
+   * Median and maximum of each cold-start phase over the N invocations, in ms (where the time went:
+   * `fetch` is the blocks needed before start, `queue` includes waiting for the host's manifest).
+   */
+  phasesP50Ms?: Partial<Record<string, number>>;
+  phasesMaxMs?: Partial<Record<string, number>>;
 }
 
 /** The cluster benchmark's results file. */

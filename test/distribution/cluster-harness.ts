@@ -4,6 +4,7 @@
  * control plane (a DistributionHub, optionally behind its HTTP routes); and N hosts, each with its
  * own BlobStore directory, peer blob server on 127.0.0.1:0, BlockFetcher and HttpTransport.
  */
+import { PRIORITY_HEADER } from '../../src/distribution/upload-priority.js';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ociRoutes } from '../../src/api/oci.js';
@@ -63,6 +64,8 @@ export interface TestRegistry {
   served: { blobs: number; bytes: number };
   /** Blob GETs asked for so far (held ones included). */
   asked: number;
+  /** Digests of the blob GETs marked background, in the order asked. */
+  askedInBackground: string[];
   /** Blob GETs after the first `holdAfter` wait for `gate.open()`; undefined: none held. */
   holdAfter: number | undefined;
   gate: Gate;
@@ -92,6 +95,7 @@ export async function startRegistry(
     app,
     served: { blobs: 0, bytes: 0 },
     asked: 0,
+    askedInBackground: [],
     holdAfter: undefined,
     gate: new Gate(),
     close: () => app.close(),
@@ -99,6 +103,8 @@ export async function startRegistry(
   app.addHook('onRequest', async (request) => {
     if (request.method === 'GET' && request.url.includes('/blobs/sha256:')) {
       reg.asked++;
+      if (request.headers[PRIORITY_HEADER] === 'background')
+        reg.askedInBackground.push(request.url.slice(request.url.lastIndexOf('/') + 1));
       if (reg.holdAfter !== undefined && reg.asked > reg.holdAfter) await reg.gate.pass();
     }
   });

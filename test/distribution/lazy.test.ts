@@ -64,6 +64,50 @@ describe('lazy loading', () => {
     }
   });
 
+  it('the working set is asked for in the foreground, the rest in the background, down a tree too', async () => {
+    const c = cluster(treeStrategy(), 'priority');
+    for (const id of ['p0', 'p1']) {
+      await c.addHost(id);
+      c.hub.join(FN, id);
+    }
+    const workingSet = [blocks[5], blocks[2]] as Digest[];
+    const before = reg.askedInBackground.length;
+    // The child starts first: its background requests reach the root before the root's own order
+    // would fetch those blocks, and must stay background on the way up to the registry.
+    const child = c.host('p1').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet });
+    const root = c.host('p0').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet });
+    await Promise.all([child.done, root.done]);
+    const background = reg.askedInBackground.slice(before);
+    assert.equal(child.report.bytesFromRegistry, 0, 'the child fetched from its parent only');
+    assert.deepEqual(
+      [...background].sort(),
+      blocks.filter((b) => !workingSet.includes(b)).sort(),
+      'every block outside the working set, and only those, went to the registry as background',
+    );
+  });
+
+  for (const background of [true, false]) {
+    it(`a peer's ${background ? 'background' : 'foreground'} request moves a block up and keeps its priority upstream`, async () => {
+      const c = cluster(treeStrategy(), `promote-${background}`);
+      await c.addHost('r0');
+      c.hub.join(FN, 'r0');
+      const fetcher = c.host('r0').fetcher;
+      reg.holdAfter = reg.asked + 1;
+      reg.gate.close();
+      const before = reg.askedInBackground.length;
+      const job = fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet: [] });
+      await fetcher.waitForBlock(blocks[0] as Digest);
+      const wanted = blocks[BLOCKS - 1] as Digest;
+      const waited = fetcher.waitForBlock(wanted, undefined, background);
+      reg.gate.open();
+      await waited;
+      const report = await job.done;
+      // One lane: at most the block held at the registry went before it.
+      assert.ok(report.order.indexOf(wanted) <= 2, `stored at ${report.order.indexOf(wanted)}`);
+      assert.equal(reg.askedInBackground.slice(before).includes(wanted), background);
+    });
+  }
+
   it('registry: with several lanes, ready fires before the background blocks are all in', async () => {
     const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'registry');
     await c.addHost('h0');

@@ -1,0 +1,149 @@
+/**
+ * Foreground first on a server's uplink: the gate on a manual clock, the transport's priority header,
+ * and the peer server holding a background block back while a foreground one is being sent.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { ManualClock } from '../../src/core/clock.js';
+import { KindlingError } from '../../src/core/errors.js';
+import { HttpTransport } from '../../src/distribution/http-transport.js';
+import { peerBlobRoutes } from '../../src/distribution/peer-server.js';
+import { PRIORITY_HEADER, UploadPriority } from '../../src/distribution/upload-priority.js';
+import { BlobStore } from '../../src/image/blob-store.js';
+import { listen, tempDir } from './cluster-harness.js';
+
+const isCode = (code: string) => (e: unknown) => KindlingError.is(e) && e.code === code;
+const tick = () => new Promise((r) => setImmediate(r));
+
+/** Whether `p` has settled after the pending callbacks ran. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await tick();
+  return done;
+}
+
+describe('UploadPriority', () => {
+  it('lets background through at once when nothing is in the foreground', async () => {
+    const gate = new UploadPriority({ clock: new ManualClock() });
+    assert.equal(await settled(gate.background()), true);
+    assert.equal(gate.stats.backgroundDelayed, 0);
+  });
+
+  it('holds background while foreground runs, and lingerMs after the last one ends', async () => {
+    const clock = new ManualClock();
+    const gate = new UploadPriority({ clock, lingerMs: 20, maxBackgroundWaitMs: 10_000 });
+    const endA = gate.foreground();
+    const endB = gate.foreground();
+    const bg = gate.background();
+    assert.equal(await settled(bg), false);
+    endA();
+    endA(); // a second call changes nothing
+    clock.advance(100);
+    assert.equal(await settled(bg), false, 'one foreground upload is still running');
+    endB();
+    clock.advance(10);
+    assert.equal(await settled(bg), false, 'within the linger time');
+    // A foreground upload that starts during the linger keeps background waiting.
+    const endC = gate.foreground();
+    clock.advance(50);
+    assert.equal(await settled(bg), false);
+    endC();
+    clock.advance(20);
+    assert.equal(await settled(bg), true);
+    assert.equal(gate.stats.backgroundDelayed, 1);
+    assert.equal(gate.stats.backgroundWaitCapped, 0);
+    assert.equal(gate.stats.backgroundWaiting, 0);
+  });
+
+  it('never holds background longer than maxBackgroundWaitMs', async () => {
+    const clock = new ManualClock();
+    const gate = new UploadPriority({ clock, maxBackgroundWaitMs: 500 });
+    gate.foreground();
+    const bg = gate.background();
+    clock.advance(499);
+    assert.equal(await settled(bg), false);
+    clock.advance(1);
+    assert.equal(await settled(bg), true);
+    assert.equal(gate.stats.backgroundWaitCapped, 1);
+  });
+
+  it('rejects a waiting background request whose requester went away', async () => {
+    const gate = new UploadPriority({ clock: new ManualClock() });
+    gate.foreground();
+    const gone = new AbortController();
+    const bg = gate.background(gone.signal);
+    gone.abort(new KindlingError('KINDLING_UNAVAILABLE', 'gone'));
+    await assert.rejects(bg, isCode('KINDLING_UNAVAILABLE'));
+    assert.equal(gate.stats.backgroundWaiting, 0);
+  });
+
+  it('rejects bad options', () => {
+    const clock = new ManualClock();
+    assert.throws(
+      () => new UploadPriority({ clock, maxBackgroundWaitMs: 0 }),
+      isCode('KINDLING_INVALID_CONFIG'),
+    );
+    assert.throws(() => new UploadPriority({ clock, lingerMs: -1 }), isCode('KINDLING_INVALID_CONFIG'));
+  });
+});
+
+describe('priority over real HTTP', () => {
+  const tmp = tempDir('kindling-priority-');
+  after(() => tmp.cleanup());
+
+  it('the transport marks background requests, and only those', async () => {
+    const seen: (string | undefined)[] = [];
+    const app = Fastify({ logger: false });
+    app.get('/v2/*', async (request, reply) => {
+      seen.push(request.headers[PRIORITY_HEADER] as string | undefined);
+      return reply.code(404).send({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] });
+    });
+    const url = await listen(app);
+    const t = new HttpTransport({ registryUrl: url, peers: new Map() });
+    const req = { fn: 'acme/fn', repository: 'acme/fn', digest: `sha256:${'ab'.repeat(32)}`, host: 'me' };
+    await assert.rejects(t.fetchBlock({ kind: 'registry' }, req), isCode('KINDLING_BLOB_UNKNOWN'));
+    await assert.rejects(
+      t.fetchBlock({ kind: 'registry' }, { ...req, background: true }),
+      isCode('KINDLING_BLOB_UNKNOWN'),
+    );
+    assert.deepEqual(seen, [undefined, 'background']);
+    await app.close();
+  });
+
+  it('a peer server sends a background block only after the foreground block in flight', async () => {
+    // The upload limit (on a manual clock) keeps the foreground response on the wire for seconds.
+    const clock = new ManualClock();
+    const store = new BlobStore(`${tmp.dir}/peer`);
+    const big = await store.put(Buffer.alloc(256 * 1024, 1));
+    const small = await store.put(Buffer.alloc(1024, 2));
+    const app = Fastify({ logger: false });
+    const priority = new UploadPriority({ clock, lingerMs: 0 });
+    await peerBlobRoutes(app, { store, clock, upBytesPerSecond: 64 * 1024, priority });
+    const url = await listen(app);
+    const t = new HttpTransport({ registryUrl: 'http://127.0.0.1:1', peers: new Map([['p', url]]) });
+    const base = { fn: 'acme/fn', repository: 'acme/fn', host: 'me' };
+    const order: string[] = [];
+    const fg = t
+      .fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: big })
+      .then(() => order.push('foreground'));
+    // The foreground response has started (its first chunk took the burst) before the background asks.
+    for (let i = 0; i < 400 && priority.stats.foregroundActive === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    const bg = t
+      .fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: small, background: true })
+      .then(() => order.push('background'));
+    while (order.length < 2) {
+      await new Promise((r) => setTimeout(r, 5));
+      clock.advance(250);
+    }
+    await Promise.all([fg, bg]);
+    assert.deepEqual(order, ['foreground', 'background']);
+    assert.equal(priority.stats.backgroundDelayed, 1);
+    await app.close();
+  });
+});
