@@ -68,6 +68,8 @@ export function clusterImageFetch(
       // (given none, the whole image would be the working set, fetched in manifest order, and swarm
       // hosts that start together would all chase the same blocks).
       workingSet: workingSet?.length ? workingSet : [],
+      // Lazy: the sandbox starts with the working set, so the rest goes after other hosts' startups.
+      backgroundRest: workingSet !== undefined && workingSet.length > 0,
     });
     const finished = job.done.then((report) => {
       onFetched({

@@ -373,7 +373,7 @@ export class FetchJob {
           repository,
           digest: b.digest,
           host,
-          ...(b.priority === BACKGROUND ? { background: true } : {}),
+          ...(this.isBackground(b) ? { background: true } : {}),
         },
         attempt.controller.signal,
       );
@@ -412,6 +412,11 @@ export class FetchJob {
       void this.refreshAvailability().catch((err: unknown) => this.noteDirectoryError(err));
     }
     return 'stored';
+  }
+
+  /** A transfer no sandbox waits for (see {@link FetchRequest.backgroundRest}). */
+  private isBackground(b: BlockState): boolean {
+    return this.request.backgroundRest === true && b.priority === BACKGROUND;
   }
 
   private failed(b: BlockState, origin: BlockOrigin, code: string, err: unknown): string {

@@ -17,6 +17,12 @@ export interface FetchRequest {
    * Absent: the whole image is the working set (`ready` when everything is local).
    */
   readonly workingSet?: readonly Digest[];
+  /**
+   * Lazy loading: the blocks outside the working set are background transfers (no sandbox waits for
+   * them), which servers send after foreground ones. A block a peer or a sandbox asks for stays
+   * foreground. Default false: everything is foreground (a whole-image start waits for every block).
+   */
+  readonly backgroundRest?: boolean;
   /** Cancels the job; `done` rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }

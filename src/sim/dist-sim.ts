@@ -268,6 +268,8 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     ...(cpu?.controlMsPerMiB
       ? { controlCharge: { node: 'registry', msPerByte: cpu.controlMsPerMiB / MiB } }
       : {}),
+    // As the registry and the peer servers: lazy loading's background blocks after foreground ones.
+    uploadPriority: { clock },
   });
   const hub = new DistributionHub({
     strategies: [makeStrategy(o.strategy, pieces, o.treePipelineDepth)],
@@ -304,6 +306,7 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
       repository: FN,
       blocks: image.digests,
       workingSet: o.lazy ? workingSet : o.wholeImageOrder === 'manifest' ? undefined : [],
+      backgroundRest: o.lazy,
     });
     // With an empty working set `ready` resolves at once: the host is ready when every block is.
     const ready = o.lazy || o.wholeImageOrder === 'manifest' ? job.ready : job.done;

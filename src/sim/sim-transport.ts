@@ -8,12 +8,16 @@
  * Blocks travel as small stand-in payloads whose sha256 is the block's digest, so the real fetcher
  * verifies them as it verifies real blocks; the flow carries the block's modelled size
  * ({@link SimTransportOptions.sizeOf}). Bytes are counted here, at modelled size, per origin.
+ * With `uploadPriority`, every source node sends background requests after its foreground uploads
+ * through the platform's own {@link UploadPriority} gate on the virtual clock, as the registry and
+ * the peer servers do.
  */
 import { KindlingError } from '../core/errors.js';
 import type { BlockFetcher } from '../distribution/block-fetcher.js';
 import type { HostId } from '../distribution/function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from '../distribution/strategy.js';
 import type { Digest } from '../image/manifest.js';
+import { UploadPriority, type UploadPriorityOptions } from '../distribution/upload-priority.js';
 import type { CpuCharge, Network } from './network.js';
 import type { SimBlockStore } from './sim-block-store.js';
 
@@ -31,6 +35,8 @@ export interface SimTransportOptions {
    * each fetcher's batched sources and stored requests (see the network's CPU model). Default none.
    */
   controlCharge?: CpuCharge;
+  /** Foreground first at every source node, as the platform's servers (default: no ordering). */
+  uploadPriority?: UploadPriorityOptions;
 }
 
 interface SimPeer {
@@ -47,6 +53,8 @@ export class SimTransport implements Transport {
   peerBytes = 0;
   /** Modelled bytes each host has uploaded to peers. */
   readonly uploadedBy = new Map<HostId, number>();
+  /** Each source node's gate, with `uploadPriority`. */
+  private readonly gates = new Map<string, UploadPriority>();
 
   constructor(private readonly options: SimTransportOptions) {}
 
@@ -65,24 +73,52 @@ export class SimTransport implements Transport {
       const bytes = this.options.registry.get(request.digest);
       if (!bytes)
         throw new KindlingError('KINDLING_BLOB_UNKNOWN', `the registry has no block ${request.digest}`);
-      await this.flow(this.options.registryNode, request.host, size, signal);
+      await this.flow(this.options.registryNode, request, size, signal);
       this.registryBytes += size;
       return bytes;
     }
     const peer = this.peers.get(source.host);
     if (!peer) throw new KindlingError('KINDLING_UNAVAILABLE', `no simulated host ${source.host}`);
-    await peer.fetcher.waitForBlock(request.digest, signal);
+    await peer.fetcher.waitForBlock(request.digest, signal, request.background === true);
     const bytes = peer.store.get(request.digest);
     if (!bytes)
       throw new KindlingError('KINDLING_BLOB_UNKNOWN', `host ${source.host} has no block ${request.digest}`);
-    await this.flow(source.host, request.host, size, signal);
+    await this.flow(source.host, request, size, signal);
     this.peerBytes += size;
     this.uploadedBy.set(source.host, (this.uploadedBy.get(source.host) ?? 0) + size);
     return bytes;
   }
 
-  /** Moves `bytes` from `from` to `to` on the network; rejects with the signal's reason on abort. */
-  private flow(from: string, to: string, bytes: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Moves `bytes` from `from` to the asking host on the network (a background request first waits
+   * for its turn at `from`); rejects with the signal's reason on abort.
+   */
+  private async flow(
+    from: string,
+    request: BlockRequest,
+    bytes: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const gate = this.gateOf(from);
+    let ended: (() => void) | undefined;
+    if (gate && request.background) await gate.background(signal);
+    else if (gate) ended = gate.foreground();
+    try {
+      await this.transfer(from, request.host, bytes, signal);
+    } finally {
+      ended?.();
+    }
+  }
+
+  private gateOf(node: string): UploadPriority | undefined {
+    const options = this.options.uploadPriority;
+    if (!options) return undefined;
+    let gate = this.gates.get(node);
+    if (!gate) this.gates.set(node, (gate = new UploadPriority(options)));
+    return gate;
+  }
+
+  private transfer(from: string, to: string, bytes: number, signal: AbortSignal | undefined): Promise<void> {
     const network = this.options.network;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {

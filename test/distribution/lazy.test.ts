@@ -74,8 +74,9 @@ describe('lazy loading', () => {
     const before = reg.askedInBackground.length;
     // The child starts first: its background requests reach the root before the root's own order
     // would fetch those blocks, and must stay background on the way up to the registry.
-    const child = c.host('p1').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet });
-    const root = c.host('p0').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet });
+    const lazy = { fn: FN, repository: REPO, blocks, workingSet, backgroundRest: true };
+    const child = c.host('p1').fetcher.fetch(lazy);
+    const root = c.host('p0').fetcher.fetch(lazy);
     await Promise.all([child.done, root.done]);
     const background = reg.askedInBackground.slice(before);
     assert.equal(child.report.bytesFromRegistry, 0, 'the child fetched from its parent only');
@@ -84,6 +85,16 @@ describe('lazy loading', () => {
       blocks.filter((b) => !workingSet.includes(b)).sort(),
       'every block outside the working set, and only those, went to the registry as background',
     );
+  });
+
+  it('a whole-image fetch asks for nothing in the background: its sandbox waits for every block', async () => {
+    const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'whole');
+    await c.addHost('w0');
+    const before = reg.askedInBackground.length;
+    const report = await c.host('w0').fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet: [] })
+      .done;
+    assert.equal(report.blocksFetched, BLOCKS);
+    assert.equal(reg.askedInBackground.length, before);
   });
 
   for (const background of [true, false]) {
@@ -95,7 +106,7 @@ describe('lazy loading', () => {
       reg.holdAfter = reg.asked + 1;
       reg.gate.close();
       const before = reg.askedInBackground.length;
-      const job = fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet: [] });
+      const job = fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet: [], backgroundRest: true });
       await fetcher.waitForBlock(blocks[0] as Digest);
       const wanted = blocks[BLOCKS - 1] as Digest;
       const waited = fetcher.waitForBlock(wanted, undefined, background);
