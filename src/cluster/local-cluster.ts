@@ -91,11 +91,12 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const net = opts.network === 'netns' ? buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
   const loopback = opts.network === 'loopback';
   const children: ChildProcess[] = [];
-  let closed = false;
+  let closing: Promise<void> | undefined;
 
-  const close = async () => {
-    if (closed) return;
-    closed = true;
+  // Every caller waits for the same teardown: a caller that went on while it ran (a signal's close
+  // racing the owner's) could delete the data directory holding the network's state file first.
+  const close = (): Promise<void> => (closing ??= closeOnce());
+  const closeOnce = async () => {
     process.off('exit', onExit);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

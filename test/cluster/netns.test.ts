@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startLocalCluster, type LocalCluster } from '../../src/cluster/local-cluster.js';
@@ -167,5 +168,18 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
     const summary = (await fetchesOf('h3')).fetches.find((f) => f.fn.includes('swarm-c'))!;
     assert.ok(summary.bytesFromPeers > 0, 'h3 got blocks from h2 while it lived');
     assert.ok(summary.bytesFromRegistry > 0, 'and the rest elsewhere once h2 was gone');
+  });
+
+  // Last: it closes the cluster.
+  it('a close racing another (a signal while the owner closes) returns only once every namespace is gone', async () => {
+    const state = JSON.parse(readFileSync(join(dataDir, 'netns-cluster.json'), 'utf8')) as {
+      namespaces: string[];
+    };
+    assert.ok(state.namespaces.length >= 5, 'the switch, the control plane and three hosts');
+    const first = cluster.close();
+    await cluster.close();
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    for (const ns of state.namespaces) assert.ok(!left.includes(ns), `namespace ${ns} is still there`);
+    await first;
   });
 });
