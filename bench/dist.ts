@@ -10,6 +10,7 @@
  *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
  *   npm run bench:dist -- --mib 32 --hosts 2,4 # a custom run (also written to dist-quick.json)
  *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the others' runs
+ *   npm run bench:dist -- --variants tree+lazy,registry+lazy [--merge]   # only these variants
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
@@ -81,6 +82,7 @@ async function runOnce(
   hosts: number,
   network: 'netns' | 'loopback',
   lazy: boolean,
+  backgroundPriority = true,
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
   const cluster = await startLocalCluster({
@@ -91,6 +93,7 @@ async function runOnce(
     dataDir,
     cliPath,
     controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
+    ...(backgroundPriority ? {} : { workerArgs: ['--no-background-priority'] }),
     onOutput: (line) => {
       if (/warning|error/i.test(line)) console.error(line);
     },
@@ -188,6 +191,7 @@ async function runOnce(
       failures: times.filter((t) => !t.ok).length,
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
+      ...(backgroundPriority ? {} : { backgroundPriority }),
     };
     return run;
   } finally {
@@ -268,8 +272,12 @@ async function main(): Promise<void> {
   const hostCounts = (flag('--hosts') ?? (quick ? '2,4,8' : '2,4,8,16')).split(',').map(Number);
   if (!Number.isInteger(imageMiB) || imageMiB < 16 || hostCounts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--mib takes a whole number of MiB (at least 16); --hosts a list like 2,4,8');
+  const merge = args.includes('--merge');
+  // A subset merged into the full results (same image size and host counts) is not a custom run.
   const custom =
-    flag('--mib') !== undefined || flag('--hosts') !== undefined || flag('--variants') !== undefined;
+    flag('--mib') !== undefined ||
+    flag('--hosts') !== undefined ||
+    (flag('--variants') !== undefined && !merge);
   const only = flag('--strategies')?.split(',');
   const variants: [string, boolean][] = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
     [s, false],
@@ -300,13 +308,23 @@ async function main(): Promise<void> {
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     runs: [],
   };
+  // `--ab-priority`: each lazy run twice in a row, with and without background priority.
+  const ab = args.includes('--ab-priority');
   try {
     for (const hosts of hostCounts) {
-      for (const [strategy, lazy] of variants) {
-        const run = await runOnce(fnDir, strategy, hosts, network, lazy);
+      const plan: [string, boolean, boolean][] = variants.flatMap(([s, l]): [string, boolean, boolean][] =>
+        ab && l
+          ? [
+              [s, l, true],
+              [s, l, false],
+            ]
+          : [[s, l, true]],
+      );
+      for (const [strategy, lazy, priority] of plan) {
+        const run = await runOnce(fnDir, strategy, hosts, network, lazy, priority);
         result.runs.push(run);
         console.log(
-          `${(strategy + (lazy ? '+lazy' : '')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+          `${(strategy + (lazy ? '+lazy' : '') + (priority ? '' : ' (no prio)')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
         );
         console.log(`  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`);
       }
@@ -315,12 +333,13 @@ async function main(): Promise<void> {
     rmSync(fnDir, { recursive: true, force: true });
   }
   mkdirSync(outDir, { recursive: true });
-  const name = quick || custom ? 'dist-quick' : 'dist';
-  if (only && args.includes('--merge')) {
-    // Re-measure some strategies and keep the others' runs from the file.
+  const name = ab ? 'dist-priority' : quick || custom ? 'dist-quick' : 'dist';
+  if (merge) {
+    // Re-measure some variants and keep the other variants' runs from the file.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;
     if (previous.imageMiB !== result.imageMiB) throw new Error('--merge needs the same image size');
-    const kept = previous.runs.filter((r) => !only.includes(r.strategy));
+    const measured = new Set(variants.map(([s, l]) => `${s}${l ? '+lazy' : ''}`));
+    const kept = previous.runs.filter((r) => !measured.has(`${r.strategy}${r.lazy ? '+lazy' : ''}`));
     result.runs = [...kept, ...result.runs].sort(
       (a, b) => a.hosts - b.hosts || variantsOrder(a) - variantsOrder(b),
     );

@@ -134,6 +134,10 @@ program
     '--bandwidth <rate>',
     "limit image traffic each way, e.g. 100mbit (a loopback cluster's stand-in for a shaped link)",
   )
+  .option(
+    '--no-background-priority',
+    "lazy loading: fetch an image's rest like its working set, not after other hosts' startup blocks (for comparison)",
+  )
   .action((opts: WorkerFlags) => worker(opts));
 
 program

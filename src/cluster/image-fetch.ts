@@ -50,6 +50,8 @@ export function clusterImageFetch(
   fetcher: BlockFetcher,
   workingSetOf: (digest: string) => readonly Digest[] | undefined,
   onFetched: (summary: ImageFetchSummary) => void = () => {},
+  /** Ask for lazy loading's rest as background transfers (see `upload-priority.ts`); default true. */
+  backgroundPriority = true,
 ) {
   return async (target: FunctionVersion): Promise<ImageFetch> => {
     const started = performance.now();
@@ -69,7 +71,7 @@ export function clusterImageFetch(
       // hosts that start together would all chase the same blocks).
       workingSet: workingSet?.length ? workingSet : [],
       // Lazy: the sandbox starts with the working set, so the rest goes after other hosts' startups.
-      backgroundRest: workingSet !== undefined && workingSet.length > 0,
+      backgroundRest: backgroundPriority && workingSet !== undefined && workingSet.length > 0,
     });
     const finished = job.done.then((report) => {
       onFetched({

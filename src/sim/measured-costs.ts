@@ -81,6 +81,8 @@ export interface DistBenchRun {
    */
   phasesP50Ms?: Partial<Record<string, number>>;
   phasesMaxMs?: Partial<Record<string, number>>;
+  /** False in a `--ab-priority` comparison run whose hosts fetched the rest as foreground. */
+  backgroundPriority?: boolean;
 }
 
 /** The cluster benchmark's results file. */

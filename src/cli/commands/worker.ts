@@ -19,6 +19,8 @@ export interface WorkerFlags {
   data?: string;
   memoryMb?: string;
   bandwidth?: string;
+  /** Commander's `--no-background-priority`. */
+  backgroundPriority: boolean;
 }
 
 function readKey(flags: WorkerFlags): string {
@@ -81,6 +83,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
     ...(flags.bandwidth !== undefined ? { bandwidthBytesPerSec: parseBandwidth(flags.bandwidth) / 8 } : {}),
+    backgroundPriority: flags.backgroundPriority,
     say,
   });
   say(`worker ${id} serving at ${node.url}; registering with ${flags.control}`);
