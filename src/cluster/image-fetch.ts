@@ -50,7 +50,10 @@ export function clusterImageFetch(
   fetcher: BlockFetcher,
   workingSetOf: (digest: string) => readonly Digest[] | undefined,
   onFetched: (summary: ImageFetchSummary) => void = () => {},
-  /** Ask for lazy loading's rest as background transfers (see `upload-priority.ts`); default true. */
+  /**
+   * Lazy loading's rest as background work: asked for after other hosts' startup blocks (see
+   * `upload-priority.ts`) and only once this host's sandbox has started; default true.
+   */
   backgroundPriority = true,
 ) {
   return async (target: FunctionVersion): Promise<ImageFetch> => {
@@ -61,6 +64,7 @@ export function clusterImageFetch(
     let imageBytes = 0;
     for (const size of distinct.values()) imageBytes += size;
     const workingSet = workingSetOf(target.imageDigest)?.filter((d) => distinct.has(d));
+    const restInBackground = backgroundPriority && workingSet !== undefined && workingSet.length > 0;
     const job = fetcher.fetch({
       // One distribution (one function tree) per version: each version is its own image.
       fn: versionKey(target),
@@ -71,7 +75,9 @@ export function clusterImageFetch(
       // hosts that start together would all chase the same blocks).
       workingSet: workingSet?.length ? workingSet : [],
       // Lazy: the sandbox starts with the working set, so the rest goes after other hosts' startups.
-      backgroundRest: backgroundPriority && workingSet !== undefined && workingSet.length > 0,
+      backgroundRest: restInBackground,
+      // And it waits until the sandbox has started, so materialising and starting get the CPU.
+      holdBackground: restInBackground,
     });
     const finished = job.done.then((report) => {
       onFetched({
@@ -91,7 +97,10 @@ export function clusterImageFetch(
       await job.ready;
       // Bytes fetched before the sandbox may start: the working set (and blocks that came with it).
       const stats = { ...fetchStats(job.report, imageBytes), bytesFromCache: 0, imageBytes, lazy: true };
-      return { stats, lazy: { workingSet: new Set(workingSet), rest: finished } };
+      return {
+        stats,
+        lazy: { workingSet: new Set(workingSet), rest: finished, startEnded: () => job.releaseBackground() },
+      };
     }
     const report = await finished;
     return { stats: { ...fetchStats(report, imageBytes), imageBytes }, recordWorkingSet: true };

@@ -86,6 +86,9 @@ export class FetchJob {
   private rarestFirst = false;
   /** The last index given to a block promoted within the background (counts down from 0). */
   private promotedIndex = 0;
+  /** True while background blocks wait for {@link releaseBackground} (see `holdBackground`). */
+  private backgroundHeld = false;
+  private holdTimer: TimerHandle | undefined;
   private wsRemaining: number;
   private resolveReady!: () => void;
   private rejectReady!: (err: unknown) => void;
@@ -158,7 +161,19 @@ export class FetchJob {
       },
     );
     request.signal?.addEventListener('abort', () => this.abort(request.signal?.reason), { once: true });
+    if (request.holdBackground) {
+      this.backgroundHeld = true;
+      this.holdTimer = parts.clock.setTimer(
+        () => this.releaseBackground(),
+        request.holdBackgroundMs ?? 30_000,
+      );
+    }
     this.done = this.run();
+    // A finished or failed job leaves no hold timer behind.
+    this.done.then(
+      () => this.releaseBackground(),
+      () => this.releaseBackground(),
+    );
   }
 
   /** True when `digest` is one of this job's blocks and not yet stored. */
@@ -209,6 +224,15 @@ export class FetchJob {
       if (b.priority !== BACKGROUND) return;
       b.index = --this.promotedIndex;
     }
+    this.wakeLanes();
+  }
+
+  /** Lets the background blocks go (see `holdBackground`); calling it again does nothing. */
+  releaseBackground(): void {
+    if (this.holdTimer !== undefined) this.parts.clock.clearTimer(this.holdTimer);
+    this.holdTimer = undefined;
+    if (!this.backgroundHeld) return;
+    this.backgroundHeld = false;
     this.wakeLanes();
   }
 
@@ -289,7 +313,7 @@ export class FetchJob {
       this.throwIfStopped();
       const next = this.pick();
       if (!next) {
-        if (![...this.blocks.values()].some((b) => b.state === 'active')) return;
+        if (![...this.blocks.values()].some((b) => b.state === 'active' || this.isHeld(b))) return;
         // Another lane may requeue a block (re-pointed) or a block may be promoted: wait for news.
         await new Promise<void>((resolve) => this.idle.push(resolve));
         continue;
@@ -309,7 +333,7 @@ export class FetchJob {
   private pick(): BlockState | undefined {
     let best: BlockState | undefined;
     for (const b of this.blocks.values()) {
-      if (b.state !== 'queued') continue;
+      if (b.state !== 'queued' || this.isHeld(b)) continue;
       if (!best || this.before(b, best)) best = b;
     }
     return best;
@@ -412,6 +436,11 @@ export class FetchJob {
       void this.refreshAvailability().catch((err: unknown) => this.noteDirectoryError(err));
     }
     return 'stored';
+  }
+
+  /** A queued background block waiting for {@link releaseBackground}; one a peer asked for is not. */
+  private isHeld(b: BlockState): boolean {
+    return this.backgroundHeld && b.state === 'queued' && b.priority === BACKGROUND && b.index >= 0;
   }
 
   /** A transfer no sandbox waits for (see {@link FetchRequest.backgroundRest}). */

@@ -23,6 +23,15 @@ export interface FetchRequest {
    * foreground. Default false: everything is foreground (a whole-image start waits for every block).
    */
   readonly backgroundRest?: boolean;
+  /**
+   * Lazy loading: do not start on the blocks outside the working set until
+   * {@link FetchJob.releaseBackground} (the sandbox has started: materialising the working set and
+   * starting the runtime get the host's CPU to themselves) or `holdBackgroundMs` has passed. Blocks a
+   * peer asks for are fetched meanwhile. Default: no hold.
+   */
+  readonly holdBackground?: boolean;
+  /** Longest hold, ms; default 30 000. */
+  readonly holdBackgroundMs?: number;
   /** Cancels the job; `done` rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }

@@ -307,6 +307,8 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
       blocks: image.digests,
       workingSet: o.lazy ? workingSet : o.wholeImageOrder === 'manifest' ? undefined : [],
       backgroundRest: o.lazy,
+      // As a cluster host: the rest only once the host's first container has started.
+      holdBackground: o.lazy,
     });
     // With an empty working set `ready` resolves at once: the host is ready when every block is.
     const ready = o.lazy || o.wholeImageOrder === 'manifest' ? job.ready : job.done;
@@ -333,6 +335,7 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
         }
         network.compute(host, o.containerStartMs, (_f, at) => {
           started.push(at);
+          job.releaseBackground();
           next();
         });
       };
@@ -345,6 +348,7 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
           if (cpu) return startOnCpu(cpu);
           // Containers on one host start one after another.
           for (let k = 1; k <= count; k++) started.push(clock.now() + k * o.containerStartMs);
+          clock.setTimer(() => job.releaseBackground(), o.containerStartMs);
           hostsStarted++;
         }, o.hostReadyMs ?? 0);
       },

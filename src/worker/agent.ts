@@ -29,7 +29,7 @@ export interface ImageFetch {
    * Lazy loading: the startup working set is local and the sandbox may start; `rest` resolves once
    * every other block is too.
    */
-  lazy?: { workingSet: ReadonlySet<string>; rest: Promise<unknown> };
+  lazy?: { workingSet: ReadonlySet<string>; rest: Promise<unknown>; startEnded?: () => void };
   /** No working set is known for this image yet: record it on this host's first cold start. */
   recordWorkingSet?: boolean;
 }
@@ -474,6 +474,7 @@ export class WorkerAgent implements WorkerHandle {
           codeDir: dir,
           entry: target.entry,
           fetch: stats ?? { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
+          ...(fetched?.lazy?.startEnded ? { startEnded: fetched.lazy.startEnded } : {}),
         };
       } catch (err) {
         this.prepared.delete(key);

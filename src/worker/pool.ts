@@ -32,6 +32,11 @@ export interface PreparedCode {
   codeDir: string;
   entry: string;
   fetch: FetchStats;
+  /**
+   * Called once a sandbox start with this code has ended, started or failed (lazy loading holds
+   * the rest of the image back until then, so the start has the host to itself).
+   */
+  startEnded?: () => void;
 }
 
 /** Where the time of a cold start went (the pool's share of the phases). */
@@ -391,9 +396,10 @@ export class FunctionPool {
     this.starting++;
     let inst: PooledInstance;
     let report: StartReport;
+    let code: PreparedCode | undefined;
     try {
       const t0 = this.deps.clock.monotonic();
-      const code = await this.deps.prepare();
+      code = await this.deps.prepare();
       const fetchMs = this.deps.clock.monotonic() - t0;
       await this.deps.memory?.makeRoom(this.deps.config.memoryMb);
       const sandbox = await this.deps.tier.start(this.deps.spec(this.deps.newInstanceId(), code));
@@ -404,6 +410,7 @@ export class FunctionPool {
     } catch (err) {
       throw toKindlingError(err, 'KINDLING_INIT_FAILED');
     } finally {
+      code?.startEnded?.();
       this.starting--;
       // A failed start frees capacity: let a queued request try its own start.
       queueMicrotask(() => this.pump());

@@ -87,6 +87,38 @@ describe('lazy loading', () => {
     );
   });
 
+  it('holds the rest until the sandbox has started, except blocks a peer asks for', async () => {
+    const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'hold');
+    await c.addHost('k0');
+    const fetcher = c.host('k0').fetcher;
+    const workingSet = [blocks[0], blocks[1]] as Digest[];
+    const job = fetcher.fetch({ fn: FN, repository: REPO, blocks, workingSet, holdBackground: true });
+    await job.ready;
+    // Give the lanes time to take background blocks if they were allowed to.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(job.report.blocksFetched, workingSet.length);
+    const asked = blocks[BLOCKS - 1] as Digest;
+    await fetcher.waitForBlock(asked, undefined, true);
+    assert.equal(job.report.blocksFetched, workingSet.length + 1, 'a peer asked: fetched during the hold');
+    job.releaseBackground();
+    const report = await job.done;
+    assert.equal(report.blocksFetched, BLOCKS);
+  });
+
+  it('lets the rest go when the hold times out', async () => {
+    const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'hold-timeout');
+    await c.addHost('t0');
+    const job = c.host('t0').fetcher.fetch({
+      fn: FN,
+      repository: REPO,
+      blocks,
+      workingSet: [blocks[0] as Digest],
+      holdBackground: true,
+      holdBackgroundMs: 50,
+    });
+    assert.equal((await job.done).blocksFetched, BLOCKS);
+  });
+
   it('a whole-image fetch asks for nothing in the background: its sandbox waits for every block', async () => {
     const c = cluster(registryStrategy({ maxConcurrentFetches: 4 }), 'whole');
     await c.addHost('w0');
