@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { KindlingError } from '../core/errors.js';
 import { serverTiming } from '../core/phases.js';
 import { parseOrThrow } from '../core/validate.js';
-import type { ExecutionResult } from '../control/invoker.js';
+import type { Execution, ExecutionResult } from '../control/invoker.js';
 import { assertFunctionName } from '../control/names.js';
 import { requireAdmin, tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
@@ -67,14 +67,9 @@ export async function executeAndRecord(
   },
 ): Promise<ExecutionResult> {
   const { id, version, event, mode, createdAt } = inv;
-  const res = await ctx.invoker.execute({
-    id,
-    version,
-    event,
-    mode,
-    queuedMs: performance.now() - receivedAt,
-    ...(inv.host !== undefined ? { host: inv.host } : {}),
-  });
+  const exec: Execution = { id, version, event, mode, queuedMs: performance.now() - receivedAt };
+  if (inv.host !== undefined) exec.host = inv.host;
+  const res = await ctx.invoker.execute(exec);
   ctx.invocations.recordSync(
     { id, tenant: version.tenant, functionName: version.name, version: version.version, mode, createdAt },
     res.completion,
@@ -84,7 +79,8 @@ export async function executeAndRecord(
 
 /** Parses an invoke body: JSON whatever the content type says (so `curl -d` works); empty means `{}`. */
 function parseEvent(body: string): unknown {
-  if (body.trim() === '') return {};
+  // Only a body that starts with white space can be all white space (and trim() copies).
+  if (body === '' || (body.charCodeAt(0) <= 0x20 && body.trim() === '')) return {};
   try {
     return JSON.parse(body) as unknown;
   } catch (err) {

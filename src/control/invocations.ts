@@ -176,8 +176,8 @@ export class InvocationStore {
   private readonly listeners = new Set<FinishedListener>();
   private flushTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
-  /** Functions with records written since the last prune, as `tenant\0name`. */
-  private readonly touched = new Set<string>();
+  /** Functions with records written since the last prune: names by tenant (no key built per record). */
+  private readonly touched = new Map<string, Set<string>>();
   private readonly insert;
   private readonly update;
 
@@ -401,7 +401,12 @@ export class InvocationStore {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    for (const row of batch) this.touched.add(`${row[1] as string}\0${row[2] as string}`);
+    for (const row of batch) {
+      const tenant = row[1] as string;
+      let names = this.touched.get(tenant);
+      if (!names) this.touched.set(tenant, (names = new Set()));
+      names.add(row[2] as string);
+    }
     const now = Date.now();
     let prune: PruneTarget[] = [];
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
@@ -420,7 +425,8 @@ export class InvocationStore {
 
   /** The functions written to since the last prune (and forgets them). */
   private pruneTargets(): PruneTarget[] {
-    const targets = [...this.touched].map((key) => key.split('\0') as PruneTarget);
+    const targets: PruneTarget[] = [];
+    for (const [tenant, names] of this.touched) for (const name of names) targets.push([tenant, name]);
     this.touched.clear();
     return targets;
   }

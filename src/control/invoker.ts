@@ -5,7 +5,7 @@
 import type { Clock } from '../core/clock.js';
 import { toKindlingError, type KindlingError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { emptyPhases, PHASES, roundMs, type Phases } from '../core/phases.js';
+import { emptyPhases, roundMs, roundPhases, type Phases } from '../core/phases.js';
 import type { FunctionVersion } from './functions.js';
 import type { Completion, InvocationMode } from './invocations.js';
 import type { Scheduler } from './scheduler.js';
@@ -127,7 +127,7 @@ export class Invoker {
         finishedAt: 0,
       };
     }
-    for (const k of PHASES) phases[k] = roundMs(phases[k]);
+    roundPhases(phases);
     completion.totalMs = roundMs(exec.queuedMs + clock.monotonic() - t0);
     completion.finishedAt = clock.now();
     const labels: Parameters<Metrics['observeInvocation']>[0] = {

@@ -30,6 +30,17 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
+/** Rounds every phase to microseconds, in place (written out: a keyed loop is slower, and this runs per invocation). */
+export function roundPhases(phases: Phases): void {
+  phases.queue = roundMs(phases.queue);
+  phases.place = roundMs(phases.place);
+  phases.fetch = roundMs(phases.fetch);
+  phases.sandbox = roundMs(phases.sandbox);
+  phases.runtime = roundMs(phases.runtime);
+  phases.init = roundMs(phases.init);
+  phases.exec = roundMs(phases.exec);
+}
+
 /**
  * The standard `Server-Timing` header value for these phases, plus a `total`. A cold start's
  * `sandbox` entry names its start path as the description (`desc="stem-cell"`).
