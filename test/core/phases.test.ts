@@ -21,4 +21,10 @@ describe('phases', () => {
       'queue;dur=0.081, place;dur=0, fetch;dur=0, sandbox;dur=0;desc="stem-cell", runtime;dur=0, init;dur=0, exec;dur=0.2, total;dur=0.352',
     );
   });
+
+  it('serverTiming lists exactly the phases of PHASES, in that order, without a total when none is given', () => {
+    const phases = emptyPhases();
+    PHASES.forEach((p, i) => (phases[p] = i + 1));
+    assert.equal(serverTiming(phases), PHASES.map((p, i) => `${p};dur=${i + 1}`).join(', '));
+  });
 });
