@@ -2,12 +2,12 @@
  * Invocation records: every invocation's outcome, logs and cold-start phases, plus the durable queue
  * of async invocations (status `queued` → `running` → `succeeded` | `failed`).
  *
- * Sync records are written in batches (one transaction every FLUSH_MS) to keep SQLite off the hot
- * path, by a {@link RecordSink}: on the platform a writer thread with its own connection, so neither
- * the inserts nor the pruning run on the event loop that serves requests. Any read flushes first and
- * waits until the sink has committed, so through the API a record is visible as soon as its response
- * is sent. A crash can lose the last FLUSH_MS of sync records (their responses were already
- * delivered). Async invocations are committed in this thread before the 202 is sent, so an accepted
+ * Sync records are written in batches (one transaction per commit window, 100 ms) to keep SQLite
+ * off the hot path, by a {@link RecordSink}: on the platform a writer thread with its own connection,
+ * so neither the inserts nor the pruning run on the event loop that serves requests. Any read flushes
+ * first and waits until the sink has committed, so through the API a record is visible as soon as its
+ * response is sent. A crash can lose the last commit window of sync records (their responses were
+ * already delivered). Async invocations are committed in this thread before the 202 is sent, so an accepted
  * invocation survives a crash.
  */
 import type { ErrorCode } from '../core/errors.js';
@@ -67,8 +67,6 @@ export type Completion = { resultJson?: string } & Omit<
 
 /** Sync results larger than this are not stored, only their size. */
 const SYNC_RESULT_KEEP_BYTES = 4096;
-/** How long sync records wait to be written together. */
-const FLUSH_MS = 100;
 /** Pruning runs at most this often. */
 const PRUNE_EVERY_MS = 10_000;
 /** Finished records kept per function; older ones are pruned. */
@@ -232,7 +230,7 @@ export class InvocationStore {
     ]);
     if (this.listeners.size > 0) for (const l of this.listeners) l(base, done);
     if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => this.writePending(), FLUSH_MS);
+      this.flushTimer = setTimeout(() => this.writePending(), this.sink.handoffMs);
       this.flushTimer.unref();
     }
   }
@@ -382,7 +380,7 @@ export class InvocationStore {
     };
   }
 
-  /** Writes pending sync records now, and returns once every record handed over so far is committed. */
+  /** Hands pending sync records over now, and returns once every record handed over so far is committed. */
   flush(): void {
     this.writePending();
     this.sink.sync();
