@@ -4,9 +4,13 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { DeadlineQueue, type DeadlineEntry } from '../../src/sandbox/process/deadline-queue.js';
 
-/** An entry that records when it expired. */
-function entry(name: string, expired: string[], clock: ManualClock, at: Map<string, number>): DeadlineEntry {
-  return {
+/** A queue on a manual clock, and entries that record when they expired. */
+function setup(start = 0) {
+  const clock = new ManualClock(start);
+  const q = new DeadlineQueue(clock);
+  const expired: string[] = [];
+  const at = new Map<string, number>();
+  const entry = (name: string): DeadlineEntry => ({
     deadline: 0,
     prevDeadline: undefined,
     nextDeadline: undefined,
@@ -14,20 +18,18 @@ function entry(name: string, expired: string[], clock: ManualClock, at: Map<stri
       expired.push(name);
       at.set(name, clock.monotonic());
     },
-  };
+  });
+  return { clock, q, expired, at, entry };
 }
 
 describe('deadline queue', () => {
   it('expires each entry exactly at its deadline, in deadline order, whatever the order of adding', () => {
-    const clock = new ManualClock(1000);
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    q.add(entry('a', expired, clock, at), 100); // due 1100
+    const { clock, q, expired, at, entry } = setup(1000);
+    q.add(entry('a'), 100); // due 1100
     clock.advance(10);
-    q.add(entry('b', expired, clock, at), 100); // due 1110
-    q.add(entry('c', expired, clock, at), 30); // due 1040: before both
-    q.add(entry('d', expired, clock, at), 95); // due 1105: between a and b
+    q.add(entry('b'), 100); // due 1110
+    q.add(entry('c'), 30); // due 1040: before both
+    q.add(entry('d'), 95); // due 1105: between a and b
     assert.equal(q.size, 4);
     clock.advance(1000);
     assert.deepEqual(expired, ['c', 'a', 'd', 'b']);
@@ -44,11 +46,8 @@ describe('deadline queue', () => {
   });
 
   it('never expires a removed entry, at the head, in the middle or at the tail', () => {
-    const clock = new ManualClock();
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    const es = ['a', 'b', 'c', 'd', 'e'].map((n) => entry(n, expired, clock, at));
+    const { clock, q, expired, entry } = setup();
+    const es = ['a', 'b', 'c', 'd', 'e'].map((n) => entry(n));
     for (const e of es) q.add(e, 50);
     q.remove(es[0]!);
     q.remove(es[2]!);
@@ -61,51 +60,34 @@ describe('deadline queue', () => {
     assert.deepEqual(expired, ['b', 'd']);
   });
 
-  it('re-arms for the next entry when the head finished before its deadline', () => {
-    const clock = new ManualClock();
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    const first = entry('first', expired, clock, at);
-    q.add(first, 100);
-    clock.advance(60);
-    q.add(entry('second', expired, clock, at), 100); // due 160
-    q.remove(first);
-    clock.advance(50); // t=110: the timer armed for `first` fires for nothing
-    assert.deepEqual(expired, []);
-    clock.advance(50);
-    assert.deepEqual(expired, ['second']);
-    assert.equal(at.get('second'), 160);
-  });
-
-  it('an emptied queue still times the next entry from when that entry is added', () => {
-    const clock = new ManualClock();
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    const a = entry('a', expired, clock, at);
-    q.add(a, 100);
-    q.remove(a);
+  it('keeps its one timer on the earliest deadline as entries come and go', () => {
+    const { clock, q, expired, at, entry } = setup();
+    const first = entry('first');
+    q.add(first, 100); // due 100
     clock.advance(30);
-    q.add(entry('b', expired, clock, at), 10); // due 40, earlier than the timer still armed for 100
+    q.remove(first); // the queue is empty; the timer stays armed for 100
+    q.add(entry('early'), 10); // due 40: the timer moves earlier
+    const head = entry('head');
+    q.add(head, 50); // due 80
+    q.add(entry('next'), 100); // due 130
+    clock.advance(20); // t=50, after 'early' expired
+    q.remove(head); // the timer re-armed for 80 fires for nothing, then re-arms for 130
     clock.advance(200);
-    assert.deepEqual(expired, ['b']);
-    assert.equal(at.get('b'), 40);
+    assert.deepEqual(expired, ['early', 'next']);
+    assert.deepEqual([at.get('early'), at.get('next')], [40, 130]);
+    assert.equal(clock.pending, 0);
   });
 
   it('an entry may be added again after it expired or was removed, and clear() drops everything', () => {
-    const clock = new ManualClock();
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    const a = entry('a', expired, clock, at);
+    const { clock, q, expired, entry } = setup();
+    const a = entry('a');
     q.add(a, 10);
     clock.advance(10);
     q.add(a, 10);
     clock.advance(10);
     assert.deepEqual(expired, ['a', 'a']);
     q.add(a, 10);
-    q.add(entry('b', expired, clock, at), 20);
+    q.add(entry('b'), 20);
     q.clear();
     assert.equal(q.size, 0);
     assert.equal(clock.pending, 0);
@@ -114,17 +96,14 @@ describe('deadline queue', () => {
   });
 
   it('an expiry callback may add and remove entries', () => {
-    const clock = new ManualClock();
-    const q = new DeadlineQueue(clock);
-    const expired: string[] = [];
-    const at = new Map<string, number>();
-    const later = entry('later', expired, clock, at);
+    const { clock, q, expired, at, entry } = setup();
+    const later = entry('later');
     const a: DeadlineEntry = {
-      ...entry('a', expired, clock, at),
+      ...entry('a'),
       expire: () => {
         expired.push('a');
         q.remove(later);
-        q.add(entry('added', expired, clock, at), 5);
+        q.add(entry('added'), 5);
       },
     };
     q.add(a, 10);
