@@ -11,6 +11,7 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { InstanceState } from '../core/metrics.js';
 import { summarize, type InstanceCounts, type InvocationSummary, type Tick } from './event-types.js';
+import { SampleWindow } from './sample-window.js';
 
 export type { InstanceCounts, InvocationSummary, Tick };
 import { percentile } from '../core/stats.js';
@@ -29,15 +30,6 @@ const RECENT_PER_TICK = 50;
 /** Bound on the window's memory (at 100 invocations/s a minute is 6,000). */
 const WINDOW_CAP = 50_000;
 
-interface Sample {
-  tenant: string;
-  key: string;
-  at: number;
-  totalMs: number;
-  cold: boolean;
-  error: boolean;
-}
-
 /** True when `principal` may see what belongs to `tenant`. */
 export function canSee(principal: Principal, tenant: string): boolean {
   return principal.role === 'admin' || principal.tenant === tenant;
@@ -47,7 +39,8 @@ export function canSee(principal: Principal, tenant: string): boolean {
 export class EventFeed {
   private readonly subscribers = new Set<Subscriber>();
   private pending: InvocationSummary[] = [];
-  private window: Sample[] = [];
+  /** The last minute's finished invocations (one more than the cap: trimmed once it is passed). */
+  private readonly window = new SampleWindow(WINDOW_CAP + 1);
   private timer: TimerHandle | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -74,14 +67,7 @@ export class EventFeed {
       // the window, not every summary.
       if (this.subscribers.size > 0 && this.pending.length < WINDOW_CAP)
         this.pending.push(summarize({ ...b, ...d }, now));
-      this.window.push({
-        tenant: b.tenant,
-        key: `${b.tenant}/${b.functionName}`,
-        at: now,
-        totalMs: d.totalMs ?? 0,
-        cold: d.cold === true,
-        error: d.status === 'failed',
-      });
+      this.window.push(b.tenant, b.functionName, now, d.totalMs ?? 0, d.cold === true, d.status === 'failed');
       if (this.window.length > WINDOW_CAP) this.trim(now, WINDOW_CAP / 10);
     });
   }
@@ -127,8 +113,8 @@ export class EventFeed {
   private trim(now: number, atLeast: number): void {
     const cutoff = now - WINDOW_MS;
     let drop = Math.min(atLeast, this.window.length);
-    while (drop < this.window.length && this.window[drop]!.at < cutoff) drop++;
-    if (drop > 0) this.window.splice(0, drop);
+    while (drop < this.window.length && this.window.atOf(drop) < cutoff) drop++;
+    if (drop > 0) this.window.dropOldest(drop);
   }
 
   private schedule(): void {
@@ -154,8 +140,8 @@ export class EventFeed {
     const functions: Tick['functions'] = {};
     const latencies: number[] = [];
     let windowCold = 0;
-    for (const s of this.window) {
-      if (!canSee(principal, s.tenant)) continue;
+    this.window.forEach((s) => {
+      if (!canSee(principal, s.tenant)) return;
       const f = (functions[s.key] ??= [0, 0, 0]);
       f[0]++;
       if (s.cold) {
@@ -164,7 +150,7 @@ export class EventFeed {
       }
       if (s.error) f[2]++;
       latencies.push(s.totalMs);
-    }
+    });
     latencies.sort((a, b) => a - b);
     let cold = 0;
     let errors = 0;

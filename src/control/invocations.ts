@@ -2,12 +2,12 @@
  * Invocation records: every invocation's outcome, logs and cold-start phases, plus the durable queue
  * of async invocations (status `queued` → `running` → `succeeded` | `failed`).
  *
- * Sync records are written in batches (one transaction every FLUSH_MS) to keep SQLite off the hot
- * path, by a {@link RecordSink}: on the platform a writer thread with its own connection, so neither
- * the inserts nor the pruning run on the event loop that serves requests. Any read flushes first and
- * waits until the sink has committed, so through the API a record is visible as soon as its response
- * is sent. A crash can lose the last FLUSH_MS of sync records (their responses were already
- * delivered). Async invocations are committed in this thread before the 202 is sent, so an accepted
+ * Sync records are written in batches (one transaction per commit window, 100 ms) to keep SQLite
+ * off the hot path, by a {@link RecordSink}: on the platform a writer thread with its own connection,
+ * so neither the inserts nor the pruning run on the event loop that serves requests. Any read flushes
+ * first and waits until the sink has committed, so through the API a record is visible as soon as its
+ * response is sent. A crash can lose the last commit window of sync records (their responses were
+ * already delivered). Async invocations are committed in this thread before the 202 is sent, so an accepted
  * invocation survives a crash.
  */
 import type { ErrorCode } from '../core/errors.js';
@@ -67,8 +67,6 @@ export type Completion = { resultJson?: string } & Omit<
 
 /** Sync results larger than this are not stored, only their size. */
 const SYNC_RESULT_KEEP_BYTES = 4096;
-/** How long sync records wait to be written together. */
-const FLUSH_MS = 100;
 /** Pruning runs at most this often. */
 const PRUNE_EVERY_MS = 10_000;
 /** Finished records kept per function; older ones are pruned. */
@@ -176,8 +174,8 @@ export class InvocationStore {
   private readonly listeners = new Set<FinishedListener>();
   private flushTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
-  /** Functions with records written since the last prune, as `tenant\0name`. */
-  private readonly touched = new Set<string>();
+  /** Functions with records written since the last prune: names by tenant (no key built per record). */
+  private readonly touched = new Map<string, Set<string>>();
   private readonly insert;
   private readonly update;
 
@@ -232,7 +230,7 @@ export class InvocationStore {
     ]);
     if (this.listeners.size > 0) for (const l of this.listeners) l(base, done);
     if (!this.flushTimer) {
-      this.flushTimer = setTimeout(() => this.writePending(), FLUSH_MS);
+      this.flushTimer = setTimeout(() => this.writePending(), this.sink.handoffMs);
       this.flushTimer.unref();
     }
   }
@@ -382,7 +380,7 @@ export class InvocationStore {
     };
   }
 
-  /** Writes pending sync records now, and returns once every record handed over so far is committed. */
+  /** Hands pending sync records over now, and returns once every record handed over so far is committed. */
   flush(): void {
     this.writePending();
     this.sink.sync();
@@ -401,7 +399,12 @@ export class InvocationStore {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    for (const row of batch) this.touched.add(`${row[1] as string}\0${row[2] as string}`);
+    for (const row of batch) {
+      const tenant = row[1] as string;
+      let names = this.touched.get(tenant);
+      if (!names) this.touched.set(tenant, (names = new Set()));
+      names.add(row[2] as string);
+    }
     const now = Date.now();
     let prune: PruneTarget[] = [];
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
@@ -420,7 +423,8 @@ export class InvocationStore {
 
   /** The functions written to since the last prune (and forgets them). */
   private pruneTargets(): PruneTarget[] {
-    const targets = [...this.touched].map((key) => key.split('\0') as PruneTarget);
+    const targets: PruneTarget[] = [];
+    for (const [tenant, names] of this.touched) for (const name of names) targets.push([tenant, name]);
     this.touched.clear();
     return targets;
   }

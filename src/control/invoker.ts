@@ -5,10 +5,11 @@
 import type { Clock } from '../core/clock.js';
 import { toKindlingError, type KindlingError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { emptyPhases, PHASES, roundMs, type Phases } from '../core/phases.js';
+import { emptyPhases, roundMs, roundPhases, type Phases } from '../core/phases.js';
 import type { FunctionVersion } from './functions.js';
 import type { Completion, InvocationMode } from './invocations.js';
 import type { Scheduler } from './scheduler.js';
+import type { WorkerResult } from '../worker/agent.js';
 
 /** An invocation ready to run. */
 export interface Execution {
@@ -50,10 +51,27 @@ export class Invoker {
     let result: unknown;
     let host: string | undefined;
     try {
-      const r = await this.run(exec, (worker) => {
+      let r: WorkerResult;
+      // Hosts that lost the invocation mid-call (made on the first failure only).
+      let tried: Set<string> | undefined;
+      const pinned = exec.host !== undefined ? { host: exec.host } : undefined;
+      for (;;) {
+        const worker = this.deps.scheduler.place(exec.version, pinned ?? (tried && { exclude: tried }));
         if (host === undefined) phases.place = clock.monotonic() - t0;
-        host = worker;
-      });
+        host = worker.hostId;
+        try {
+          r = await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
+          break;
+        } catch (err) {
+          // When the host stops answering mid-call (KINDLING_WORKER_LOST) the invocation is retried on
+          // another host, up to MAX_ATTEMPTS hosts in all: delivery is at-least-once, as on every FaaS
+          // platform that retries, since the lost host may have run it.
+          const e = toKindlingError(err);
+          (tried ??= new Set()).add(worker.hostId);
+          if (e.code !== 'KINDLING_WORKER_LOST' || pinned || tried.size >= MAX_ATTEMPTS) throw e;
+          metrics.observeRejected(e.code);
+        }
+      }
       phases.queue += r.waitedMs;
       phases.place += r.pickMs;
       phases.fetch = r.fetchMs;
@@ -109,7 +127,7 @@ export class Invoker {
         finishedAt: 0,
       };
     }
-    for (const k of PHASES) phases[k] = roundMs(phases[k]);
+    roundPhases(phases);
     completion.totalMs = roundMs(exec.queuedMs + clock.monotonic() - t0);
     completion.finishedAt = clock.now();
     const labels: Parameters<Metrics['observeInvocation']>[0] = {
@@ -126,30 +144,5 @@ export class Invoker {
     if (error) out.error = error;
     else out.result = result;
     return out;
-  }
-
-  /**
-   * Places and runs `exec`. When the host stops answering mid-call (KINDLING_WORKER_LOST) the
-   * invocation is retried on another host, up to {@link MAX_ATTEMPTS} hosts in all: delivery is
-   * at-least-once, as on every FaaS platform that retries, since the lost host may have run it.
-   */
-  private async run(exec: Execution, placed: (host: string) => void) {
-    const tried = new Set<string>();
-    for (;;) {
-      const worker = this.deps.scheduler.place(exec.version, {
-        exclude: tried,
-        ...(exec.host !== undefined ? { host: exec.host } : {}),
-      });
-      placed(worker.hostId);
-      try {
-        return await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
-      } catch (err) {
-        const e = toKindlingError(err);
-        tried.add(worker.hostId);
-        if (e.code !== 'KINDLING_WORKER_LOST' || exec.host !== undefined || tried.size >= MAX_ATTEMPTS)
-          throw e;
-        this.deps.metrics.observeRejected(e.code);
-      }
-    }
   }
 }

@@ -59,6 +59,10 @@ export class Scheduler {
       }
       return pinned;
     }
+    // The embedded platform's case: one host and nothing excluded.
+    if (this.workers.size === 1 && !opts.exclude?.size) {
+      for (const only of this.workers.values()) return only;
+    }
     const candidates: WorkerHandle[] = [];
     for (const w of this.workers.values()) if (!opts.exclude?.has(w.hostId)) candidates.push(w);
     if (candidates.length === 0) {

@@ -30,18 +30,28 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
+/** Rounds every phase to microseconds, in place (written out: a keyed loop is slower, and this runs per invocation). */
+export function roundPhases(phases: Phases): void {
+  phases.queue = roundMs(phases.queue);
+  phases.place = roundMs(phases.place);
+  phases.fetch = roundMs(phases.fetch);
+  phases.sandbox = roundMs(phases.sandbox);
+  phases.runtime = roundMs(phases.runtime);
+  phases.init = roundMs(phases.init);
+  phases.exec = roundMs(phases.exec);
+}
+
 /**
  * The standard `Server-Timing` header value for these phases, plus a `total`. A cold start's
  * `sandbox` entry names its start path as the description (`desc="stem-cell"`).
  */
 export function serverTiming(phases: Phases, totalMs?: number, startPath?: string): string {
-  // Concatenated in a loop: this runs for every sync invocation.
-  let out = '';
-  for (const p of PHASES) {
-    if (out !== '') out += ', ';
-    out += `${p};dur=${roundMs(phases[p])}`;
-    if (p === 'sandbox' && startPath) out += `;desc="${startPath}"`;
-  }
-  if (totalMs !== undefined) out += `, total;dur=${roundMs(totalMs)}`;
-  return out;
+  // One template, the phases written out in PHASES order (a test holds it to that): this runs for
+  // every sync invocation, and a loop of `+=` builds twice the garbage in twice the time.
+  const desc = startPath ? `;desc="${startPath}"` : '';
+  const out =
+    `queue;dur=${roundMs(phases.queue)}, place;dur=${roundMs(phases.place)}, fetch;dur=${roundMs(phases.fetch)}, ` +
+    `sandbox;dur=${roundMs(phases.sandbox)}${desc}, runtime;dur=${roundMs(phases.runtime)}, ` +
+    `init;dur=${roundMs(phases.init)}, exec;dur=${roundMs(phases.exec)}`;
+  return totalMs === undefined ? out : `${out}, total;dur=${roundMs(totalMs)}`;
 }

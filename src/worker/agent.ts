@@ -20,7 +20,7 @@ import type { KeepAlivePolicy } from '../policy/keep-alive.js';
 import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { CacheMemory } from './cache-memory.js';
-import { FunctionPool, type PreparedCode } from './pool.js';
+import { FunctionPool, type Lease, type PreparedCode } from './pool.js';
 
 /** What a {@link WorkerOptions.fetchImage} hook did. */
 export interface ImageFetch {
@@ -152,13 +152,20 @@ export class WorkerAgent implements WorkerHandle {
     const clock = this.opts.clock;
     const t0 = clock.monotonic();
     this.running++;
-    let lease: Awaited<ReturnType<FunctionPool['acquire']>>;
+    let lease: Lease;
     let pickMs: number;
     try {
       const pool = this.pool(target);
-      const acquiring = pool.acquire();
-      pickMs = clock.monotonic() - t0;
-      lease = await acquiring;
+      // A warm slot is taken without a promise; only a wait or a start is awaited.
+      const warm = pool.tryAcquireWarm();
+      if (warm) {
+        pickMs = clock.monotonic() - t0;
+        lease = warm;
+      } else {
+        const acquiring = pool.acquire();
+        pickMs = clock.monotonic() - t0;
+        lease = await acquiring;
+      }
     } catch (err) {
       this.running--;
       throw err;
@@ -169,20 +176,28 @@ export class WorkerAgent implements WorkerHandle {
         event: inv.event,
         timeoutMs: target.config.timeoutMs,
       });
-      const s = lease.start;
-      return {
+      const result: WorkerResult = {
         outcome,
         cold: lease.cold,
         waitedMs: lease.waitedMs,
         pickMs,
-        fetchMs: s?.fetchMs ?? 0,
-        sandboxMs: s?.sandboxMs ?? 0,
-        runtimeMs: s?.runtimeMs ?? 0,
-        initMs: s?.initMs ?? 0,
+        fetchMs: 0,
+        sandboxMs: 0,
+        runtimeMs: 0,
+        initMs: 0,
         instanceId: lease.instance.id,
         tier: lease.instance.tier,
-        ...(s ? { startPath: s.startPath, fetch: s.fetch } : {}),
       };
+      const s = lease.start;
+      if (s) {
+        result.fetchMs = s.fetchMs;
+        result.sandboxMs = s.sandboxMs;
+        result.runtimeMs = s.runtimeMs;
+        result.initMs = s.initMs;
+        result.startPath = s.startPath;
+        result.fetch = s.fetch;
+      }
+      return result;
     } finally {
       this.running--;
       lease.release();

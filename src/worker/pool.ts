@@ -150,6 +150,18 @@ export class FunctionPool {
     };
   }
 
+  /**
+   * A slot on a warm instance with room, at once; undefined when there is none (then `acquire` waits
+   * for one or starts one). The warm path of {@link acquire} without a promise: it runs per invocation.
+   */
+  tryAcquireWarm(): Lease | undefined {
+    if (this.closed) return undefined;
+    const warm = this.pickWarm();
+    if (!warm) return undefined;
+    this.deps.policy.onInvocation(this.policyFn, this.deps.clock.now());
+    return this.lease(warm, 0);
+  }
+
   /** A slot for one invocation: warm when an instance has room, cold when a new one must start. */
   async acquire(): Promise<Lease> {
     if (this.closed)

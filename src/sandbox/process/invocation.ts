@@ -1,24 +1,25 @@
 /**
- * One invocation in flight on a process instance, host side: its timeout timer, its abort listener,
- * its log capture, and its result while raw output it wrote is still being read from the pipes.
+ * One invocation in flight on a process instance, host side: its deadline, its abort listener, its
+ * log capture, and its result while raw output it wrote is still being read from the pipes.
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
 import type { InvokeOutcome, InvokeRequest } from '../tier.js';
+import type { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 import { LogCapture } from './log-capture.js';
 import { encodeFrame, MAX_FRAME_BYTES } from './protocol.cjs';
 
 /** How an invocation ended, before logs and timings are attached. */
 export type Settled = { ok: true; result: unknown } | { ok: false; error: KindlingError };
 
-/** What an invocation reacts to besides its result. */
-export interface InvocationHooks {
-  timeoutMs: number;
-  /** Called once when `timeoutMs` passes without an answer. */
-  onTimeout: () => void;
-  signal: AbortSignal | undefined;
-  /** Called once when `signal` aborts before the answer. */
-  onAbort: () => void;
+/** The instance an invocation runs on, as the invocation reports to it. */
+export interface InvocationOwner {
+  /** The instance's invocation deadlines (one timer for all of them). */
+  readonly deadlines: DeadlineQueue;
+  /** `p` ran past its timeout without an answer (called once). */
+  timedOut(p: Invocation): void;
+  /** `p`'s signal aborted before the answer (called once). */
+  aborted(p: Invocation): void;
 }
 
 // A result waits at most this long for raw output the runtime counted but the host never receives
@@ -26,16 +27,20 @@ export interface InvocationHooks {
 const DRAIN_GRACE_MS = 2000;
 
 /** An invocation in flight. `finish` answers it, once. */
-export class Invocation {
-  /** Its console and raw output, within the spec's `logLimitBytes`. */
-  readonly capture: LogCapture;
+export class Invocation implements DeadlineEntry {
+  /** {@inheritDoc DeadlineEntry.deadline} */
+  deadline = 0;
+  /** {@inheritDoc DeadlineEntry.prevDeadline} */
+  prevDeadline: DeadlineEntry | undefined = undefined;
+  /** {@inheritDoc DeadlineEntry.nextDeadline} */
+  nextDeadline: DeadlineEntry | undefined = undefined;
+  private logs: LogCapture | undefined;
   private readonly startedAt: number;
-  private readonly timer: TimerHandle;
   private drainTimer: TimerHandle | undefined;
   private settled: Settled | undefined;
   private execMs: number | undefined;
   private awaitOut: readonly [number, number] | undefined;
-  private readonly detach: () => void;
+  private readonly onAbort: (() => void) | undefined;
   private finished = false;
 
   /**
@@ -45,15 +50,37 @@ export class Invocation {
   constructor(
     readonly requestId: string,
     private readonly clock: Clock,
-    logLimitBytes: number,
+    private readonly logLimitBytes: number,
     private readonly resolve: (outcome: InvokeOutcome) => void,
-    hooks: InvocationHooks,
+    /** Milliseconds the handler may run. */
+    readonly timeoutMs: number,
+    readonly signal: AbortSignal | undefined,
+    private readonly owner: InvocationOwner,
   ) {
-    this.capture = new LogCapture(logLimitBytes);
     this.startedAt = clock.monotonic();
-    this.timer = clock.setTimer(hooks.onTimeout, hooks.timeoutMs);
-    hooks.signal?.addEventListener('abort', hooks.onAbort, { once: true });
-    this.detach = () => hooks.signal?.removeEventListener('abort', hooks.onAbort);
+    owner.deadlines.add(this, timeoutMs);
+    if (signal) {
+      this.onAbort = () => owner.aborted(this);
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /**
+   * Its console and raw output, within the spec's `logLimitBytes`. Made on first use: most
+   * invocations print nothing.
+   */
+  get capture(): LogCapture {
+    return (this.logs ??= new LogCapture(this.logLimitBytes));
+  }
+
+  /** The capture, if anything has been captured (without making one). */
+  get captureIfAny(): LogCapture | undefined {
+    return this.logs;
+  }
+
+  /** {@inheritDoc DeadlineEntry.expire} */
+  expire(): void {
+    this.owner.timedOut(this);
   }
 
   /**
@@ -64,7 +91,7 @@ export class Invocation {
   settle(settled: Settled, out: readonly [number, number], onGraceOver: () => void): void {
     this.execMs = this.clock.monotonic() - this.startedAt;
     // The handler is done: waiting for its output to be read must not count against its timeout.
-    this.clock.clearTimer(this.timer);
+    this.owner.deadlines.remove(this);
     this.settled = settled;
     this.awaitOut = out;
     this.drainTimer = this.clock.setTimer(onGraceOver, DRAIN_GRACE_MS);
@@ -84,12 +111,19 @@ export class Invocation {
   finish(settled: Settled): void {
     if (this.finished) return;
     this.finished = true;
-    this.clock.clearTimer(this.timer);
+    this.owner.deadlines.remove(this);
     if (this.drainTimer !== undefined) this.clock.clearTimer(this.drainTimer);
-    this.detach();
-    const { logs, droppedBytes } = this.capture.take();
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
     const execMs = this.execMs ?? this.clock.monotonic() - this.startedAt;
-    this.resolve({ ...settled, execMs, logs, logsDroppedBytes: droppedBytes });
+    const taken = this.logs?.take();
+    const logs = taken ? taken.logs : [];
+    const logsDroppedBytes = taken ? taken.droppedBytes : 0;
+    // Built field by field (not spread from `settled`): this runs once per invocation.
+    this.resolve(
+      settled.ok
+        ? { ok: true, result: settled.result, execMs, logs, logsDroppedBytes }
+        : { ok: false, error: settled.error, execMs, logs, logsDroppedBytes },
+    );
   }
 }
 

@@ -36,8 +36,9 @@ import {
   timeoutError,
 } from './instance-errors.js';
 import type { ExitFacts, InstanceLabel, KillReason } from './instance-errors.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { encodeInvoke, Invocation } from './invocation.js';
-import type { Settled } from './invocation.js';
+import type { InvocationOwner, Settled } from './invocation.js';
 import { LogCapture } from './log-capture.js';
 import { readRssBytes, RssWatchdog } from './memory.js';
 import { RawOutput } from './raw-output.js';
@@ -90,6 +91,8 @@ export class ProcessInstance implements SandboxInstance {
   /** Invoke frames leave in one write per event-loop turn. */
   private readonly writer: FrameWriter;
   private readonly label: InstanceLabel;
+  /** What the in-flight invocations report to: their deadlines (one timer), timeouts and aborts. */
+  private readonly owner: InvocationOwner;
 
   /**
    * @param child the spawned process, with stdio `['ignore', 'pipe', 'pipe', 'pipe']`.
@@ -110,6 +113,23 @@ export class ProcessInstance implements SandboxInstance {
       heapMb: parts.heapMb,
     };
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+    this.owner = {
+      deadlines: new DeadlineQueue(parts.clock),
+      timedOut: (p) => {
+        const why = `invocation ${p.requestId} on the same instance exceeded its timeout of ${p.timeoutMs} ms`;
+        this.kill('timeout', (q) =>
+          q === p ? timeoutError(this.label, p.requestId, p.timeoutMs) : collateralError(this.label, why),
+        );
+      },
+      aborted: (p) => {
+        const err = abortError(
+          p.signal?.reason,
+          `invocation ${p.requestId} was aborted; the instance was killed`,
+        );
+        const why = `invocation ${p.requestId} on the same instance was aborted`;
+        this.kill('stopped', (q) => (q === p ? err : collateralError(this.label, why)));
+      },
+    };
     this.instanceLogs = new LogCapture(spec.logLimitBytes);
     this.raw = new RawOutput(() => parts.clock.now(), spec.logLimitBytes);
     this.at.spawnCalled = spawnCalledAt;
@@ -195,26 +215,16 @@ export class ProcessInstance implements SandboxInstance {
       return Promise.resolve({ ok: false, error: frame, execMs: 0, logs: [], logsDroppedBytes: 0 });
     }
     return new Promise((resolve) => {
-      const { requestId, timeoutMs, signal } = req;
-      const p: Invocation = new Invocation(requestId, this.parts.clock, this.spec.logLimitBytes, resolve, {
-        timeoutMs,
-        onTimeout: () => {
-          const why = `invocation ${requestId} on the same instance exceeded its timeout of ${timeoutMs} ms`;
-          this.kill('timeout', (q) =>
-            q === p ? timeoutError(this.label, requestId, timeoutMs) : collateralError(this.label, why),
-          );
-        },
-        signal,
-        onAbort: () => {
-          const err = abortError(
-            signal?.reason,
-            `invocation ${requestId} was aborted; the instance was killed`,
-          );
-          const why = `invocation ${requestId} on the same instance was aborted`;
-          this.kill('stopped', (q) => (q === p ? err : collateralError(this.label, why)));
-        },
-      });
-      this.pending.set(requestId, p);
+      const p = new Invocation(
+        req.requestId,
+        this.parts.clock,
+        this.spec.logLimitBytes,
+        resolve,
+        req.timeoutMs,
+        req.signal,
+        this.owner,
+      );
+      this.pending.set(req.requestId, p);
       this.writer.write(frame);
     });
   }
@@ -299,7 +309,8 @@ export class ProcessInstance implements SandboxInstance {
   private onResult(msg: ResultMessage): void {
     const p = this.pending.get(msg.requestId);
     if (!p) return;
-    p.capture.addDropped(Number(msg.droppedBytes) || 0);
+    const dropped = Number(msg.droppedBytes) || 0;
+    if (dropped > 0) p.capture.addDropped(dropped);
     const settled: Settled = msg.ok
       ? { ok: true, result: msg.result }
       : { ok: false, error: KindlingError.fromJSON(msg.error) };
@@ -323,7 +334,8 @@ export class ProcessInstance implements SandboxInstance {
   /** Answers one invocation and forgets it. */
   private complete(p: Invocation, settled: Settled): void {
     if (!this.pending.delete(p.requestId)) return;
-    this.raw.flushOwnedBy(p.capture);
+    const capture = p.captureIfAny;
+    if (capture) this.raw.flushOwnedBy(capture);
     p.finish(settled);
   }
 
@@ -399,6 +411,7 @@ export class ProcessInstance implements SandboxInstance {
           : (oom ?? crashError(this.label, facts, 'start')),
       );
     }
+    this.owner.deadlines.clear();
     for (const stream of this.child.stdio) stream?.destroy();
     this.resolveExited({
       reason,

@@ -336,7 +336,8 @@ async function invoke(msg: InvokeMessage): Promise<void> {
     try {
       const context = makeContext(inv, msg.timeoutMs);
       const value = await store.run(inv, () => handler.fn.call(handler.owner, msg.event, context));
-      json = await resultFields(value);
+      // Awaited only for a Response (its body is read): a plain value costs no extra promise.
+      json = isResponse(value) ? await responseFields(value) : resultFields(value);
     } catch (err) {
       const { errorType, message, stack } = describe(err);
       json = errorFields({ code: 'KINDLING_HANDLER_ERROR', message, details: { errorType, stack } });
@@ -369,9 +370,13 @@ function makeContext(inv: Invocation, timeoutMs: number): Record<string, unknown
   };
 }
 
+/** The `"ok":…` part of a result frame for a Web Response: API-gateway style. */
+async function responseFields(response: Response): Promise<string> {
+  return resultFields(await fromResponse(response));
+}
+
 /** The `"ok":…` part of a result frame: the value as JSON, or why it cannot be sent. */
-async function resultFields(value: unknown): Promise<string> {
-  const payload = isResponse(value) ? await fromResponse(value) : value;
+function resultFields(payload: unknown): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(payload);
