@@ -94,6 +94,23 @@ describe('SwarmStrategy (the tracker)', () => {
     assert.equal(s.uploadsOf(first), 0);
   });
 
+  it('names a receiver with spare upload before a holder at its upload cap', () => {
+    const s = new SwarmStrategy({ peersPerBlock: 4, maxUploadsPerPeer: 1 });
+    s.blockStored(req('h')); // the only holder
+    assert.deepEqual(names(s.sourcesFor(req('a'))), ['h', 'registry']); // h is now at its cap
+    // b: a holder at its cap and an earlier receiver with no uploads: the receiver goes first.
+    assert.deepEqual(names(s.sourcesFor(req('b'))), ['a', 'h', 'registry']);
+    // c: only b is below its cap; at the cap, holders before receivers.
+    assert.deepEqual(names(s.sourcesFor(req('c'))), ['b', 'h', 'a', 'registry']);
+    assert.deepEqual(
+      ['h', 'a', 'b'].map((p) => s.uploadsOf(p)),
+      [1, 1, 1],
+    );
+    // Once h's upload to a ends, h is below its cap again and named first.
+    s.blockStored(req('a'));
+    assert.deepEqual(names(s.sourcesFor(req('d')))[0], 'h');
+  });
+
   it('forgets a peer that failed, and every trace of a host that left', () => {
     const s = new SwarmStrategy();
     s.blockStored(req('x'));
