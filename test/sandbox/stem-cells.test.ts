@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { ManualClock } from '../../src/core/clock.js';
 import { createProcessTier, defaultBaseEnv, type ProcessTier } from '../../src/sandbox/process/index.js';
 import type { SandboxInstance } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
@@ -95,6 +96,31 @@ describe('process tier: stem cells', () => {
     const bad = await dirs.make({ 'bad.cjs': `throw new Error('no luck at load');` });
     await tier.stemCellsSettled();
     await assert.rejects(tier.start(specFor(bad, 'bad.cjs')), /no luck at load/);
+  });
+
+  it('replaces a taken cell refillDelayMs after the start, not on its request path', async () => {
+    const clock = new ManualClock();
+    const own = createProcessTier({
+      clock,
+      stemCells: { perMemoryMb: 1, memoryMb: [128], refillDelayMs: 50 },
+    });
+    try {
+      // Cells boot in real time; the manual clock only holds the refill timer.
+      for (let i = 0; i < 1000 && own.stemCellCounts()[128]?.ready !== 1; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(own.stemCellCounts()[128], { ready: 1, booting: 0 });
+      const taken = await own.start(specFor(dir, 'reporter.cjs'));
+      assert.equal(taken.timings.startPath, 'stem-cell');
+      assert.deepEqual(own.stemCellPids(), [], 'no replacement was spawned during the start');
+      assert.deepEqual(own.stemCellCounts()[128], { ready: 0, booting: 1 }, 'the refill counts as booting');
+      clock.advance(49);
+      assert.deepEqual(own.stemCellPids(), []);
+      clock.advance(1);
+      assert.equal(own.stemCellPids().length, 1, 'the replacement starts once the delay is over');
+      await taken.stop();
+    } finally {
+      await own.close();
+    }
   });
 
   it('close() kills the idle cells and the instances', async () => {

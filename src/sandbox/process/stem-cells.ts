@@ -9,11 +9,14 @@
  * memory size, because the V8 heap limit is fixed when the process starts.
  *
  * Sizing policy: keep `perMemoryMb` idle cells for every memory size listed up front or seen in a
- * start; after a cell is taken, a replacement is started in the background.
+ * start; after a cell is taken, a replacement is started in the background `refillDelayMs` later, not
+ * at once: `spawn()` blocks the event loop while it forks (8-10 ms from a platform process here) and
+ * a booting Node takes a core for tens of milliseconds, both of which landed on the cold start that
+ * took the cell (its request measured 32 ms end to end for 12 ms of phases, the rest waiting).
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import type { Clock } from '../../core/clock.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
 import { FrameDecoder } from './protocol.cjs';
 
 /** How many stem cells to keep. */
@@ -22,6 +25,8 @@ export interface StemCellPolicy {
   perMemoryMb: number;
   /** Memory sizes to keep cells for from the start (others are added when first seen). */
   memoryMb?: number[];
+  /** Delay before replacing a taken cell (or stocking a size first seen); default 50 ms. */
+  refillDelayMs?: number;
 }
 
 /** A ready stem cell, handed over to become an instance. */
@@ -41,6 +46,9 @@ const BOOT_TIMEOUT_MS = 10_000;
 /** The pool of stem cells of one process tier. */
 export class StemCellPool {
   private readonly cells = new Map<number, Set<Cell>>();
+  /** Memory sizes with a refill scheduled. */
+  private readonly refills = new Map<number, TimerHandle>();
+  private readonly refillDelayMs: number;
   private closed = false;
 
   /**
@@ -51,6 +59,7 @@ export class StemCellPool {
     private readonly spawnCell: (memoryMb: number) => ChildProcess,
     private readonly clock: Clock,
   ) {
+    this.refillDelayMs = policy.refillDelayMs ?? 50;
     for (const mb of policy.memoryMb ?? []) this.fill(mb);
   }
 
@@ -69,18 +78,20 @@ export class StemCellPool {
       set!.delete(taken);
       taken.release();
     }
-    this.fill(memoryMb);
+    this.scheduleFill(memoryMb);
     return taken ? { child: taken.child, memoryMb } : undefined;
   }
 
-  /** Idle cells by memory size (ready or booting), for metrics and tests. */
+  /** Idle cells by memory size (ready, or booting: started or about to be), for metrics and tests. */
   counts(): Record<number, { ready: number; booting: number }> {
     const out: Record<number, { ready: number; booting: number }> = {};
     for (const [mb, set] of this.cells) {
       let ready = 0;
       for (const c of set) if (c.ready) ready++;
-      out[mb] = { ready, booting: set.size - ready };
+      const scheduled = this.refills.has(mb) ? Math.max(0, this.policy.perMemoryMb - set.size) : 0;
+      out[mb] = { ready, booting: set.size - ready + scheduled };
     }
+    for (const mb of this.refills.keys()) out[mb] ??= { ready: 0, booting: this.policy.perMemoryMb };
     return out;
   }
 
@@ -105,11 +116,25 @@ export class StemCellPool {
   /** Kills every idle cell. */
   close(): void {
     this.closed = true;
+    for (const timer of this.refills.values()) this.clock.clearTimer(timer);
+    this.refills.clear();
     for (const set of this.cells.values()) {
       for (const cell of set) kill(cell.child);
       set.clear();
     }
     this.cells.clear();
+  }
+
+  /** Starts cells for `memoryMb` after `refillDelayMs`, once however often it is asked for meanwhile. */
+  private scheduleFill(memoryMb: number): void {
+    if (this.closed || this.policy.perMemoryMb <= 0 || this.refills.has(memoryMb)) return;
+    this.refills.set(
+      memoryMb,
+      this.clock.setTimer(() => {
+        this.refills.delete(memoryMb);
+        this.fill(memoryMb);
+      }, this.refillDelayMs),
+    );
   }
 
   /** Starts cells until `memoryMb` has its quota (ready or booting). */
