@@ -2,7 +2,8 @@
  * `npm run bench:invoke` — invoke latency and throughput, each against its floor measured in the same
  * run (these machines are shared and noisy, so ratios are what count):
  *  (a) warm: throughput and p50/p99 through the gateway vs a bare Node HTTP server answering the same JSON;
- *  (b) cold: process-tier cold start p50/p99 (with phases) vs a bare `node -e` start of the same function.
+ *  (b) cold: process-tier cold start p50/p99 (with phases), spawning a process and from a stem cell,
+ *      vs a bare `node -e` start of the same function.
  * Writes bench/results/invoke.json and bench/results/invoke.svg. `--quick` for a short run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -48,12 +49,27 @@ function startJsonChild(
   });
 }
 
-async function startPlatform(dataDir: string): Promise<{ child: ChildProcess; url: string; key: string }> {
-  // Stem cells off: a cold start here spawns a process (plain, or from the runtime snapshot once the
-  // platform has built it); the start paths seen are recorded. bench:sandbox compares every path.
+/**
+ * With `stemCells` false a cold start spawns a process (plain, or from the runtime snapshot once the
+ * platform has built it); with true it takes a stem cell, as `kindling up` does by default. The start
+ * paths seen are recorded. bench:sandbox compares every path.
+ */
+async function startPlatform(
+  dataDir: string,
+  stemCells: boolean,
+): Promise<{ child: ChildProcess; url: string; key: string }> {
   const child = spawn(
     process.execPath,
-    [cli, 'up', '--port', '0', '--no-examples', '--stem-cells', '0', '--data', dataDir],
+    [
+      cli,
+      'up',
+      '--port',
+      '0',
+      '--no-examples',
+      ...(stemCells ? [] : ['--stem-cells', '0']),
+      '--data',
+      dataDir,
+    ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, KINDLING_LOG_LEVEL: 'error' },
@@ -105,7 +121,13 @@ type Result = {
     floorP99Ms: number;
     p99Ms: number;
   };
-  cold: { bareNodeP50Ms: number; p50Ms: number; bareNodeP99Ms: number; p99Ms: number };
+  cold: {
+    bareNodeP50Ms: number;
+    p50Ms: number;
+    bareNodeP99Ms: number;
+    p99Ms: number;
+    stemCells?: { p50Ms: number; p99Ms: number };
+  };
   meta: { settings: { concurrency: number } };
 };
 
@@ -145,29 +167,86 @@ function plot(result: Result): string {
         label: 'p50',
         bars: [
           { name: 'bare node -e', value: cold.bareNodeP50Ms },
-          { name: 'kindling process', value: cold.p50Ms },
+          { name: 'kindling process (spawn)', value: cold.p50Ms },
+          ...(cold.stemCells ? [{ name: 'kindling process (stem cell)', value: cold.stemCells.p50Ms }] : []),
         ],
       },
       {
         label: 'p99',
         bars: [
           { name: 'bare node -e', value: cold.bareNodeP99Ms },
-          { name: 'kindling process', value: cold.p99Ms },
+          { name: 'kindling process (spawn)', value: cold.p99Ms },
+          ...(cold.stemCells ? [{ name: 'kindling process (stem cell)', value: cold.stemCells.p99Ms }] : []),
         ],
       },
     ]),
   ]);
 }
 
+/** True once the platform's stem-cell pool has no cell booting and at least one ready (`/metrics`). */
+async function stemCellsReady(url: string, key: string): Promise<boolean> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+  const count = (state: string) =>
+    [
+      ...text.matchAll(new RegExp(`^kindling_stem_cells\\{[^}]*state="${state}"[^}]*\\} (\\d+)`, 'gm')),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
+  return count('booting') === 0 && count('ready') > 0;
+}
+
+/**
+ * Cold starts of `bench-cold`, one at a time: wait until the previous instance is gone (and, with
+ * `waitForStemCell`, until the pool has a stem cell ready again), then invoke.
+ */
+async function measureColdStarts(url: string, key: string, waitForStemCell = false) {
+  const auth = { authorization: `Bearer ${key}` };
+  const coldUrl = `${url}/v1/functions/bench-cold/invoke`;
+  const startPaths: Record<string, number> = {};
+  const totals: number[] = [];
+  const phaseSeries: Record<Phase, number[]> = Object.fromEntries(
+    PHASES.map((p) => [p, []]),
+  ) as unknown as Record<Phase, number[]>;
+  for (let i = 0; i < settings.coldRuns; i++) {
+    for (let w = 0; w < 500; w++) {
+      const { body } = await api<{ instances: { instances: unknown[] }[] }>(
+        url,
+        key,
+        '/v1/functions/bench-cold',
+      );
+      if (body.instances.every((v) => v.instances.length === 0)) break;
+      await sleep(2);
+    }
+    for (let w = 0; waitForStemCell && w < 500 && !(await stemCellsReady(url, key)); w++) await sleep(10);
+    const t0 = performance.now();
+    const res = await fetch(coldUrl, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: `{"n":${i}}`,
+    });
+    await res.text();
+    const ms = performance.now() - t0;
+    if (res.headers.get('x-kindling-cold') !== '1') continue;
+    totals.push(ms);
+    const path = res.headers.get('x-kindling-start-path') ?? 'unknown';
+    startPaths[path] = (startPaths[path] ?? 0) + 1;
+    const timing = parseTiming(res.headers.get('server-timing'));
+    for (const p of PHASES) phaseSeries[p].push(timing[p] ?? 0);
+  }
+  const phasesP50 = Object.fromEntries(
+    PHASES.map((p) => [p, round(percentile(sortedCopy(phaseSeries[p]), 50))]),
+  );
+  return { ...summary(totals), startPaths, phasesP50 };
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
+  const dataDirs = [dataDir];
   const children: ChildProcess[] = [];
   try {
     const floor = await startJsonChild([join(repo, 'bench', 'floor-server.js')]);
     children.push(floor.child);
     const hop = await startJsonChild([join(repo, 'bench', 'hop-floor-server.js')]);
     children.push(hop.child);
-    const platform = await startPlatform(dataDir);
+    const platform = await startPlatform(dataDir, false);
     children.push(platform.child);
     deploy(dataDir, join(repo, 'bench', 'functions', 'echo'));
     deploy(dataDir, join(repo, 'bench', 'functions', 'cold'));
@@ -261,39 +340,8 @@ async function main(): Promise<void> {
     };
     console.log('warm', JSON.stringify(warm));
 
-    // (b) cold starts: wait until the previous instance is gone, then invoke.
-    const coldUrl = `${url}/v1/functions/bench-cold/invoke`;
-    const startPaths: Record<string, number> = {};
-    const totals: number[] = [];
-    const phaseSeries: Record<Phase, number[]> = Object.fromEntries(
-      PHASES.map((p) => [p, []]),
-    ) as unknown as Record<Phase, number[]>;
-    for (let i = 0; i < settings.coldRuns; i++) {
-      for (let w = 0; w < 500; w++) {
-        const { body } = await api<{ instances: { instances: unknown[] }[] }>(
-          url,
-          key,
-          '/v1/functions/bench-cold',
-        );
-        if (body.instances.every((v) => v.instances.length === 0)) break;
-        await sleep(2);
-      }
-      const t0 = performance.now();
-      const res = await fetch(coldUrl, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json' },
-        body: `{"n":${i}}`,
-      });
-      await res.text();
-      const ms = performance.now() - t0;
-      if (res.headers.get('x-kindling-cold') !== '1') continue;
-      totals.push(ms);
-      const path = res.headers.get('x-kindling-start-path') ?? 'unknown';
-      startPaths[path] = (startPaths[path] ?? 0) + 1;
-      const timing = parseTiming(res.headers.get('server-timing'));
-      for (const p of PHASES) phaseSeries[p].push(timing[p] ?? 0);
-    }
-
+    // (b) cold starts, each spawning a process (stem cells off on this platform).
+    const spawned = await measureColdStarts(url, key);
     // The floor: a bare node process that imports the same bundled file and runs the handler once.
     const versions = (
       await api<{ versions: { imageDigest: string; entry: string }[] }>(
@@ -328,18 +376,33 @@ async function main(): Promise<void> {
         );
       });
     }
-    const phasesP50 = Object.fromEntries(
-      PHASES.map((p) => [p, round(percentile(sortedCopy(phaseSeries[p]), 50))]),
-    );
+    // The same cold starts on a platform with stem cells on (the default of `kindling up`): a cold
+    // start specialises a Node process started ahead of demand instead of spawning one.
+    platform.child.kill('SIGTERM'); // done with it: nothing else competes for the cores
+    const stemDataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-stem-'));
+    dataDirs.push(stemDataDir);
+    const stemPlatform = await startPlatform(stemDataDir, true);
+    children.push(stemPlatform.child);
+    deploy(stemDataDir, join(repo, 'bench', 'functions', 'cold'));
+    const stem = await measureColdStarts(stemPlatform.url, stemPlatform.key, true);
+    const bareNode = summary(bare);
     const cold = {
-      p50Ms: summary(totals).p50Ms,
-      p99Ms: summary(totals).p99Ms,
-      runs: totals.length,
-      startPaths,
-      bareNodeP50Ms: summary(bare).p50Ms,
-      bareNodeP99Ms: summary(bare).p99Ms,
-      overBareP50Ms: round(summary(totals).p50Ms - summary(bare).p50Ms),
-      phasesP50,
+      p50Ms: spawned.p50Ms,
+      p99Ms: spawned.p99Ms,
+      runs: spawned.n,
+      startPaths: spawned.startPaths,
+      bareNodeP50Ms: bareNode.p50Ms,
+      bareNodeP99Ms: bareNode.p99Ms,
+      overBareP50Ms: round(spawned.p50Ms - bareNode.p50Ms),
+      phasesP50: spawned.phasesP50,
+      stemCells: {
+        p50Ms: stem.p50Ms,
+        p99Ms: stem.p99Ms,
+        runs: stem.n,
+        startPaths: stem.startPaths,
+        overBareP50Ms: round(stem.p50Ms - bareNode.p50Ms),
+        phasesP50: stem.phasesP50,
+      },
     };
     console.log('cold', JSON.stringify(cold));
 
@@ -371,7 +434,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await sleep(300);
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
