@@ -48,9 +48,9 @@ export interface Variant {
   strategy: DistSimStrategy;
   lazy: boolean;
   /**
-   * Largest host count run (full runs). Piece-level swarm stops at 128: its simulated time grows
-   * linearly with N (one holder's uplink carries most pieces, see the README text), and with it the
-   * events, each a max-min recompute over ten flows per host; 1,000 hosts would take hours here.
+   * Largest host count run (full runs). Piece-level swarm stops at 128: its wall time grows with N²
+   * (N times the fetches, each event a max-min recompute over ten flows per host; 156 s at 128 hosts
+   * here), so 1,000 hosts would take hours.
    */
   maxHosts?: number;
 }
