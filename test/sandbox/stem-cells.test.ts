@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
+import { KindlingError } from '../../src/core/errors.js';
 import { createProcessTier, defaultBaseEnv, type ProcessTier } from '../../src/sandbox/process/index.js';
 import type { SandboxInstance } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
@@ -121,6 +122,13 @@ describe('process tier: stem cells', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it('rejects a negative refill delay', () => {
+    assert.throws(
+      () => createProcessTier({ stemCells: { perMemoryMb: 1, refillDelayMs: -1 } }),
+      (e: unknown) => KindlingError.is(e) && e.code === 'KINDLING_INVALID_CONFIG',
+    );
   });
 
   it('close() kills the idle cells and the instances', async () => {

@@ -17,6 +17,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../../core/clock.js';
+import { KindlingError } from '../../core/errors.js';
 import { FrameDecoder } from './protocol.cjs';
 
 /** How many stem cells to keep. */
@@ -60,6 +61,12 @@ export class StemCellPool {
     private readonly clock: Clock,
   ) {
     this.refillDelayMs = policy.refillDelayMs ?? 50;
+    if (!Number.isFinite(this.refillDelayMs) || this.refillDelayMs < 0) {
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        `stem cells' refillDelayMs must be a number of milliseconds >= 0, got ${this.refillDelayMs}`,
+      );
+    }
     for (const mb of policy.memoryMb ?? []) this.fill(mb);
   }
 
