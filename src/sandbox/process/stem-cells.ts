@@ -92,13 +92,13 @@ export class StemCellPool {
   /** Idle cells by memory size (ready, or booting: started or about to be), for metrics and tests. */
   counts(): Record<number, { ready: number; booting: number }> {
     const out: Record<number, { ready: number; booting: number }> = {};
-    for (const [mb, set] of this.cells) {
+    for (const mb of new Set([...this.cells.keys(), ...this.refills.keys()])) {
+      const set = this.cells.get(mb) ?? new Set<Cell>();
       let ready = 0;
       for (const c of set) if (c.ready) ready++;
       const scheduled = this.refills.has(mb) ? Math.max(0, this.policy.perMemoryMb - set.size) : 0;
       out[mb] = { ready, booting: set.size - ready + scheduled };
     }
-    for (const mb of this.refills.keys()) out[mb] ??= { ready: 0, booting: this.policy.perMemoryMb };
     return out;
   }
 
