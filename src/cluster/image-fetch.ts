@@ -99,7 +99,15 @@ export function clusterImageFetch(
       const stats = { ...fetchStats(job.report, imageBytes), bytesFromCache: 0, imageBytes, lazy: true };
       return {
         stats,
-        lazy: { workingSet: new Set(workingSet), rest: finished, startEnded: () => job.releaseBackground() },
+        lazy: {
+          workingSet: new Set(workingSet),
+          rest: finished,
+          startEnded: () => job.releaseBackground(),
+          // A sandbox reads a file outside the working set: its blocks go ahead of everything else.
+          demand: async (digests) => {
+            await Promise.all(digests.map((d) => fetcher.demand(versionKey(target), target.imageRepo, d)));
+          },
+        },
       };
     }
     const report = await finished;

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
 import type { BlobStore } from './blob-store.js';
@@ -150,46 +150,53 @@ async function writeImage(
 
 /**
  * Lazy loading: writes the files whose blocks are all in `workingSet` (the blocks the function read
- * while it first started, fetched first) straight into the image directory and returns, so a
- * sandbox can start; the other files are written once `rest` resolves (the rest of the blocks are
- * local), each renamed into place whole, and the directory is marked complete last. A directory
- * left incomplete by a crash is rebuilt by the next {@link materializeImage}.
+ * while it first started, fetched first) straight into the image directory, creates every directory
+ * of the image, and returns, so a sandbox can start; the other files are written once `rest`
+ * resolves (the rest of the blocks are local), each renamed into place whole, and the directory is
+ * marked complete last. Until then `pendingList` (beside the image directory) holds the JSON array of
+ * the files not written yet, and `faultIn` writes some of them at once, getting their blocks through
+ * `demand` (ahead of the background; without it, from the cache or `source`). A directory left
+ * incomplete by a crash is rebuilt by the next {@link materializeImage}.
  */
 export async function materializeLazily(
   opts: MaterializeOptions,
   workingSet: ReadonlySet<Digest>,
   rest: Promise<unknown>,
-): Promise<MaterializedImage & { filesNow: number; filesTotal: number; complete: Promise<void> }> {
+  demand?: (blocks: Digest[]) => Promise<void>,
+): Promise<MaterializedImage & LazyImage> {
   const clock = opts.clock ?? systemClock;
   const started = clock.monotonic();
   const resolved = await resolveManifest(opts);
   const { digest, manifest } = resolved;
   const dir = resolve(opts.imagesDir, digestHex(digest));
   const filesTotal = manifest.files.length;
+  const pendingList = resolve(opts.imagesDir, `${digestHex(digest)}.pending.json`);
   if (await isComplete(dir, digest)) {
     const whole = await materializeImage(opts);
-    return { ...whole, filesNow: filesTotal, filesTotal, complete: Promise.resolve() };
+    return {
+      ...whole,
+      filesNow: filesTotal,
+      filesTotal,
+      complete: Promise.resolve(),
+      pendingList,
+      faultIn: () => Promise.resolve(),
+    };
   }
   const atStart = startupFiles(manifest, workingSet);
   await rm(dir, { recursive: true, force: true });
   const stats = await fillDirectory(opts, manifest, dir, (f) => atStart.has(f));
+  // Every directory exists from the start: a function may stat or list one before its files arrive.
+  for (const d of new Set(manifest.files.map((f) => dirname(join(dir, f.path))))) {
+    await mkdir(d, { recursive: true });
+  }
+  const later = manifest.files.filter((f) => !atStart.has(f));
+  await writeFile(pendingList, JSON.stringify(later.map((f) => f.path)));
+  const writer = new LateFiles(opts, manifest, dir, later, demand);
   const complete = (async () => {
     await rest;
-    const tmp = join(
-      opts.imagesDir,
-      `.tmp-${digestHex(digest).slice(0, 16)}-${randomBytes(6).toString('hex')}`,
-    );
-    try {
-      await fillDirectory(opts, manifest, tmp, (f) => !atStart.has(f));
-      for (const f of manifest.files) {
-        if (atStart.has(f)) continue;
-        await mkdir(dirname(join(dir, f.path)), { recursive: true });
-        await rename(join(tmp, f.path), join(dir, f.path));
-      }
-      await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+    await writer.write(later.filter((f) => !writer.written.has(f)));
+    await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
+    await rm(pendingList, { force: true });
   })();
   return {
     digest,
@@ -200,7 +207,81 @@ export async function materializeLazily(
     filesNow: atStart.size,
     filesTotal,
     complete,
+    pendingList,
+    faultIn: (paths) => writer.faultIn(paths),
   };
+}
+
+/** What {@link materializeLazily} adds to a materialised image. */
+export interface LazyImage {
+  /** Files written before the sandbox may start, and in the whole image. */
+  filesNow: number;
+  filesTotal: number;
+  /** Resolves once every file is written and the directory is marked complete. */
+  complete: Promise<void>;
+  /** The JSON array of the paths not written yet; removed once the image is complete. */
+  pendingList: string;
+  /** Writes these pending files (paths as the manifest lists them; others are ignored) now. */
+  faultIn(paths: readonly string[]): Promise<void>;
+}
+
+/** Writes a lazy image's files outside the working set: some on demand, the rest at the end. */
+class LateFiles {
+  /** Files already renamed into place. */
+  readonly written = new Set<FileEntry>();
+  private readonly byPath: Map<string, FileEntry>;
+  private readonly writing = new Map<FileEntry, Promise<void>>();
+
+  constructor(
+    private readonly opts: MaterializeOptions,
+    private readonly manifest: ImageManifest,
+    private readonly dir: string,
+    files: readonly FileEntry[],
+    private readonly demand: ((blocks: Digest[]) => Promise<void>) | undefined,
+  ) {
+    this.byPath = new Map(files.map((f) => [f.path, f]));
+  }
+
+  /** Writes the named files that are still pending, sharing writes already under way. */
+  async faultIn(paths: readonly string[]): Promise<void> {
+    const files = new Set<FileEntry>();
+    for (const p of paths) {
+      const f = this.byPath.get(p);
+      if (f && !this.written.has(f)) files.add(f);
+    }
+    const fresh = [...files].filter((f) => !this.writing.has(f));
+    if (fresh.length > 0) {
+      const job = (async () => {
+        const blocks = new Set(fresh.flatMap((f) => blocksOfFile(this.manifest, f)));
+        await this.demand?.([...blocks]);
+        await this.write(fresh);
+      })();
+      for (const f of fresh) this.writing.set(f, job);
+      // A failed write may be asked for again.
+      job.catch(() => fresh.forEach((f) => this.writing.delete(f)));
+    }
+    await Promise.all([...files].map((f) => this.writing.get(f)));
+  }
+
+  /** Writes `files` into a temp directory, then renames each into place. */
+  async write(files: readonly FileEntry[]): Promise<void> {
+    if (files.length === 0) return;
+    const wanted = new Set(files);
+    const tmp = join(
+      this.opts.imagesDir,
+      `.tmp-${basename(this.dir).slice(0, 16)}-${randomBytes(6).toString('hex')}`,
+    );
+    try {
+      await fillDirectory(this.opts, this.manifest, tmp, (f) => wanted.has(f));
+      for (const f of files) {
+        await mkdir(dirname(join(this.dir, f.path)), { recursive: true });
+        await rename(join(tmp, f.path), join(this.dir, f.path));
+        this.written.add(f);
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
 }
 
 /** The files whose bytes all lie in `blocks` (empty files included): what a lazy start writes first. */

@@ -45,6 +45,27 @@ export interface InstanceSpec {
    * with KINDLING_INIT_FAILED and the instance is killed. Optional: the tier has a default (10 s).
    */
   initTimeoutMs?: number;
+  /**
+   * Set while `codeDir` is a lazily loaded image still missing files: the tier may let the function
+   * read them on demand (the process tier does; see `process/fault-in.cts`). Tiers that cannot see
+   * the function's file reads ignore it, and files appear there as the background fetch writes them.
+   */
+  pending?: PendingFiles;
+}
+
+/** The files of a lazily loaded image that are not written yet, and how to get them now. */
+export interface PendingFiles {
+  /**
+   * A file holding the JSON array of their paths, relative to `codeDir`, as the image lists them;
+   * removed once the image is complete (then nothing is pending).
+   */
+  listPath: string;
+  /**
+   * Fetches and writes these files (relative paths; others are ignored) into `codeDir` ahead of
+   * the background, each renamed into place whole. Resolves once they are there; never rejects
+   * (failures go to the host's error log, and the function then sees the file missing).
+   */
+  fetch(paths: readonly string[]): Promise<void>;
 }
 
 /** Where the time of starting an instance went, in milliseconds, as seen by the host. */

@@ -17,7 +17,14 @@ import { GreedyDualCache } from '../policy/greedy-dual.js';
 import type { HybridDecision, HybridHistogramPolicy } from '../policy/hybrid-histogram.js';
 import type { IdleHistogramSnapshot } from '../policy/idle-histogram.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
-import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
+import type {
+  InstanceSpec,
+  InvokeOutcome,
+  PendingFiles,
+  SandboxTier,
+  StartPath,
+  TierName,
+} from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { CacheMemory } from './cache-memory.js';
 import { FunctionPool, type Lease, type PreparedCode } from './pool.js';
@@ -29,7 +36,13 @@ export interface ImageFetch {
    * Lazy loading: the startup working set is local and the sandbox may start; `rest` resolves once
    * every other block is too.
    */
-  lazy?: { workingSet: ReadonlySet<string>; rest: Promise<unknown>; startEnded?: () => void };
+  lazy?: {
+    workingSet: ReadonlySet<string>;
+    rest: Promise<unknown>;
+    startEnded?: () => void;
+    /** Gets these blocks into the cache now, ahead of the rest (a sandbox is waiting to read them). */
+    demand?: (blocks: string[]) => Promise<void>;
+  };
   /** No working set is known for this image yet: record it on this host's first cold start. */
   recordWorkingSet?: boolean;
 }
@@ -428,6 +441,7 @@ export class WorkerAgent implements WorkerHandle {
       concurrency: target.config.concurrency,
       logLimitBytes: this.opts.logLimitBytes,
       network: target.config.network,
+      ...(code.pending ? { pending: code.pending } : {}),
     };
   }
 
@@ -459,10 +473,25 @@ export class WorkerAgent implements WorkerHandle {
           imagesDir: this.opts.imagesDir,
         };
         let dir: string;
+        let pending: PendingFiles | undefined;
         let stats = fetched?.stats;
         if (fetched?.lazy) {
-          const m = await materializeLazily(materialize, fetched.lazy.workingSet, fetched.lazy.rest);
+          const m = await materializeLazily(
+            materialize,
+            fetched.lazy.workingSet,
+            fetched.lazy.rest,
+            fetched.lazy.demand,
+          );
           dir = m.dir;
+          pending = {
+            listPath: m.pendingList,
+            fetch: (paths) =>
+              m
+                .faultIn(paths)
+                .catch((err: unknown) =>
+                  this.opts.onBackgroundError(toKindlingError(err), versionKey(target)),
+                ),
+          };
           m.complete.then(
             () => this.images.add(key),
             (err: unknown) => {
@@ -490,6 +519,7 @@ export class WorkerAgent implements WorkerHandle {
           entry: target.entry,
           fetch: stats ?? { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
           ...(fetched?.lazy?.startEnded ? { startEnded: fetched.lazy.startEnded } : {}),
+          ...(pending ? { pending } : {}),
         };
       } catch (err) {
         this.prepared.delete(key);

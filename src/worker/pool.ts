@@ -25,7 +25,7 @@ import {
   type KeepAlivePolicy,
   type PolicyFunction,
 } from '../policy/keep-alive.js';
-import type { InstanceSpec, SandboxInstance, SandboxTier, StartPath } from '../sandbox/tier.js';
+import type { InstanceSpec, PendingFiles, SandboxInstance, SandboxTier, StartPath } from '../sandbox/tier.js';
 
 /** The image of a version, on this host and ready to run. */
 export interface PreparedCode {
@@ -37,6 +37,8 @@ export interface PreparedCode {
    * the rest of the image back until then, so the start has the host to itself).
    */
   startEnded?: () => void;
+  /** The image is still arriving (lazy loading): its files not written yet, readable on demand. */
+  pending?: PendingFiles;
 }
 
 /** Where the time of a cold start went (the pool's share of the phases). */

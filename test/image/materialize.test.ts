@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BlobStore } from '../../src/image/blob-store.js';
 import { buildImage, type BuiltImage } from '../../src/image/builder.js';
 import type { Digest } from '../../src/image/manifest.js';
-import { materializeImage } from '../../src/image/materialize.js';
+import {
+  blocksOfFile,
+  COMPLETE_MARKER,
+  materializeImage,
+  materializeLazily,
+} from '../../src/image/materialize.js';
 import { LocalRegistry, pushImage } from '../../src/image/registry.js';
 import type { BlockSource } from '../../src/image/source.js';
 import { seededBytes, tempDir, writeTree } from './helpers.js';
@@ -116,6 +121,47 @@ describe('materializeImage', () => {
     assert.equal(a.dir, b.dir);
     assert.equal(source.blobs.length, image.blocks.size, 'each block fetched once');
     assertSameFiles(a.dir);
+  });
+
+  it('lazily: writes the working set first, faults other files in on demand, then completes', async () => {
+    const imagesDir = join(tmp.dir, 'images4');
+    const fresh = new BlobStore(join(tmp.dir, 'cache4'));
+    const opts = { source: registry, name: 'acme/fn', ref: 'v1', cache: fresh, imagesDir };
+    const manifest = image.manifest;
+    const entry = manifest.files.find((f) => f.path === 'index.js');
+    assert.ok(entry);
+    const workingSet = new Set(blocksOfFile(manifest, entry));
+    let restLocal!: () => void;
+    const rest = new Promise<void>((r) => (restLocal = r));
+    const demanded: Digest[] = [];
+    const demand = async (blocks: Digest[]): Promise<void> => {
+      demanded.push(...blocks);
+      for (const d of blocks) await fresh.putVerified(d, await registry.getBlob('acme/fn', d));
+    };
+    const m = await materializeLazily(opts, workingSet, rest, demand);
+    assert.deepEqual(readFileSync(join(m.dir, 'index.js')), files['index.js']);
+    assert.ok(!existsSync(join(m.dir, 'b/big.bin')), 'a file outside the working set is not there yet');
+    assert.ok(statSync(join(m.dir, 'small')).isDirectory(), 'every directory exists from the start');
+    const listed = JSON.parse(readFileSync(m.pendingList, 'utf8')) as string[];
+    assert.ok(listed.includes('b/big.bin') && !listed.includes('index.js'), listed.join(', '));
+    assert.equal(m.filesNow + listed.length, m.filesTotal);
+
+    // On demand: its blocks come through `demand`, the file appears whole; unknown paths are ignored.
+    const big = manifest.files.find((f) => f.path === 'b/big.bin');
+    assert.ok(big);
+    await Promise.all([m.faultIn(['b/big.bin', 'not/in/the/image']), m.faultIn(['b/big.bin'])]);
+    assert.deepEqual(readFileSync(join(m.dir, 'b/big.bin')), files['b/big.bin']);
+    assert.deepEqual(new Set(demanded), new Set(blocksOfFile(manifest, big)));
+    assert.equal(demanded.length, new Set(demanded).size, 'a file faulted in twice at once is fetched once');
+    assert.ok(!existsSync(join(m.dir, COMPLETE_MARKER)));
+
+    restLocal();
+    await m.complete;
+    assertSameFiles(m.dir);
+    assert.ok(existsSync(join(m.dir, COMPLETE_MARKER)));
+    assert.ok(!existsSync(m.pendingList), 'the pending list goes once the image is complete');
+    assert.deepEqual(readdirSync(imagesDir), [image.digest.slice(7)], 'no temp dirs left');
+    await m.faultIn(['small/f01.txt']); // after completion: nothing to do
   });
 });
 

@@ -301,6 +301,12 @@ export class ProcessInstance implements SandboxInstance {
       case 'fatal':
         this.fatal = msg;
         return;
+      case 'fault':
+        // The runtime waits for these files; the fetch reports its own failures.
+        if (this.spec.pending && Array.isArray(msg.paths)) {
+          void this.spec.pending.fetch(msg.paths.filter((p): p is string => typeof p === 'string'));
+        }
+        return;
       default:
         throw new TypeError(`unknown frame type ${JSON.stringify((msg as { type?: unknown }).type)}`);
     }

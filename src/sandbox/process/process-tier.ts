@@ -18,7 +18,7 @@ import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { abortError } from './instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
-import type { RuntimeConfig } from './protocol.cjs';
+import type { FaultInConfig, RuntimeConfig } from './protocol.cjs';
 import { SnapshotStore } from './snapshot.js';
 import { StemCellPool } from './stem-cells.js';
 import type { StemCellPolicy } from './stem-cells.js';
@@ -192,12 +192,14 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       functionVersion: spec.functionVersion,
       memoryMb: spec.memoryMb,
       logLimitBytes: spec.logLimitBytes,
+      ...faultInOf(spec),
     };
     // Start path, by what each saves: a snapshot skips the function's init (worth it when init is
     // slow), a stem cell skips spawning and booting Node, a plain start skips nothing.
     const snapshotInput = { entryPath, codeDir: spec.codeDir, memoryMb: spec.memoryMb, env };
     const slowInit = (initMsByEntry.get(entryPath) ?? 0) >= SNAPSHOT_MIN_INIT_MS;
-    const blob = snapshots && slowInit ? snapshots.ready(snapshotInput) : undefined;
+    // No snapshot of an image still arriving: building one would run the function without its files.
+    const blob = snapshots && slowInit && !spec.pending ? snapshots.ready(snapshotInput) : undefined;
     const cell = blob ? undefined : stemCells.take(spec.memoryMb);
     // Without either, a snapshot of the runtime alone still saves loading the shim and its modules.
     // Only for CommonJS entries (`.cjs`, what deploys produce when they can): a process restored from
@@ -238,6 +240,7 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
         env,
         cwd: spec.codeDir,
         logLimitBytes: spec.logLimitBytes,
+        ...faultInOf(spec),
       });
     } else {
       const spawnCalledAt = clock.monotonic();
@@ -302,4 +305,9 @@ function checkSpec(spec: InstanceSpec): string {
     ' (an idle Node process alone uses ~40 MiB)',
   );
   return resolve(spec.codeDir, inside);
+}
+
+/** The runtime's fault-in settings for a spec whose image is still arriving. */
+function faultInOf(spec: InstanceSpec): { faultIn?: FaultInConfig } {
+  return spec.pending ? { faultIn: { root: spec.codeDir, listPath: spec.pending.listPath } } : {};
 }

@@ -30,6 +30,16 @@ export interface RuntimeConfig {
   functionVersion: number;
   memoryMb: number;
   logLimitBytes: number;
+  /** The function's image is still arriving: read files outside it on demand (see `fault-in.cts`). */
+  faultIn?: FaultInConfig;
+}
+
+/** Where a lazily loaded image is and which of its files are not written yet. */
+export interface FaultInConfig {
+  /** The image's directory (the function's code directory). */
+  root: string;
+  /** A file with the JSON array of pending paths relative to `root`; gone once nothing is pending. */
+  listPath: string;
 }
 
 /** A KindlingError in its JSON form, as it crosses the channel. */
@@ -63,6 +73,7 @@ export interface SpecializeMessage {
   env: Record<string, string>;
   cwd: string;
   logLimitBytes: number;
+  faultIn?: FaultInConfig;
 }
 
 /** Runtime → host: Node has booted and the shim runs; user code is about to load. */
@@ -118,12 +129,27 @@ export interface FatalMessage {
   stack: string | undefined;
 }
 
+/**
+ * Runtime → host: the function is about to read these files of its image (paths relative to the
+ * image root), which are not written yet; fetch them now. The runtime waits until they appear.
+ */
+export interface FaultMessage {
+  type: 'fault';
+  paths: string[];
+}
+
 /** Every message the host sends. */
 export type HostMessage = InvokeMessage | SpecializeMessage;
 
 /** Every message the runtime sends. */
 export type RuntimeMessage =
-  RuntimeReadyMessage | ReadyMessage | InitErrorMessage | LogMessage | ResultMessage | FatalMessage;
+  | RuntimeReadyMessage
+  | ReadyMessage
+  | InitErrorMessage
+  | LogMessage
+  | ResultMessage
+  | FatalMessage
+  | FaultMessage;
 
 /** Encodes an already-serialised JSON text as one frame (lets the runtime splice a result in). */
 export function encodeJsonFrame(json: string): Buffer {

@@ -15,6 +15,7 @@ import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
+import type * as FaultIn from './fault-in.cjs';
 import {
   encodeFrame,
   encodeJsonFrame,
@@ -24,6 +25,7 @@ import {
   RESULT_LIMIT_BYTES,
 } from './protocol.cjs';
 import type {
+  FaultInConfig,
   InvokeMessage,
   RuntimeConfig,
   RuntimeMessage,
@@ -118,6 +120,7 @@ export function boot(options: { preloaded?: unknown } = {}): void {
   });
 
   send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
+  if (config.faultIn) faultInFrom(config.faultIn);
   if (!config.stemCell) void loadHandler().then((handler) => (loaded.handler = handler));
 }
 
@@ -138,7 +141,40 @@ function specialize(msg: SpecializeMessage): void {
   config.functionVersion = msg.functionVersion;
   config.logLimitBytes = msg.logLimitBytes;
   send({ type: 'runtime-ready', uptimeMs: process.uptime() * 1000 });
+  if (msg.faultIn) faultInFrom(msg.faultIn);
   void loadHandler().then((handler) => (loaded.handler = handler));
+}
+
+/** The image is still arriving: files outside its startup working set are read on demand. */
+function faultInFrom(faultIn: FaultInConfig): void {
+  // Loaded only here: most starts have their whole image and should not pay for the module.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  const { installFaultIn } = require('./fault-in.cjs') as typeof FaultIn;
+  installFaultIn({
+    ...faultIn,
+    request: (paths) => writeFrameSync(encodeFrame({ type: 'fault', paths })),
+  });
+}
+
+/**
+ * Writes a frame at once, from code that cannot wait for the event loop (a fault-in blocks the
+ * thread until its files arrive), after the frames queued in this turn. False when the socket
+ * still holds earlier writes (the frame would interleave with them) or the host is gone.
+ */
+function writeFrameSync(frame: Buffer): boolean {
+  if (channel.writableLength > 0) return false;
+  const bytes = Buffer.concat([...writer.take(), frame]);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let at = 0; at < bytes.length;) {
+    try {
+      at += writeSync(3, bytes, at);
+    } catch (err) {
+      // The socket is non-blocking: a full buffer is EAGAIN until the host reads.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+  return true;
 }
 
 /**

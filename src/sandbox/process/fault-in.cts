@@ -1,0 +1,258 @@
+/**
+ * On-demand fault-in for a lazily loaded image, inside the runtime. A lazy start writes only the
+ * files of the image's startup working set before the sandbox starts; the rest arrive in the
+ * background. A function that reads one of the others before it has arrived would see it missing,
+ * so this module puts a check in front of the ways Node code reaches files:
+ *
+ * - the `fs` calls that open, read, stat or list a path (sync, callback and promise forms; ES
+ *   modules' named imports of `node:fs` are re-synced), and
+ * - CommonJS module resolution (`require`, `require.resolve`), whose file probes Node makes
+ *   internally: the candidates a request could resolve to are fetched first, and when resolution
+ *   still fails, every pending file under the request's directory or package.
+ *
+ * A path under the image root that is still pending is asked for (the host fetches its blocks
+ * ahead of the background and renames the file into place whole) and the call waits until it
+ * appears, blocking the thread: Node's file calls are synchronous underneath `require`, so this is
+ * the one wait that fits all of them. A path that is not pending costs one Set lookup.
+ *
+ * Not covered: the ES module loader's own resolution (`import` of a package outside the working set
+ * from an `.mjs` entry; deploys produce CommonJS entries whenever they can), native addons loaded
+ * by `process.dlopen` without going through `require`, and reads by child processes.
+ */
+import fs from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Options of {@link installFaultIn}. */
+export interface FaultInOptions {
+  /** The image's root directory. */
+  root: string;
+  /** The JSON array of pending paths relative to `root`; when it is gone nothing is pending. */
+  listPath: string;
+  /** Asks the host for these files (relative paths); false when the request could not be sent. */
+  request(paths: string[]): boolean;
+  /** Longest wait for one fault, ms; then the call goes ahead (and finds the file missing). Default 30 000. */
+  maxWaitMs?: number;
+  /** Pause between checks for the files, ms; default 2. */
+  pollMs?: number;
+}
+
+type AnyFn = (...args: unknown[]) => unknown;
+
+/** `fs` functions whose first argument is a path to one file. */
+const PATH_CALLS = [
+  'readFileSync',
+  'openSync',
+  'statSync',
+  'lstatSync',
+  'existsSync',
+  'accessSync',
+  'realpathSync',
+  'createReadStream',
+  'readFile',
+  'open',
+  'stat',
+  'lstat',
+  'access',
+  'realpath',
+  'exists',
+] as const;
+const PROMISE_PATH_CALLS = ['readFile', 'open', 'stat', 'lstat', 'access', 'realpath'] as const;
+const DIR_CALLS = ['readdirSync', 'readdir', 'opendirSync', 'opendir'] as const;
+/** What a CommonJS request for `X` may resolve to, beside `X` itself. */
+const RESOLVE_SUFFIXES = [
+  '',
+  '.js',
+  '.json',
+  '.node',
+  '.cjs',
+  '/package.json',
+  '/index.js',
+  '/index.json',
+  '/index.node',
+];
+
+/**
+ * Installs the checks when `listPath` names pending files; returns how many are pending (0: the
+ * image is complete and nothing was installed).
+ */
+export function installFaultIn(options: FaultInOptions): number {
+  let list: unknown;
+  try {
+    list = JSON.parse(fs.readFileSync(options.listPath, 'utf8'));
+  } catch {
+    return 0; // gone: the image is complete
+  }
+  if (!Array.isArray(list) || list.length === 0) return 0;
+  const pending = new Set(list.filter((p): p is string => typeof p === 'string'));
+  const roots = [...new Set([resolve(options.root), realpathOr(resolve(options.root))])].map((r) => r + sep);
+  const exists = fs.existsSync;
+  const maxWaitMs = options.maxWaitMs ?? 30_000;
+  const pollMs = options.pollMs ?? 2;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  let byDir: Map<string, string[]> | undefined;
+
+  const relative = (path: unknown): string | undefined => {
+    let abs: string;
+    if (typeof path === 'string') abs = resolve(path);
+    else if (path instanceof URL) {
+      if (path.protocol !== 'file:') return undefined;
+      abs = fileURLToPath(path);
+    } else if (Buffer.isBuffer(path)) abs = resolve(path.toString());
+    else return undefined;
+    for (const root of roots) {
+      if (abs.startsWith(root)) return abs.slice(root.length);
+      if (abs + sep === root) return '';
+    }
+    return undefined;
+  };
+
+  /** Brings these pending files in (others are skipped); true when any had to be fetched. */
+  const ensure = (rels: Iterable<string>): boolean => {
+    const missing: string[] = [];
+    for (const rel of rels) {
+      if (!pending.has(rel)) continue;
+      if (exists(join(options.root, rel))) pending.delete(rel);
+      else missing.push(rel);
+    }
+    if (missing.length === 0) return false;
+    const sent = options.request(missing);
+    const deadline = Date.now() + maxWaitMs;
+    let left = missing;
+    while (left.length > 0 && Date.now() < deadline) {
+      Atomics.wait(sleeper, 0, 0, pollMs);
+      left = left.filter((rel) => !exists(join(options.root, rel)));
+    }
+    for (const rel of missing) if (!left.includes(rel)) pending.delete(rel);
+    if (left.length > 0) {
+      const why = sent ? 'the host did not deliver it' : 'the request could not be sent to the host';
+      fs.writeSync(
+        2,
+        `kindling runtime: ${left.join(', ')} (outside the image's startup working set) did not arrive within ${maxWaitMs} ms: ${why}\n`,
+      );
+    }
+    return true;
+  };
+
+  const ensurePath = (path: unknown): void => {
+    if (pending.size === 0) return;
+    const rel = relative(path);
+    if (rel !== undefined && pending.has(rel)) ensure([rel]);
+  };
+
+  /** Every pending file directly in `dir` (listing a directory shows them all). */
+  const ensureListing = (path: unknown): void => {
+    if (pending.size === 0) return;
+    const rel = relative(path);
+    if (rel === undefined) return;
+    byDir ??= groupByDir(pending);
+    const files = byDir.get(rel);
+    if (files) ensure(files);
+  };
+
+  const patch = (target: Record<string, unknown>, name: string, check: (path: unknown) => void): void => {
+    const original = target[name] as AnyFn | undefined;
+    if (typeof original !== 'function') return;
+    const wrapped = function (this: unknown, path: unknown, ...rest: unknown[]): unknown {
+      check(path);
+      return original.call(this, path, ...rest);
+    };
+    // Keep attached members (`realpathSync.native`, `exists[promisify.custom]`).
+    for (const key of Reflect.ownKeys(original)) {
+      if (key === 'length' || key === 'name' || key === 'prototype') continue;
+      Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key)!);
+    }
+    target[name] = wrapped;
+  };
+
+  const fsObject = fs as unknown as Record<string, unknown>;
+  for (const name of PATH_CALLS) patch(fsObject, name, ensurePath);
+  for (const name of DIR_CALLS) patch(fsObject, name, ensureListing);
+  const promises = fs.promises as unknown as Record<string, unknown>;
+  for (const name of PROMISE_PATH_CALLS) patch(promises, name, ensurePath);
+  patch(promises, 'readdir', ensureListing);
+  patch(promises, 'opendir', ensureListing);
+
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only when an image is still arriving
+  const Module = require('node:module') as ModuleInternals;
+  Module.syncBuiltinESMExports();
+  const resolveFilename = Module._resolveFilename;
+  Module._resolveFilename = function (this: unknown, request: unknown, parent: unknown, ...rest: unknown[]) {
+    const call = (): unknown => resolveFilename.call(this, request, parent, ...rest);
+    if (pending.size === 0 || typeof request !== 'string' || Module.isBuiltin(request)) return call();
+    const from = dirname((parent as { filename?: string } | undefined)?.filename ?? join(process.cwd(), 'x'));
+    const bases = candidateBases(request, from, Module);
+    ensure(bases.flatMap((b) => RESOLVE_SUFFIXES.map((s) => relative(b.path + s))).filter(isString));
+    try {
+      return call();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw err;
+      // A package's `main` or `exports` may name any of its files: bring in the whole directory.
+      const under = bases.map((b) => relative(b.dir)).filter(isString);
+      const wanted = [...pending].filter((p) => under.some((u) => p.startsWith(`${u}/`)));
+      if (!ensure(wanted)) throw err;
+      return call();
+    }
+  };
+  return pending.size;
+}
+
+/** The parts of `node:module` this uses (`_resolveFilename` is what `require` resolves through). */
+interface ModuleInternals {
+  _resolveFilename: AnyFn;
+  _nodeModulePaths(from: string): string[];
+  isBuiltin(name: string): boolean;
+  syncBuiltinESMExports(): void;
+}
+
+/**
+ * Where a CommonJS request could be found: `path` (probed with the resolution suffixes) and `dir`,
+ * the directory whose files it may resolve to (the package root for a bare specifier).
+ */
+function candidateBases(
+  request: string,
+  from: string,
+  Module: ModuleInternals,
+): Array<{ path: string; dir: string }> {
+  if (
+    request.startsWith('./') ||
+    request.startsWith('../') ||
+    request === '.' ||
+    request === '..' ||
+    isAbsolute(request)
+  ) {
+    const path = resolve(from, request);
+    return [{ path, dir: path }];
+  }
+  const parts = request.split('/');
+  const pkg = request.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+  return Module._nodeModulePaths(from).flatMap((nm) => [
+    { path: join(nm, request), dir: join(nm, pkg) },
+    // `exports` and `main` live in the package root's package.json.
+    ...(pkg === request ? [] : [{ path: join(nm, pkg), dir: join(nm, pkg) }]),
+  ]);
+}
+
+function groupByDir(paths: Iterable<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of paths) {
+    const i = p.lastIndexOf('/');
+    const dir = i < 0 ? '' : p.slice(0, i);
+    const list = out.get(dir) ?? [];
+    list.push(p);
+    out.set(dir, list);
+  }
+  return out;
+}
+
+function realpathOr(path: string): string {
+  try {
+    return fs.realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function isString(v: unknown): v is string {
+  return typeof v === 'string';
+}

@@ -1,0 +1,161 @@
+/**
+ * On-demand fault-in in the process tier: a function whose image is still arriving reads files that
+ * are not written yet (by `fs` calls, `require` of a relative module and of a package, a directory
+ * listing) and gets their contents, each asked for once, while files that are not part of the image
+ * stay missing at once. The host's side is played by a `pending.fetch` that writes files late.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createProcessTier } from '../../src/sandbox/process/index.js';
+import type { PendingFiles, SandboxTier } from '../../src/sandbox/tier.js';
+import { assertResult } from './compliance.js';
+import { specFor } from './fixtures.js';
+
+const HANDLER = `
+const fs = require('node:fs');
+const path = require('node:path');
+exports.handler = async (event) => {
+  if (event.step === 'init-only') return 'ok';
+  return {
+    text: fs.readFileSync(path.join(__dirname, 'data/a.txt'), 'utf8'),
+    late: require('./lib/late.cjs').value,
+    pkg: require('dep').value,
+    promised: await fs.promises.readFile(path.join(__dirname, 'data/b.txt'), 'utf8'),
+    listed: fs.readdirSync(path.join(__dirname, 'more')).sort(),
+    size: fs.statSync(path.join(__dirname, 'more/c.bin')).size,
+    notInImage: fs.existsSync(path.join(__dirname, 'data/nope.txt')),
+  };
+};
+`;
+
+/** The files the image has but the directory does not yet: what `fetch` writes on request. */
+const LATE: Record<string, string> = {
+  'data/a.txt': 'alpha',
+  'data/b.txt': 'bravo',
+  'lib/late.cjs': 'exports.value = 42;',
+  'node_modules/dep/package.json': JSON.stringify({ name: 'dep', main: 'lib/main.js' }),
+  'node_modules/dep/lib/main.js': "exports.value = require('./helper.js').v + 1;",
+  'node_modules/dep/lib/helper.js': 'exports.v = 6;',
+  'more/c.bin': 'x'.repeat(1000),
+  'more/d.txt': 'delta',
+};
+
+describe('process tier: on-demand fault-in of a lazily loaded image', () => {
+  let root: string;
+  let tier: SandboxTier;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kindling-fault-in-'));
+    tier = createProcessTier();
+  });
+  after(async () => {
+    await tier.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A code directory with only the entry (and the image's directories), and a host that writes late. */
+  async function lazyImage(
+    name: string,
+  ): Promise<{ codeDir: string; pending: PendingFiles; asked: string[][] }> {
+    const codeDir = join(root, name);
+    for (const rel of Object.keys(LATE)) await mkdir(dirname(join(codeDir, rel)), { recursive: true });
+    await writeFile(join(codeDir, 'index.cjs'), HANDLER);
+    const listPath = join(root, `${name}.pending.json`);
+    await writeFile(listPath, JSON.stringify(Object.keys(LATE)));
+    const asked: string[][] = [];
+    const pending: PendingFiles = {
+      listPath,
+      fetch: async (paths) => {
+        asked.push([...paths]);
+        await new Promise((r) => setTimeout(r, 20)); // the blocks' trip over the network
+        for (const rel of paths) {
+          const body = LATE[rel];
+          if (body === undefined) continue;
+          await writeFile(join(codeDir, `${rel}.part`), body);
+          await rename(join(codeDir, `${rel}.part`), join(codeDir, rel));
+        }
+      },
+    };
+    return { codeDir, pending, asked };
+  }
+
+  const variants: Array<[label: string, make: () => Promise<{ tier: SandboxTier; path: string }>]> = [
+    ['plain start', async () => ({ tier, path: 'plain' })],
+    [
+      'stem cell',
+      async () => {
+        const t = createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } });
+        await t.stemCellsSettled();
+        return { tier: t, path: 'stem-cell' };
+      },
+    ],
+    [
+      'runtime snapshot',
+      async () => {
+        const t = createProcessTier({ snapshots: { dir: join(root, 'snapshots') } });
+        await t.runtimeSnapshotFor(128);
+        return { tier: t, path: 'runtime-snapshot' };
+      },
+    ],
+  ];
+  for (const [label, makeTier] of variants) {
+    test(`${label}: reads, requires and lists files that arrive on demand`, async () => {
+      const { tier: t, path } = await makeTier();
+      const image = await lazyImage(label.replace(/\W/g, '-'));
+      try {
+        const instance = await t.start(specFor(image.codeDir, 'index.cjs', { pending: image.pending }));
+        try {
+          assert.equal(instance.timings.startPath, path);
+          assert.equal(
+            assertResult(
+              await instance.invoke({ requestId: 'r0', event: { step: 'init-only' }, timeoutMs: 5000 }),
+            ),
+            'ok',
+          );
+          assert.deepEqual(image.asked, [], 'nothing asked for before the function reads it');
+          const result = assertResult(
+            await instance.invoke({ requestId: 'r1', event: {}, timeoutMs: 10_000 }),
+          );
+          assert.deepEqual(result, {
+            text: 'alpha',
+            late: 42,
+            pkg: 7,
+            promised: 'bravo',
+            listed: ['c.bin', 'd.txt'],
+            size: 1000,
+            notInImage: false,
+          });
+          const askedFor = image.asked.flat();
+          assert.equal(
+            new Set(askedFor).size,
+            askedFor.length,
+            `each file asked for once: ${askedFor.join(', ')}`,
+          );
+          assert.deepEqual(new Set(askedFor), new Set(Object.keys(LATE)));
+        } finally {
+          await instance.stop();
+        }
+      } finally {
+        if (t !== tier) await t.close();
+      }
+    });
+  }
+
+  test('a complete image (no pending list) installs nothing and reads normally', async () => {
+    const image = await lazyImage('complete');
+    for (const [rel, body] of Object.entries(LATE)) await writeFile(join(image.codeDir, rel), body);
+    await rm(image.pending.listPath);
+    const instance = await tier.start(specFor(image.codeDir, 'index.cjs', { pending: image.pending }));
+    try {
+      const result = assertResult(await instance.invoke({ requestId: 'r', event: {}, timeoutMs: 5000 })) as {
+        pkg: number;
+      };
+      assert.equal(result.pkg, 7);
+      assert.deepEqual(image.asked, []);
+    } finally {
+      await instance.stop();
+    }
+  });
+});
