@@ -22,6 +22,12 @@ import type { BlockSource, ResolvedManifest } from './source.js';
  */
 export const COMPLETE_MARKER = '.kindling-image';
 
+/**
+ * In a lazily loaded image's directory until it is complete: the JSON array of the paths not written
+ * yet, which a sandbox reads to know which files to ask for (see `sandbox/process/fault-in.cts`).
+ */
+export const PENDING_LIST = '.kindling-pending.json';
+
 /** Options of {@link materializeImage}. */
 export interface MaterializeOptions {
   source: BlockSource;
@@ -127,12 +133,7 @@ async function writeImage(
   clock: Clock,
   started: number,
 ): Promise<MaterializedImage> {
-  if (manifest.files.some((f) => f.path === COMPLETE_MARKER)) {
-    throw new KindlingError(
-      'KINDLING_BAD_REQUEST',
-      `image ${digest} contains a file named ${COMPLETE_MARKER}, which is reserved; rename it and build again`,
-    );
-  }
+  checkReservedNames(digest, manifest);
   await mkdir(opts.imagesDir, { recursive: true });
   const tmp = join(
     opts.imagesDir,
@@ -153,8 +154,8 @@ async function writeImage(
  * while it first started, fetched first) straight into the image directory, creates every directory
  * of the image, and returns, so a sandbox can start; the other files are written once `rest`
  * resolves (the rest of the blocks are local), each renamed into place whole, and the directory is
- * marked complete last. Until then `pendingList` (beside the image directory) holds the JSON array of
- * the files not written yet, and `faultIn` writes some of them at once, getting their blocks through
+ * marked complete last. Until then its {@link PENDING_LIST} holds the JSON array of the files not
+ * written yet, and `faultIn` writes some of them at once, getting their blocks through
  * `demand` (ahead of the background; without it, from the cache or `source`). A directory left
  * incomplete by a crash is rebuilt by the next {@link materializeImage}.
  */
@@ -170,7 +171,7 @@ export async function materializeLazily(
   const { digest, manifest } = resolved;
   const dir = resolve(opts.imagesDir, digestHex(digest));
   const filesTotal = manifest.files.length;
-  const pendingList = resolve(opts.imagesDir, `${digestHex(digest)}.pending.json`);
+  const pendingList = join(dir, PENDING_LIST);
   if (await isComplete(dir, digest)) {
     const whole = await materializeImage(opts);
     return {
@@ -182,6 +183,7 @@ export async function materializeLazily(
       faultIn: () => Promise.resolve(),
     };
   }
+  checkReservedNames(digest, manifest);
   const atStart = startupFiles(manifest, workingSet);
   await rm(dir, { recursive: true, force: true });
   const stats = await fillDirectory(opts, manifest, dir, (f) => atStart.has(f));
@@ -195,8 +197,8 @@ export async function materializeLazily(
   const complete = (async () => {
     await rest;
     await writer.write(later.filter((f) => !writer.written.has(f)));
-    await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
     await rm(pendingList, { force: true });
+    await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
   })();
   return {
     digest,
@@ -219,7 +221,7 @@ export interface LazyImage {
   filesTotal: number;
   /** Resolves once every file is written and the directory is marked complete. */
   complete: Promise<void>;
-  /** The JSON array of the paths not written yet; removed once the image is complete. */
+  /** Absolute path of the image's {@link PENDING_LIST}; removed once the image is complete. */
   pendingList: string;
   /** Writes these pending files (paths as the manifest lists them; others are ignored) now. */
   faultIn(paths: readonly string[]): Promise<void>;
@@ -466,6 +468,17 @@ async function isComplete(dir: string, digest: Digest): Promise<boolean> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw err;
+  }
+}
+
+/** Rejects an image with a file where Kindling keeps its own markers. */
+function checkReservedNames(digest: Digest, manifest: ImageManifest): void {
+  const clash = manifest.files.find((f) => f.path === COMPLETE_MARKER || f.path === PENDING_LIST);
+  if (clash) {
+    throw new KindlingError(
+      'KINDLING_BAD_REQUEST',
+      `image ${digest} contains a file named ${clash.path}, which is reserved; rename it and build again`,
+    );
   }
 }
 

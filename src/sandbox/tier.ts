@@ -56,10 +56,10 @@ export interface InstanceSpec {
 /** The files of a lazily loaded image that are not written yet, and how to get them now. */
 export interface PendingFiles {
   /**
-   * A file holding the JSON array of their paths, relative to `codeDir`, as the image lists them;
-   * removed once the image is complete (then nothing is pending).
+   * Path, relative to `codeDir`, of a file in it holding the JSON array of their paths (relative to
+   * `codeDir`, as the image lists them); removed once the image is complete (then nothing is pending).
    */
-  listPath: string;
+  listFile: string;
   /**
    * Fetches and writes these files (relative paths; others are ignored) into `codeDir` ahead of
    * the background, each renamed into place whole. Resolves once they are there; never rejects

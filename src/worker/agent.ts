@@ -10,7 +10,7 @@ import { versionKey, type FunctionVersion } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
 import type { BlobStore } from '../image/blob-store.js';
 import type { ImageManifest } from '../image/manifest.js';
-import { materializeImage, materializeLazily } from '../image/materialize.js';
+import { materializeImage, materializeLazily, PENDING_LIST } from '../image/materialize.js';
 import { markUnread, readSinceMark } from '../image/working-set.js';
 import type { BlockSource } from '../image/source.js';
 import { GreedyDualCache } from '../policy/greedy-dual.js';
@@ -484,7 +484,7 @@ export class WorkerAgent implements WorkerHandle {
           );
           dir = m.dir;
           pending = {
-            listPath: m.pendingList,
+            listFile: PENDING_LIST,
             fetch: (paths) =>
               m
                 .faultIn(paths)

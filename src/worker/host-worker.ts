@@ -86,8 +86,6 @@ export function createHostWorker(opts: HostWorkerOptions) {
 function cleanPartialImages(imagesDir: string): void {
   if (!existsSync(imagesDir)) return;
   for (const entry of readdirSync(imagesDir)) {
-    // Temp dirs and lazy images' pending lists of a process that died: their images get rebuilt.
-    if (entry.startsWith('.tmp-') || entry.endsWith('.pending.json'))
-      rmSync(join(imagesDir, entry), { recursive: true, force: true });
+    if (entry.startsWith('.tmp-')) rmSync(join(imagesDir, entry), { recursive: true, force: true });
   }
 }

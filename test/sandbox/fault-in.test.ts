@@ -1,5 +1,5 @@
 /**
- * On-demand fault-in in the process tier: a function whose image is still arriving reads files that
+ * On-demand fault-in in the process and container tiers: a function whose image is still arriving reads files that
  * are not written yet (by `fs` calls, `require` of a relative module and of a package, a directory
  * listing) and gets their contents, each asked for once, while files that are not part of the image
  * stay missing at once. The host's side is played by a `pending.fetch` that writes files late.
@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createContainerTier } from '../../src/sandbox/container/index.js';
 import { createProcessTier } from '../../src/sandbox/process/index.js';
 import type { PendingFiles, SandboxTier } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
@@ -43,7 +44,7 @@ const LATE: Record<string, string> = {
   'more/d.txt': 'delta',
 };
 
-describe('process tier: on-demand fault-in of a lazily loaded image', () => {
+describe('process and container tiers: on-demand fault-in of a lazily loaded image', () => {
   let root: string;
   let tier: SandboxTier;
   before(async () => {
@@ -62,11 +63,10 @@ describe('process tier: on-demand fault-in of a lazily loaded image', () => {
     const codeDir = join(root, name);
     for (const rel of Object.keys(LATE)) await mkdir(dirname(join(codeDir, rel)), { recursive: true });
     await writeFile(join(codeDir, 'index.cjs'), HANDLER);
-    const listPath = join(root, `${name}.pending.json`);
-    await writeFile(listPath, JSON.stringify(Object.keys(LATE)));
+    await writeFile(join(codeDir, '.kindling-pending.json'), JSON.stringify(Object.keys(LATE)));
     const asked: string[][] = [];
     const pending: PendingFiles = {
-      listPath,
+      listFile: '.kindling-pending.json',
       fetch: async (paths) => {
         asked.push([...paths]);
         await new Promise((r) => setTimeout(r, 20)); // the blocks' trip over the network
@@ -97,6 +97,21 @@ describe('process tier: on-demand fault-in of a lazily loaded image', () => {
         const t = createProcessTier({ snapshots: { dir: join(root, 'snapshots') } });
         await t.runtimeSnapshotFor(128);
         return { tier: t, path: 'runtime-snapshot' };
+      },
+    ],
+    // The container sees the code directory at /fn: the same relative paths, another root.
+    ['container', async () => ({ tier: createContainerTier(), path: 'plain' })],
+    [
+      'container stem cell',
+      async () => {
+        const t = createContainerTier({ stemCells: { perMemoryMb: 1 } });
+        // The first start tells the pool which memory size to keep cells of.
+        const warmup = join(root, 'warmup');
+        await mkdir(warmup, { recursive: true });
+        await writeFile(join(warmup, 'index.cjs'), 'exports.handler = async () => 1;');
+        await (await t.start(specFor(warmup, 'index.cjs'))).stop();
+        await t.cellsSettled();
+        return { tier: t, path: 'stem-cell' };
       },
     ],
   ];
@@ -146,7 +161,7 @@ describe('process tier: on-demand fault-in of a lazily loaded image', () => {
   test('a complete image (no pending list) installs nothing and reads normally', async () => {
     const image = await lazyImage('complete');
     for (const [rel, body] of Object.entries(LATE)) await writeFile(join(image.codeDir, rel), body);
-    await rm(image.pending.listPath);
+    await rm(join(image.codeDir, image.pending.listFile));
     const instance = await tier.start(specFor(image.codeDir, 'index.cjs', { pending: image.pending }));
     try {
       const result = assertResult(await instance.invoke({ requestId: 'r', event: {}, timeoutMs: 5000 })) as {

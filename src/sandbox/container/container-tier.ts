@@ -19,7 +19,7 @@ import { KindlingError } from '../../core/errors.js';
 import { abortError } from '../process/instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
 import { ProcessInstance } from '../process/process-instance.js';
-import type { RuntimeConfig } from '../process/protocol.cjs';
+import type { FaultInConfig, RuntimeConfig } from '../process/protocol.cjs';
 import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { createBundle, hostLibraries, removeBundle } from './bundle.js';
@@ -239,6 +239,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       env: { ...BASE_ENV, ...spec.env },
       cwd: IN_CONTAINER.codeDir,
       logLimitBytes: spec.logLimitBytes,
+      ...faultInOf(spec),
     });
     const instance = new ContainerInstance(child, inner, {
       clock,
@@ -280,6 +281,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       functionVersion: spec.functionVersion,
       memoryMb: spec.memoryMb,
       logLimitBytes: spec.logLimitBytes,
+      ...faultInOf(spec),
     };
     const containerId = `kindling-${spec.instanceId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++seq}`;
     const cgroup = instanceCgroup(cgroupPrefix, containerId);
@@ -386,4 +388,13 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
 /** Rejects specs the tier cannot run (as every tier does); returns the entry's path inside the container. */
 function checkSpec(spec: InstanceSpec): string {
   return `${IN_CONTAINER.codeDir}/${checkInstanceSpec(spec, 'container', MIN_MEMORY_MB)}`;
+}
+
+/**
+ * The runtime's fault-in settings for a spec whose image is still arriving, as the container sees
+ * the code directory (mounted at /fn; files the host renames into it later show up there).
+ */
+function faultInOf(spec: InstanceSpec): { faultIn?: FaultInConfig } {
+  const root = IN_CONTAINER.codeDir;
+  return spec.pending ? { faultIn: { root, listPath: `${root}/${spec.pending.listFile}` } } : {};
 }

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
@@ -309,5 +309,7 @@ function checkSpec(spec: InstanceSpec): string {
 
 /** The runtime's fault-in settings for a spec whose image is still arriving. */
 function faultInOf(spec: InstanceSpec): { faultIn?: FaultInConfig } {
-  return spec.pending ? { faultIn: { root: spec.codeDir, listPath: spec.pending.listPath } } : {};
+  return spec.pending
+    ? { faultIn: { root: spec.codeDir, listPath: join(spec.codeDir, spec.pending.listFile) } }
+    : {};
 }
