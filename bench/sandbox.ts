@@ -233,7 +233,9 @@ async function main(): Promise<void> {
   );
   const plain = createProcessTier();
   const stem: ProcessTier = createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } });
-  const snap: ProcessTier = createProcessTier({ snapshots: { dir: join(work, 'snapshots') } });
+  const snap: ProcessTier = createProcessTier({
+    snapshots: { dir: join(work, 'snapshots'), runtime: 'always' },
+  });
   const container = createContainerTier({ stateDir: join(work, 'containers') });
   const containerCells = createContainerTier({
     stateDir: join(work, 'container-cells'),

@@ -94,7 +94,7 @@ describe('process and container tiers: on-demand fault-in of a lazily loaded ima
     [
       'runtime snapshot',
       async () => {
-        const t = createProcessTier({ snapshots: { dir: join(root, 'snapshots') } });
+        const t = createProcessTier({ snapshots: { dir: join(root, 'snapshots'), runtime: 'always' } });
         await t.runtimeSnapshotFor(128);
         return { tier: t, path: 'runtime-snapshot' };
       },

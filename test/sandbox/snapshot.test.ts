@@ -1,6 +1,6 @@
 /** The process tier's snapshot start path: V8 startup snapshots taken after a function's init. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,7 +27,7 @@ describe('process tier: snapshots', () => {
   const started: SandboxInstance[] = [];
 
   before(() => {
-    tier = createProcessTier({ snapshots: { dir: blobs } });
+    tier = createProcessTier({ snapshots: { dir: blobs, runtime: 'always' } });
   });
   after(async () => {
     await Promise.all(started.map((i) => i.stop()));
@@ -113,5 +113,57 @@ describe('process tier: snapshots', () => {
       assert.ok(out.ok, entry);
       assert.deepEqual(out.ok && out.result, expected);
     }
+  });
+});
+
+describe('process tier: when to restore the runtime snapshot', () => {
+  const dirs = new FixtureDirs();
+  const blobs = mkdtempSync(join(tmpdir(), 'kindling-snapshots-'));
+  const tiers: ProcessTier[] = [];
+  after(async () => {
+    await Promise.all(tiers.map((t) => t.close()));
+    await dirs.cleanup();
+    rmSync(blobs, { recursive: true, force: true });
+  });
+  const quick = () => dirs.make({ 'quick.cjs': `exports.handler = async () => ({ pid: process.pid });` });
+
+  it('auto: starts plain until a trial on this machine has timed both ways, then takes the faster', async () => {
+    const tier = createProcessTier({ snapshots: { dir: blobs } });
+    tiers.push(tier);
+    const dir = await quick();
+    await tier.runtimeSnapshotFor(128);
+    // The blob exists, but no trial has run: this start begins one and goes plain.
+    const first = await tier.start(specFor(dir, 'quick.cjs'));
+    assert.equal(first.timings.startPath, 'plain');
+    await first.stop();
+    const trial = await tier.runtimeStartTrial(128);
+    assert.equal(trial.samples, 5);
+    assert.ok(trial.plainMs > 0 && trial.snapshotMs > 0, JSON.stringify(trial));
+    assert.equal(trial.useSnapshot, trial.snapshotMs < trial.plainMs);
+    const next = await tier.start(specFor(dir, 'quick.cjs'));
+    assert.equal(
+      next.timings.startPath,
+      trial.useSnapshot ? 'runtime-snapshot' : 'plain',
+      JSON.stringify(trial),
+    );
+    assert.ok(assertResult(await next.invoke({ requestId: 'r', event: {}, timeoutMs: 5000 })));
+    await next.stop();
+    assert.equal(await tier.runtimeStartTrial(128), trial, 'one trial per memory size');
+  });
+
+  it('never: starts plain and builds no runtime snapshot; a bad mode is refused', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'kindling-snapshots-'));
+    const tier = createProcessTier({ snapshots: { dir: empty, runtime: 'never' } });
+    tiers.push(tier);
+    const instance = await tier.start(specFor(await quick(), 'quick.cjs'));
+    assert.equal(instance.timings.startPath, 'plain');
+    await instance.stop();
+    assert.deepEqual(readdirSync(empty), []);
+    rmSync(empty, { recursive: true, force: true });
+    assert.throws(
+      () => createProcessTier({ snapshots: { dir: blobs, runtime: 'sometimes' as never } }),
+      (err: unknown) =>
+        KindlingError.is(err) && err.code === 'KINDLING_INVALID_CONFIG' && /"auto"/.test(err.message),
+    );
   });
 });

@@ -5,3 +5,5 @@ export type { StemCellPolicy } from './stem-cells.js';
 export type { ProcessInstance } from './process-instance.js';
 export { heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 export type { HeapLimits } from './memory.js';
+export type { RuntimeSnapshotMode } from './process-tier.js';
+export type { RuntimeStartTrial } from './runtime-trial.js';

@@ -20,6 +20,7 @@ import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
 import type { FaultInConfig, RuntimeConfig } from './protocol.cjs';
 import { SnapshotStore } from './snapshot.js';
+import { trialRuntimeStarts, type RuntimeStartTrial } from './runtime-trial.js';
 import { StemCellPool } from './stem-cells.js';
 import type { StemCellPolicy } from './stem-cells.js';
 
@@ -43,9 +44,16 @@ export interface ProcessTierOptions {
    * Start functions whose init is slow from V8 startup snapshots taken after their init
    * (snapshot.ts), cached in `dir`. Built in the background after the first start that shows a slow
    * init. Default: off.
+   *
+   * With them on, a start with neither a function snapshot nor a stem cell may restore a snapshot of
+   * the runtime alone. `runtime`: `auto` (default) does so only when a trial on this machine found
+   * it faster than a plain start (see runtime-trial.ts); `always` and `never` decide without one.
    */
-  snapshots?: { dir: string };
+  snapshots?: { dir: string; runtime?: RuntimeSnapshotMode };
 }
+
+/** When a start may restore the runtime snapshot; see {@link ProcessTierOptions.snapshots}. */
+export type RuntimeSnapshotMode = 'auto' | 'always' | 'never';
 
 /** A function whose init took at least this long is started from a snapshot once one is built. */
 export const SNAPSHOT_MIN_INIT_MS = 15;
@@ -65,6 +73,11 @@ export interface ProcessTier extends SandboxTier {
   snapshotFor(spec: InstanceSpec): Promise<string>;
   /** Builds (or finds) the snapshot of the runtime alone for a memory size. */
   runtimeSnapshotFor(memoryMb: number): Promise<string>;
+  /**
+   * Builds the runtime snapshot of a memory size and runs (or returns) the trial that decides, in
+   * `auto` mode, whether starts use it. Rejects when snapshots are off or the build fails.
+   */
+  runtimeStartTrial(memoryMb: number): Promise<RuntimeStartTrial>;
 }
 
 /** The runtime shim, next to this file in dist/. */
@@ -177,6 +190,55 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     clock,
   );
 
+  const runtimeMode = options.snapshots?.runtime ?? 'auto';
+  if (!['auto', 'always', 'never'].includes(runtimeMode)) {
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `snapshots.runtime must be "auto", "always" or "never", got ${JSON.stringify(runtimeMode)}`,
+    );
+  }
+  /** Trials by memory size: started once the runtime snapshot exists, read by later starts. */
+  const trials = new Map<number, { done: Promise<RuntimeStartTrial>; result?: RuntimeStartTrial }>();
+  const trialOf = (memoryMb: number, blob: string) => {
+    let trial = trials.get(memoryMb);
+    if (!trial) {
+      const runtimeConfig: RuntimeConfig = {
+        stemCell: true,
+        entry: '',
+        functionName: '',
+        functionVersion: 0,
+        memoryMb,
+        logLimitBytes: 0,
+      };
+      const t: { done: Promise<RuntimeStartTrial>; result?: RuntimeStartTrial } = {
+        done: trialRuntimeStarts((fromSnapshot) =>
+          spawnRuntime(
+            runtimeConfig,
+            tmpdir(),
+            baseEnv,
+            fromSnapshot ? ['--snapshot-blob', blob] : undefined,
+          ),
+        ),
+      };
+      // A trial that fails leaves the plain start in place (the one that needs nothing built).
+      t.done.then(
+        (result) => (t.result = result),
+        () => (t.result = { plainMs: Number.NaN, snapshotMs: Number.NaN, useSnapshot: false, samples: 0 }),
+      );
+      trial = t;
+      trials.set(memoryMb, trial);
+    }
+    return trial;
+  };
+  /** The runtime snapshot blob a start of `memoryMb` should restore, or undefined for a plain start. */
+  const runtimeSnapshotToUse = (memoryMb: number): string | undefined => {
+    if (!snapshots || runtimeMode === 'never') return undefined;
+    const blob = snapshots.runtimeReady(memoryMb);
+    if (!blob || runtimeMode === 'always') return blob;
+    // Until the trial has spoken, start plain.
+    return trialOf(memoryMb, blob).result?.useSnapshot ? blob : undefined;
+  };
+
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the process tier is closed; create a new one');
@@ -205,9 +267,7 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     // Only for CommonJS entries (`.cjs`, what deploys produce when they can): a process restored from
     // a snapshot has no ESM loader, so `import()` of an `.mjs` or `.js` entry fails there.
     const runtimeBlob =
-      blob || cell || !snapshots || !entryPath.endsWith('.cjs')
-        ? undefined
-        : snapshots.runtimeReady(spec.memoryMb);
+      blob || cell || !entryPath.endsWith('.cjs') ? undefined : runtimeSnapshotToUse(spec.memoryMb);
     if (blob) {
       const spawnCalledAt = clock.monotonic();
       instance = new ProcessInstance(
@@ -283,6 +343,10 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       snapshots
         ? snapshots.runtimeBlob(memoryMb)
         : Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier')),
+    runtimeStartTrial: async (memoryMb) => {
+      if (!snapshots) throw new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier');
+      return trialOf(memoryMb, await snapshots.runtimeBlob(memoryMb)).done;
+    },
     snapshotFor: (spec) => {
       if (!snapshots)
         return Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier'));
