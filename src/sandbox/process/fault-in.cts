@@ -91,6 +91,7 @@ export function installFaultIn(options: FaultInOptions): number {
   const pollMs = options.pollMs ?? 2;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   let byDir: Map<string, string[]> | undefined;
+  let dirs: Set<string> | undefined;
 
   const relative = (path: unknown): string | undefined => {
     let abs: string;
@@ -182,7 +183,15 @@ export function installFaultIn(options: FaultInOptions): number {
     if (pending.size === 0 || typeof request !== 'string' || Module.isBuiltin(request)) return call();
     const from = dirname((parent as { filename?: string } | undefined)?.filename ?? join(process.cwd(), 'x'));
     const bases = candidateBases(request, from, Module);
-    ensure(bases.flatMap((b) => RESOLVE_SUFFIXES.map((s) => relative(b.path + s))).filter(isString));
+    // Only bases in or beside a directory that holds pending files can gain a file from a fault.
+    dirs ??= ancestorDirs(pending);
+    const wanted: string[] = [];
+    for (const b of bases) {
+      const self = relative(b.path);
+      if (self === undefined || !(dirs.has(self) || dirs.has(parentOf(self)))) continue;
+      for (const suffix of RESOLVE_SUFFIXES) if (pending.has(self + suffix)) wanted.push(self + suffix);
+    }
+    ensure(wanted);
     try {
       return call();
     } catch (err) {
@@ -236,13 +245,30 @@ function candidateBases(
 function groupByDir(paths: Iterable<string>): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const p of paths) {
-    const i = p.lastIndexOf('/');
-    const dir = i < 0 ? '' : p.slice(0, i);
+    const dir = parentOf(p);
     const list = out.get(dir) ?? [];
     list.push(p);
     out.set(dir, list);
   }
   return out;
+}
+
+/** Every directory that holds a pending file, at any depth ('' is the root). */
+function ancestorDirs(paths: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const p of paths) {
+    for (let dir = parentOf(p); !out.has(dir); dir = parentOf(dir)) {
+      out.add(dir);
+      if (dir === '') break;
+    }
+  }
+  return out;
+}
+
+/** The parent of a relative path ('' for one at the root, and for the root itself). */
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
 }
 
 function realpathOr(path: string): string {
