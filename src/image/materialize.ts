@@ -196,6 +196,7 @@ export async function materializeLazily(
   const writer = new LateFiles(opts, manifest, dir, later, demand);
   const complete = (async () => {
     await rest;
+    await writer.settle();
     await writer.write(later.filter((f) => !writer.written.has(f)));
     await rm(pendingList, { force: true });
     await writeFile(join(dir, COMPLETE_MARKER), `${digest}\n`);
@@ -233,6 +234,8 @@ class LateFiles {
   readonly written = new Set<FileEntry>();
   private readonly byPath: Map<string, FileEntry>;
   private readonly writing = new Map<FileEntry, Promise<void>>();
+  /** The late files each block holds bytes of (built on the first fault). */
+  private byBlock: Map<Digest, FileEntry[]> | undefined;
 
   constructor(
     private readonly opts: MaterializeOptions,
@@ -244,25 +247,55 @@ class LateFiles {
     this.byPath = new Map(files.map((f) => [f.path, f]));
   }
 
-  /** Writes the named files that are still pending, sharing writes already under way. */
+  /**
+   * Writes the named files that are still pending, sharing writes already under way. The other
+   * pending files that lie wholly in the blocks fetched for them come along: their bytes are here
+   * anyway, and a package's modules, which sit together in the image, are read together.
+   */
   async faultIn(paths: readonly string[]): Promise<void> {
     const files = new Set<FileEntry>();
     for (const p of paths) {
       const f = this.byPath.get(p);
       if (f && !this.written.has(f)) files.add(f);
     }
-    const fresh = [...files].filter((f) => !this.writing.has(f));
-    if (fresh.length > 0) {
+    const asked = [...files].filter((f) => !this.writing.has(f));
+    if (asked.length > 0) {
+      const blocks = new Set(asked.flatMap((f) => blocksOfFile(this.manifest, f)));
+      const fresh = new Set(asked);
+      for (const d of blocks) {
+        for (const f of this.filesIn(d)) {
+          if (this.written.has(f) || this.writing.has(f) || fresh.has(f)) continue;
+          if (blocksOfFile(this.manifest, f).every((b) => blocks.has(b))) fresh.add(f);
+        }
+      }
       const job = (async () => {
-        const blocks = new Set(fresh.flatMap((f) => blocksOfFile(this.manifest, f)));
         await this.demand?.([...blocks]);
-        await this.write(fresh);
+        await this.write([...fresh]);
       })();
       for (const f of fresh) this.writing.set(f, job);
       // A failed write may be asked for again.
       job.catch(() => fresh.forEach((f) => this.writing.delete(f)));
     }
     await Promise.all([...files].map((f) => this.writing.get(f)));
+  }
+
+  private filesIn(digest: Digest): FileEntry[] {
+    if (!this.byBlock) {
+      this.byBlock = new Map();
+      for (const f of this.byPath.values()) {
+        for (const d of blocksOfFile(this.manifest, f)) {
+          const list = this.byBlock.get(d) ?? [];
+          list.push(f);
+          this.byBlock.set(d, list);
+        }
+      }
+    }
+    return this.byBlock.get(digest) ?? [];
+  }
+
+  /** Resolves once the writes asked for on demand so far have ended (written or failed). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.writing.values()]);
   }
 
   /** Writes `files` into a temp directory, then renames each into place. */

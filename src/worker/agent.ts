@@ -474,6 +474,7 @@ export class WorkerAgent implements WorkerHandle {
         };
         let dir: string;
         let pending: PendingFiles | undefined;
+        let complete: Promise<void> | undefined;
         let stats = fetched?.stats;
         if (fetched?.lazy) {
           const m = await materializeLazily(
@@ -492,14 +493,7 @@ export class WorkerAgent implements WorkerHandle {
                   this.opts.onBackgroundError(toKindlingError(err), versionKey(target)),
                 ),
           };
-          m.complete.then(
-            () => this.images.add(key),
-            (err: unknown) => {
-              // The rest of the image could not be written: the next start fetches it whole.
-              this.prepared.delete(key);
-              this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
-            },
-          );
+          complete = m.complete;
         } else {
           const m = await materializeImage(materialize);
           dir = m.dir;
@@ -514,13 +508,26 @@ export class WorkerAgent implements WorkerHandle {
             this.recording.set(key, { dir: m.dir, manifest: m.manifest });
           }
         }
-        return {
+        const code: PreparedCode = {
           codeDir: dir,
           entry: target.entry,
           fetch: stats ?? { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
           ...(fetched?.lazy?.startEnded ? { startEnded: fetched.lazy.startEnded } : {}),
           ...(pending ? { pending } : {}),
         };
+        complete?.then(
+          () => {
+            // Complete: later starts need no checks (and may be snapshotted again).
+            delete code.pending;
+            this.images.add(key);
+          },
+          (err: unknown) => {
+            // The rest could not be fetched. Instances keep running in this directory (so it is
+            // not rebuilt under them) and read what they need on demand, which fetches afresh.
+            this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
+          },
+        );
+        return code;
       } catch (err) {
         this.prepared.delete(key);
         throw toKindlingError(err);

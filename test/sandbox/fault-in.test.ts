@@ -59,11 +59,16 @@ describe('process and container tiers: on-demand fault-in of a lazily loaded ima
   /** A code directory with only the entry (and the image's directories), and a host that writes late. */
   async function lazyImage(
     name: string,
+    late: Record<string, string> = LATE,
+    present: Record<string, string> = { 'index.cjs': HANDLER },
   ): Promise<{ codeDir: string; pending: PendingFiles; asked: string[][] }> {
     const codeDir = join(root, name);
-    for (const rel of Object.keys(LATE)) await mkdir(dirname(join(codeDir, rel)), { recursive: true });
-    await writeFile(join(codeDir, 'index.cjs'), HANDLER);
-    await writeFile(join(codeDir, '.kindling-pending.json'), JSON.stringify(Object.keys(LATE)));
+    for (const rel of Object.keys(late)) await mkdir(dirname(join(codeDir, rel)), { recursive: true });
+    for (const [rel, body] of Object.entries(present)) {
+      await mkdir(dirname(join(codeDir, rel)), { recursive: true });
+      await writeFile(join(codeDir, rel), body);
+    }
+    await writeFile(join(codeDir, '.kindling-pending.json'), JSON.stringify(Object.keys(late)));
     const asked: string[][] = [];
     const pending: PendingFiles = {
       listFile: '.kindling-pending.json',
@@ -71,7 +76,7 @@ describe('process and container tiers: on-demand fault-in of a lazily loaded ima
         asked.push([...paths]);
         await new Promise((r) => setTimeout(r, 20)); // the blocks' trip over the network
         for (const rel of paths) {
-          const body = LATE[rel];
+          const body = late[rel];
           if (body === undefined) continue;
           await writeFile(join(codeDir, `${rel}.part`), body);
           await rename(join(codeDir, `${rel}.part`), join(codeDir, rel));
@@ -157,6 +162,67 @@ describe('process and container tiers: on-demand fault-in of a lazily loaded ima
       }
     });
   }
+
+  test("what Node's resolution and fs do around a fault: package main, package scope, deep listings, copies, a busy channel", async () => {
+    const edge = `
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+exports.handler = async () => {
+  // A log batch bigger than the channel's socket buffer, still queued when the fault happens.
+  console.log('x'.repeat(400_000));
+  await new Promise((r) => setTimeout(r, 0));
+  const afterLog = fs.readFileSync(path.join(__dirname, 'data/after-log.txt'), 'utf8');
+  // A module inside a package first, by path: Node then looks up the package's scope.
+  const helper = require(path.join(__dirname, 'node_modules/dep2/lib/helper.js')).h;
+  const copy = path.join(os.tmpdir(), 'kindling-fault-copy-' + process.pid);
+  fs.copyFileSync(path.join(__dirname, 'data/copy-me.txt'), copy);
+  const copied = fs.readFileSync(copy, 'utf8');
+  fs.rmSync(copy);
+  return {
+    afterLog,
+    helper,
+    dep2: require('dep2').v,
+    main: require('typ').v,
+    deep: fs.readdirSync(path.join(__dirname, 'deep'), { recursive: true }).sort(),
+    copied,
+  };
+};
+`;
+    const late = {
+      'data/after-log.txt': 'after the log',
+      'data/copy-me.txt': 'copied',
+      'node_modules/dep2/package.json': JSON.stringify({ name: 'dep2', main: 'lib/main.js' }),
+      'node_modules/dep2/lib/main.js': "exports.v = require('./helper.js').h + '!';",
+      'node_modules/dep2/lib/helper.js': "exports.h = 'helped';",
+      // Its main is late too, while an index.js is there: Node would fall back to it.
+      'node_modules/typ/package.json': JSON.stringify({ name: 'typ', main: 'm.js' }),
+      'node_modules/typ/m.js': "exports.v = 'main';",
+      'deep/a/b/c.txt': 'c',
+      'deep/top.txt': 't',
+    };
+    const image = await lazyImage('edge', late, {
+      'index.cjs': edge,
+      'node_modules/typ/index.js': "exports.v = 'index';",
+    });
+    const instance = await tier.start(
+      specFor(image.codeDir, 'index.cjs', { pending: image.pending, logLimitBytes: 1024 * 1024 }),
+    );
+    try {
+      const result = assertResult(await instance.invoke({ requestId: 'edge', event: {}, timeoutMs: 20_000 }));
+      assert.deepEqual(result, {
+        afterLog: 'after the log',
+        helper: 'helped',
+        dep2: 'helped!',
+        main: 'main',
+        deep: ['a', 'a/b', 'a/b/c.txt', 'top.txt'],
+        copied: 'copied',
+      });
+      assert.deepEqual(new Set(image.asked.flat()), new Set(Object.keys(late)));
+    } finally {
+      await instance.stop();
+    }
+  });
 
   test('a complete image (no pending list) installs nothing and reads normally', async () => {
     const image = await lazyImage('complete');

@@ -1,7 +1,7 @@
 /**
  * One container-tier instance, host side. The process tier's host logic (`ProcessInstance`: the fd-3
  * channel, invocations, timeouts, log capture) runs unchanged on the `crun run` child: crun passes fd 3
- * into the container (`--preserve-fds 1`) and the container's stdout/stderr are crun's. This class adds
+ * into the container (`--preserve-fds 2`: the channel and the fault-request descriptor) and the container's stdout/stderr are crun's. This class adds
  * what only a container has: its timings, the memory cgroup's verdict, and tearing the container down.
  *
  * Killing crun does not kill the container (its init is in another PID namespace), so whenever crun

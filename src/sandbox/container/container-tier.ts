@@ -137,7 +137,10 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     return { bundle, prepared: false };
   }
 
-  /** Runs `crun run` for a written config; fd 3 is passed through to the container's process. */
+  /**
+   * Runs `crun run` for a written config; fds 3 (the channel) and 4 (fault requests) are passed
+   * through to the container's process.
+   */
   const spawnCrun = (c: Crun, bundleDir: string, configPath: string, containerId: string) => {
     const { file, args } = c.command([
       'run',
@@ -146,14 +149,14 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       '--config',
       configPath,
       '--preserve-fds',
-      '1',
+      '2',
       '--no-new-keyring',
       containerId,
     ]);
     return spawn(file, args, {
       cwd: bundleDir,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       // Own process group, as the process logic expects (it kills -pid).
       detached: true,
     });

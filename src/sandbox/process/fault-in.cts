@@ -56,8 +56,11 @@ const PATH_CALLS = [
   'access',
   'realpath',
   'exists',
+  'copyFileSync',
+  'copyFile',
+  'openAsBlob',
 ] as const;
-const PROMISE_PATH_CALLS = ['readFile', 'open', 'stat', 'lstat', 'access', 'realpath'] as const;
+const PROMISE_PATH_CALLS = ['readFile', 'open', 'stat', 'lstat', 'access', 'realpath', 'copyFile'] as const;
 const DIR_CALLS = ['readdirSync', 'readdir', 'opendirSync', 'opendir'] as const;
 /** What a CommonJS request for `X` may resolve to, beside `X` itself. */
 const RESOLVE_SUFFIXES = [
@@ -117,19 +120,24 @@ export function installFaultIn(options: FaultInOptions): number {
       else missing.push(rel);
     }
     if (missing.length === 0) return false;
-    const sent = options.request(missing);
-    const deadline = Date.now() + maxWaitMs;
     let left = missing;
-    while (left.length > 0 && Date.now() < deadline) {
-      Atomics.wait(sleeper, 0, 0, pollMs);
-      left = left.filter((rel) => !exists(join(options.root, rel)));
+    let why: string;
+    if (options.request(missing)) {
+      const deadline = Date.now() + maxWaitMs;
+      while (left.length > 0 && Date.now() < deadline) {
+        Atomics.wait(sleeper, 0, 0, pollMs);
+        left = left.filter((rel) => !exists(join(options.root, rel)));
+      }
+      why = `the host did not deliver ${left.length === 1 ? 'it' : 'them'} within ${maxWaitMs} ms`;
+    } else {
+      why = 'the request could not be sent to the host';
     }
-    for (const rel of missing) if (!left.includes(rel)) pending.delete(rel);
+    // Arrived, or given up on: either way no later call waits for them again.
+    for (const rel of missing) pending.delete(rel);
     if (left.length > 0) {
-      const why = sent ? 'the host did not deliver it' : 'the request could not be sent to the host';
       fs.writeSync(
         2,
-        `kindling runtime: ${left.join(', ')} (outside the image's startup working set) did not arrive within ${maxWaitMs} ms: ${why}\n`,
+        `kindling runtime: ${left.join(', ')} (outside the image's startup working set) not read on demand: ${why}\n`,
       );
     }
     return true;
@@ -141,21 +149,29 @@ export function installFaultIn(options: FaultInOptions): number {
     if (rel !== undefined && pending.has(rel)) ensure([rel]);
   };
 
-  /** Every pending file directly in `dir` (listing a directory shows them all). */
-  const ensureListing = (path: unknown): void => {
+  /** Every pending file directly in `dir`, or anywhere under it for a recursive listing. */
+  const ensureListing = (path: unknown, options?: unknown): void => {
     if (pending.size === 0) return;
     const rel = relative(path);
     if (rel === undefined) return;
+    if ((options as { recursive?: unknown } | undefined)?.recursive === true) {
+      ensure([...pending].filter((p) => rel === '' || p.startsWith(`${rel}/`)));
+      return;
+    }
     byDir ??= groupByDir(pending);
     const files = byDir.get(rel);
     if (files) ensure(files);
   };
 
-  const patch = (target: Record<string, unknown>, name: string, check: (path: unknown) => void): void => {
+  const patch = (
+    target: Record<string, unknown>,
+    name: string,
+    check: (path: unknown, options: unknown) => void,
+  ): void => {
     const original = target[name] as AnyFn | undefined;
     if (typeof original !== 'function') return;
     const wrapped = function (this: unknown, path: unknown, ...rest: unknown[]): unknown {
-      check(path);
+      check(path, rest[0]);
       return original.call(this, path, ...rest);
     };
     // Keep attached members (`realpathSync.native`, `exists[promisify.custom]`).
@@ -184,26 +200,70 @@ export function installFaultIn(options: FaultInOptions): number {
     const from = dirname((parent as { filename?: string } | undefined)?.filename ?? join(process.cwd(), 'x'));
     const bases = candidateBases(request, from, Module);
     // Only bases in or beside a directory that holds pending files can gain a file from a fault.
-    dirs ??= ancestorDirs(pending);
+    const held = (dirs ??= ancestorDirs(pending));
+    const within = (rel: string): boolean => held.has(rel) || held.has(parentOf(rel));
     const wanted: string[] = [];
-    for (const b of bases) {
-      const self = relative(b.path);
-      if (self === undefined || !(dirs.has(self) || dirs.has(parentOf(self)))) continue;
+    const selves = bases
+      .map((b) => relative(b.path))
+      .filter(isString)
+      .filter(within);
+    for (const self of selves) {
       for (const suffix of RESOLVE_SUFFIXES) if (pending.has(self + suffix)) wanted.push(self + suffix);
     }
     ensure(wanted);
+    // A directory's package.json names its entry (`main`, `exports`): those files, with the suffixes.
+    const named: string[] = [];
+    for (const self of selves) {
+      for (const target of packageTargets(join(options.root, self, 'package.json'))) {
+        const rel = relative(join(options.root, self, target));
+        if (rel !== undefined) for (const suffix of RESOLVE_SUFFIXES) named.push(rel + suffix);
+      }
+    }
+    ensure(named);
+    let resolved: unknown;
     try {
-      return call();
+      resolved = call();
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw err;
-      // A package's `main` or `exports` may name any of its files: bring in the whole directory.
+      // Whatever else the package's own resolution needs: the whole directory.
       const under = bases.map((b) => relative(b.dir)).filter(isString);
-      const wanted = [...pending].filter((p) => under.some((u) => p.startsWith(`${u}/`)));
-      if (!ensure(wanted)) throw err;
-      return call();
+      if (!ensure([...pending].filter((p) => under.some((u) => p.startsWith(`${u}/`))))) throw err;
+      resolved = call();
     }
+    // Node reads the package.json of the directories above a module it loads (its "type") and
+    // remembers one that is missing: those must be there before the module loads.
+    const rel = relative(resolved);
+    if (rel !== undefined) {
+      const scopes: string[] = [];
+      for (let dir = parentOf(rel); ; dir = parentOf(dir)) {
+        const manifest = dir === '' ? 'package.json' : `${dir}/package.json`;
+        if (pending.has(manifest)) scopes.push(manifest);
+        if (dir === '') break;
+      }
+      ensure(scopes);
+    }
+    return resolved;
   };
   return pending.size;
+}
+
+/** The files a package.json names as its entry points (`main`, the strings in `exports`), if any. */
+function packageTargets(path: string): string[] {
+  let pkg: { main?: unknown; exports?: unknown };
+  try {
+    pkg = JSON.parse(fs.readFileSync(path, 'utf8')) as typeof pkg;
+  } catch {
+    return []; // none, or not readable as JSON: Node's resolution says what is wrong with it
+  }
+  const out: string[] = typeof pkg.main === 'string' ? [pkg.main] : [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (v.startsWith('./') && !v.includes('*')) out.push(v);
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null) Object.values(v).forEach(walk);
+  };
+  walk(pkg.exports);
+  return out;
 }
 
 /** The parts of `node:module` this uses (`_resolveFilename` is what `require` resolves through). */

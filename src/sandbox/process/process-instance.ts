@@ -43,7 +43,7 @@ import { LogCapture } from './log-capture.js';
 import { readRssBytes, RssWatchdog } from './memory.js';
 import { RawOutput } from './raw-output.js';
 import type { StreamIndex } from './raw-output.js';
-import { encodeFrame, FrameDecoder, FrameWriter } from './protocol.cjs';
+import { encodeFrame, FAULT_FD, FrameDecoder, FrameWriter } from './protocol.cjs';
 import type { FatalMessage, ResultMessage, RuntimeMessage, SpecializeMessage } from './protocol.cjs';
 
 /** The parts an instance receives from its tier. */
@@ -95,7 +95,8 @@ export class ProcessInstance implements SandboxInstance {
   private readonly owner: InvocationOwner;
 
   /**
-   * @param child the spawned process, with stdio `['ignore', 'pipe', 'pipe', 'pipe']`.
+   * @param child the spawned process, with stdio `['ignore', 'pipe', 'pipe', 'pipe', 'pipe']` (fd 3
+   *   the channel, fd 4 fault requests; without fd 4 an instance cannot read files on demand).
    * @param spawnCalledAt `clock.monotonic()` just before `spawn()`, the start of `sandboxMs`.
    */
   constructor(
@@ -146,6 +147,8 @@ export class ProcessInstance implements SandboxInstance {
     channel.on('error', (err) => (this.channelError = err));
     stdout.on('data', (chunk: Buffer) => this.onRaw(0, chunk));
     stderr.on('data', (chunk: Buffer) => this.onRaw(1, chunk));
+    const faults = child.stdio[FAULT_FD] as Readable | null | undefined;
+    if (faults) readFaultRequests(faults, (paths) => void spec.pending?.fetch(paths));
     child.once('spawn', () => (this.at.spawned = parts.clock.monotonic()));
     child.on('error', (err) => (this.spawnError = err));
     child.once('exit', (code, signal) => this.onExit(code, signal));
@@ -301,12 +304,6 @@ export class ProcessInstance implements SandboxInstance {
       case 'fatal':
         this.fatal = msg;
         return;
-      case 'fault':
-        // The runtime waits for these files; the fetch reports its own failures.
-        if (this.spec.pending && Array.isArray(msg.paths)) {
-          void this.spec.pending.fetch(msg.paths.filter((p): p is string => typeof p === 'string'));
-        }
-        return;
       default:
         throw new TypeError(`unknown frame type ${JSON.stringify((msg as { type?: unknown }).type)}`);
     }
@@ -426,4 +423,32 @@ export class ProcessInstance implements SandboxInstance {
       stderrTail: lastLines(facts.stderrTail, 20),
     });
   }
+}
+
+/** Longest fault request line kept (a runtime sends one JSON array of paths per line). */
+const FAULT_LINE_LIMIT = 1024 * 1024;
+
+/**
+ * Reads the runtime's fault requests ({@link FAULT_FD}): one JSON array of image paths per line.
+ * Anything else (user code may write to the descriptor too) is dropped.
+ */
+function readFaultRequests(stream: Readable, onPaths: (paths: string[]) => void): void {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    if (partial.length > FAULT_LINE_LIMIT) partial = '';
+    for (const line of lines) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (Array.isArray(parsed)) onPaths(parsed.filter((p): p is string => typeof p === 'string'));
+    }
+  });
+  // The runtime's end closing it is normal; errors end with the process, reported elsewhere.
+  stream.on('error', () => {});
 }

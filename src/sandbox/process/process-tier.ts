@@ -167,7 +167,7 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       {
         cwd,
         env,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
         // Own process group: one kill(-pid) also ends whatever the function spawned.
         detached: true,
       },
@@ -320,7 +320,8 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       await instance.stop();
       throw err;
     }
-    if (instance.timings.startPath !== 'snapshot') {
+    // An init that waited for files on demand says nothing about the function's own init.
+    if (instance.timings.startPath !== 'snapshot' && !spec.pending) {
       initMsByEntry.set(entryPath, instance.timings.initMs);
       // A slow init is worth a snapshot: build one now, in the background, for the next cold start.
       if (snapshots && instance.timings.initMs >= SNAPSHOT_MIN_INIT_MS) snapshots.ready(snapshotInput);

@@ -130,26 +130,19 @@ export interface FatalMessage {
 }
 
 /**
- * Runtime → host: the function is about to read these files of its image (paths relative to the
- * image root), which are not written yet; fetch them now. The runtime waits until they appear.
+ * Runtime → host, on its own descriptor: the function is about to read files of its image that are
+ * not written yet, one JSON array of paths (relative to the image root) per line; the runtime waits
+ * until they appear. Not on the fd-3 channel: a runtime blocked on a fault cannot wait for that
+ * socket to drain what it queued before, and only synchronous writes ever go to this one.
  */
-export interface FaultMessage {
-  type: 'fault';
-  paths: string[];
-}
+export const FAULT_FD = 4;
 
 /** Every message the host sends. */
 export type HostMessage = InvokeMessage | SpecializeMessage;
 
 /** Every message the runtime sends. */
 export type RuntimeMessage =
-  | RuntimeReadyMessage
-  | ReadyMessage
-  | InitErrorMessage
-  | LogMessage
-  | ResultMessage
-  | FatalMessage
-  | FaultMessage;
+  RuntimeReadyMessage | ReadyMessage | InitErrorMessage | LogMessage | ResultMessage | FatalMessage;
 
 /** Encodes an already-serialised JSON text as one frame (lets the runtime splice a result in). */
 export function encodeJsonFrame(json: string): Buffer {

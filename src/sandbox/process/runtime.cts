@@ -19,6 +19,7 @@ import type * as FaultIn from './fault-in.cjs';
 import {
   encodeFrame,
   encodeJsonFrame,
+  FAULT_FD,
   fitLine,
   FrameDecoder,
   FrameWriter,
@@ -152,25 +153,23 @@ function faultInFrom(faultIn: FaultInConfig): void {
   const { installFaultIn } = require('./fault-in.cjs') as typeof FaultIn;
   installFaultIn({
     ...faultIn,
-    request: (paths) => writeFrameSync(encodeFrame({ type: 'fault', paths })),
+    request: (paths) => writeFaultRequest(Buffer.from(`${JSON.stringify(paths)}\n`)),
   });
 }
 
 /**
- * Writes a frame at once, from code that cannot wait for the event loop (a fault-in blocks the
- * thread until its files arrive), after the frames queued in this turn. False when the socket
- * still holds earlier writes (the frame would interleave with them) or the host is gone.
+ * Writes one fault request line to {@link FAULT_FD}, synchronously: the caller blocks until its
+ * files arrive. False when the host does not listen there (no such descriptor) or is gone.
  */
-function writeFrameSync(frame: Buffer): boolean {
-  if (channel.writableLength > 0) return false;
-  const bytes = Buffer.concat([...writer.take(), frame]);
+function writeFaultRequest(line: Buffer): boolean {
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (let at = 0; at < bytes.length;) {
+  const deadline = Date.now() + 5000;
+  for (let at = 0; at < line.length;) {
     try {
-      at += writeSync(3, bytes, at);
+      at += writeSync(FAULT_FD, line, at);
     } catch (err) {
-      // The socket is non-blocking: a full buffer is EAGAIN until the host reads.
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      // A non-blocking socket whose buffer is full says EAGAIN until the host reads.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return false;
       Atomics.wait(pause, 0, 0, 1);
     }
   }
