@@ -4,20 +4,26 @@
  * background. A function that reads one of the others before it has arrived would see it missing,
  * so this module puts a check in front of the ways Node code reaches files:
  *
- * - the `fs` calls that open, read, stat or list a path (sync, callback and promise forms; ES
- *   modules' named imports of `node:fs` are re-synced), and
+ * - the `fs` calls that open, read, stat, copy or list a path (sync, callback and promise forms,
+ *   recursive listings; ES modules' named imports of `node:fs` are re-synced), and
  * - CommonJS module resolution (`require`, `require.resolve`), whose file probes Node makes
- *   internally: the candidates a request could resolve to are fetched first, and when resolution
- *   still fails, every pending file under the request's directory or package.
+ *   internally: the candidates a request could resolve to, and the files a candidate package.json
+ *   names (`main`, `exports`), are fetched first; when resolution still fails, every pending file
+ *   under the request's directory or package; and before the module loads, the package.json files
+ *   above it (Node reads each once for the module's "type" and remembers a missing one).
  *
  * A path under the image root that is still pending is asked for (the host fetches its blocks
  * ahead of the background and renames the file into place whole) and the call waits until it
  * appears, blocking the thread: Node's file calls are synchronous underneath `require`, so this is
  * the one wait that fits all of them. A path that is not pending costs one Set lookup.
  *
+ * The request goes out through `options.request` (the runtime writes it to its own descriptor). A
+ * file that does not arrive within `maxWaitMs` is reported on stderr and no longer waited for.
+ *
  * Not covered: the ES module loader's own resolution (`import` of a package outside the working set
- * from an `.mjs` entry; deploys produce CommonJS entries whenever they can), native addons loaded
- * by `process.dlopen` without going through `require`, and reads by child processes.
+ * from an `.mjs` entry; deploys produce CommonJS entries whenever they can), `require.resolve` with
+ * its own `paths`, native addons loaded by `process.dlopen` without going through `require`, and
+ * reads by worker threads and child processes.
  */
 import fs from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
