@@ -20,6 +20,7 @@ import { Scheduler } from './control/scheduler.js';
 import { DEFAULT_TENANT, TenantStore } from './control/tenants.js';
 import { LocalRegistry } from './image/registry.js';
 import type { PolicyName } from './policy/catalog.js';
+import type { RuntimeSnapshotMode } from './sandbox/process/index.js';
 import { createApiServer } from './api/server.js';
 import type { StrategyName } from './distribution/strategy.js';
 import { createControlPlane, type ControlPlane } from './cluster/control-plane.js';
@@ -50,6 +51,11 @@ export interface PlatformOptions {
    * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
    */
   stemCells?: number;
+  /**
+   * When a process-tier start restores the runtime snapshot: `auto` (default) where a trial on this
+   * machine found it faster than a plain start, `always`, or `never`.
+   */
+  runtimeSnapshot?: RuntimeSnapshotMode;
   /** Keep-alive policy of functions that do not choose one (default `fixed`). */
   keepAlivePolicy?: PolicyName;
   /**
@@ -154,6 +160,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       source: registry,
       clock,
       stemCells: opts.stemCells ?? 1,
+      ...(opts.runtimeSnapshot ? { runtimeSnapshot: opts.runtimeSnapshot } : {}),
       keepAlivePolicy: opts.keepAlivePolicy ?? 'fixed',
       memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
       logLimitBytes: opts.logLimitBytes ?? 256 * 1024,

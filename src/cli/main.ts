@@ -68,6 +68,10 @@ program
     'process-tier stem cells kept ready per memory size (default: KINDLING_STEM_CELLS or 1; 0 = off)',
   )
   .option(
+    '--runtime-snapshot <mode>',
+    'when a process-tier start restores the runtime snapshot: auto (where a trial on this machine found it faster; default), always or never (also KINDLING_RUNTIME_SNAPSHOT)',
+  )
+  .option(
     '--keep-alive-policy <name>',
     'keep-alive policy of functions that choose none: fixed (default), hybrid-histogram, greedy-dual or cost-window (also KINDLING_KEEP_ALIVE_POLICY)',
   )
@@ -130,6 +134,10 @@ program
   .option('--advertise <url>', 'URL the control plane reaches this worker at (default: http://HOST:PORT)')
   .option('--data <dir>', 'data directory of this host (default: .kindling-worker-ID)')
   .option('--memory-mb <mb>', "memory offered to instances, MiB (default: the machine's)")
+  .option(
+    '--runtime-snapshot <mode>',
+    'when a process-tier start restores the runtime snapshot: auto (default), always or never',
+  )
   .option(
     '--bandwidth <rate>',
     "limit image traffic each way, e.g. 100mbit (a loopback cluster's stand-in for a shaped link)",

@@ -21,6 +21,7 @@ import { peerBlobRoutes, type PeerServerStats } from '../distribution/peer-serve
 import { RemoteSourceDirectory } from '../distribution/remote-source-directory.js';
 import { BlobStore } from '../image/blob-store.js';
 import { HttpRegistryClient } from '../image/http-registry.js';
+import type { RuntimeSnapshotMode } from '../sandbox/process/index.js';
 import { createHostWorker } from '../worker/host-worker.js';
 import { clusterImageFetch, type ImageFetchSummary } from './image-fetch.js';
 import {
@@ -51,6 +52,8 @@ export interface WorkerNodeOptions {
   /** Memory offered to instances, MiB; default the machine's memory. */
   memoryMb?: number;
   stemCells?: number;
+  /** See the platform's `runtimeSnapshot` option; default `auto`. */
+  runtimeSnapshot?: RuntimeSnapshotMode;
   /**
    * Limit of this host's image traffic each way, bytes/s (downloads through the transport, uploads
    * of the peer server): the loopback cluster's stand-in for a shaped link. Default none.
@@ -150,6 +153,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     },
     clock,
     stemCells: opts.stemCells ?? 0,
+    ...(opts.runtimeSnapshot ? { runtimeSnapshot: opts.runtimeSnapshot } : {}),
     keepAlivePolicy: 'fixed',
     memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 ** 21),
     logLimitBytes: 256 * 1024,

@@ -12,7 +12,7 @@ import type { BlockSource } from '../image/source.js';
 import { defaultPolicies, type PolicyName } from '../policy/catalog.js';
 import { createContainerTier } from '../sandbox/container/index.js';
 import { createIsolateTier } from '../sandbox/isolate/index.js';
-import { createProcessTier } from '../sandbox/process/index.js';
+import { createProcessTier, type RuntimeSnapshotMode } from '../sandbox/process/index.js';
 import { WorkerAgent, type WorkerOptions } from './agent.js';
 
 /** Where a host keeps its blocks, images and sandbox state. */
@@ -31,6 +31,8 @@ export interface HostWorkerOptions {
   clock: Clock;
   /** Process and container stem cells kept ready per memory size (0 turns them off). */
   stemCells: number;
+  /** When the process tier restores its runtime snapshot (default `auto`: where a trial found it faster). */
+  runtimeSnapshot?: RuntimeSnapshotMode;
   /** Keep-alive policy of functions that do not choose one. */
   keepAlivePolicy: PolicyName;
   /** Memory budget of the host for greedy-dual functions' instances, MiB. */
@@ -51,7 +53,7 @@ export function createHostWorker(opts: HostWorkerOptions) {
   const processTier = createProcessTier({
     clock: opts.clock,
     stemCells: { perMemoryMb: opts.stemCells, memoryMb: [DEFAULT_FUNCTION_CONFIG.memoryMb] },
-    snapshots: { dir: opts.dirs.snapshots },
+    snapshots: { dir: opts.dirs.snapshots, runtime: opts.runtimeSnapshot ?? 'auto' },
   });
   // Partial image directories from a crash are dropped; complete ones are reused.
   cleanPartialImages(opts.dirs.images);

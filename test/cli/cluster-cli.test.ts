@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runCli, tempDir } from '../helpers/platform.js';
 
-describe('kindling cluster, worker and up --cluster flags', () => {
+describe('kindling cluster, worker and up flags', () => {
   const cases: [string[], RegExp][] = [
     [['cluster', 'up', '--hosts', '0'], /invalid --hosts "0"/],
     [['cluster', 'up', '--nic', 'fast'], /invalid rate "fast": use e\.g\. 100mbit/],
@@ -12,6 +12,14 @@ describe('kindling cluster, worker and up --cluster flags', () => {
     [['worker', '--control', 'not a url', '--key', 'k'], /invalid --control "not a url"/],
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--id', 'Bad Id'], /invalid --id "Bad Id"/],
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--bandwidth', 'x'], /invalid --bandwidth/],
+    [
+      ['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--runtime-snapshot', 'maybe'],
+      /invalid --runtime-snapshot "maybe": use auto, always or never/,
+    ],
+    [
+      ['up', '--runtime-snapshot', 'sometimes', '--no-examples', '--data', tempDir()],
+      /invalid --runtime-snapshot "sometimes": use auto, always or never/,
+    ],
     [
       ['up', '--distribution', 'tree', '--no-examples', '--data', tempDir()],
       /apply to cluster mode: add --cluster/,

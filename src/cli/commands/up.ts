@@ -7,6 +7,7 @@ import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { startPlatform } from '../../platform.js';
 import { STRATEGY_NAMES } from '../../cluster/distribution.js';
 import type { StrategyName } from '../../distribution/strategy.js';
+import type { RuntimeSnapshotMode } from '../../sandbox/process/index.js';
 
 export interface UpFlags {
   port?: string;
@@ -20,6 +21,7 @@ export interface UpFlags {
   distribution?: string;
   lazyLoading?: boolean;
   memoryMb?: string;
+  runtimeSnapshot?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -46,6 +48,14 @@ export function parseCount(value: string | undefined, fallback: number, flag: st
   if (!Number.isInteger(n) || n < 0 || n > 64)
     throw new CliError(`invalid ${flag} ${JSON.stringify(value)}: use a whole number from 0 to 64`);
   return n;
+}
+
+/** `--runtime-snapshot`: when the process tier restores its runtime snapshot. */
+export function parseRuntimeSnapshot(value: string | undefined): RuntimeSnapshotMode | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'auto' && value !== 'always' && value !== 'never')
+    throw new CliError(`invalid --runtime-snapshot ${JSON.stringify(value)}: use auto, always or never`);
+  return value;
 }
 
 function parseStrategy(value: string | undefined): StrategyName {
@@ -78,6 +88,9 @@ export async function up(flags: UpFlags): Promise<void> {
     );
   }
   const memoryMb = parseMemoryMb(flags.memoryMb ?? process.env.KINDLING_MEMORY_MB);
+  const runtimeSnapshot = parseRuntimeSnapshot(
+    flags.runtimeSnapshot ?? process.env.KINDLING_RUNTIME_SNAPSHOT,
+  );
   if (flags.advertise !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(flags.advertise))
     throw new CliError(
       `invalid --advertise ${JSON.stringify(flags.advertise)}: use a base URL like http://10.0.0.1:8080`,
@@ -93,6 +106,7 @@ export async function up(flags: UpFlags): Promise<void> {
     ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
     deploy: examples,
     stemCells,
+    ...(runtimeSnapshot ? { runtimeSnapshot } : {}),
     keepAlivePolicy,
     ...(flags.cluster
       ? { cluster: { distribution: parseStrategy(flags.distribution), lazy: flags.lazyLoading === true } }

@@ -5,7 +5,7 @@ import { CliError } from '../cli-error.js';
 import { startWorkerNode } from '../../cluster/worker-node.js';
 import { hostIdSchema } from '../../cluster/protocol.js';
 import { parseRate } from '../../cluster/netns.js';
-import { parsePort } from './up.js';
+import { parsePort, parseRuntimeSnapshot } from './up.js';
 
 export interface WorkerFlags {
   control: string;
@@ -18,6 +18,7 @@ export interface WorkerFlags {
   advertise?: string;
   data?: string;
   memoryMb?: string;
+  runtimeSnapshot?: string;
   bandwidth?: string;
   /** Commander's `--no-background-priority`. */
   backgroundPriority: boolean;
@@ -69,6 +70,9 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     if (!Number.isInteger(memoryMb) || memoryMb <= 0)
       throw new CliError(`invalid --memory-mb ${JSON.stringify(flags.memoryMb)}: use a whole number of MiB`);
   }
+  const runtimeSnapshot = parseRuntimeSnapshot(
+    flags.runtimeSnapshot ?? process.env.KINDLING_RUNTIME_SNAPSHOT,
+  );
   checkUrl('--control', flags.control);
   if (flags.registry !== undefined) checkUrl('--registry', flags.registry);
   const say = (line: string) => console.log(line);
@@ -82,6 +86,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     port: parsePort(flags.port, 0),
     ...(flags.advertise ? { advertiseUrl: flags.advertise } : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
+    ...(runtimeSnapshot ? { runtimeSnapshot } : {}),
     ...(flags.bandwidth !== undefined ? { bandwidthBytesPerSec: parseBandwidth(flags.bandwidth) / 8 } : {}),
     backgroundPriority: flags.backgroundPriority,
     say,
