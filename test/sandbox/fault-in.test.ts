@@ -224,6 +224,41 @@ exports.handler = async () => {
     }
   });
 
+  test('an ES module entry: static and dynamic imports, an ES package with exports, a CommonJS package', async () => {
+    const entry = `
+import { v as early } from './lib/static.mjs';
+export default async () => {
+  const late = await import('./lib/late.mjs');
+  const esm = await import('esm-dep');
+  const cjs = (await import('cdep')).default;
+  return { early, late: late.v, esm: esm.v, cjs: cjs.value };
+};
+`;
+    const late = {
+      'lib/static.mjs': "export const v = 'static';",
+      'lib/late.mjs': "export const v = 'late';",
+      'node_modules/esm-dep/package.json': JSON.stringify({
+        name: 'esm-dep',
+        type: 'module',
+        exports: './src/main.js',
+      }),
+      'node_modules/esm-dep/src/main.js': "import { h } from './helper.js'; export const v = h + '!';",
+      'node_modules/esm-dep/src/helper.js': "export const h = 'esm';",
+      'node_modules/cdep/package.json': JSON.stringify({ name: 'cdep', main: 'index.js' }),
+      'node_modules/cdep/index.js': "exports.value = require('./more.js').m;",
+      'node_modules/cdep/more.js': "exports.m = 'cjs';",
+    };
+    const image = await lazyImage('esm', late, { 'index.mjs': entry });
+    const instance = await tier.start(specFor(image.codeDir, 'index.mjs', { pending: image.pending }));
+    try {
+      const result = assertResult(await instance.invoke({ requestId: 'esm', event: {}, timeoutMs: 20_000 }));
+      assert.deepEqual(result, { early: 'static', late: 'late', esm: 'esm!', cjs: 'cjs' });
+      assert.deepEqual(new Set(image.asked.flat()), new Set(Object.keys(late)));
+    } finally {
+      await instance.stop();
+    }
+  });
+
   test('a complete image (no pending list) installs nothing and reads normally', async () => {
     const image = await lazyImage('complete');
     for (const [rel, body] of Object.entries(LATE)) await writeFile(join(image.codeDir, rel), body);

@@ -20,10 +20,10 @@
  * The request goes out through `options.request` (the runtime writes it to its own descriptor). A
  * file that does not arrive within `maxWaitMs` is reported on stderr and no longer waited for.
  *
- * Not covered: the ES module loader's own resolution (`import` of a package outside the working set
- * from an `.mjs` entry; deploys produce CommonJS entries whenever they can), `require.resolve` with
- * its own `paths`, native addons loaded by `process.dlopen` without going through `require`, and
- * reads by worker threads and child processes.
+ * The ES module loader resolves and reads past `fs`: for an ES module entry the runtime also
+ * registers `fault-in-hooks.cts`. Not covered: `require.resolve` with its own `paths`, native addons
+ * loaded by `process.dlopen` without going through `require`, and reads by worker threads and child
+ * processes.
  */
 import fs from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -86,36 +86,15 @@ const RESOLVE_SUFFIXES = [
  * image is complete and nothing was installed).
  */
 export function installFaultIn(options: FaultInOptions): number {
-  let list: unknown;
-  try {
-    list = JSON.parse(fs.readFileSync(options.listPath, 'utf8'));
-  } catch {
-    return 0; // gone: the image is complete
-  }
-  if (!Array.isArray(list) || list.length === 0) return 0;
-  const pending = new Set(list.filter((p): p is string => typeof p === 'string'));
-  const roots = [...new Set([resolve(options.root), realpathOr(resolve(options.root))])].map((r) => r + sep);
+  const pending = readPendingList(options.listPath);
+  if (!pending) return 0;
+  const relative = relativeTo(options.root);
   const exists = fs.existsSync;
   const maxWaitMs = options.maxWaitMs ?? 30_000;
   const pollMs = options.pollMs ?? 2;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   let byDir: Map<string, string[]> | undefined;
   let dirs: Set<string> | undefined;
-
-  const relative = (path: unknown): string | undefined => {
-    let abs: string;
-    if (typeof path === 'string') abs = resolve(path);
-    else if (path instanceof URL) {
-      if (path.protocol !== 'file:') return undefined;
-      abs = fileURLToPath(path);
-    } else if (Buffer.isBuffer(path)) abs = resolve(path.toString());
-    else return undefined;
-    for (const root of roots) {
-      if (abs.startsWith(root)) return abs.slice(root.length);
-      if (abs + sep === root) return '';
-    }
-    return undefined;
-  };
 
   /** Brings these pending files in (others are skipped); true when any had to be fetched. */
   const ensure = (rels: Iterable<string>): boolean => {
@@ -253,8 +232,62 @@ export function installFaultIn(options: FaultInOptions): number {
   return pending.size;
 }
 
+/**
+ * Writes one fault request (a JSON array of paths, one line) to `fd`, synchronously: the caller
+ * waits for its files. False when nobody listens there (no such descriptor) or the host is gone.
+ */
+export function sendFaultRequest(fd: number, paths: string[]): boolean {
+  const line = Buffer.from(`${JSON.stringify(paths)}\n`);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 5000;
+  for (let at = 0; at < line.length;) {
+    try {
+      at += fs.writeSync(fd, line, at);
+    } catch (err) {
+      // A non-blocking socket whose buffer is full says EAGAIN until the host reads.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return false;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+  return true;
+}
+
+/** The pending paths a list file names, or undefined when it is gone (the image is complete) or empty. */
+export function readPendingList(listPath: string): Set<string> | undefined {
+  let list: unknown;
+  try {
+    list = JSON.parse(fs.readFileSync(listPath, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  return new Set(list.filter((p): p is string => typeof p === 'string'));
+}
+
+/**
+ * Maps a path (string, Buffer or file URL) to its path relative to `root` (by its own name or its
+ * real path), '' for the root itself, or undefined outside it.
+ */
+export function relativeTo(root: string): (path: unknown) => string | undefined {
+  const roots = [...new Set([resolve(root), realpathOr(resolve(root))])].map((r) => r + sep);
+  return (path) => {
+    let abs: string;
+    if (typeof path === 'string') abs = resolve(path);
+    else if (path instanceof URL) {
+      if (path.protocol !== 'file:') return undefined;
+      abs = fileURLToPath(path);
+    } else if (Buffer.isBuffer(path)) abs = resolve(path.toString());
+    else return undefined;
+    for (const r of roots) {
+      if (abs.startsWith(r)) return abs.slice(r.length);
+      if (abs + sep === r) return '';
+    }
+    return undefined;
+  };
+}
+
 /** The files a package.json names as its entry points (`main`, the strings in `exports`), if any. */
-function packageTargets(path: string): string[] {
+export function packageTargets(path: string): string[] {
   let pkg: { main?: unknown; exports?: unknown };
   try {
     pkg = JSON.parse(fs.readFileSync(path, 'utf8')) as typeof pkg;
@@ -332,7 +365,7 @@ function ancestorDirs(paths: Iterable<string>): Set<string> {
 }
 
 /** The parent of a relative path ('' for one at the root, and for the root itself). */
-function parentOf(rel: string): string {
+export function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
 }

@@ -150,30 +150,16 @@ function specialize(msg: SpecializeMessage): void {
 function faultInFrom(faultIn: FaultInConfig): void {
   // Loaded only here: most starts have their whole image and should not pay for the module.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  const { installFaultIn } = require('./fault-in.cjs') as typeof FaultIn;
-  installFaultIn({
-    ...faultIn,
-    request: (paths) => writeFaultRequest(Buffer.from(`${JSON.stringify(paths)}\n`)),
-  });
-}
-
-/**
- * Writes one fault request line to {@link FAULT_FD}, synchronously: the caller blocks until its
- * files arrive. False when the host does not listen there (no such descriptor) or is gone.
- */
-function writeFaultRequest(line: Buffer): boolean {
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  const deadline = Date.now() + 5000;
-  for (let at = 0; at < line.length;) {
-    try {
-      at += writeSync(FAULT_FD, line, at);
-    } catch (err) {
-      // A non-blocking socket whose buffer is full says EAGAIN until the host reads.
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return false;
-      Atomics.wait(pause, 0, 0, 1);
-    }
+  const { installFaultIn, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
+  const pending = installFaultIn({ ...faultIn, request: (paths) => sendFaultRequest(FAULT_FD, paths) });
+  // An ES module entry resolves and reads its imports past `fs`: the loader gets hooks of its own.
+  if (pending > 0 && !config.entry.endsWith('.cjs')) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+    const { register } = require('node:module') as { register(specifier: string, options: object): void };
+    register(pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href, {
+      data: { root: faultIn.root, listPath: faultIn.listPath, faultFd: FAULT_FD },
+    });
   }
-  return true;
 }
 
 /**
