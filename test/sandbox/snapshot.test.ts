@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
-import { createProcessTier, type ProcessTier } from '../../src/sandbox/process/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ManualClock } from '../../src/core/clock.js';
+import {
+  createProcessTier,
+  RUNTIME_SNAPSHOT_QUIET_MS,
+  type ProcessTier,
+} from '../../src/sandbox/process/index.js';
 import type { SandboxInstance } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
 import { FixtureDirs, specFor } from './fixtures.js';
@@ -132,7 +138,7 @@ describe('process tier: when to restore the runtime snapshot', () => {
     tiers.push(tier);
     const dir = await quick();
     await tier.runtimeSnapshotFor(128);
-    // The blob exists, but no trial has run: this start begins one and goes plain.
+    // The blob exists, but no trial has run: this start goes plain (and schedules one for later).
     const first = await tier.start(specFor(dir, 'quick.cjs'));
     assert.equal(first.timings.startPath, 'plain');
     await first.stop();
@@ -149,6 +155,36 @@ describe('process tier: when to restore the runtime snapshot', () => {
     assert.ok(assertResult(await next.invoke({ requestId: 'r', event: {}, timeoutMs: 5000 })));
     await next.stop();
     assert.equal(await tier.runtimeStartTrial(128), trial, 'one trial per memory size');
+  });
+
+  it('auto: builds and tries the runtime snapshot only once plain starts have been quiet for 5 s', async () => {
+    const clock = new ManualClock();
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-snapshots-'));
+    const tier = createProcessTier({ clock, snapshots: { dir } });
+    tiers.push(tier);
+    const fn = await quick();
+    const startAndStop = async () => {
+      const instance = await tier.start(specFor(fn, 'quick.cjs'));
+      assert.equal(instance.timings.startPath, 'plain');
+      await instance.stop();
+    };
+    await startAndStop();
+    clock.advance(RUNTIME_SNAPSHOT_QUIET_MS - 1000);
+    await startAndStop(); // another start: the quiet period begins again
+    clock.advance(RUNTIME_SNAPSHOT_QUIET_MS - 1000);
+    assert.deepEqual(readdirSync(dir), [], 'nothing built while starts keep coming');
+    clock.advance(1000);
+    // Quiet for 5 s: the build runs in the background (then the trial).
+    for (let i = 0; i < 600 && !readdirSync(dir).some((f) => f.endsWith('.blob')); i++) await sleep(50);
+    assert.ok(
+      readdirSync(dir).some((f) => f.endsWith('.blob')),
+      readdirSync(dir).join(', '),
+    );
+    const trial = await tier.runtimeStartTrial(128);
+    const next = await tier.start(specFor(fn, 'quick.cjs'));
+    assert.equal(next.timings.startPath, trial.useSnapshot ? 'runtime-snapshot' : 'plain');
+    await next.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('never: starts plain and builds no runtime snapshot; a bad mode is refused', async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
-import type { Clock } from '../../core/clock.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
 import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
@@ -54,6 +54,11 @@ export interface ProcessTierOptions {
 
 /** When a start may restore the runtime snapshot; see {@link ProcessTierOptions.snapshots}. */
 export type RuntimeSnapshotMode = 'auto' | 'always' | 'never';
+
+/** Quiet time after plain starts before the runtime snapshot is built and tried (see the tier). */
+export const RUNTIME_SNAPSHOT_QUIET_MS = 5000;
+/** Longest the runtime snapshot's build and trial wait for a quiet moment. */
+export const RUNTIME_SNAPSHOT_MAX_DEFER_MS = 60_000;
 
 /** A function whose init took at least this long is started from a snapshot once one is built. */
 export const SNAPSHOT_MIN_INIT_MS = 15;
@@ -230,13 +235,43 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     }
     return trial;
   };
+  /**
+   * Building the runtime snapshot and timing the trial cost a second or more of CPU: not on top of
+   * the cold starts that asked for them (a burst of them, on a cluster host), but once starts have
+   * been quiet for {@link RUNTIME_SNAPSHOT_QUIET_MS}, or at the latest {@link RUNTIME_SNAPSHOT_MAX_DEFER_MS}
+   * after the first.
+   */
+  const deferred = new Map<number, { timer: TimerHandle; firstAt: number }>();
+  const deferRuntimeSnapshot = (memoryMb: number): void => {
+    if (trials.has(memoryMb) || !snapshots) return;
+    const now = clock.monotonic();
+    const pending = deferred.get(memoryMb);
+    if (pending) clock.clearTimer(pending.timer);
+    const firstAt = pending?.firstAt ?? now;
+    const wait = Math.max(
+      0,
+      Math.min(RUNTIME_SNAPSHOT_QUIET_MS, firstAt + RUNTIME_SNAPSHOT_MAX_DEFER_MS - now),
+    );
+    const timer = clock.setTimer(() => {
+      deferred.delete(memoryMb);
+      if (closed) return;
+      snapshots.runtimeBlob(memoryMb).then(
+        (blob) => void (closed || trialOf(memoryMb, blob)),
+        // No snapshot: starts stay plain (the reason is kept by the store).
+        () => {},
+      );
+    }, wait);
+    deferred.set(memoryMb, { timer, firstAt });
+  };
   /** The runtime snapshot blob a start of `memoryMb` should restore, or undefined for a plain start. */
   const runtimeSnapshotToUse = (memoryMb: number): string | undefined => {
     if (!snapshots || runtimeMode === 'never') return undefined;
-    const blob = snapshots.runtimeReady(memoryMb);
-    if (!blob || runtimeMode === 'always') return blob;
+    if (runtimeMode === 'always') return snapshots.runtimeReady(memoryMb);
+    const result = trials.get(memoryMb)?.result;
+    if (result) return result.useSnapshot ? snapshots.runtimeReady(memoryMb) : undefined;
     // Until the trial has spoken, start plain.
-    return trialOf(memoryMb, blob).result?.useSnapshot ? blob : undefined;
+    deferRuntimeSnapshot(memoryMb);
+    return undefined;
   };
 
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
@@ -334,6 +369,8 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     start,
     async close() {
       closed = true;
+      for (const d of deferred.values()) clock.clearTimer(d.timer);
+      deferred.clear();
       stemCells.close();
       await Promise.all([...instances].map((instance) => instance.stop()));
     },
