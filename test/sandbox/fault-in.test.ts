@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createContainerTier } from '../../src/sandbox/container/index.js';
+import { isEsModule } from '../../src/sandbox/process/fault-in.cjs';
 import { createProcessTier } from '../../src/sandbox/process/index.js';
 import type { PendingFiles, SandboxTier } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
@@ -257,6 +258,20 @@ export default async () => {
     } finally {
       await instance.stop();
     }
+  });
+
+  test('ES module entries, which need the loader hooks, are told from CommonJS ones', async () => {
+    const dir = join(root, 'kinds');
+    await mkdir(join(dir, 'esm-pkg', 'src'), { recursive: true });
+    await writeFile(join(dir, 'esm-pkg', 'package.json'), JSON.stringify({ type: 'module' }));
+    assert.equal(isEsModule(join(dir, 'a.mjs'), dir), true);
+    assert.equal(isEsModule(join(dir, 'a.cjs'), dir), false);
+    assert.equal(isEsModule(join(dir, 'a.js'), dir), false, 'no package.json: CommonJS');
+    assert.equal(
+      isEsModule(join(dir, 'esm-pkg', 'src', 'a.js'), dir),
+      true,
+      'the nearest package.json says module',
+    );
   });
 
   test('a complete image (no pending list) installs nothing and reads normally', async () => {

@@ -252,6 +252,27 @@ export function sendFaultRequest(fd: number, paths: string[]): boolean {
   return true;
 }
 
+/**
+ * Whether Node loads `file` as an ES module: `.mjs`, or `.js` under a package.json (the nearest,
+ * looking no higher than `root`) whose "type" is "module".
+ */
+export function isEsModule(file: string, root: string): boolean {
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  const top = resolve(root);
+  for (let dir = dirname(resolve(file)); ; dir = dirname(dir)) {
+    try {
+      return (
+        (JSON.parse(fs.readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type ===
+        'module'
+      );
+    } catch {
+      // none here (or not JSON, which Node would refuse as well): look further up
+    }
+    if (dir === top || dirname(dir) === dir) return false;
+  }
+}
+
 /** The pending paths a list file names, or undefined when it is gone (the image is complete) or empty. */
 export function readPendingList(listPath: string): Set<string> | undefined {
   let list: unknown;

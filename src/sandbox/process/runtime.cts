@@ -150,10 +150,12 @@ function specialize(msg: SpecializeMessage): void {
 function faultInFrom(faultIn: FaultInConfig): void {
   // Loaded only here: most starts have their whole image and should not pay for the module.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  const { installFaultIn, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
+  const { installFaultIn, isEsModule, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
   const pending = installFaultIn({ ...faultIn, request: (paths) => sendFaultRequest(FAULT_FD, paths) });
   // An ES module entry resolves and reads its imports past `fs`: the loader gets hooks of its own.
-  if (pending > 0 && !config.entry.endsWith('.cjs')) {
+  // Only then: the hooks run on a thread of their own, about 0.1 s to start (a CommonJS `.js` entry
+  // is imported too, but its own `require`s are already checked).
+  if (pending > 0 && isEsModule(config.entry, faultIn.root)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
     const { register } = require('node:module') as { register(specifier: string, options: object): void };
     register(pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href, {
