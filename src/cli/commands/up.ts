@@ -7,7 +7,7 @@ import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { startPlatform } from '../../platform.js';
 import { STRATEGY_NAMES } from '../../cluster/distribution.js';
 import type { StrategyName } from '../../distribution/strategy.js';
-import type { RuntimeSnapshotMode } from '../../sandbox/process/index.js';
+import { RUNTIME_SNAPSHOT_MODES, type RuntimeSnapshotMode } from '../../sandbox/process/index.js';
 
 export interface UpFlags {
   port?: string;
@@ -53,9 +53,9 @@ export function parseCount(value: string | undefined, fallback: number, flag: st
 /** `--runtime-snapshot`: when the process tier restores its runtime snapshot. */
 export function parseRuntimeSnapshot(value: string | undefined): RuntimeSnapshotMode | undefined {
   if (value === undefined) return undefined;
-  if (value !== 'auto' && value !== 'always' && value !== 'never')
+  if (!(RUNTIME_SNAPSHOT_MODES as readonly string[]).includes(value))
     throw new CliError(`invalid --runtime-snapshot ${JSON.stringify(value)}: use auto, always or never`);
-  return value;
+  return value as RuntimeSnapshotMode;
 }
 
 function parseStrategy(value: string | undefined): StrategyName {

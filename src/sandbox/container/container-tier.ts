@@ -19,6 +19,7 @@ import { KindlingError } from '../../core/errors.js';
 import { abortError } from '../process/instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
 import { ProcessInstance } from '../process/process-instance.js';
+import { stemCellConfig } from '../process/protocol.cjs';
 import type { FaultInConfig, RuntimeConfig } from '../process/protocol.cjs';
 import { checkInstanceSpec } from '../spec-check.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
@@ -182,14 +183,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
             IN_CONTAINER.node,
             ...heapFlags(heapLimitsFor(memoryMb)),
             `${IN_CONTAINER.runtimeDir}/runtime.cjs`,
-            JSON.stringify({
-              stemCell: true,
-              entry: '',
-              functionName: '',
-              functionVersion: 0,
-              memoryMb,
-              logLimitBytes: 0,
-            }),
+            JSON.stringify(stemCellConfig(memoryMb)),
           ],
           env: BASE_ENV,
           hostCodeDir: cellDir,

@@ -14,7 +14,17 @@ import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageTargets, readPendingList, relativeTo, sendFaultRequest } from './fault-in.cjs';
+import {
+  isString,
+  packageName,
+  packageTargets,
+  readPendingList,
+  relativeTo,
+  sendFaultRequest,
+} from './fault-in.cjs';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS module's own require
+const Module = require('node:module') as { _nodeModulePaths(from: string): string[] };
 
 /** What the runtime passes to `module.register` as `data`. */
 export interface FaultInHooksData {
@@ -115,16 +125,10 @@ function isBare(specifier: string): boolean {
   );
 }
 
-/** `<dir>/node_modules/<package>` for `from` and each directory above it. */
+/** `<dir>/node_modules/<package>` for `from` and each directory above it, as `require` looks. */
 function packageDirs(specifier: string, from: string): string[] {
-  const parts = specifier.split('/');
-  const pkg = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
-  const out: string[] = [];
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (!dir.endsWith('/node_modules')) out.push(join(dir, 'node_modules', pkg));
-    if (dirname(dir) === dir) break;
-  }
-  return out;
+  const pkg = packageName(specifier);
+  return Module._nodeModulePaths(from).map((nm) => join(nm, pkg));
 }
 
 /** The file a relative, absolute or file: specifier names. */
@@ -137,8 +141,4 @@ function targetPath(specifier: string, from: string | undefined): string | undef
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
-}
-
-function isString(v: unknown): v is string {
-  return typeof v === 'string';
 }

@@ -353,8 +353,7 @@ function candidateBases(
     const path = resolve(from, request);
     return [{ path, dir: path }];
   }
-  const parts = request.split('/');
-  const pkg = request.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+  const pkg = packageName(request);
   return Module._nodeModulePaths(from).flatMap((nm) => [
     { path: join(nm, request), dir: join(nm, pkg) },
     // `exports` and `main` live in the package root's package.json.
@@ -399,6 +398,12 @@ function realpathOr(path: string): string {
   }
 }
 
-function isString(v: unknown): v is string {
+/** The package a bare specifier names: `a` for `a/b`, `@s/a` for `@s/a/b`. */
+export function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+}
+
+export function isString(v: unknown): v is string {
   return typeof v === 'string';
 }

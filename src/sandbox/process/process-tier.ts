@@ -18,6 +18,7 @@ import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
 import { abortError } from './instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
+import { stemCellConfig } from './protocol.cjs';
 import type { FaultInConfig, RuntimeConfig } from './protocol.cjs';
 import { SnapshotStore } from './snapshot.js';
 import { trialRuntimeStarts, type RuntimeStartTrial } from './runtime-trial.js';
@@ -53,7 +54,8 @@ export interface ProcessTierOptions {
 }
 
 /** When a start may restore the runtime snapshot; see {@link ProcessTierOptions.snapshots}. */
-export type RuntimeSnapshotMode = 'auto' | 'always' | 'never';
+export const RUNTIME_SNAPSHOT_MODES = ['auto', 'always', 'never'] as const;
+export type RuntimeSnapshotMode = (typeof RUNTIME_SNAPSHOT_MODES)[number];
 
 /** Quiet time after plain starts before the runtime snapshot is built and tried (see the tier). */
 export const RUNTIME_SNAPSHOT_QUIET_MS = 5000;
@@ -179,24 +181,12 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     );
   const stemCells = new StemCellPool(
     options.stemCells ?? { perMemoryMb: 0 },
-    (memoryMb) =>
-      spawnRuntime(
-        {
-          stemCell: true,
-          entry: '',
-          functionName: '',
-          functionVersion: 0,
-          memoryMb,
-          logLimitBytes: 0,
-        },
-        tmpdir(),
-        baseEnv,
-      ),
+    (memoryMb) => spawnRuntime(stemCellConfig(memoryMb), tmpdir(), baseEnv),
     clock,
   );
 
   const runtimeMode = options.snapshots?.runtime ?? 'auto';
-  if (!['auto', 'always', 'never'].includes(runtimeMode)) {
+  if (!(RUNTIME_SNAPSHOT_MODES as readonly string[]).includes(runtimeMode)) {
     throw new KindlingError(
       'KINDLING_INVALID_CONFIG',
       `snapshots.runtime must be "auto", "always" or "never", got ${JSON.stringify(runtimeMode)}`,
@@ -207,14 +197,7 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
   const trialOf = (memoryMb: number, blob: string) => {
     let trial = trials.get(memoryMb);
     if (!trial) {
-      const runtimeConfig: RuntimeConfig = {
-        stemCell: true,
-        entry: '',
-        functionName: '',
-        functionVersion: 0,
-        memoryMb,
-        logLimitBytes: 0,
-      };
+      const runtimeConfig = stemCellConfig(memoryMb);
       const t: { done: Promise<RuntimeStartTrial>; result?: RuntimeStartTrial } = {
         done: trialRuntimeStarts((fromSnapshot) =>
           spawnRuntime(

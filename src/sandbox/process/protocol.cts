@@ -34,6 +34,11 @@ export interface RuntimeConfig {
   faultIn?: FaultInConfig;
 }
 
+/** A stem cell's configuration: a generic runtime of `memoryMb` that waits to be specialised. */
+export function stemCellConfig(memoryMb: number): RuntimeConfig {
+  return { stemCell: true, entry: '', functionName: '', functionVersion: 0, memoryMb, logLimitBytes: 0 };
+}
+
 /** Where a lazily loaded image is and which of its files are not written yet. */
 export interface FaultInConfig {
   /** The image's directory (the function's code directory). */
