@@ -73,7 +73,7 @@ program
   )
   .option(
     '--keep-alive-policy <name>',
-    'keep-alive policy of functions that choose none: fixed (default), hybrid-histogram, greedy-dual or cost-window (also KINDLING_KEEP_ALIVE_POLICY)',
+    `keep-alive policy of functions that choose none: ${POLICY_NAMES.join(', ')} (default: fixed; also KINDLING_KEEP_ALIVE_POLICY)`,
   )
   .option(
     '--memory-mb <mb>',

@@ -3,12 +3,18 @@
  * platform (`kindling up --keep-alive-policy`) select them. One place, so the live platform, the
  * simulator and the config validation agree on the names.
  */
-import { costWindow } from './cost-window.js';
+import { costWindow, type CostWindowPolicy } from './cost-window.js';
 import { hybridHistogram } from './hybrid-histogram.js';
 import { fixedKeepAlive, type KeepAlivePolicy } from './keep-alive.js';
 
 /** Every selectable policy. */
-export const POLICY_NAMES = ['fixed', 'hybrid-histogram', 'greedy-dual', 'cost-window'] as const;
+export const POLICY_NAMES = [
+  'fixed',
+  'hybrid-histogram',
+  'greedy-dual',
+  'cost-window',
+  'hybrid-refined',
+] as const;
 
 /** A selectable policy name. */
 export type PolicyName = (typeof POLICY_NAMES)[number];
@@ -32,6 +38,17 @@ export function greedyDualKeepAlive(): KeepAlivePolicy {
   };
 }
 
+/**
+ * `hybrid-refined` (Kindling's own): the hybrid histogram's schedule for each idle instance,
+ * refined by `cost-window`'s finer per-depth distribution: the cheapest schedule that is warm
+ * wherever the hybrid's is (on that distribution) and holds no more idle time; the hybrid's own
+ * schedule when none is, or while cost-window has fewer than four samples at the instance's depth
+ * (cost-window's `baseline` option).
+ */
+export function hybridRefined(): CostWindowPolicy {
+  return { ...costWindow({ baseline: hybridHistogram(), minSamples: 4 }), name: 'hybrid-refined' };
+}
+
 /** One instance of every policy, with default settings, keyed by name (each learns on its own). */
 export function defaultPolicies(): Record<PolicyName, KeepAlivePolicy> {
   return {
@@ -39,5 +56,6 @@ export function defaultPolicies(): Record<PolicyName, KeepAlivePolicy> {
     'hybrid-histogram': hybridHistogram(),
     'greedy-dual': greedyDualKeepAlive(),
     'cost-window': costWindow(),
+    'hybrid-refined': hybridRefined(),
   };
 }

@@ -74,6 +74,8 @@ export interface FunctionOutcome {
   key: string;
   invocations: number;
   coldStarts: number;
+  /** This function's idle loaded memory × time, MiB·ms. */
+  wastedMbMs: number;
 }
 
 /** Outcome of one run. */
@@ -142,6 +144,7 @@ interface FnRuntime {
   busy: Set<Inst>;
   invocations: number;
   coldStarts: number;
+  wastedMbMs: number;
 }
 
 /** All arrivals of a workload in time order (computed once, shared by every policy run). */
@@ -212,6 +215,7 @@ export function simulateKeepAlive(
       busy: new Set(),
       invocations: 0,
       coldStarts: 0,
+      wastedMbMs: 0,
     };
   });
   const byId = new Map<string, Inst>();
@@ -223,7 +227,9 @@ export function simulateKeepAlive(
   const cold = new Uint8Array(order.times.length);
 
   const endIdle = (inst: Inst) => {
-    wasted += (clock.now() - inst.idleSince) * inst.memoryMb;
+    const w = (clock.now() - inst.idleSince) * inst.memoryMb;
+    wasted += w;
+    fns[inst.fn]!.wastedMbMs += w;
   };
   const unload = (inst: Inst) => {
     if (inst.state === 'idle') endIdle(inst);
@@ -404,7 +410,12 @@ export function simulateKeepAlive(
     evictions,
     overcommits,
     peakMemoryMb: host.peakMb,
-    functions: fns.map((f) => ({ key: f.pf.key, invocations: f.invocations, coldStarts: f.coldStarts })),
+    functions: fns.map((f) => ({
+      key: f.pf.key,
+      invocations: f.invocations,
+      coldStarts: f.coldStarts,
+      wastedMbMs: f.wastedMbMs,
+    })),
     events: clock.eventsProcessed,
     cold,
   };

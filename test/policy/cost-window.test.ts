@@ -3,8 +3,10 @@ import { describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
 import { costWindow, depthLevel } from '../../src/policy/cost-window.js';
 import { DecayingLogHistogram, logBinEdges, logBinOf } from '../../src/policy/log-histogram.js';
-import { optimalWindow } from '../../src/policy/optimal-schedule.js';
-import { idleSchedule, type PolicyFunction } from '../../src/policy/keep-alive.js';
+import { hybridRefined } from '../../src/policy/catalog.js';
+import { hybridHistogram } from '../../src/policy/hybrid-histogram.js';
+import { optimalWindow, scheduleOutcome } from '../../src/policy/optimal-schedule.js';
+import { idleSchedule, type KeepAlivePolicy, type PolicyFunction } from '../../src/policy/keep-alive.js';
 
 const MIN = 60_000;
 const fn: PolicyFunction = { key: 't/f', configuredKeepAliveMs: 10 * MIN, memoryMb: 128 };
@@ -186,5 +188,92 @@ describe('cost-window policy', () => {
         (e: unknown) => KindlingError.is(e) && e.code === 'KINDLING_INVALID_CONFIG',
         JSON.stringify(bad),
       );
+  });
+});
+
+describe('hybrid-refined: cost-window bounded by a reference schedule', () => {
+  const points = (xs: number[]) => xs.map((x) => ({ x, w: 1, from: x, to: x }));
+  const warm = (s: readonly (readonly [number, number])[], x: number) => s.some(([a, b]) => a <= x && x <= b);
+
+  it('unloads between the modes a wide reference window keeps, warm wherever the reference is', () => {
+    // Bursts: 13 idle times of 3 s, then one of 59 minutes; the hybrid keeps [0, 65 min].
+    const xs = [...Array(130).fill(3000), ...Array(10).fill(59 * MIN)];
+    const reference = [[0, 65 * MIN]] as const;
+    const d = optimalWindow(xs, 10 * MIN, 0.05, 1000, reference);
+    assert.ok(d.feasible);
+    assert.equal(d.schedule.length, 2, JSON.stringify(d.schedule));
+    for (const x of xs) assert.ok(warm(d.schedule, x), `${x} ms cold in ${JSON.stringify(d.schedule)}`);
+    const mine = scheduleOutcome(points(xs), d.schedule);
+    const theirs = scheduleOutcome(points(xs), reference);
+    assert.equal(mine.coldProbability, 0);
+    assert.ok(mine.idleMs < theirs.idleMs / 5, `${mine.idleMs} vs ${theirs.idleMs}`);
+  });
+
+  it('stays warm where the reference is even when a cold start would be cheaper', () => {
+    // One idle time per hour of a day: unbounded, it keeps nothing (see above); bounded by a
+    // reference that keeps 25 hours, every idle time stays warm, for no more idle time.
+    const spread = Array.from({ length: 24 }, (_, i) => (i + 1) * 60 * MIN);
+    assert.deepEqual(optimalWindow(spread, 10 * MIN, 0.05, 1000).schedule, []);
+    const reference = [[0, 25 * 60 * MIN]] as const;
+    const d = optimalWindow(spread, 10 * MIN, 0.05, 1000, reference);
+    assert.ok(d.feasible);
+    assert.equal(d.coldProbability, 0);
+    assert.ok(
+      scheduleOutcome(points(spread), d.schedule).idleMs <= scheduleOutcome(points(spread), reference).idleMs,
+    );
+  });
+
+  it('says so when no candidate is as good as the reference, and the policy then keeps the reference', () => {
+    const d = optimalWindow(Array(20).fill(30_000), 10 * MIN, 0.05, 1000, [[29_900, 30_100]]);
+    assert.equal(d.feasible, false);
+    const tight: KeepAlivePolicy = {
+      name: 'tight',
+      onInvocation() {},
+      keepAliveMs: () => 30_100,
+      schedule: () => [[29_900, 30_100]],
+    };
+    const p = costWindow({ baseline: tight });
+    for (let i = 0; i < 20; i++) {
+      p.onInvocation(fn, i * 30_000);
+      p.onIdle!(fn, i * 30_000);
+    }
+    const decision = p.decide(fn, 19 * 30_000);
+    assert.deepEqual(decision.schedule, [[29_900, 30_100]]);
+    assert.equal(decision.fromBaseline, true);
+  });
+
+  it('follows the hybrid while learning, then refines its window for a bursty function', () => {
+    const p = hybridRefined();
+    const hybrid = hybridHistogram();
+    assert.equal(p.name, 'hybrid-refined');
+    const step = (t: number) => {
+      for (const q of [p, hybrid]) {
+        q.onInvocation(fn, t);
+        q.onIdle!(fn, t + 100);
+      }
+    };
+    // Bursts of 14 invocations 3 s apart, every hour.
+    const burst = (h: number) => {
+      for (let i = 0; i < 14; i++) step(h * 60 * MIN + i * 3000);
+    };
+    // Three arrivals, two idle times: too few for either; both keep the configured 10 minutes.
+    for (let i = 0; i < 3; i++) step(i * 3000);
+    assert.deepEqual(idleSchedule(p, fn, 6100), [[0, 10 * MIN]]);
+    assert.deepEqual(idleSchedule(hybrid, fn, 6100), [[0, 10 * MIN]]);
+    for (let h = 1; h < 24; h++) burst(h);
+    const now = 23 * 60 * MIN + 39_100;
+    const theirs = idleSchedule(hybrid, fn, now);
+    const mine = idleSchedule(p, fn, now);
+    // The hybrid keeps through the hour (its 5th percentile is in the first bin); the refined
+    // schedule keeps seconds, unloads, and pre-warms ahead of the next burst.
+    assert.equal(theirs.length, 1);
+    assert.equal(theirs[0]![0], 0);
+    assert.ok(theirs[0]![1] > 60 * MIN, JSON.stringify(theirs));
+    assert.equal(mine.length, 2, JSON.stringify(mine));
+    assert.ok(mine[0]![1] < MIN && warm(mine, 2900) && warm(mine, 60 * MIN - 39_100), JSON.stringify(mine));
+    const loaded = (s: readonly (readonly [number, number])[]) => s.reduce((a, [x, y]) => a + y - x, 0);
+    // (The smoothed distribution spreads the single long mode widely, so the pre-warm opens well
+    // ahead of it; still less loaded time than the hybrid's.)
+    assert.ok(loaded(mine) < loaded(theirs), `${JSON.stringify(mine)} vs ${JSON.stringify(theirs)}`);
   });
 });

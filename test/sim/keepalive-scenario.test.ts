@@ -50,6 +50,7 @@ describe('keepalive scenario', () => {
         'hybrid',
         'greedy-dual-2x-peak',
         'cost-window',
+        'hybrid-refined',
       ])
         assert.ok(names.includes(n), n);
       for (const p of r.policies) {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { parseFunctionConfig } from '../../src/control/function-config.js';
+import { hybridRefined } from '../../src/policy/catalog.js';
 import { costWindow } from '../../src/policy/cost-window.js';
 import { hybridHistogram } from '../../src/policy/hybrid-histogram.js';
 import { fixedKeepAlive, type KeepAlivePolicy } from '../../src/policy/keep-alive.js';
@@ -93,6 +94,7 @@ describe('keep-alive policy compliance: live pool and simulator agree', () => {
     ['hybrid-histogram', () => hybridHistogram(), true],
     ['hybrid-histogram (idle from arrival)', () => hybridHistogram({ idleFrom: 'arrival' }), true],
     ['cost-window', () => costWindow(), true],
+    ['hybrid-refined', hybridRefined, true],
   ];
   for (const [name, make, prewarms] of cases)
     it(`${name}: the same invocations are cold`, async () => {

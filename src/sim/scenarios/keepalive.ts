@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { costWindow } from '../../policy/cost-window.js';
-import { greedyDualKeepAlive } from '../../policy/catalog.js';
+import { greedyDualKeepAlive, hybridRefined } from '../../policy/catalog.js';
 import { GreedyDualCache } from '../../policy/greedy-dual.js';
 import { hybridHistogram } from '../../policy/hybrid-histogram.js';
 import { fixedKeepAlive } from '../../policy/keep-alive.js';
@@ -40,7 +40,7 @@ export interface PolicySetting {
 /**
  * The settings compared: fixed 5/10/20/60 min, hybrid ×4, Greedy-Dual ×3 budgets, cost-window ×5
  * (default; per-invocation pricing; 20- and 60-minute break-even; 60 minutes with per-function
- * weight 3).
+ * weight 3) and hybrid-refined.
  */
 export function keepAliveSettings(): PolicySetting[] {
   const tenMin = 10 * MIN;
@@ -101,6 +101,11 @@ export function keepAliveSettings(): PolicySetting[] {
       name: 'cost-window',
       series: 'cost-window',
       make: () => ({ policy: costWindow(), configuredKeepAliveMs: tenMin }),
+    },
+    {
+      name: 'hybrid-refined',
+      series: 'cost-window',
+      make: () => ({ policy: hybridRefined(), configuredKeepAliveMs: tenMin }),
     },
     {
       name: 'cost-window-per-invocation',
