@@ -5,16 +5,19 @@
  * stay missing at once. The host's side is played by a `pending.fetch` that writes files late.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createContainerTier } from '../../src/sandbox/container/index.js';
-import { isEsModule } from '../../src/sandbox/process/fault-in.cjs';
+import { isEsModule, threadArgv } from '../../src/sandbox/process/fault-in.cjs';
 import { createProcessTier } from '../../src/sandbox/process/index.js';
 import type { PendingFiles, SandboxTier } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
 import { specFor } from './fixtures.js';
+
+const require = createRequire(import.meta.url);
 
 const HANDLER = `
 const fs = require('node:fs');
@@ -60,7 +63,7 @@ describe('process and container tiers: on-demand fault-in of a lazily loaded ima
   /** A code directory with only the entry (and the image's directories), and a host that writes late. */
   async function lazyImage(
     name: string,
-    late: Record<string, string> = LATE,
+    late: Record<string, string | Buffer> = LATE,
     present: Record<string, string> = { 'index.cjs': HANDLER },
   ): Promise<{ codeDir: string; pending: PendingFiles; asked: string[][] }> {
     const codeDir = join(root, name);
@@ -258,6 +261,84 @@ export default async () => {
     } finally {
       await instance.stop();
     }
+  });
+
+  test('worker threads (CommonJS and ES module entries, SHARE_ENV) and a native addon loaded by process.dlopen', async () => {
+    const entry = `
+const path = require('node:path');
+const { Worker, SHARE_ENV } = require('node:worker_threads');
+const run = (file, options = {}) =>
+  new Promise((resolve, reject) => {
+    const w = new Worker(path.join(__dirname, file), options);
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+exports.handler = async () => {
+  const addon = { exports: {} };
+  process.dlopen(addon, path.join(__dirname, 'native/addon.node'));
+  return {
+    cjs: await run('workers/w.cjs'),
+    esm: await run('workers/w.mjs', { env: SHARE_ENV }),
+    nested: await run('workers/outer.cjs'),
+    native: Object.keys(addon.exports).length > 0,
+  };
+};
+`;
+    const late: Record<string, string | Buffer> = {
+      'workers/w.cjs': `
+const fs = require('node:fs');
+const { parentPort } = require('node:worker_threads');
+parentPort.postMessage(fs.readFileSync(require.resolve('./data.txt'), 'utf8') + require('thread-dep').v);`,
+      'workers/data.txt': 'read by a thread, ',
+      'node_modules/thread-dep/package.json': JSON.stringify({ name: 'thread-dep', main: 'main.js' }),
+      'node_modules/thread-dep/main.js': "exports.v = 'required by a thread';",
+      'workers/w.mjs': `
+import { parentPort } from 'node:worker_threads';
+import { v } from './esm-helper.mjs';
+parentPort.postMessage(v);`,
+      'workers/esm-helper.mjs': "export const v = 'imported by an ES module thread';",
+      'workers/outer.cjs': `
+const { Worker, parentPort } = require('node:worker_threads');
+const inner = new Worker(require('node:path').join(__dirname, 'inner.cjs'));
+inner.once('message', (m) => parentPort.postMessage('nested: ' + m));`,
+      'workers/inner.cjs':
+        "require('node:worker_threads').parentPort.postMessage(require('./inner-data.json').v);",
+      'workers/inner-data.json': JSON.stringify({ v: 'a thread of a thread' }),
+      // Any compiled addon for this Node does: better-sqlite3's, which the platform depends on.
+      'native/addon.node': await readFile(
+        join(dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node'),
+      ),
+    };
+    const image = await lazyImage('threads', late, { 'index.cjs': entry });
+    const instance = await tier.start(specFor(image.codeDir, 'index.cjs', { pending: image.pending }));
+    try {
+      const result = assertResult(
+        await instance.invoke({ requestId: 'threads', event: {}, timeoutMs: 20_000 }),
+      );
+      assert.deepEqual(result, {
+        cjs: 'read by a thread, required by a thread',
+        esm: 'imported by an ES module thread',
+        nested: 'nested: a thread of a thread',
+        native: true,
+      });
+      assert.deepEqual(new Set(image.asked.flat()), new Set(Object.keys(late)));
+    } finally {
+      await instance.stop();
+    }
+  });
+
+  test("a thread inherits the runtime's flags without those Node refuses in a thread's execArgv", () => {
+    assert.deepEqual(
+      threadArgv([
+        '--max-old-space-size=74',
+        '--max-semi-space-size=2',
+        '--snapshot-blob',
+        '/tmp/runtime.blob',
+        '--no-warnings',
+        '--enable-source-maps',
+      ]),
+      ['--no-warnings', '--enable-source-maps'],
+    );
   });
 
   test('ES module entries, which need the loader hooks, are told from CommonJS ones', async () => {

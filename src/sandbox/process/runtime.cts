@@ -151,14 +151,19 @@ function faultInFrom(faultIn: FaultInConfig): void {
   // Loaded only here: most starts have their whole image and should not pay for the module.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
   const { installFaultIn, isEsModule, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
-  const pending = installFaultIn({ ...faultIn, request: (paths) => sendFaultRequest(FAULT_FD, paths) });
+  const hooks = pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href;
+  const pending = installFaultIn({
+    ...faultIn,
+    request: (paths) => sendFaultRequest(FAULT_FD, paths),
+    threads: { preload: `${__dirname}/fault-in-thread.cjs`, faultFd: FAULT_FD, hooks },
+  });
   // An ES module entry resolves and reads its imports past `fs`: the loader gets hooks of its own.
   // Only then: the hooks run on a thread of their own, about 0.1 s to start (a CommonJS `.js` entry
   // is imported too, but its own `require`s are already checked).
   if (pending > 0 && isEsModule(config.entry, faultIn.root)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
     const { register } = require('node:module') as { register(specifier: string, options: object): void };
-    register(pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href, {
+    register(hooks, {
       data: { root: faultIn.root, listPath: faultIn.listPath, faultFd: FAULT_FD },
     });
   }
