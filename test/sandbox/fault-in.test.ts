@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createContainerTier } from '../../src/sandbox/container/index.js';
-import { isEsModule, threadArgv } from '../../src/sandbox/process/fault-in.cjs';
+import { threadArgv } from '../../src/sandbox/process/fault-in-descendants.cjs';
+import { isEsModule } from '../../src/sandbox/process/fault-in.cjs';
+import { withoutSnapshotFlags } from '../../src/sandbox/process/runtime.cjs';
 import { createProcessTier } from '../../src/sandbox/process/index.js';
 import type { PendingFiles, SandboxTier } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
@@ -327,17 +329,90 @@ inner.once('message', (m) => parentPort.postMessage('nested: ' + m));`,
     }
   });
 
-  test("a thread inherits the runtime's flags without those Node refuses in a thread's execArgv", () => {
+  const CHILDREN_ENTRY = `
+const path = require('node:path');
+const { fork, spawn, spawnSync, execFileSync } = require('node:child_process');
+const output = (child) =>
+  new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error('exit ' + code))));
+  });
+exports.handler = async () => {
+  const forked = await new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'kids/forked.cjs'));
+    child.once('message', resolve);
+    child.once('error', reject);
+  });
+  return {
+    forked,
+    esm: await output(spawn(process.execPath, [path.join(__dirname, 'kids/child.mjs')])),
+    notNode: spawnSync('cat', ['kids/plain.txt'], { cwd: __dirname, encoding: 'utf8' }).stdout,
+    grandchild: execFileSync(process.execPath, [path.join(__dirname, 'kids/parent.cjs')], {
+      stdio: 'pipe',
+      encoding: 'utf8',
+    }).trim(),
+    nodeOptions: process.env.NODE_OPTIONS ?? null,
+  };
+};
+`;
+  const CHILDREN_LATE: Record<string, string> = {
+    'kids/forked.cjs':
+      "process.send(require('./forked-dep.cjs') + ' ' + (process.env.NODE_OPTIONS ?? 'no NODE_OPTIONS'));",
+    'kids/forked-dep.cjs':
+      "module.exports = require('node:fs').readFileSync(__dirname + '/forked.txt', 'utf8');",
+    'kids/forked.txt': 'forked, read and required,',
+    'kids/child.mjs': "import { v } from './child-dep.mjs'; console.log(v);",
+    'kids/child-dep.mjs': "export const v = 'spawned ES module';",
+    'kids/plain.txt': 'read by cat',
+    'kids/parent.cjs':
+      "const { execFileSync } = require('node:child_process'); process.stdout.write(execFileSync(process.execPath, [__dirname + '/grand.cjs'], { stdio: 'pipe' }));",
+    'kids/grand.cjs': "console.log(require('./grand.json').v);",
+    'kids/grand.json': JSON.stringify({ v: 'a child of a child' }),
+  };
+  for (const [label, makeTier] of variants.slice(0, 3)) {
+    test(`${label}: child processes (fork, spawn of an ES module, a non-Node child, a grandchild) read on demand`, async () => {
+      const { tier: t } = await makeTier();
+      const image = await lazyImage(`kids-${label.replace(/\W/g, '-')}`, CHILDREN_LATE, {
+        'index.cjs': CHILDREN_ENTRY,
+      });
+      try {
+        const instance = await t.start(specFor(image.codeDir, 'index.cjs', { pending: image.pending }));
+        try {
+          const result = assertResult(
+            await instance.invoke({ requestId: 'kids', event: {}, timeoutMs: 20_000 }),
+          );
+          assert.deepEqual(result, {
+            forked: 'forked, read and required, no NODE_OPTIONS',
+            esm: 'spawned ES module',
+            notNode: 'read by cat',
+            grandchild: 'a child of a child',
+            nodeOptions: null,
+          });
+          assert.deepEqual(new Set(image.asked.flat()), new Set(Object.keys(CHILDREN_LATE)));
+        } finally {
+          await instance.stop();
+        }
+      } finally {
+        if (t !== tier) await t.close();
+      }
+    });
+  }
+
+  test("a thread inherits the runtime's flags without those Node refuses in a thread's execArgv; fork() does not inherit the snapshot", () => {
+    assert.deepEqual(threadArgv(['--max-old-space-size=74', '--max-semi-space-size=2', '--no-warnings']), [
+      '--no-warnings',
+    ]);
     assert.deepEqual(
-      threadArgv([
+      withoutSnapshotFlags([
         '--max-old-space-size=74',
-        '--max-semi-space-size=2',
         '--snapshot-blob',
-        '/tmp/runtime.blob',
+        '/tmp/r.blob',
+        '--snapshot-blob=/x',
         '--no-warnings',
-        '--enable-source-maps',
       ]),
-      ['--no-warnings', '--enable-source-maps'],
+      ['--max-old-space-size=74', '--no-warnings'],
     );
   });
 

@@ -13,10 +13,8 @@
  *   above it (Node reads each once for the module's "type" and remembers a missing one);
  * - native addons: `process.dlopen` (which `require` of a `.node` file calls, and some loaders call
  *   directly) fetches its file first;
- * - worker threads (`new Worker(…)` from `node:worker_threads`, with `options.threads`): the
- *   thread's entry file is fetched before the thread starts, and the thread itself gets these same
- *   checks (and, for an ES module entry, the loader hooks) from a preload, `fault-in-thread.cts`,
- *   asking through the same descriptor (a thread shares its process's descriptors).
+ * - worker threads and child processes the function starts, through `options.extend`: see
+ *   `fault-in-descendants.cts`.
  *
  * A path under the image root that is still pending is asked for (the host fetches its blocks
  * ahead of the background and renames the file into place whole) and the call waits until it
@@ -27,13 +25,12 @@
  * file that does not arrive within `maxWaitMs` is reported on stderr and no longer waited for.
  *
  * The ES module loader resolves and reads past `fs`: for an ES module entry the runtime also
- * registers `fault-in-hooks.cts`. Not covered: `require.resolve` with its own `paths`, native addons
- * and reads by child processes (a process has descriptors of its own, and a child may not be Node).
+ * registers `fault-in-hooks.cts`. Not covered: `require.resolve` with its own `paths`, and what
+ * `fault-in-descendants.cts` lists.
  */
 import fs from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as WorkerThreads from 'node:worker_threads';
 
 /** Options of {@link installFaultIn}. */
 export interface FaultInOptions {
@@ -47,34 +44,12 @@ export interface FaultInOptions {
   maxWaitMs?: number;
   /** Pause between checks for the files, ms; default 2. */
   pollMs?: number;
-  /** Gives worker threads the function starts the same checks; without it they have none. */
-  threads?: FaultInThreads;
+  /**
+   * Called with the path check before the patches are published to ES modules: where more checks
+   * go in (`fault-in-descendants.cts` puts them in front of worker threads and child processes).
+   */
+  extend?(ensurePath: (path: unknown) => void): void;
 }
-
-/** How worker threads get their own checks (see `fault-in-thread.cts`). */
-export interface FaultInThreads {
-  /** The preload that installs them in a thread (an absolute path, given to `--require`). */
-  preload: string;
-  /** The descriptor fault requests go to, shared by every thread of the process. */
-  faultFd: number;
-  /** The ES loader hooks' URL (`fault-in-hooks.cts`), registered in a thread whose entry is an ES module. */
-  hooks: string;
-}
-
-/** What a thread's preload installs its checks with, passed in the thread's environment as {@link THREAD_ENV}. */
-export interface ThreadFaultInConfig {
-  root: string;
-  listPath: string;
-  maxWaitMs?: number;
-  threads: FaultInThreads;
-  /** Register the ES loader hooks too (the thread's entry is an ES module). */
-  esm: boolean;
-  /** The thread shares the process's environment (`SHARE_ENV`): leave the variable there. */
-  sharedEnv: boolean;
-}
-
-/** The environment variable a thread's configuration travels in. */
-export const THREAD_ENV = 'KINDLING_FAULT_IN_THREAD';
 
 type AnyFn = (...args: unknown[]) => unknown;
 
@@ -213,7 +188,7 @@ export function installFaultIn(options: FaultInOptions): number {
     ensurePath(filename);
     (dlopen as AnyFn).call(this, module, filename, ...rest);
   };
-  if (options.threads) patchWorkers(options, options.threads, ensurePath);
+  options.extend?.(ensurePath);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- only when an image is still arriving
   const Module = require('node:module') as ModuleInternals;
@@ -271,89 +246,6 @@ export function installFaultIn(options: FaultInOptions): number {
     return resolved;
   };
   return pending.size;
-}
-
-/**
- * Puts in place of `worker_threads.Worker` a constructor (a proxy of Node's, so `instanceof` and
- * subclasses keep working) that fetches a new thread's entry file and starts the thread with the
- * fault-in preload and its configuration (in the thread's own environment, or, for `SHARE_ENV`, the
- * process's).
- */
-function patchWorkers(
-  options: FaultInOptions,
-  threads: FaultInThreads,
-  ensurePath: (path: unknown) => void,
-): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only when an image is still arriving
-  const workerThreads = require('node:worker_threads') as typeof WorkerThreads;
-  const { SHARE_ENV } = workerThreads;
-  const Worker = new Proxy(workerThreads.Worker, {
-    construct(target, args: unknown[], newTarget) {
-      const [filename, given] = args as [string | URL, WorkerThreads.WorkerOptions | undefined];
-      const workerOptions = given ?? {};
-      let entry: string | undefined;
-      if (workerOptions.eval !== true) {
-        if (typeof filename === 'string') entry = resolve(filename);
-        else if (filename instanceof URL && filename.protocol === 'file:') entry = fileURLToPath(filename);
-      }
-      if (entry !== undefined) ensurePath(entry);
-      const sharedEnv = workerOptions.env === SHARE_ENV;
-      const config: ThreadFaultInConfig = {
-        root: options.root,
-        listPath: options.listPath,
-        threads,
-        esm: entry !== undefined && isEsModule(entry, options.root),
-        sharedEnv,
-      };
-      if (options.maxWaitMs !== undefined) config.maxWaitMs = options.maxWaitMs;
-      const value = JSON.stringify(config);
-      let env = workerOptions.env;
-      if (sharedEnv) process.env[THREAD_ENV] = value;
-      else env = { ...((env as NodeJS.Dict<string> | undefined) ?? process.env), [THREAD_ENV]: value };
-      const execArgv = [
-        ...(workerOptions.execArgv ?? threadArgv(process.execArgv)),
-        '--require',
-        threads.preload,
-      ];
-      try {
-        return Reflect.construct(
-          target,
-          [filename, { ...workerOptions, env, execArgv }, ...args.slice(2)],
-          newTarget,
-        );
-      } catch (err) {
-        // A flag of the process's that a thread does not take: the thread starts as Node would
-        // start it, without the checks.
-        if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-        fs.writeSync(
-          2,
-          `kindling runtime: a worker thread starts without on-demand fault-in: ${(err as Error).message}\n`,
-        );
-        return Reflect.construct(target, args, newTarget);
-      }
-    },
-  });
-  (workerThreads as { Worker: unknown }).Worker = Worker;
-}
-
-/**
- * The flags a thread inherits when its creator names none, as a list it may be given explicitly:
- * without V8's heap limits (process-wide, so the thread has them anyway) and the runtime's
- * snapshot flags, which Node refuses in a thread's `execArgv`.
- */
-export function threadArgv(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (/^--(max-old-space-size|max-semi-space-size|stack-size)(=|$)/.test(flag)) continue;
-    if (/^--(snapshot-blob|build-snapshot)$/.test(flag)) {
-      i++; // its value
-      continue;
-    }
-    if (/^--(snapshot-blob|build-snapshot)=/.test(flag)) continue;
-    out.push(flag);
-  }
-  return out;
 }
 
 /**

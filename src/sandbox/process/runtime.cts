@@ -15,6 +15,7 @@ import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
+import type * as FaultInDescendants from './fault-in-descendants.cjs';
 import type * as FaultIn from './fault-in.cjs';
 import {
   encodeFrame,
@@ -83,6 +84,9 @@ export function boot(options: { preloaded?: unknown } = {}): void {
   config = JSON.parse(at > 0 ? process.argv[at]! : '{}') as RuntimeConfig;
   // The user's code should see a plain argv, not the shim's configuration.
   if (at > 0) process.argv.splice(at, 1);
+  // Nor the snapshot it was started from: `fork()` passes process.execArgv on, and a child started
+  // with `--snapshot-blob` would boot this runtime instead of its own module.
+  process.execArgv = withoutSnapshotFlags(process.execArgv);
 
   channel = new Socket({ fd: 3, readable: true, writable: true });
   writer = new FrameWriter(channel);
@@ -146,16 +150,33 @@ function specialize(msg: SpecializeMessage): void {
   void loadHandler().then((handler) => (loaded.handler = handler));
 }
 
+/** `argv` without `--snapshot-blob FILE` (or `=FILE`). */
+export function withoutSnapshotFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--snapshot-blob')
+      i++; // and its value
+    else if (!argv[i]!.startsWith('--snapshot-blob=')) out.push(argv[i]!);
+  }
+  return out;
+}
+
 /** The image is still arriving: files outside its startup working set are read on demand. */
 function faultInFrom(faultIn: FaultInConfig): void {
   // Loaded only here: most starts have their whole image and should not pay for the module.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
   const { installFaultIn, isEsModule, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  const { spreadFaultIn } = require('./fault-in-descendants.cjs') as typeof FaultInDescendants;
   const hooks = pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href;
   const pending = installFaultIn({
     ...faultIn,
     request: (paths) => sendFaultRequest(FAULT_FD, paths),
-    threads: { preload: `${__dirname}/fault-in-thread.cjs`, faultFd: FAULT_FD, hooks },
+    extend: (ensurePath) =>
+      spreadFaultIn(
+        { ...faultIn, preload: `${__dirname}/fault-in-preload.cjs`, faultFd: FAULT_FD, hooks },
+        ensurePath,
+      ),
   });
   // An ES module entry resolves and reads its imports past `fs`: the loader gets hooks of its own.
   // Only then: the hooks run on a thread of their own, about 0.1 s to start (a CommonJS `.js` entry
