@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
@@ -124,6 +124,8 @@ async function runOnce(
       await cluster.stop(recorder.id);
     }
     const t0 = performance.now();
+    const cpu0 = machineCpuS();
+    let cpuAtLast = cpu0;
     const times = await Promise.all(
       measured.map(async (h) => {
         const res = await fetch(`${cluster.controlUrl}/v1/functions/big/invoke?host=${h.id}`, {
@@ -133,6 +135,7 @@ async function runOnce(
         });
         const body = await res.text();
         const s = (performance.now() - t0) / 1000;
+        cpuAtLast = machineCpuS(); // the last host's answer sets it last
         if (res.status !== 200) console.error(`  ${h.id}: ${res.status} ${body.slice(0, 200)}`);
         return { s, ok: res.status === 200, invocation: res.headers.get('x-kindling-invocation-id') };
       }),
@@ -192,6 +195,12 @@ async function runOnce(
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
       ...(backgroundPriority ? {} : { backgroundPriority }),
+      ...(cpuAtLast !== undefined && cpu0 !== undefined
+        ? {
+            waveCpuS: round(cpuAtLast - cpu0),
+            waveCpuShare: round((cpuAtLast - cpu0) / (sorted[sorted.length - 1]! * availableParallelism())),
+          }
+        : {}),
     };
     return run;
   } finally {
@@ -201,6 +210,21 @@ async function runOnce(
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+/**
+ * CPU seconds the machine has spent busy since boot (every core; user, nice, system, interrupts,
+ * steal; not idle or I/O wait), from /proc/stat; undefined where there is none.
+ */
+function machineCpuS(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const ticks = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+    return ticks / 100; // USER_HZ: 100 on Linux whatever the kernel's HZ
+  } catch {
+    return undefined;
+  }
+}
 
 /** One statistic of each phase over the invocations' records (`pick` gets the sorted values). */
 function phaseStat(all: Phases[], pick: (sorted: number[]) => number): Record<string, number> {
@@ -324,7 +348,7 @@ async function main(): Promise<void> {
         const run = await runOnce(fnDir, strategy, hosts, network, lazy, priority);
         result.runs.push(run);
         console.log(
-          `${(strategy + (lazy ? '+lazy' : '') + (priority ? '' : ' (no prio)')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+          `${(strategy + (lazy ? '+lazy' : '') + (priority ? '' : ' (no prio)')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.waveCpuS !== undefined ? `  CPU ${run.waveCpuS.toFixed(1)} s (${Math.round(100 * run.waveCpuShare!)}% of the cores)` : ''}${run.failures ? `  FAILURES ${run.failures}` : ''}`,
         );
         console.log(`  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`);
       }

@@ -83,6 +83,13 @@ export interface DistBenchRun {
   phasesMaxMs?: Partial<Record<string, number>>;
   /** False in a `--ab-priority` comparison run whose hosts fetched the rest as foreground. */
   backgroundPriority?: boolean;
+  /**
+   * CPU time the whole machine spent (every process: control plane, workers, sandboxes, the
+   * benchmark) from the cold-start requests until the last host answered, seconds; and that as a
+   * share of the machine's cores over the same time. Absent in runs before it was recorded.
+   */
+  waveCpuS?: number;
+  waveCpuShare?: number;
 }
 
 /** The cluster benchmark's results file. */
