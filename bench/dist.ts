@@ -19,7 +19,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,7 @@ async function runOnce(
       await cluster.stop(recorder.id);
     }
     const t0 = performance.now();
+    const byProcess0 = cpuByProcess();
     const cpu0 = machineCpuS();
     let cpuAtLast = cpu0;
     const times = await Promise.all(
@@ -140,6 +141,8 @@ async function runOnce(
         return { s, ok: res.status === 200, invocation: res.headers.get('x-kindling-invocation-id') };
       }),
     );
+    // Read once, just after the last answer: reading every process costs CPU itself.
+    const byProcessAtLast = cpuByProcess();
     // Bytes each host fetched before its sandbox started (the whole image unless lazy).
     const beforeStart: number[] = [];
     const phases: Phases[] = [];
@@ -199,6 +202,7 @@ async function runOnce(
         ? {
             waveCpuS: round(cpuAtLast - cpu0),
             waveCpuShare: round((cpuAtLast - cpu0) / (sorted[sorted.length - 1]! * availableParallelism())),
+            waveCpuByRoleS: cpuDelta(byProcess0, byProcessAtLast),
           }
         : {}),
     };
@@ -210,6 +214,74 @@ async function runOnce(
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+
+/** Who spent CPU: the process roles of a test cluster, Linux's interrupt handling, and the rest. */
+type CpuRole =
+  'control plane' | 'workers' | 'sandboxes' | 'benchmark' | 'kernel threads' | 'interrupts' | 'other';
+
+/**
+ * CPU seconds spent so far by each live process, keyed by pid with its role, plus the machine's
+ * interrupt handling (irq + softirq in /proc/stat, which no process is charged for).
+ */
+function cpuByProcess(): Map<string, { role: CpuRole; s: number }> {
+  const out = new Map<string, { role: CpuRole; s: number }>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) in parentheses: utime is the 12th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const s = (Number(fields[11]) + Number(fields[12])) / 100;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const role: CpuRole =
+        cmd === ''
+          ? 'kernel threads'
+          : /kindling\.js .*\bup\b/.test(cmd)
+            ? 'control plane'
+            : /kindling\.js .*\bworker\b/.test(cmd)
+              ? 'workers'
+              : /runtime\.cjs|--snapshot-blob/.test(cmd)
+                ? 'sandboxes'
+                : cmd.includes('bench/dist.js')
+                  ? 'benchmark'
+                  : 'other';
+      out.set(pid, { role, s });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  try {
+    const [, , , , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    out.set('irq', { role: 'interrupts', s: (irq! + softirq!) / 100 });
+  } catch {
+    // No /proc/stat.
+  }
+  return out;
+}
+
+/** CPU seconds per role between two {@link cpuByProcess} readings (processes that ended in between are missing). */
+function cpuDelta(
+  before: Map<string, { role: CpuRole; s: number }>,
+  after: Map<string, { role: CpuRole; s: number }>,
+): Partial<Record<CpuRole, number>> {
+  const out: Partial<Record<CpuRole, number>> = {};
+  for (const [pid, { role, s }] of after) {
+    const was = before.get(pid);
+    const d = s - (was && was.role === role ? was.s : 0);
+    if (d > 0) out[role] = round((out[role] ?? 0) + d);
+  }
+  return out;
+}
 
 /**
  * CPU seconds the machine has spent busy since boot (every core; user, nice, system, interrupts,

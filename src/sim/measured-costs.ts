@@ -90,6 +90,12 @@ export interface DistBenchRun {
    */
   waveCpuS?: number;
   waveCpuShare?: number;
+  /**
+   * The wave's CPU seconds by who spent them (`control plane`, `workers`, `sandboxes`,
+   * `benchmark`, `kernel threads`, `interrupts`, `other`; processes that ended during the wave
+   * are missing).
+   */
+  waveCpuByRoleS?: Partial<Record<string, number>>;
 }
 
 /** The cluster benchmark's results file. */
