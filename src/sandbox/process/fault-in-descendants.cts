@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as WorkerThreads from 'node:worker_threads';
-import { isEsModule } from './fault-in.cjs';
+import { installFaultIn, isEsModule, sendFaultRequest } from './fault-in.cjs';
 
 /** Where the checks come from and where their requests go. */
 export interface FaultInDescendants {
@@ -56,6 +56,29 @@ export interface DescendantConfig extends FaultInDescendants {
 
 /** The environment variable the configuration travels in. */
 export const DESCENDANT_ENV = 'KINDLING_FAULT_IN';
+
+/**
+ * Installs the checks in this thread (the runtime's, or a thread's or child's through the preload),
+ * spread to the threads and children it starts; when files are pending and `isEsEntry()` says the
+ * entry is an ES module, registers the ES loader hooks as well. Only then: the hooks run on a
+ * thread of their own, about 0.1 s to start (a CommonJS `.js` entry is imported too, but its own
+ * `require`s are already checked). Returns how many files are pending.
+ */
+export function installFaultInHere(d: FaultInDescendants, isEsEntry: () => boolean): number {
+  const pending = installFaultIn({
+    root: d.root,
+    listPath: d.listPath,
+    ...(d.maxWaitMs !== undefined ? { maxWaitMs: d.maxWaitMs } : {}),
+    request: (paths) => sendFaultRequest(d.faultFd, paths),
+    extend: (ensurePath) => spreadFaultIn(d, ensurePath),
+  });
+  if (pending > 0 && isEsEntry()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS module's own require
+    const { register } = require('node:module') as { register(specifier: string, options: object): void };
+    register(d.hooks, { data: { root: d.root, listPath: d.listPath, faultFd: d.faultFd } });
+  }
+  return pending;
+}
 
 /** Puts the checks in front of worker threads and child processes; `ensurePath` fetches a pending path. */
 export function spreadFaultIn(d: FaultInDescendants, ensurePath: (path: unknown) => void): void {

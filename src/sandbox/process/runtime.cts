@@ -163,31 +163,20 @@ export function withoutSnapshotFlags(argv: readonly string[]): string[] {
 
 /** The image is still arriving: files outside its startup working set are read on demand. */
 function faultInFrom(faultIn: FaultInConfig): void {
-  // Loaded only here: most starts have their whole image and should not pay for the module.
+  // Loaded only here: most starts have their whole image and should not pay for the modules.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  const { installFaultIn, isEsModule, sendFaultRequest } = require('./fault-in.cjs') as typeof FaultIn;
+  const { isEsModule } = require('./fault-in.cjs') as typeof FaultIn;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  const { spreadFaultIn } = require('./fault-in-descendants.cjs') as typeof FaultInDescendants;
-  const hooks = pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href;
-  const pending = installFaultIn({
-    ...faultIn,
-    request: (paths) => sendFaultRequest(FAULT_FD, paths),
-    extend: (ensurePath) =>
-      spreadFaultIn(
-        { ...faultIn, preload: `${__dirname}/fault-in-preload.cjs`, faultFd: FAULT_FD, hooks },
-        ensurePath,
-      ),
-  });
-  // An ES module entry resolves and reads its imports past `fs`: the loader gets hooks of its own.
-  // Only then: the hooks run on a thread of their own, about 0.1 s to start (a CommonJS `.js` entry
-  // is imported too, but its own `require`s are already checked).
-  if (pending > 0 && isEsModule(config.entry, faultIn.root)) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-    const { register } = require('node:module') as { register(specifier: string, options: object): void };
-    register(hooks, {
-      data: { root: faultIn.root, listPath: faultIn.listPath, faultFd: FAULT_FD },
-    });
-  }
+  const { installFaultInHere } = require('./fault-in-descendants.cjs') as typeof FaultInDescendants;
+  installFaultInHere(
+    {
+      ...faultIn,
+      preload: `${__dirname}/fault-in-preload.cjs`,
+      faultFd: FAULT_FD,
+      hooks: pathToFileURL(`${__dirname}/fault-in-hooks.cjs`).href,
+    },
+    () => isEsModule(config.entry, faultIn.root),
+  );
 }
 
 /**
