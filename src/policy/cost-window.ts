@@ -220,18 +220,15 @@ export function costWindow(options: CostWindowOptions = {}): CostWindowPolicy {
     // with a burst.
     const meanGap = s.arrivals > 1 ? (s.lastArrival - s.firstArrival) / (s.arrivals - 1) : 0;
     const price = (options.breakEvenMs ?? fn.configuredKeepAliveMs) + functionWeight * meanGap;
-    if (reference) {
-      const best = optimalSchedule(pts, price, slack, reference);
-      l.decision = best.feasible
+    // Without a reference every candidate is feasible.
+    const best = optimalSchedule(pts, price, slack, reference);
+    l.decision =
+      best.feasible || !reference
         ? asDecision(best.schedule, best.coldProbability, n)
         : {
             ...asDecision(reference, scheduleOutcome(pts, reference).coldProbability, n),
             fromBaseline: true,
           };
-      return l.decision;
-    }
-    const best = optimalSchedule(pts, price, slack);
-    l.decision = asDecision(best.schedule, best.coldProbability, n);
     return l.decision;
   };
 
