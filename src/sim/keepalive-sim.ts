@@ -74,8 +74,6 @@ export interface FunctionOutcome {
   key: string;
   invocations: number;
   coldStarts: number;
-  /** This function's idle loaded memory × time, MiB·ms. */
-  wastedMbMs: number;
 }
 
 /** Outcome of one run. */
@@ -144,7 +142,6 @@ interface FnRuntime {
   busy: Set<Inst>;
   invocations: number;
   coldStarts: number;
-  wastedMbMs: number;
 }
 
 /** All arrivals of a workload in time order (computed once, shared by every policy run). */
@@ -215,7 +212,6 @@ export function simulateKeepAlive(
       busy: new Set(),
       invocations: 0,
       coldStarts: 0,
-      wastedMbMs: 0,
     };
   });
   const byId = new Map<string, Inst>();
@@ -227,9 +223,7 @@ export function simulateKeepAlive(
   const cold = new Uint8Array(order.times.length);
 
   const endIdle = (inst: Inst) => {
-    const w = (clock.now() - inst.idleSince) * inst.memoryMb;
-    wasted += w;
-    fns[inst.fn]!.wastedMbMs += w;
+    wasted += (clock.now() - inst.idleSince) * inst.memoryMb;
   };
   const unload = (inst: Inst) => {
     if (inst.state === 'idle') endIdle(inst);
@@ -410,12 +404,7 @@ export function simulateKeepAlive(
     evictions,
     overcommits,
     peakMemoryMb: host.peakMb,
-    functions: fns.map((f) => ({
-      key: f.pf.key,
-      invocations: f.invocations,
-      coldStarts: f.coldStarts,
-      wastedMbMs: f.wastedMbMs,
-    })),
+    functions: fns.map((f) => ({ key: f.pf.key, invocations: f.invocations, coldStarts: f.coldStarts })),
     events: clock.eventsProcessed,
     cold,
   };
