@@ -123,10 +123,11 @@ async function runOnce(
       }
       await cluster.stop(recorder.id);
     }
-    const t0 = performance.now();
+    // Read before the clock starts: reading every process costs CPU and time itself.
     const byProcess0 = cpuByProcess();
     const cpu0 = machineCpuS();
     let cpuAtLast = cpu0;
+    const t0 = performance.now();
     const times = await Promise.all(
       measured.map(async (h) => {
         const res = await fetch(`${cluster.controlUrl}/v1/functions/big/invoke?host=${h.id}`, {
@@ -198,7 +199,7 @@ async function runOnce(
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
       ...(backgroundPriority ? {} : { backgroundPriority }),
-      ...(cpuAtLast !== undefined && cpu0 !== undefined
+      ...(cpuAtLast !== undefined && cpu0 !== undefined // both or neither: /proc/stat is there or not
         ? {
             waveCpuS: round(cpuAtLast - cpu0),
             waveCpuShare: round((cpuAtLast - cpu0) / (sorted[sorted.length - 1]! * availableParallelism())),
@@ -255,17 +256,8 @@ function cpuByProcess(): Map<string, { role: CpuRole; s: number }> {
       // The process ended meanwhile.
     }
   }
-  try {
-    const [, , , , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]!
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    out.set('irq', { role: 'interrupts', s: (irq! + softirq!) / 100 });
-  } catch {
-    // No /proc/stat.
-  }
+  const ticks = machineTicks();
+  if (ticks) out.set('irq', { role: 'interrupts', s: (ticks.irq + ticks.softirq) / 100 });
   return out;
 }
 
@@ -288,11 +280,18 @@ function cpuDelta(
  * steal; not idle or I/O wait), from /proc/stat; undefined where there is none.
  */
 function machineCpuS(): number | undefined {
+  const t = machineTicks();
+  // USER_HZ: 100 on Linux whatever the kernel's HZ.
+  return t && (t.user + t.nice + t.system + t.irq + t.softirq + t.steal) / 100;
+}
+
+/** The machine's CPU time so far in USER_HZ ticks, by kind (the `cpu` line of /proc/stat). */
+function machineTicks():
+  { user: number; nice: number; system: number; irq: number; softirq: number; steal: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
     const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    const ticks = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
-    return ticks / 100; // USER_HZ: 100 on Linux whatever the kernel's HZ
+    return { user: user!, nice: nice!, system: system!, irq: irq!, softirq: softirq!, steal: steal ?? 0 };
   } catch {
     return undefined;
   }
