@@ -323,6 +323,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
         signal: AbortSignal.timeout(2_000),
       }).catch(() => undefined);
       fetcher.stop();
+      transport.close();
       await directory.stop();
       await app.close();
       await worker.close();

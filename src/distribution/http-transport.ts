@@ -5,6 +5,7 @@
  * Optionally limits this host's download rate with a {@link TokenBucket} (the peer server limits
  * uploads). Does not verify digests: the fetcher does, so a corrupt block is refetched elsewhere.
  */
+import type { IncomingMessage } from 'node:http';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError, type ErrorCode } from '../core/errors.js';
 import { parseDigest } from '../image/digest.js';
@@ -12,6 +13,7 @@ import { parseBaseUrl } from './base-url.js';
 import { checkRepositoryName } from '../image/reference.js';
 import type { HostId } from './function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from './strategy.js';
+import { KeepAliveClient, readBody } from './keep-alive-client.js';
 import { TokenBucket } from './token-bucket.js';
 import { PRIORITY_HEADER } from './upload-priority.js';
 
@@ -35,8 +37,6 @@ export interface HttpTransportOptions {
   downBytesPerSecond?: number;
   /** Largest block accepted; default 16 MiB (the registry's body limit). */
   maxBlockBytes?: number;
-  /** The fetch to use; default the global one. */
-  fetch?: typeof fetch;
   /** For the rate limiter; default the system clock. */
   clock?: Clock;
 }
@@ -45,7 +45,8 @@ export interface HttpTransportOptions {
 export class HttpTransport implements Transport {
   private readonly registryUrl: string;
   private readonly options: HttpTransportOptions;
-  private readonly fetchImpl: typeof fetch;
+  /** Keep-alive connections, reused from block to block. */
+  private readonly client = new KeepAliveClient();
   private readonly down: TokenBucket | undefined;
   private readonly maxBlockBytes: number;
 
@@ -53,7 +54,6 @@ export class HttpTransport implements Transport {
   constructor(options: HttpTransportOptions) {
     this.registryUrl = parseBaseUrl(options.registryUrl, 'registryUrl').replace(/\/v2$/, '');
     this.options = options;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.maxBlockBytes = options.maxBlockBytes ?? 16 * 1024 * 1024;
     this.down =
       options.downBytesPerSecond === undefined
@@ -77,14 +77,11 @@ export class HttpTransport implements Transport {
       token = this.options.peerToken;
     }
     const where = source.kind === 'registry' ? `the registry at ${this.registryUrl}` : `peer ${source.host}`;
-    let res: Response;
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    if (request.background) headers[PRIORITY_HEADER] = 'background';
+    let res: IncomingMessage;
     try {
-      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-      if (request.background) headers[PRIORITY_HEADER] = 'background';
-      res = await this.fetchImpl(url, {
-        headers,
-        ...(signal ? { signal } : {}),
-      });
+      res = await this.client.open(new URL(url), { headers, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       throw new KindlingError(
@@ -94,8 +91,14 @@ export class HttpTransport implements Transport {
         { cause: err },
       );
     }
-    if (!res.ok) throw await errorOf(res, where, digest);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) throw await errorOf(res, where, digest);
     return this.readBody(res, where, digest, signal);
+  }
+
+  /** Closes the idle keep-alive connections (open ones close when their transfer ends). */
+  close(): void {
+    this.client.close();
   }
 
   private peerUrl(host: HostId): string {
@@ -111,46 +114,43 @@ export class HttpTransport implements Transport {
     return parseBaseUrl(url, `address of peer ${host}`);
   }
 
-  /** Reads the body chunk by chunk, taking download tokens and enforcing the size limit. */
+  /** Reads the body as it arrives, taking download tokens and enforcing the size limit. */
   private async readBody(
-    res: Response,
+    res: IncomingMessage,
     where: string,
     digest: string,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
+    const down = this.down;
     try {
-      if (!res.body) return new Uint8Array(0);
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        total += chunk.length;
-        if (total > this.maxBlockBytes) {
-          throw new KindlingError(
+      return await readBody(res, {
+        limitBytes: this.maxBlockBytes,
+        onTooLarge: () =>
+          new KindlingError(
             'KINDLING_PAYLOAD_TOO_LARGE',
             `${where} sent more than ${this.maxBlockBytes} bytes for block ${digest}`,
             { limitBytes: this.maxBlockBytes },
-          );
-        }
-        if (this.down) await this.down.take(chunk.length, signal);
-        chunks.push(chunk);
-      }
+          ),
+        onBrokenOff: (err, received) =>
+          new KindlingError(
+            'KINDLING_UNAVAILABLE',
+            `${where} broke off block ${digest} after ${received} bytes: ${err.message}`,
+            { received },
+            { cause: err },
+          ),
+        ...(down ? { beforeMore: (bytes: number) => down.take(bytes, signal) } : {}),
+      });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (KindlingError.is(err)) throw err;
-      throw new KindlingError(
-        'KINDLING_UNAVAILABLE',
-        `${where} broke off block ${digest} after ${total} bytes: ${(err as Error).message}`,
-        { received: total },
-        { cause: err },
-      );
+      throw err;
     }
-    return Buffer.concat(chunks, total);
   }
 }
 
 /** An error response (Kindling's `{error}` body or the OCI `{errors: [...]}` one) as a KindlingError. */
-async function errorOf(res: Response, where: string, digest: string): Promise<KindlingError> {
-  const text = await res.text().catch((err: unknown) => `(body unreadable: ${(err as Error).message})`);
+async function errorOf(res: IncomingMessage, where: string, digest: string): Promise<KindlingError> {
+  const status = res.statusCode ?? 0;
+  const text = await errorText(res).catch((err: unknown) => `(body unreadable: ${(err as Error).message})`);
   let code: string | undefined;
   let message: string | undefined;
   try {
@@ -169,18 +169,26 @@ async function errorOf(res: Response, where: string, digest: string): Promise<Ki
   const known = (c: string | undefined): c is ErrorCode => c !== undefined && c.startsWith('KINDLING_');
   const finalCode: ErrorCode = known(code)
     ? KindlingError.fromJSON({ code, message: '' }).code
-    : res.status === 404
+    : status === 404
       ? 'KINDLING_BLOB_UNKNOWN'
-      : res.status === 401
+      : status === 401
         ? 'KINDLING_UNAUTHORIZED'
-        : res.status === 403
+        : status === 403
           ? 'KINDLING_FORBIDDEN'
-          : res.status === 504
+          : status === 504
             ? 'KINDLING_TIMEOUT'
             : 'KINDLING_UNAVAILABLE';
   return new KindlingError(
     finalCode,
-    `${where} answered ${res.status} for block ${digest}: ${message ?? res.statusText}`,
-    { status: res.status },
+    `${where} answered ${status} for block ${digest}: ${message ?? res.statusMessage ?? ''}`,
+    { status },
+  );
+}
+
+/** An error response's body as text (an error message is small: 64 KiB is plenty). */
+async function errorText(res: IncomingMessage): Promise<string> {
+  const fail = () => new Error('the error body was cut off or too long');
+  return (await readBody(res, { limitBytes: 64 * 1024, onTooLarge: fail, onBrokenOff: fail })).toString(
+    'utf8',
   );
 }

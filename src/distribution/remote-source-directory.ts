@@ -4,16 +4,21 @@
  * Source changes arrive by long-polling `GET /changes` between {@link RemoteSourceDirectory.start}
  * and {@link RemoteSourceDirectory.stop}.
  */
+import type { IncomingMessage } from 'node:http';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
 import type { Digest } from '../image/manifest.js';
 import { parseBaseUrl } from './base-url.js';
 import { DISTRIBUTION_PATH } from './distribution-routes.js';
 import type { FunctionKey } from './ft-manager.js';
+import { KeepAliveClient, readBody } from './keep-alive-client.js';
 import type { HostId } from './function-tree.js';
 import type { SourceDirectory, SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, SourceChange } from './strategy.js';
 import type { BlockArrival } from './transfer-progress.js';
+
+/** The largest answer read from the control plane (a `sources` answer for a whole image is far below). */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** Options of {@link RemoteSourceDirectory}. */
 export interface RemoteSourceDirectoryOptions {
@@ -29,7 +34,6 @@ export interface RemoteSourceDirectoryOptions {
   pollWaitMs?: number;
   /** Pause after a failed poll before the next; default 1 000 ms. */
   retryDelayMs?: number;
-  fetch?: typeof fetch;
   clock?: Clock;
 }
 
@@ -40,7 +44,8 @@ export class RemoteSourceDirectory implements SourceDirectory {
   lastPollError: KindlingError | undefined;
   private readonly base: string;
   private readonly options: RemoteSourceDirectoryOptions;
-  private readonly fetchImpl: typeof fetch;
+  /** Keep-alive connections: a worker makes a `sources` and a `stored` call per block or batch. */
+  private readonly client = new KeepAliveClient();
   private readonly clock: Clock;
   private readonly listeners = new Set<(change: SourceChange) => void>();
   private polling: AbortController | undefined;
@@ -50,7 +55,6 @@ export class RemoteSourceDirectory implements SourceDirectory {
     this.base = parseBaseUrl(options.baseUrl, 'control plane baseUrl') + DISTRIBUTION_PATH;
     this.host = options.host;
     this.options = options;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.clock = options.clock ?? systemClock;
   }
 
@@ -111,6 +115,7 @@ export class RemoteSourceDirectory implements SourceDirectory {
     this.polling?.abort();
     this.polling = undefined;
     await this.loop;
+    this.client.close();
   }
 
   private async poll(from: number, signal: AbortSignal): Promise<void> {
@@ -155,20 +160,28 @@ export class RemoteSourceDirectory implements SourceDirectory {
 
   private async request<T>(
     route: string,
-    init: { method: string; body?: string },
+    init: { method: 'GET' | 'POST'; body?: string },
     signal: AbortSignal | undefined,
   ): Promise<T> {
     const url = `${this.base}/${route}`;
     const headers: Record<string, string> = {};
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers['authorization'] = `Bearer ${this.options.token}`;
-    let res: Response;
+    let res: IncomingMessage;
+    let text: string;
     try {
-      res = await this.fetchImpl(url, {
+      res = await this.client.open(new URL(url), {
         ...init,
         headers,
         signal: signal ?? AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
       });
+      text = (
+        await readBody(res, {
+          limitBytes: MAX_ANSWER_BYTES,
+          onTooLarge: () => new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`),
+          onBrokenOff: (err) => err,
+        })
+      ).toString('utf8');
     } catch (err) {
       throw new KindlingError(
         'KINDLING_UNAVAILABLE',
@@ -177,19 +190,19 @@ export class RemoteSourceDirectory implements SourceDirectory {
         { cause: err },
       );
     }
-    const text = await res.text();
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);
     } catch {
       body = undefined;
     }
-    if (!res.ok) {
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) {
       const e = (body as { error?: { code: string; message: string } } | undefined)?.error;
       if (e && typeof e.code === 'string') throw KindlingError.fromJSON(e);
       throw new KindlingError(
-        res.status >= 500 ? 'KINDLING_UNAVAILABLE' : 'KINDLING_BAD_REQUEST',
-        `the control plane answered ${res.status} to ${init.method} ${route}: ${text.slice(0, 300)}`,
+        status >= 500 ? 'KINDLING_UNAVAILABLE' : 'KINDLING_BAD_REQUEST',
+        `the control plane answered ${status} to ${init.method} ${route}: ${text.slice(0, 300)}`,
       );
     }
     if (body === undefined) {
