@@ -16,6 +16,7 @@ import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
 import { BlockFetcher } from '../distribution/block-fetcher.js';
 import { HttpTransport } from '../distribution/http-transport.js';
+import { KeepAliveClient } from '../distribution/keep-alive-client.js';
 import { ManifestFallbackSource } from '../distribution/manifest-fallback.js';
 import { peerBlobRoutes, type PeerServerStats } from '../distribution/peer-server.js';
 import { RemoteSourceDirectory } from '../distribution/remote-source-directory.js';
@@ -271,18 +272,20 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     versions: worker.versions(),
     inFlight: worker.inFlight,
     pools: worker.poolCounts(),
-    memory: { totalBytes: totalmem(), freeBytes: freemem(), workerRssBytes: process.memoryUsage().rss },
+    // rss() alone: memoryUsage() also walks the V8 heap's spaces, every second.
+    memory: { totalBytes: totalmem(), freeBytes: freemem(), workerRssBytes: process.memoryUsage.rss() },
   });
+  // Heartbeats reuse one connection: a fetch per second cost a busy worker more CPU than its reports.
+  const heartbeatClient = new KeepAliveClient();
   const beat = async (): Promise<void> => {
-    const res = await fetch(`${control}/v1/cluster/workers/${opts.hostId}/heartbeat`, {
-      method: 'PUT',
-      headers,
-      body: JSON.stringify(report()),
-      signal: AbortSignal.timeout(5_000),
-    });
-    if (res.status === 404) return register();
-    if (!res.ok) throw new KindlingError('KINDLING_UNAVAILABLE', `heartbeat answered ${res.status}`);
-    peers = ((await res.json()) as { peers?: Record<string, string> }).peers ?? peers;
+    const { status, text } = await heartbeatClient.text(
+      new URL(`${control}/v1/cluster/workers/${opts.hostId}/heartbeat`),
+      { method: 'PUT', headers, body: JSON.stringify(report()), signal: AbortSignal.timeout(5_000) },
+    );
+    if (status === 404) return register();
+    if (status < 200 || status > 299)
+      throw new KindlingError('KINDLING_UNAVAILABLE', `heartbeat answered ${status}`);
+    peers = (JSON.parse(text) as { peers?: Record<string, string> }).peers ?? peers;
   };
   const loop = (work: () => Promise<void>, onOk: () => void) => {
     if (stopped) return;
@@ -324,6 +327,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
       }).catch(() => undefined);
       fetcher.stop();
       transport.close();
+      heartbeatClient.close();
       await directory.stop();
       await app.close();
       await worker.close();

@@ -22,7 +22,7 @@ import type { BlockArrival } from './transfer-progress.js';
  * The part of a host's block store the fetcher uses: the platform passes its {@link BlobStore}; the
  * simulator, or a test, may pass an in-memory one.
  */
-export type HostBlockStore = Pick<BlobStore, 'has' | 'putTrusted'>;
+export type HostBlockStore = Pick<BlobStore, 'has' | 'present' | 'putTrusted'>;
 
 /** What a job gets from its {@link BlockFetcher}. */
 export interface FetchJobParts {
@@ -267,13 +267,13 @@ export class FetchJob {
       });
       this.concurrency = Math.max(1, Math.min(limits.maxConcurrentFetches, this.parts.maxConcurrentFetches));
       this.rarestFirst = limits.rarestFirst;
+      const held = await store.present(this.blocks.keys());
       const cached: Digest[] = [];
       for (const b of this.blocks.values()) {
-        if (await store.has(b.digest)) {
-          cached.push(b.digest);
-          this.report.blocksCached++;
-          this.markDone(b);
-        }
+        if (!held.has(b.digest)) continue;
+        cached.push(b.digest);
+        this.report.blocksCached++;
+        this.markDone(b);
       }
       if (cached.length > 0) {
         await directory.stored(fn, repository, cached).catch((err: unknown) => this.noteDirectoryError(err));

@@ -10,7 +10,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** One request. */
 export interface KeepAliveRequest {
-  method?: 'GET' | 'POST' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   headers?: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
@@ -48,6 +48,17 @@ export class KeepAliveClient {
         req.end(init.body);
       });
     return send(true);
+  }
+
+  /** Sends the request and reads the whole answer as text (at most `limitBytes`, default 64 MiB). */
+  async text(url: URL, init: KeepAliveRequest = {}, limitBytes = 64 * 1024 * 1024) {
+    const res = await this.open(url, init);
+    const body = await readBody(res, {
+      limitBytes,
+      onTooLarge: () => new Error(`the answer is larger than ${limitBytes} bytes`),
+      onBrokenOff: (err) => err,
+    });
+    return { status: res.statusCode ?? 0, text: body.toString('utf8') };
   }
 
   /** Closes the idle connections (busy ones close when their response ends). */

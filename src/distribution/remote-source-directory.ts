@@ -4,21 +4,17 @@
  * Source changes arrive by long-polling `GET /changes` between {@link RemoteSourceDirectory.start}
  * and {@link RemoteSourceDirectory.stop}.
  */
-import type { IncomingMessage } from 'node:http';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KindlingError } from '../core/errors.js';
 import type { Digest } from '../image/manifest.js';
 import { parseBaseUrl } from './base-url.js';
 import { DISTRIBUTION_PATH } from './distribution-routes.js';
 import type { FunctionKey } from './ft-manager.js';
-import { KeepAliveClient, readBody } from './keep-alive-client.js';
+import { KeepAliveClient } from './keep-alive-client.js';
 import type { HostId } from './function-tree.js';
 import type { SourceDirectory, SourcesAnswer, StrategyLimits } from './source-directory.js';
 import type { BlockOrigin, SourceChange } from './strategy.js';
 import type { BlockArrival } from './transfer-progress.js';
-
-/** The largest answer read from the control plane (a `sources` answer for a whole image is far below). */
-const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** Options of {@link RemoteSourceDirectory}. */
 export interface RemoteSourceDirectoryOptions {
@@ -167,21 +163,14 @@ export class RemoteSourceDirectory implements SourceDirectory {
     const headers: Record<string, string> = {};
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers['authorization'] = `Bearer ${this.options.token}`;
-    let res: IncomingMessage;
+    let status: number;
     let text: string;
     try {
-      res = await this.client.open(new URL(url), {
+      ({ status, text } = await this.client.text(new URL(url), {
         ...init,
         headers,
         signal: signal ?? AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
-      text = (
-        await readBody(res, {
-          limitBytes: MAX_ANSWER_BYTES,
-          onTooLarge: () => new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`),
-          onBrokenOff: (err) => err,
-        })
-      ).toString('utf8');
+      }));
     } catch (err) {
       throw new KindlingError(
         'KINDLING_UNAVAILABLE',
@@ -196,7 +185,6 @@ export class RemoteSourceDirectory implements SourceDirectory {
     } catch {
       body = undefined;
     }
-    const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
       const e = (body as { error?: { code: string; message: string } } | undefined)?.error;
       if (e && typeof e.code === 'string') throw KindlingError.fromJSON(e);

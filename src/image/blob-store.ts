@@ -3,7 +3,7 @@
  * and by each worker's block cache.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KindlingError } from '../core/errors.js';
 import { digestHex, sha256Digest } from './digest.js';
@@ -39,6 +39,29 @@ export class BlobStore {
   /** True when the blob is present (not verified: a later `get` may still find it corrupt). */
   async has(digest: Digest): Promise<boolean> {
     return (await this.size(digest)) !== undefined;
+  }
+
+  /**
+   * Which of `digests` are present (not verified, as {@link has}): one directory listing per
+   * fan-out directory instead of a stat per blob, since a fetch asks this for every block of an
+   * image before it starts, on the cold start's critical path.
+   */
+  async present(digests: Iterable<Digest>): Promise<Set<Digest>> {
+    const byDir = new Map<string, Digest[]>();
+    for (const d of digests) {
+      const dir = digestHex(d).slice(0, 2);
+      const list = byDir.get(dir);
+      if (list) list.push(d);
+      else byDir.set(dir, [d]);
+    }
+    const out = new Set<Digest>();
+    const dirs = new Set(await listOrEmpty(join(this.root, 'sha256')));
+    for (const [dir, wanted] of byDir) {
+      if (!dirs.has(dir)) continue;
+      const names = new Set(await listOrEmpty(join(this.root, 'sha256', dir)));
+      for (const d of wanted) if (names.has(digestHex(d))) out.add(d);
+    }
+    return out;
   }
 
   /** Stored size of the blob in bytes, or undefined when absent. */
@@ -163,6 +186,16 @@ export class BlobStore {
     if (this.madeDirs.has(dir)) return;
     await mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
+  }
+}
+
+/** The names in `dir`, or none when it does not exist. */
+async function listOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
   }
 }
 

@@ -14,6 +14,10 @@ export class SimBlockStore implements HostBlockStore {
     return this.blobs.has(digest);
   }
 
+  async present(digests: Iterable<Digest>): Promise<Set<Digest>> {
+    return new Set([...digests].filter((d) => this.blobs.has(d)));
+  }
+
   async putTrusted(digest: Digest, bytes: Uint8Array): Promise<void> {
     this.blobs.set(digest, bytes);
   }

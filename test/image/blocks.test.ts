@@ -29,6 +29,11 @@ describe('block codec', () => {
     await assert.rejects(decompressBlock(Buffer.from('not gzip'), 11), isCode('KINDLING_BLOCK_CORRUPT'));
   });
 
+  it('decompresses a block larger than one output chunk (4 MiB) whole', async () => {
+    const raw = seededBytes('big', 5 * 1024 * 1024 + 3);
+    assert.deepEqual(await decompressBlock(await compressBlock(raw), raw.length), raw);
+  });
+
   it('checks digests at the boundary', () => {
     const d = sha256Digest(Buffer.from('x'));
     assert.equal(parseDigest(d), d);
@@ -71,6 +76,18 @@ describe('BlobStore', () => {
     await assert.rejects(store.get(digest), isCode('KINDLING_BLOB_UNKNOWN'));
     await store.putVerified(digest, bytes);
     assert.deepEqual(await store.get(digest), bytes);
+  });
+
+  it('lists which of many digests are present, from the fan-out directories', async () => {
+    const own = new BlobStore(tempDir('kindling-store-present-').dir);
+    const absent = Array.from({ length: 50 }, (_, i) => sha256Digest(Buffer.from(`absent ${i}`)));
+    assert.deepEqual(await own.present(absent), new Set());
+    const held = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => own.put(seededBytes(`held ${i}`, 10))),
+    );
+    const all = [...absent, ...held];
+    assert.deepEqual(await own.present(all), new Set(held));
+    for (const d of all) assert.equal(await own.has(d), held.includes(d));
   });
 
   it('stores again after its directories were removed under it', async () => {
