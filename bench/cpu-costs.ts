@@ -15,13 +15,16 @@
  * buckets (100 Mbit/s hosts, a 200 Mbit/s control plane), as the test cluster runs them (needs
  * root and iproute2; skipped otherwise, said so); `loopback` — the same processes on 127.0.0.1,
  * unshaped. Plus materialisation: the CPU time of the real `materializeImage` writing the image's
- * files from a local block cache (read, verify, decompress, write), in this process. And, on the
+ * files from a local block cache (read, verify, decompress, write), in a process of its own. And, on the
  * netns path, the goodput of a plain TCP stream over one shaped 100 Mbit/s link (no Kindling code:
  * Ethernet, IP and TCP headers and the token bucket's own behaviour), as a fraction of the nominal
  * rate: what a shaped link delivers to any application.
  *
  * Each path runs a warm-up fetch and `--passes` fetches of `--mib` MiB (fresh store each time) and
- * keeps the median per-MiB cost of each role. The machine should be otherwise idle: CPU time per
+ * keeps the median per-MiB cost of each role. Every role runs twice per path, with glibc malloc
+ * tuned as a local cluster starts its processes (`src/cluster/malloc-tuning.ts`) and at glibc's
+ * defaults, alternating (tuned, default, tuned, default on the netns path), so the two are compared
+ * in the same run; the tuned figures are the model's inputs. The machine should be otherwise idle: CPU time per
  * byte grows when other work competes for the cores and caches. Writes bench/results/cpu-costs.json.
  *
  *   npm run bench:cpu                 # 48 MiB, a warm-up and 5 passes per path (about 2 minutes)
@@ -38,8 +41,7 @@ import { buildNetnsNetwork, netnsUnavailable } from '../src/cluster/netns.js';
 import { BlobStore } from '../src/image/blob-store.js';
 import { buildImage } from '../src/image/builder.js';
 import type { Digest } from '../src/image/manifest.js';
-import { materializeImage } from '../src/image/materialize.js';
-import type { BlockSource } from '../src/image/source.js';
+import { KINDLING_MALLOC_TUNABLES } from '../src/cluster/malloc-tuning.js';
 import type { CpuCostsFile, CpuPathCosts } from '../src/sim/cpu-costs.js';
 import type { RoleCommand, RoleReply } from './lib/cpu-role.js';
 
@@ -48,6 +50,7 @@ const rolePath = fileURLToPath(new URL('./lib/cpu-role.js', import.meta.url));
 const MiB = 1024 * 1024;
 const BLOCK = 512 * 1024;
 const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
+const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 const { values } = parseArgs({
@@ -99,11 +102,17 @@ class Role {
   }
 }
 
+/** How a role's C library allocates: as a local cluster's processes, or at glibc's defaults. */
+type Malloc = 'tuned' | 'default';
+
 /** Starts a role, in `ns` when given (`ip netns exec` keeps the IPC descriptor). */
-function start(ns: string | undefined, args: string[]): Role {
+function start(ns: string | undefined, args: string[], malloc: Malloc): Role {
+  const env = { ...process.env };
+  delete env.GLIBC_TUNABLES;
+  if (malloc === 'tuned') env.GLIBC_TUNABLES = KINDLING_MALLOC_TUNABLES;
   const child = ns
-    ? fork(rolePath, args, { execPath: 'ip', execArgv: ['netns', 'exec', ns, process.execPath] })
-    : fork(rolePath, args);
+    ? fork(rolePath, args, { env, execPath: 'ip', execArgv: ['netns', 'exec', ns, process.execPath] })
+    : fork(rolePath, args, { env });
   return new Role(child);
 }
 
@@ -135,21 +144,22 @@ async function measurePath(
   digests: Digest[],
   seedDir: string,
   where: { controlNs?: string; peerNs?: string; fetchNs?: string; controlIp: string; peerIp: string },
+  malloc: Malloc,
 ): Promise<CpuPathCosts> {
+  console.log(`  malloc ${malloc}:`);
   const roles: Role[] = [];
   try {
-    const control = start(where.controlNs, ['control', where.controlIp]);
+    const control = start(where.controlNs, ['control', where.controlIp], malloc);
     roles.push(control);
     const controlPort = (await control.ask(undefined, 'listening')).port;
-    const peer = start(where.peerNs, ['peer', where.peerIp, seedDir]);
+    const peer = start(where.peerNs, ['peer', where.peerIp, seedDir], malloc);
     roles.push(peer);
     const peerPort = (await peer.ask(undefined, 'listening')).port;
-    const fetcher = start(where.fetchNs, [
-      'fetch',
-      '',
-      `http://${where.controlIp}:${controlPort}`,
-      `http://${where.peerIp}:${peerPort}`,
-    ]);
+    const fetcher = start(
+      where.fetchNs,
+      ['fetch', '', `http://${where.controlIp}:${controlPort}`, `http://${where.peerIp}:${peerPort}`],
+      malloc,
+    );
     roles.push(fetcher);
     await fetcher.ask(undefined, 'listening');
     const runs: { receive: number; send: number; control: number; mbps: number }[] = [];
@@ -163,7 +173,7 @@ async function measurePath(
       const after = await Promise.all([fetcher.cpuMs(), peer.cpuMs(), control.cpuMs()]);
       const m = r.bytes / MiB;
       if (p === 0) {
-        console.log(`  warm-up: ${m.toFixed(1)} MiB in ${(r.ms / 1000).toFixed(1)} s (not counted)`);
+        console.log(`    warm-up: ${m.toFixed(1)} MiB in ${(r.ms / 1000).toFixed(1)} s (not counted)`);
         continue;
       }
       runs.push({
@@ -173,21 +183,17 @@ async function measurePath(
         mbps: (r.bytes * 8) / 1e6 / (r.ms / 1000),
       });
       console.log(
-        `  pass ${p}: ${m.toFixed(1)} MiB at ${runs.at(-1)!.mbps.toFixed(1)} Mbit/s; CPU ms/MiB: receive ${runs.at(-1)!.receive.toFixed(2)}, send ${runs.at(-1)!.send.toFixed(2)}, control ${runs.at(-1)!.control.toFixed(2)}`,
+        `    pass ${p}: ${m.toFixed(1)} MiB at ${runs.at(-1)!.mbps.toFixed(1)} Mbit/s; CPU ms/MiB: receive ${runs.at(-1)!.receive.toFixed(2)}, send ${runs.at(-1)!.send.toFixed(2)}, control ${runs.at(-1)!.control.toFixed(2)}`,
       );
     }
-    return {
-      receiveMsPerMiB: round(median(runs.map((r) => r.receive))),
-      sendMsPerMiB: round(median(runs.map((r) => r.send))),
-      controlMsPerMiB: round(median(runs.map((r) => r.control))),
-      mbps: round(median(runs.map((r) => r.mbps)), 1),
-      passes: runs.map((r) => ({
+    return summarise(
+      runs.map((r) => ({
         receiveMsPerMiB: round(r.receive),
         sendMsPerMiB: round(r.send),
         controlMsPerMiB: round(r.control),
         mbps: round(r.mbps, 1),
       })),
-    };
+    );
   } finally {
     for (const r of roles) r.stop();
     await Promise.all(
@@ -198,35 +204,58 @@ async function measurePath(
   }
 }
 
+/** The medians of a path's passes (of one or more rounds). */
+function summarise(passes: CpuPathCosts['passes']): CpuPathCosts {
+  const med = (k: keyof CpuPathCosts['passes'][number]) => median(passes.map((p) => p[k]));
+  return {
+    receiveMsPerMiB: round(med('receiveMsPerMiB')),
+    sendMsPerMiB: round(med('sendMsPerMiB')),
+    controlMsPerMiB: round(med('controlMsPerMiB')),
+    mbps: round(med('mbps'), 1),
+    passes,
+  };
+}
+
+/**
+ * A path measured in rounds, each tuned then default malloc (see the module comment): the passes of
+ * each setting's rounds together.
+ */
+async function measureBoth(
+  rounds: number,
+  measure: (malloc: Malloc) => Promise<CpuPathCosts>,
+): Promise<Record<Malloc, CpuPathCosts>> {
+  const passesOf: Record<Malloc, CpuPathCosts['passes']> = { tuned: [], default: [] };
+  for (let r = 0; r < rounds; r++)
+    for (const malloc of ['tuned', 'default'] as const)
+      passesOf[malloc].push(...(await measure(malloc)).passes);
+  return { tuned: summarise(passesOf.tuned), default: summarise(passesOf.default) };
+}
+
 /**
  * CPU time of the real materializeImage writing the image's files from a block cache that holds
- * every block (read, verify, decompress, write), per MiB of blocks; a fresh image directory per pass.
+ * every block (read, verify, decompress, write), per MiB of blocks, in a role process of its own
+ * with `malloc`; a fresh image directory per pass, the first pass a warm-up.
  */
-async function measureMaterialise(seedDir: string, manifest: Digest, blockBytes: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-cpu-mat-'));
-  const nowhere: BlockSource = {
-    kind: 'none',
-    getManifest: () => Promise.reject(new Error('every block is in the cache; nothing to fetch')),
-    getBlob: () => Promise.reject(new Error('every block is in the cache; nothing to fetch')),
-  };
+async function measureMaterialise(
+  seedDir: string,
+  manifest: Digest,
+  blockBytes: number,
+  malloc: Malloc,
+): Promise<number> {
+  const role = start(undefined, ['materialise', '', seedDir], malloc);
   try {
+    await role.ask(undefined, 'listening');
     const perPass: number[] = [];
     for (let p = 0; p <= passes; p++) {
-      const u0 = process.cpuUsage();
-      await materializeImage({
-        source: nowhere,
-        name: 'cpu/bench',
-        ref: manifest,
-        cache: new BlobStore(seedDir),
-        imagesDir: join(dir, `pass-${p}`),
-      });
-      const u = process.cpuUsage(u0);
-      // Pass 0 warms up and is not counted.
-      if (p > 0) perPass.push((u.user + u.system) / 1000 / (blockBytes / MiB));
+      const before = await role.cpuMs();
+      await role.ask({ cmd: 'materialise', manifest }, 'materialised');
+      const ms = (await role.cpuMs()) - before;
+      if (p > 0) perPass.push(ms / (blockBytes / MiB));
     }
     return round(median(perPass));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    role.stop();
+    if (role.child.exitCode === null) await new Promise((resolve) => role.child.once('exit', resolve));
   }
 }
 
@@ -284,6 +313,7 @@ async function main(): Promise<void> {
     let blockBytes = 0;
     for (const d of digests) blockBytes += (await seed.size(d)) ?? 0;
     const paths: CpuCostsFile['paths'] = {};
+    const defaultMalloc: NonNullable<CpuCostsFile['defaultMalloc']> = { materialiseMsPerMiB: 0 };
     let link: CpuCostsFile['link'];
     const why = netnsUnavailable();
     if (why) console.log(`netns path skipped: ${why}`);
@@ -302,21 +332,42 @@ async function main(): Promise<void> {
         );
         link = { shapedMbps: 100, goodputFraction: round(fraction, 4) };
         console.log(`plain TCP over a 100 Mbit/s shaped link: ${(100 * fraction).toFixed(1)} Mbit/s`);
-        paths.netns = await measurePath(digests, seedDir, {
-          controlNs: net.controlNs,
-          peerNs: net.workerNs[0],
-          fetchNs: net.workerNs[1],
-          controlIp: net.controlIp,
-          peerIp: net.workerIps[0]!,
-        });
+        const netns = await measureBoth(2, (malloc) =>
+          measurePath(
+            digests,
+            seedDir,
+            {
+              controlNs: net.controlNs,
+              peerNs: net.workerNs[0],
+              fetchNs: net.workerNs[1],
+              controlIp: net.controlIp,
+              peerIp: net.workerIps[0]!,
+            },
+            malloc,
+          ),
+        );
+        paths.netns = netns.tuned;
+        defaultMalloc.netns = netns.default;
       } finally {
         net.teardown();
       }
     }
     console.log(`loopback path (127.0.0.1, unshaped), ${mib} MiB:`);
-    paths.loopback = await measurePath(digests, seedDir, { controlIp: '127.0.0.1', peerIp: '127.0.0.1' });
-    const materialiseMsPerMiB = await measureMaterialise(seedDir, manifest, blockBytes);
-    console.log(`materialise (materializeImage from the block cache): ${materialiseMsPerMiB} CPU ms/MiB`);
+    const loopback = await measureBoth(1, (malloc) =>
+      measurePath(digests, seedDir, { controlIp: '127.0.0.1', peerIp: '127.0.0.1' }, malloc),
+    );
+    paths.loopback = loopback.tuned;
+    defaultMalloc.loopback = loopback.default;
+    const materialiseMsPerMiB = await measureMaterialise(seedDir, manifest, blockBytes, 'tuned');
+    defaultMalloc.materialiseMsPerMiB = await measureMaterialise(seedDir, manifest, blockBytes, 'default');
+    console.log(
+      `materialise (materializeImage from the block cache): ${materialiseMsPerMiB} CPU ms/MiB (malloc at glibc's defaults: ${defaultMalloc.materialiseMsPerMiB})`,
+    );
+    for (const [name, path] of Object.entries(paths))
+      if (path && defaultMalloc[name as 'netns' | 'loopback'])
+        console.log(
+          `${name}, tuned ÷ default malloc: receive ${ratio(path.receiveMsPerMiB, defaultMalloc[name as 'netns']!.receiveMsPerMiB)}, send ${ratio(path.sendMsPerMiB, defaultMalloc[name as 'netns']!.sendMsPerMiB)}, control ${ratio(path.controlMsPerMiB, defaultMalloc[name as 'netns']!.controlMsPerMiB)}`,
+        );
     const result: CpuCostsFile = {
       note: 'CPU ms per MiB of 512 KiB incompressible blocks through Kindling’s real data path (npm run bench:cpu); process.cpuUsage() of each role’s own process, user + system, median of the passes',
       machine: {
@@ -330,6 +381,8 @@ async function main(): Promise<void> {
       paths,
       ...(link ? { link } : {}),
       materialiseMsPerMiB,
+      mallocTunables: KINDLING_MALLOC_TUNABLES,
+      defaultMalloc,
     };
     mkdirSync(values.out!, { recursive: true });
     const file = join(values.out!, 'cpu-costs.json');

@@ -8,7 +8,9 @@
  *   image's blocks (the seed);
  * - `fetch`: a worker's fetch path: a real {@link BlockFetcher} with a {@link RemoteSourceDirectory}
  *   talking to `control` and an {@link HttpTransport} fetching from `peer`, storing into a fresh
- *   {@link BlobStore} per run (verify, write).
+ *   {@link BlobStore} per run (verify, write);
+ * - `materialise`: the real `materializeImage` writing the image's files from a block cache that
+ *   holds every block (read, verify, decompress, write), into a fresh directory per run.
  *
  * Every role answers `{cmd: 'usage'}` with its `process.cpuUsage()`, so the parent reads each
  * process's CPU time around a run, whatever namespace the process runs in.
@@ -28,6 +30,8 @@ import { TreeStrategy } from '../../src/distribution/tree-strategy.js';
 import { TREE_PIPELINE_DEPTH } from '../../src/cluster/distribution.js';
 import { BlobStore } from '../../src/image/blob-store.js';
 import type { Digest } from '../../src/image/manifest.js';
+import { materializeImage } from '../../src/image/materialize.js';
+import type { BlockSource } from '../../src/image/source.js';
 
 /** The seed's host id in the hub. */
 export const SEED_HOST = 'seed';
@@ -39,6 +43,7 @@ export type RoleCommand =
   | { cmd: 'usage' }
   | { cmd: 'seed'; fn: string }
   | { cmd: 'fetch'; fn: string; digests: Digest[] }
+  | { cmd: 'materialise'; manifest: Digest }
   | { cmd: 'exit' };
 
 /** What a role sends back. */
@@ -47,6 +52,7 @@ export type RoleReply =
   | { kind: 'usage'; userUs: number; systemUs: number }
   | { kind: 'seeded' }
   | { kind: 'fetched'; bytes: number; ms: number }
+  | { kind: 'materialised' }
   | { kind: 'error'; message: string };
 
 function reply(m: RoleReply): void {
@@ -107,8 +113,31 @@ async function main(): Promise<void> {
       }
     });
     reply({ kind: 'listening', port: 0 });
+  } else if (role === 'materialise') {
+    const nowhere: BlockSource = {
+      kind: 'none',
+      getManifest: () => Promise.reject(new Error('every block is in the cache; nothing to fetch')),
+      getBlob: () => Promise.reject(new Error('every block is in the cache; nothing to fetch')),
+    };
+    handlers.push(async (m) => {
+      if (m.cmd !== 'materialise') return;
+      const dir = mkdtempSync(join(tmpdir(), 'kindling-cpu-mat-'));
+      try {
+        await materializeImage({
+          source: nowhere,
+          name: 'cpu/bench',
+          ref: m.manifest,
+          cache: new BlobStore(arg1!),
+          imagesDir: dir,
+        });
+        reply({ kind: 'materialised' });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    reply({ kind: 'listening', port: 0 });
   } else {
-    throw new Error(`unknown role ${String(role)}: control, peer or fetch`);
+    throw new Error(`unknown role ${String(role)}: control, peer, fetch or materialise`);
   }
   process.on('message', (m: RoleCommand) => {
     void (async () => {

@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { withMallocTuning } from './malloc-tuning.js';
 import { buildNetnsNetwork, type ClusterNetwork } from './netns.js';
 
 export interface LocalClusterOptions {
@@ -120,15 +121,13 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
 
   const run = (ns: string | undefined, name: string, args: string[], env: Record<string, string> = {}) => {
     const argv = [process.execPath, opts.cliPath, ...args];
+    const options = {
+      stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+      env: withMallocTuning({ ...process.env, ...env }),
+    };
     const child = ns
-      ? spawn('ip', ['netns', 'exec', ns, ...argv], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, ...env },
-        })
-      : spawn(argv[0]!, argv.slice(1), {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, ...env },
-        });
+      ? spawn('ip', ['netns', 'exec', ns, ...argv], options)
+      : spawn(argv[0]!, argv.slice(1), options);
     const forward = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (line) opts.onOutput?.(`[${name}] ${line}`);
     };

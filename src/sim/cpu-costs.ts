@@ -38,6 +38,13 @@ export interface CpuCostsFile {
   link?: { shapedMbps: number; goodputFraction: number };
   /** The real `materializeImage` from a full block cache (read, verify, decompress, write), CPU ms per MiB. */
   materialiseMsPerMiB: number;
+  /**
+   * The `GLIBC_TUNABLES` the processes above ran with, as a local cluster starts its processes
+   * (`cluster/malloc-tuning.ts`); absent in files written before the tuning existed.
+   */
+  mallocTunables?: string;
+  /** The same measurements in the same run with malloc at glibc's defaults, for comparison. */
+  defaultMalloc?: { netns?: CpuPathCosts; loopback?: CpuPathCosts; materialiseMsPerMiB: number };
 }
 
 /** The costs a scenario uses, and where they came from. */
