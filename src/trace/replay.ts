@@ -72,6 +72,8 @@ export interface ReplayRecord {
   latencyMs: number;
   /** Error code when the invocation failed. */
   error?: string;
+  /** The platform's error message when the invocation failed. */
+  message?: string;
 }
 
 /** Outcome of a replay. */
@@ -125,11 +127,11 @@ function durationOf(fn: Trace['functions'][number], i: number): number {
 }
 
 /** The `error.code` of a Kindling error body, if it is one. */
-function errorCode(text: string): string | undefined {
+function errorOf(text: string): { code?: string; message?: string } {
   try {
-    return (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+    return (JSON.parse(text) as { error?: { code?: string; message?: string } }).error ?? {};
   } catch {
-    return undefined; // not JSON: the caller reports the HTTP status instead
+    return {}; // not JSON: the caller reports the HTTP status instead
   }
 }
 
@@ -234,7 +236,11 @@ export async function replayTrace(
           record.latencyMs = clock.monotonic() - sent;
           const cold = res.headers.get('x-kindling-cold');
           if (cold !== null) record.cold = cold === '1';
-          if (!res.ok) record.error = errorCode(text) ?? `HTTP ${res.status}`;
+          if (!res.ok) {
+            const e = errorOf(text);
+            record.error = e.code ?? `HTTP ${res.status}`;
+            if (e.message !== undefined) record.message = e.message;
+          }
         },
         (err: unknown) => {
           record.latencyMs = clock.monotonic() - sent;
