@@ -18,7 +18,6 @@
  * runs a loopback cluster with bandwidth limited in the transport and says so in the JSON.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,12 +25,9 @@ import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
-import {
-  DIST_BENCH_STARTUP_FRACTION,
-  type DistBenchResult,
-  type DistBenchRun,
-} from '../src/sim/measured-costs.js';
+import type { DistBenchResult, DistBenchRun } from '../src/sim/measured-costs.js';
 import { PHASES, type Phases } from '../src/core/phases.js';
+import { bigFunctionStartupMiB, writeBigFunction } from './lib/big-function.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,29 +38,10 @@ const MiB = 1024 * 1024;
 type Run = DistBenchRun;
 type Result = DistBenchResult;
 
-/**
- * A function whose node_modules holds `mib` MiB of data files (random, so they do not compress:
- * like the binaries and assets that make real node_modules big). At start it reads one of them,
- * 1/16 of the image, close to the 6.4% of an image that Slacker found read at container start.
- */
+/** The benchmark's function with an image of `mib` MiB (see bench/lib/big-function.ts). */
 function makeFunction(dir: string, mib: number): void {
-  const assets = join(dir, 'node_modules', 'big-assets');
-  mkdirSync(assets, { recursive: true });
-  writeFileSync(
-    join(dir, 'index.js'),
-    [
-      "const { readFileSync } = require('node:fs');",
-      "const startup = readFileSync(__dirname + '/node_modules/big-assets/startup.bin');",
-      'exports.handler = async () => ({ ok: true, startupBytes: startup.length });',
-      '',
-    ].join('\n'),
-  );
-  const startupMiB = mib * DIST_BENCH_STARTUP_FRACTION;
-  writeFileSync(join(assets, 'startup.bin'), randomBytes(startupMiB * MiB));
-  const rest = mib - startupMiB;
-  const files = Math.max(1, Math.round(rest / 8));
-  for (let i = 0; i < files; i++)
-    writeFileSync(join(assets, `chunk-${i}.bin`), randomBytes(Math.floor((rest * MiB) / files)));
+  const startupMiB = bigFunctionStartupMiB(mib);
+  writeBigFunction(dir, { entry: 'index.js', startupMiB, restMiB: mib - startupMiB });
   writeFileSync(
     join(dir, 'kindling.json'),
     JSON.stringify({ name: 'big', bundle: false, entry: 'index.js' }),

@@ -7,7 +7,14 @@
  *    processes that share them), and the density that implies in 2 GiB;
  *  - floors: fork/exec of /bin/true, a bare `node -e 0`, and `crun run` of a static busybox `true`
  *    (when crun and busybox-static are installed).
- * Writes bench/results/sandbox.json and sandbox.svg. `--quick` for a short run.
+ * The "(big function)" rows start the cluster benchmark's function (`bench/lib/big-function.ts`,
+ * reading the 16 MiB startup file of its full run's image at load): the simulator's calibration takes
+ * that function's start from them.
+ * Writes bench/results/sandbox.json and sandbox.svg. `--quick` for a short run; `--only TEXT` measures
+ * only the rows whose key contains TEXT, and `--merge` puts them into the existing results file,
+ * keeping its other rows (each row carries the date it was measured):
+ *
+ *   npm run bench:sandbox -- --only "big function" --merge
  */
 import { spawn } from 'node:child_process';
 import {
@@ -29,12 +36,21 @@ import { createProcessTier, defaultBaseEnv, type ProcessTier } from '../src/sand
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../src/sandbox/tier.js';
 import { hbarChart, svgDocument } from './lib/svg-plot.js';
 import { crunTrueFloor } from './lib/crun-floor.js';
+import { bigFunctionStartupMiB, writeBigFunction } from './lib/big-function.js';
 
 const quick = process.argv.includes('--quick');
+const merge = process.argv.includes('--merge');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+if (onlyAt >= 0 && !only) throw new Error('--only needs the text of the row keys to measure');
+if (only !== undefined && !merge)
+  throw new Error('--only measures some rows: add --merge to put them into the existing results file');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const RUNS = quick ? 15 : 60;
 const IDLE_INSTANCES = quick ? 4 : 10;
 const round = (n: number) => Math.round(n * 100) / 100;
+/** The cluster benchmark's function reads this much at start in its full run (256 MiB image). */
+const BIG_STARTUP_MIB = bigFunctionStartupMiB(256);
 
 /** One tier and start path under test. */
 interface Subject {
@@ -60,6 +76,8 @@ interface TierResult {
   density2GiB: number;
   phasesP50: { sandbox: number; runtime: number; init: number; exec: number };
   runs: number;
+  /** When this row was measured (rows of a `--merge` run are newer than the file's others). */
+  date?: string;
 }
 
 /** PSS of a process and all its descendants (a container's node runs under crun). */
@@ -231,6 +249,8 @@ async function main(): Promise<void> {
     join(codeDir, 'portable.mjs'),
     'export default async (event) => ({ ok: true, n: event.n ?? 0 });\n',
   );
+  // The cluster benchmark's function (bench/lib/big-function.ts): reads its startup file at load.
+  writeBigFunction(codeDir, { entry: 'big.cjs', startupMiB: BIG_STARTUP_MIB });
   const plain = createProcessTier();
   const stem: ProcessTier = createProcessTier({ stemCells: { perMemoryMb: 1, memoryMb: [128] } });
   const snap: ProcessTier = createProcessTier({
@@ -262,6 +282,15 @@ async function main(): Promise<void> {
         await snap.snapshotFor(spec(codeDir, -1, 'slow.cjs'));
       },
     },
+    // What the simulator's calibration takes as the cluster benchmark's start (a worker's process
+    // tier starts plain or from the runtime snapshot, whichever its trial found faster).
+    { key: 'process/plain (big function)', tier: plain, entry: 'big.cjs' },
+    {
+      key: 'process/runtime-snapshot (big function)',
+      tier: snap,
+      entry: 'big.cjs',
+      setup: async () => void (await snap.runtimeSnapshotFor(128)),
+    },
     { key: 'isolate/plain', tier: createIsolateTier(), entry: 'index.cjs', sharesHost: true },
     {
       key: 'container/prepared',
@@ -280,9 +309,12 @@ async function main(): Promise<void> {
       beforeStart: () => containerCells.cellsSettled(),
     },
   ];
+  const chosen = subjects.filter((s) => only === undefined || s.key.includes(only));
+  if (chosen.length === 0)
+    throw new Error(`--only "${only}" matches no row; the rows: ${subjects.map((s) => s.key).join(', ')}`);
   const tiers: Record<string, TierResult> = {};
   try {
-    for (const subject of subjects) {
+    for (const subject of chosen) {
       tiers[subject.key] = await measure(subject, codeDir);
       console.log(subject.key, JSON.stringify(tiers[subject.key]));
     }
@@ -291,24 +323,55 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const result = {
+  const date = new Date().toISOString();
+  for (const t of Object.values(tiers)) t.date = date;
+  const fresh = {
     tiers,
     floors,
     meta: {
       quick,
       runs: RUNS,
       idleInstances: IDLE_INSTANCES,
+      /** The "(big function)" rows: the cluster benchmark's function, reading this much at start. */
+      bigFunction: { startupMiB: BIG_STARTUP_MIB, code: 'bench/lib/big-function.ts' },
       node: process.version,
-      date: new Date().toISOString(),
+      date,
       env: Object.keys(defaultBaseEnv()),
     },
   };
   const out = join(repo, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   const name = quick ? 'sandbox-quick' : 'sandbox';
+  const result = merge ? mergeInto(join(out, `${name}.json`), fresh) : fresh;
   writeFileSync(join(out, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(join(out, `${name}.svg`), plot(result));
   console.log(`wrote bench/results/${name}.json and ${name}.svg`);
+}
+
+/**
+ * The results file at `file` with `fresh`'s rows put in (replacing rows of the same key); the run's
+ * floors and date are kept in `meta.merged`, beside the rows they belong to.
+ */
+function mergeInto(file: string, fresh: { tiers: Record<string, TierResult>; floors: object; meta: object }) {
+  if (!existsSync(file)) throw new Error(`--merge: no results at ${file} to merge into; run without --merge`);
+  const old = JSON.parse(readFileSync(file, 'utf8')) as {
+    tiers: Record<string, TierResult>;
+    floors: { forkExecMs: number; bareNodeMs: number; crunTrueMs: number | null };
+    meta: { merged?: object[] } & Record<string, unknown>;
+  };
+  const { bigFunction } = fresh.meta as { bigFunction: unknown };
+  return {
+    tiers: { ...old.tiers, ...fresh.tiers },
+    floors: old.floors,
+    meta: {
+      ...old.meta,
+      bigFunction,
+      merged: [
+        ...(old.meta.merged ?? []),
+        { tiers: Object.keys(fresh.tiers), floors: fresh.floors, meta: fresh.meta },
+      ],
+    },
+  };
 }
 
 /** Cold start beside the floors, and idle memory per instance. */

@@ -1,6 +1,7 @@
 /**
  * Model inputs taken from measurements, not constants: the sandbox cold starts of
- * `bench/results/sandbox.json` (written by `npm run bench:sandbox`). The distribution scenarios read
+ * `bench/results/sandbox.json` (written by `npm run bench:sandbox`), the cluster benchmark's own
+ * function's among them. The distribution scenarios read
  * them from the results directory they write to, else from the repository's `bench/results/`.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,23 +35,60 @@ export interface MeasuredStart {
   coldP50Ms: number;
 }
 
-/** The median cold start of `tier` in sandbox.json; KINDLING_NOT_FOUND naming the fix when absent. */
-export function sandboxColdStart(outDir: string, tier: string): MeasuredStart {
+interface SandboxFile {
+  tiers?: Record<string, { coldP50Ms?: unknown }>;
+  meta?: { bigFunction?: { startupMiB?: unknown } };
+}
+
+function readSandboxFile(outDir: string): { file: string; doc: SandboxFile } {
   const file = findResult(outDir, ['sandbox.json']);
   if (!file)
     throw new KindlingError(
       'KINDLING_NOT_FOUND',
       `no sandbox.json in ${outDir} or ${REPO_RESULTS}: run \`npm run bench:sandbox\` first (the simulator takes container start costs from it)`,
     );
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as { tiers?: Record<string, { coldP50Ms?: unknown }> };
+  return { file, doc: JSON.parse(readFileSync(file, 'utf8')) as SandboxFile };
+}
+
+function coldP50(doc: SandboxFile, tier: string): number | undefined {
   const v = doc.tiers?.[tier]?.coldP50Ms;
-  if (typeof v !== 'number' || !(v >= 0))
+  return typeof v === 'number' && v >= 0 ? v : undefined;
+}
+
+/** The median cold start of `tier` in sandbox.json; KINDLING_NOT_FOUND naming the fix when absent. */
+export function sandboxColdStart(outDir: string, tier: string): MeasuredStart {
+  const { file, doc } = readSandboxFile(outDir);
+  const v = coldP50(doc, tier);
+  if (v === undefined)
     throw new KindlingError(
       'KINDLING_NOT_FOUND',
       `${file} has no coldP50Ms for tier "${tier}"; tiers there: ${Object.keys(doc.tiers ?? {}).join(', ')}`,
       { file, tier },
     );
   return { file: displayPath(file), tier, coldP50Ms: v };
+}
+
+/** The cluster benchmark's function started by `npm run bench:sandbox`, and what it reads at start. */
+export interface MeasuredBigFunctionStart extends MeasuredStart {
+  startupMiB: number;
+}
+
+/**
+ * The cold start of the cluster benchmark's own function (`bench/lib/big-function.ts`: it reads
+ * its startup file at load), the faster of the process tier's plain and runtime-snapshot starts as a
+ * cluster worker's trial picks; undefined when sandbox.json predates those rows.
+ */
+export function bigFunctionColdStart(outDir: string): MeasuredBigFunctionStart | undefined {
+  const { file, doc } = readSandboxFile(outDir);
+  const startupMiB = doc.meta?.bigFunction?.startupMiB;
+  if (typeof startupMiB !== 'number' || !(startupMiB > 0)) return undefined;
+  let best: MeasuredBigFunctionStart | undefined;
+  for (const tier of ['process/plain (big function)', 'process/runtime-snapshot (big function)']) {
+    const v = coldP50(doc, tier);
+    if (v !== undefined && (!best || v < best.coldP50Ms))
+      best = { file: displayPath(file), tier, coldP50Ms: v, startupMiB };
+  }
+  return best;
 }
 
 /**

@@ -21,6 +21,21 @@ function withOut(fn: (out: string) => Promise<void>) {
   };
 }
 
+/** A dist-quick.json of an 8 MiB image on the test cluster's links, every run all ready in 1 s. */
+function writeFakeDist(
+  out: string,
+  runs: { strategy: string; lazy: boolean; registryMiB: number; peerMiB: number }[],
+) {
+  const dist = {
+    imageMiB: 8,
+    network: 'netns',
+    nicMbit: 100,
+    registryNicMbit: 200,
+    runs: runs.map((r) => ({ ...r, hosts: 2, allReadyS: 1, p50ReadyS: 1 })),
+  };
+  writeFileSync(join(out, 'dist-quick.json'), JSON.stringify(dist));
+}
+
 describe('distribution scenarios', () => {
   it('are registered as faasnet-scale and calibration', () => {
     assert.ok(scenarioNames().includes('faasnet-scale'));
@@ -65,27 +80,47 @@ describe('distribution scenarios', () => {
   );
 
   it(
+    "calibration charges the benchmark function's own start when sandbox.json measured it at the image's startup size",
+    withOut(async (out) => {
+      writeFakeDist(out, [{ strategy: 'registry', lazy: true, registryMiB: 1, peerMiB: 0 }]);
+      const sandbox = (startupMiB: number) => ({
+        tiers: {
+          'process/plain': { coldP50Ms: 40 },
+          'process/runtime-snapshot': { coldP50Ms: 30 },
+          'process/plain (big function)': { coldP50Ms: 150 },
+          'process/runtime-snapshot (big function)': { coldP50Ms: 170 },
+        },
+        meta: { bigFunction: { startupMiB } },
+      });
+      const calibrate = async () => {
+        const lines: string[] = [];
+        const r = await runCalibration({ outDir: out, say: (l) => lines.push(l), write: false });
+        return { r, inputs: lines.find((l) => l.startsWith('inputs:')) ?? '' };
+      };
+      // 8 MiB × 1/16: the benchmark's function reads 0.5 MiB at start.
+      writeFileSync(join(out, 'sandbox.json'), JSON.stringify(sandbox(0.5)));
+      const own = await calibrate();
+      assert.equal(own.r.inputs.sandboxStartMs, 150);
+      assert.match(own.r.inputs.sandboxStartFrom, /^process\/plain \(big function\) coldP50Ms/);
+      // Measured with another image's startup file: the minimal function's, saying why.
+      writeFileSync(join(out, 'sandbox.json'), JSON.stringify(sandbox(16)));
+      const other = await calibrate();
+      assert.equal(other.r.inputs.sandboxStartMs, 30);
+      assert.match(other.r.inputs.sandboxStartFrom, /reading 16 MiB at start, this image's reads 0\.5 MiB/);
+      assert.match(other.inputs, /process\/runtime-snapshot; a minimal function's/);
+      // A sandbox.json from before those rows.
+      writeFileSync(join(out, 'sandbox.json'), JSON.stringify({ tiers: sandbox(0.5).tiers }));
+      assert.match((await calibrate()).r.inputs.sandboxStartFrom, /has no rows for the benchmark's function/);
+    }),
+  );
+
+  it(
     'calibration (quick) compares with dist-quick.json when there is no dist.json, per run',
     withOut(async (out) => {
-      const fake = {
-        imageMiB: 8,
-        network: 'netns',
-        nicMbit: 100,
-        registryNicMbit: 200,
-        runs: [
-          {
-            strategy: 'registry',
-            lazy: false,
-            hosts: 2,
-            allReadyS: 1,
-            p50ReadyS: 1,
-            registryMiB: 16,
-            peerMiB: 0,
-          },
-          { strategy: 'tree', lazy: false, hosts: 2, allReadyS: 1, p50ReadyS: 1, registryMiB: 8, peerMiB: 8 },
-        ],
-      };
-      writeFileSync(join(out, 'dist-quick.json'), JSON.stringify(fake));
+      writeFakeDist(out, [
+        { strategy: 'registry', lazy: false, registryMiB: 16, peerMiB: 0 },
+        { strategy: 'tree', lazy: false, registryMiB: 8, peerMiB: 8 },
+      ]);
       const lines: string[] = [];
       await runCalibration({ outDir: out, say: (l) => lines.push(l), quick: true });
       const r = JSON.parse(readFileSync(join(out, 'sim-calibration.json'), 'utf8')) as CalibrationResult;
