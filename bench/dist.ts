@@ -6,7 +6,7 @@
  * time until each host has run the handler (p50 and max) and the bytes the registry and the peers
  * served (from every worker's `GET /v1/worker/distribution`).
  *
- *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 20 minutes)
+ *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 50 minutes)
  *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
  *   npm run bench:dist -- --mib 32 --hosts 2,4 # a custom run (also written to dist-quick.json)
  *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the others' runs
