@@ -25,9 +25,9 @@ import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
-import type { DistBenchResult, DistBenchRun } from '../src/sim/measured-costs.js';
+import { distBenchStartupMiB, type DistBenchResult, type DistBenchRun } from '../src/sim/measured-costs.js';
 import { PHASES, type Phases } from '../src/core/phases.js';
-import { bigFunctionStartupMiB, writeBigFunction } from './lib/big-function.js';
+import { writeBigFunction } from './lib/big-function.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,7 +40,7 @@ type Result = DistBenchResult;
 
 /** The benchmark's function with an image of `mib` MiB (see bench/lib/big-function.ts). */
 function makeFunction(dir: string, mib: number): void {
-  const startupMiB = bigFunctionStartupMiB(mib);
+  const startupMiB = distBenchStartupMiB(mib);
   writeBigFunction(dir, { entry: 'index.js', startupMiB, restMiB: mib - startupMiB });
   writeFileSync(
     join(dir, 'kindling.json'),

@@ -36,7 +36,8 @@ import { createProcessTier, defaultBaseEnv, type ProcessTier } from '../src/sand
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../src/sandbox/tier.js';
 import { hbarChart, svgDocument } from './lib/svg-plot.js';
 import { crunTrueFloor } from './lib/crun-floor.js';
-import { bigFunctionStartupMiB, writeBigFunction } from './lib/big-function.js';
+import { writeBigFunction } from './lib/big-function.js';
+import { distBenchStartupMiB } from '../src/sim/measured-costs.js';
 
 const quick = process.argv.includes('--quick');
 const merge = process.argv.includes('--merge');
@@ -50,7 +51,7 @@ const RUNS = quick ? 15 : 60;
 const IDLE_INSTANCES = quick ? 4 : 10;
 const round = (n: number) => Math.round(n * 100) / 100;
 /** The cluster benchmark's function reads this much at start in its full run (256 MiB image). */
-const BIG_STARTUP_MIB = bigFunctionStartupMiB(256);
+const BIG_STARTUP_MIB = distBenchStartupMiB(256);
 
 /** One tier and start path under test. */
 interface Subject {

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST_BENCH_STARTUP_FRACTION } from '../../src/sim/measured-costs.js';
 
 const MiB = 1024 * 1024;
 
@@ -19,11 +18,6 @@ export const BIG_FUNCTION_SOURCE = [
   'exports.handler = async () => ({ ok: true, startupBytes: startup.length });',
   '',
 ].join('\n');
-
-/** MiB of the image of `imageMiB` that the function reads at start. */
-export function bigFunctionStartupMiB(imageMiB: number): number {
-  return imageMiB * DIST_BENCH_STARTUP_FRACTION;
-}
 
 /**
  * Writes the function's entry `entry` and its startup file into `dir`; with `restMiB`, the rest of

@@ -97,6 +97,11 @@ export function bigFunctionColdStart(outDir: string): MeasuredBigFunctionStart |
  */
 export const DIST_BENCH_STARTUP_FRACTION = 1 / 16;
 
+/** MiB the cluster benchmark's function reads at start from an image of `imageMiB`. */
+export function distBenchStartupMiB(imageMiB: number): number {
+  return imageMiB * DIST_BENCH_STARTUP_FRACTION;
+}
+
 /** One run of the cluster benchmark, as `bench/dist.ts` writes it to `bench/results/dist.json`. */
 export interface DistBenchRun {
   strategy: string;

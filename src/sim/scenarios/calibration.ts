@@ -42,6 +42,7 @@ import {
   bigFunctionColdStart,
   DIST_BENCH_STARTUP_FRACTION,
   displayPath,
+  distBenchStartupMiB,
   findResult,
   sandboxColdStart,
   type DistBenchResult,
@@ -129,7 +130,7 @@ const TARGET_PCT = 20;
  */
 function measuredStart(outDir: string, imageMiB: number): MeasuredStart & { why?: string } {
   const big = bigFunctionColdStart(outDir);
-  const startupMiB = imageMiB * DIST_BENCH_STARTUP_FRACTION;
+  const startupMiB = distBenchStartupMiB(imageMiB);
   if (big && big.startupMiB === startupMiB) return big;
   const minimal = ['process/plain', 'process/runtime-snapshot']
     .map((tier) => sandboxColdStart(outDir, tier))
