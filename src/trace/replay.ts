@@ -126,7 +126,7 @@ function durationOf(fn: Trace['functions'][number], i: number): number {
   return fn.durationsMs?.[i] ?? fn.duration?.averageMs ?? DEFAULT_DURATION_MS;
 }
 
-/** The `error.code` of a Kindling error body, if it is one. */
+/** The `error` (code and message) of a Kindling error body; empty when the body is not one. */
 function errorOf(text: string): { code?: string; message?: string } {
   try {
     return (JSON.parse(text) as { error?: { code?: string; message?: string } }).error ?? {};
