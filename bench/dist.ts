@@ -4,12 +4,14 @@
  * links: 100 Mbit/s hosts, 200 Mbit/s registry) gets a function with a large node_modules deployed,
  * then a cold start of it on all N hosts at once (admin placement, `?host=`). Recorded per run: the
  * time until each host has run the handler (p50 and max) and the bytes the registry and the peers
- * served (from every worker's `GET /v1/worker/distribution`).
+ * served (from every worker's `GET /v1/worker/distribution`). The one-host runs are the simulator's
+ * calibration reference (`src/sim/one-host-reference.ts`): what the cluster's processes spend per MiB.
  *
- *   npm run bench:dist                      # 256 MiB image, N = 2, 4, 8, 16 (about 50 minutes)
- *   npm run bench:dist -- --quick           # 64 MiB image, N = 2, 4, 8 (results in dist-quick.json)
+ *   npm run bench:dist                      # 256 MiB image, N = 1, 2, 4, 8, 16 (about 55 minutes)
+ *   npm run bench:dist -- --quick           # 64 MiB image, N = 1, 2, 4, 8 (results in dist-quick.json)
  *   npm run bench:dist -- --mib 32 --hosts 2,4 # a custom run (also written to dist-quick.json)
- *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the others' runs
+ *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the other runs
+ *   npm run bench:dist -- --hosts 1 --merge # re-measure the one-host runs, keep the other runs
  *   npm run bench:dist -- --variants tree+lazy,registry+lazy [--merge]   # only these variants
  *   npm run bench:dist -- --plot-only [file]
  *
@@ -165,6 +167,7 @@ async function runOnce(
       strategy,
       lazy,
       hosts,
+      date: new Date().toISOString().slice(0, 10),
       allReadyS: round(sorted[sorted.length - 1]!),
       p50ReadyS: round(sorted[Math.floor((sorted.length - 1) / 2)]!),
       registryMiB: round(registry / MiB),
@@ -341,15 +344,14 @@ async function main(): Promise<void> {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const imageMiB = Number(flag('--mib') ?? (quick ? 64 : 256));
-  const hostCounts = (flag('--hosts') ?? (quick ? '2,4,8' : '2,4,8,16')).split(',').map(Number);
+  const hostCounts = (flag('--hosts') ?? (quick ? '1,2,4,8' : '1,2,4,8,16')).split(',').map(Number);
   if (!Number.isInteger(imageMiB) || imageMiB < 16 || hostCounts.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error('--mib takes a whole number of MiB (at least 16); --hosts a list like 2,4,8');
   const merge = args.includes('--merge');
-  // A subset merged into the full results (same image size and host counts) is not a custom run.
+  // A subset merged into the full results (same image size) is not a custom run.
   const custom =
     flag('--mib') !== undefined ||
-    flag('--hosts') !== undefined ||
-    (flag('--variants') !== undefined && !merge);
+    (!merge && (flag('--hosts') !== undefined || flag('--variants') !== undefined));
   const only = flag('--strategies')?.split(',');
   const variants: [string, boolean][] = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
     [s, false],
@@ -407,11 +409,13 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const name = ab ? 'dist-priority' : quick || custom ? 'dist-quick' : 'dist';
   if (merge) {
-    // Re-measure some variants and keep the other variants' runs from the file.
+    // Re-measure some variants at some host counts and keep the file's other runs.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;
     if (previous.imageMiB !== result.imageMiB) throw new Error('--merge needs the same image size');
-    const measured = new Set(variants.map(([s, l]) => `${s}${l ? '+lazy' : ''}`));
-    const kept = previous.runs.filter((r) => !measured.has(`${r.strategy}${r.lazy ? '+lazy' : ''}`));
+    const key = (r: Pick<Run, 'strategy' | 'lazy' | 'hosts'>) =>
+      `${r.strategy}${r.lazy ? '+lazy' : ''}@${r.hosts}`;
+    const measured = new Set(result.runs.map(key));
+    const kept = previous.runs.filter((r) => !measured.has(key(r)));
     result.runs = [...kept, ...result.runs].sort(
       (a, b) => a.hosts - b.hosts || variantsOrder(a) - variantsOrder(b),
     );

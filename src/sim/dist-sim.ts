@@ -53,6 +53,8 @@ export interface DistSimCpu {
   receiveMsPerMiB: number;
   /** A peer, or the registry, sending a block. */
   sendMsPerMiB: number;
+  /** The registry sending a block, when its process costs differ from a peer's; default `sendMsPerMiB`. */
+  registrySendMsPerMiB?: number;
   /** The control plane (the registry's node) per MiB any host fetches: its distribution API. */
   controlMsPerMiB: number;
   /** A host once its blocks are local, per MiB of image: verify, decompress, write the files. */
@@ -167,9 +169,15 @@ function check(o: DistSimOptions): void {
       bad(`cpu.machines must be "shared" or "per-host", got "${String(o.cpu.machines)}"`, {
         machines: o.cpu.machines,
       });
-    for (const k of ['sendMsPerMiB', 'controlMsPerMiB', 'materialiseMsPerMiB'] as const)
-      if (!(o.cpu[k] >= 0) || !Number.isFinite(o.cpu[k]))
-        bad(`cpu.${k} must be a finite number ≥ 0, got ${o.cpu[k]}`, { [k]: o.cpu[k] });
+    for (const k of [
+      'sendMsPerMiB',
+      'registrySendMsPerMiB',
+      'controlMsPerMiB',
+      'materialiseMsPerMiB',
+    ] as const) {
+      const v = o.cpu[k] ?? 0;
+      if (!(v >= 0) || !Number.isFinite(v)) bad(`cpu.${k} must be a finite number ≥ 0, got ${v}`, { [k]: v });
+    }
     // Cores, process cores and the receive cost (> 0) are checked by the network.
   }
 }
@@ -179,10 +187,12 @@ function nodeCpu(network: Network, cpu: DistSimCpu, node: string): NodeCpu {
   let machine = 'machine';
   if (cpu.machines === 'per-host') network.addMachine((machine = `${node}/machine`), cpu.cores);
   else if (!network.hasMachine(machine)) network.addMachine(machine, cpu.cores);
+  const sendMsPerMiB =
+    node === 'registry' ? (cpu.registrySendMsPerMiB ?? cpu.sendMsPerMiB) : cpu.sendMsPerMiB;
   return {
     machine,
     processCores: cpu.processCores ?? 1,
-    sendMsPerByte: cpu.sendMsPerMiB / MiB,
+    sendMsPerByte: sendMsPerMiB / MiB,
     receiveMsPerByte: cpu.receiveMsPerMiB / MiB,
   };
 }

@@ -107,6 +107,8 @@ export interface DistBenchRun {
   strategy: string;
   lazy: boolean;
   hosts: number;
+  /** Day of the measurement (YYYY-MM-DD); absent in runs before it was recorded. */
+  date?: string;
   allReadyS: number;
   p50ReadyS: number;
   registryMiB: number;

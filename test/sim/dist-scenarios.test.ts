@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO_RESULTS } from '../../src/sim/measured-costs.js';
+import { REPO_RESULTS, type DistBenchRun } from '../../src/sim/measured-costs.js';
 import { runCalibration, type CalibrationResult } from '../../src/sim/scenarios/calibration.js';
 import { runFaasnetScale, VARIANTS, type FaasnetScaleResult } from '../../src/sim/scenarios/faasnet-scale.js';
 import { getScenario, scenarioNames } from '../../src/sim/scenarios/index.js';
@@ -21,17 +21,17 @@ function withOut(fn: (out: string) => Promise<void>) {
   };
 }
 
-/** A dist-quick.json of an 8 MiB image on the test cluster's links, every run all ready in 1 s. */
+/** A dist-quick.json of an 8 MiB image on the test cluster's links; runs at 2 hosts, all ready in 1 s, unless given. */
 function writeFakeDist(
   out: string,
-  runs: { strategy: string; lazy: boolean; registryMiB: number; peerMiB: number }[],
+  runs: ({ strategy: string; lazy: boolean; registryMiB: number; peerMiB: number } & Partial<DistBenchRun>)[],
 ) {
   const dist = {
     imageMiB: 8,
     network: 'netns',
     nicMbit: 100,
     registryNicMbit: 200,
-    runs: runs.map((r) => ({ ...r, hosts: 2, allReadyS: 1, p50ReadyS: 1 })),
+    runs: runs.map((r) => ({ hosts: 2, allReadyS: 1, p50ReadyS: 1, ...r })),
   };
   writeFileSync(join(out, 'dist-quick.json'), JSON.stringify(dist));
 }
@@ -111,6 +111,55 @@ describe('distribution scenarios', () => {
       // A sandbox.json from before those rows.
       writeFileSync(join(out, 'sandbox.json'), JSON.stringify({ tiers: sandbox(0.5).tiers }));
       assert.match((await calibrate()).r.inputs.sandboxStartFrom, /has no rows for the benchmark's function/);
+    }),
+  );
+
+  it(
+    'calibration takes its costs and extra start time from the one-host runs, and does not count those',
+    withOut(async (out) => {
+      const roles = (workers: number) => ({
+        workers,
+        'control plane': 0.12,
+        interrupts: 0.02,
+        'kernel threads': 0.02,
+      });
+      // Whole-image runs faster than the model can be (8 MiB over 100 Mbit/s takes 0.7 s).
+      const one = { hosts: 1, registryMiB: 8, peerMiB: 0, allReadyS: 0.1 };
+      writeFakeDist(out, [
+        { ...one, strategy: 'registry', lazy: false, waveCpuByRoleS: roles(0.3) },
+        { ...one, strategy: 'tree', lazy: false, waveCpuByRoleS: roles(0.4) },
+        { ...one, strategy: 'swarm', lazy: false, waveCpuByRoleS: roles(0.6) },
+        // Far slower than any model of 0.5 MiB over 100 Mbit/s: the rest is start time beyond the model.
+        { ...one, strategy: 'tree', lazy: true, allReadyS: 3 },
+        { strategy: 'tree', lazy: true, registryMiB: 8, peerMiB: 8, allReadyS: 3.5 },
+        { strategy: 'registry', lazy: false, registryMiB: 16, peerMiB: 0, allReadyS: 3.5 },
+      ]);
+      const lines: string[] = [];
+      const r = await runCalibration({ outDir: out, say: (l) => lines.push(l), write: false });
+      const ref = r.inputs.oneHost!;
+      // Medians over the three runs: 0.4 CPU-s of the worker for 8 MiB.
+      assert.equal(ref.runs, 3);
+      assert.equal(ref.workerMsPerMiB, 50);
+      assert.equal(ref.controlPlaneMsPerMiB, 15);
+      assert.equal(ref.kernelMsPerMiB, 5);
+      const bench = r.inputs.cpu;
+      const r3 = (v: number) => Math.round(v * 1000) / 1000;
+      assert.equal(ref.workerScale, r3(50 / (bench.receiveMsPerMiB + bench.materialiseMsPerMiB)));
+      assert.equal(ref.cpu.registrySendMsPerMiB, r3(bench.sendMsPerMiB * ref.controlPlaneScale));
+      assert.ok(ref.extraStartS.lazy > 2, `extra lazy start ${ref.extraStartS.lazy} s`);
+      assert.equal(ref.extraStartS.whole, 0); // clamped: never faster than the model
+      // The reference runs are not counted; the lazy one is matched by construction.
+      const lazyRef = r.rows.find((x) => x.hosts === 1 && x.lazy)!;
+      assert.equal(lazyRef.reference, true);
+      assert.ok(Math.abs(lazyRef.errorPct!) < 1, `reference error ${lazyRef.errorPct}%`);
+      assert.equal(r.compared, 2);
+      // The 2-host lazy run waits as long as the reference did; without the reference it does not.
+      const tree = r.rows.find((x) => x.strategy === 'tree' && x.hosts === 2)!;
+      assert.ok(tree.simAllReadyS > ref.extraStartS.lazy);
+      assert.ok(tree.simBenchCpuOnlyAllReadyS < tree.simAllReadyS - 2);
+      assert.ok(
+        lines.some((l) => l.startsWith('one-host reference (median of 3 runs): the worker 50 CPU-ms/MiB')),
+      );
     }),
   );
 

@@ -49,6 +49,7 @@ import {
   type DistBenchRun,
   type MeasuredStart,
 } from '../measured-costs.js';
+import { extraStartS, oneHostCosts, scaleToOneHost, type OneHostCosts } from '../one-host-reference.js';
 import type { Scenario } from './registry.js';
 
 const MiB = 1024 * 1024;
@@ -68,6 +69,8 @@ export interface CalibrationRow {
   strategy: string;
   lazy: boolean;
   hosts: number;
+  /** A one-host run: the reference the inputs were taken from, so not counted as compared. */
+  reference: boolean;
   simAllReadyS: number;
   simP50ReadyS: number;
   simRegistryMiB: number;
@@ -90,6 +93,22 @@ export interface CalibrationRow {
   /** The same run with the CPU model at nominal link rates (no header overhead), and its error, %. */
   simNominalLinksAllReadyS: number;
   nominalLinksErrorPct: number | null;
+  /** The same run with bench:cpu's costs as they are and no extra start time (no one-host reference), and its error, %. */
+  simBenchCpuOnlyAllReadyS: number;
+  benchCpuOnlyErrorPct: number | null;
+}
+
+/** The one-host reference: the processes' costs, the scaled CPU inputs, the start time beyond the model. */
+export interface OneHostInputs extends OneHostCosts {
+  cpu: DistSimCpu;
+  /** Seconds the one-host run took beyond the model's, whole image and lazy (0 when not measured). */
+  extraStartS: { whole: number; lazy: number };
+}
+
+/** Runs within the target, of those compared, split into whole-image and lazy runs. */
+export interface WithinTarget {
+  whole: { withinTarget: number; compared: number };
+  lazy: { withinTarget: number; compared: number };
 }
 
 /** The results file. */
@@ -108,19 +127,31 @@ export interface CalibrationResult {
     cpuFrom: string;
     /** Goodput of a shaped link as a fraction of its rate (1 when not measured); the model's links run at rate × this. */
     linkGoodputFraction: number;
+    /**
+     * The benchmark's one-host runs as the reference (`one-host-reference.ts`); null without them,
+     * when the model runs on bench:cpu's costs as they are.
+     */
+    oneHost: OneHostInputs | null;
   };
   targetPct: number;
   rows: CalibrationRow[];
-  /** Runs within the target, of those compared; `byKind` splits them into whole-image and lazy runs. */
+  /** Runs within the target, of those compared (1-host reference runs are not); `byKind` splits them into whole-image and lazy runs. */
   withinTarget: number;
   compared: number;
-  byKind: {
-    whole: { withinTarget: number; compared: number };
-    lazy: { withinTarget: number; compared: number };
-  };
+  byKind: WithinTarget;
+  /** The same count with bench:cpu's costs as they are and no one-host reference. */
+  benchCpuOnly: WithinTarget;
 }
 
 const TARGET_PCT = 20;
+const STRATEGIES = ['registry', 'swarm', 'tree'] as const;
+
+/** A run to simulate (and compare, when the benchmark measured it). */
+interface Wanted {
+  strategy: string;
+  lazy: boolean;
+  hosts: number;
+}
 
 /**
  * The sandbox start the model charges each host: the cluster benchmark's own function (it reads its
@@ -200,37 +231,75 @@ export async function runCalibration(opts: {
   say(
     `inputs: sandbox start ${start.coldP50Ms} ms (${start.tier}${start.why ? `; ${start.why}` : ''}); CPU model: every host and the control plane on one machine of ${cores} cores, one core per process; CPU ms/MiB receive ${cpu.receiveMsPerMiB}, send ${cpu.sendMsPerMiB}, control plane ${cpu.controlMsPerMiB}, materialise ${cpu.materialiseMsPerMiB}, from ${cpuFrom}; links at ${round(100 * goodput, 1)}% of their rate (${m?.network === 'loopback' ? 'a loopback cluster: its limits count payload only' : measuredCpu.linkGoodputFraction === undefined ? 'not measured: no netns path in the costs file' : 'plain TCP over a shaped link, same file'})`,
   );
-  const wanted: { strategy: string; lazy: boolean; hosts: number }[] = m
+  const wanted: Wanted[] = m
     ? m.runs.map((r) => ({ strategy: r.strategy, lazy: r.lazy, hosts: r.hosts }))
     : (opts.quick ? [2, 4] : [2, 4, 8, 16]).flatMap((hosts) =>
-        ['registry', 'swarm', 'tree'].map((strategy) => ({ strategy, lazy: false, hosts })),
+        STRATEGIES.map((strategy) => ({ strategy, lazy: false, hosts })),
       );
+  const simulate = (w: Wanted, o: { cpu?: DistSimCpu; linkFraction: number; extraStartS?: number }) =>
+    simulateDistribution({
+      strategy: w.strategy as DistSimStrategy,
+      hosts: w.hosts,
+      imageBytes: imageMiB * MiB,
+      pieceBytes: BLOCK,
+      // A lazy run's hosts start once the function's startup working set is local: the part of
+      // the image the benchmark's function reads at start (its recorder host has left by then).
+      ...(w.lazy ? { lazy: true, workingSetFraction: DIST_BENCH_STARTUP_FRACTION } : { lazy: false }),
+      // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
+      treePipelineDepth: TREE_PIPELINE_DEPTH,
+      hostMbps: hostMbps * o.linkFraction,
+      registryMbps: registryMbps * o.linkFraction,
+      containerStartMs: start.coldP50Ms,
+      ...(o.cpu ? { cpu: o.cpu } : {}),
+      ...(o.extraStartS ? { hostReadyMs: 1000 * o.extraStartS } : {}),
+    });
+  const measuredRun = (w: Wanted) =>
+    m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
+
+  // The benchmark's one-host runs, when it has them, set the costs and the extra start time.
+  const costs = m && oneHostCosts(m.runs, cpu);
+  let oneHost: OneHostInputs | null = null;
+  if (costs) {
+    const scaled = scaleToOneHost(cpu, costs);
+    const extra = { whole: 0, lazy: 0 };
+    for (const lazy of [false, true]) {
+      const pairs: { measuredS: number; simulatedS: number }[] = [];
+      for (const strategy of STRATEGIES) {
+        const w = { strategy, lazy, hosts: 1 };
+        const real = measuredRun(w);
+        if (real)
+          pairs.push({
+            measuredS: real.allReadyS,
+            simulatedS: (await simulate(w, { cpu: scaled, linkFraction: goodput })).allStartedS,
+          });
+      }
+      extra[lazy ? 'lazy' : 'whole'] = extraStartS(pairs);
+    }
+    oneHost = { ...costs, cpu: scaled, extraStartS: extra };
+    say(
+      `one-host reference (median of ${costs.runs} runs): the worker ${costs.workerMsPerMiB} CPU-ms/MiB (${costs.workerScale}× bench:cpu's receive + materialise), the control plane ${costs.controlPlaneMsPerMiB} (${costs.controlPlaneScale}× send + control), the kernel ${costs.kernelMsPerMiB}; start beyond the model ${extra.whole} s whole image, ${extra.lazy} s lazy`,
+    );
+  } else if (m)
+    say(
+      `no one-host runs with per-role CPU in ${displayPath(measured!.file)}: bench:cpu's costs as they are (run \`npm run bench:dist -- --hosts 1 --merge\`)`,
+    );
+
   const rows: CalibrationRow[] = [];
   for (const w of wanted) {
-    if (!['registry', 'swarm', 'tree'].includes(w.strategy)) {
+    if (!(STRATEGIES as readonly string[]).includes(w.strategy)) {
       say(`skipping a measured run of unknown strategy "${w.strategy}"`);
       continue;
     }
-    const run = (withCpu: boolean, linkFraction: number) =>
-      simulateDistribution({
-        strategy: w.strategy as DistSimStrategy,
-        hosts: w.hosts,
-        imageBytes: imageMiB * MiB,
-        pieceBytes: BLOCK,
-        // A lazy run's hosts start once the function's startup working set is local: the part of
-        // the image the benchmark's function reads at start (its recorder host has left by then).
-        ...(w.lazy ? { lazy: true, workingSetFraction: DIST_BENCH_STARTUP_FRACTION } : { lazy: false }),
-        // As cluster mode runs the tree (see TreeStrategyInit.pipelineDepth).
-        treePipelineDepth: TREE_PIPELINE_DEPTH,
-        hostMbps: hostMbps * linkFraction,
-        registryMbps: registryMbps * linkFraction,
-        containerStartMs: start.coldP50Ms,
-        ...(withCpu ? { cpu } : {}),
-      });
-    const r = await run(true, goodput);
-    const net = await run(false, 1);
-    const nominal = await run(true, 1);
-    const real = m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
+    const inputs = {
+      cpu: oneHost?.cpu ?? cpu,
+      extraStartS: oneHost?.extraStartS[w.lazy ? 'lazy' : 'whole'] ?? 0,
+    };
+    const r = await simulate(w, { ...inputs, linkFraction: goodput });
+    const net = await simulate(w, { linkFraction: 1 });
+    const nominal = await simulate(w, { ...inputs, linkFraction: 1 });
+    const benchCpuOnly = oneHost ? await simulate(w, { cpu, linkFraction: goodput }) : r;
+    const real = measuredRun(w);
+    const reference = w.hosts === 1 && oneHost !== null;
     const err = (sim: number) => (real ? round((100 * (sim - real.allReadyS)) / real.allReadyS, 1) : null);
     const errorPct = err(r.allStartedS);
     // A lazy host is ready with its working set; the model stops before the rest of its image is local.
@@ -240,6 +309,7 @@ export async function runCalibration(opts: {
       strategy: w.strategy,
       lazy: w.lazy,
       hosts: w.hosts,
+      reference,
       simAllReadyS: r.allStartedS,
       simP50ReadyS: r.p50StartedS,
       simRegistryMiB: r.registryMiB,
@@ -259,20 +329,31 @@ export async function runCalibration(opts: {
       networkOnlyErrorPct: err(net.allStartedS),
       simNominalLinksAllReadyS: nominal.allStartedS,
       nominalLinksErrorPct: err(nominal.allStartedS),
+      simBenchCpuOnlyAllReadyS: benchCpuOnly.allStartedS,
+      benchCpuOnlyErrorPct: err(benchCpuOnly.allStartedS),
     });
     say(
       `${(w.strategy + (w.lazy ? '+lazy' : '')).padEnd(14)} N=${String(w.hosts).padStart(2)}  sim ${r.allStartedS.toFixed(2).padStart(7)} s` +
         (real
-          ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${errorPct! >= 0 ? '+' : ''}${errorPct}%` +
+          ? `  measured ${real.allReadyS.toFixed(2).padStart(7)} s  error ${signed(errorPct)}` +
+            (reference ? ' (the reference run)' : '') +
             (realWhole !== null && simWholeImageS !== null
               ? `   whole image: sim ${simWholeImageS.toFixed(2)} s, measured ${realWhole.toFixed(2)} s`
               : '') +
-            `   (network alone: ${net.allStartedS.toFixed(2)} s, ${signed(err(net.allStartedS))}; CPU at nominal link rates: ${nominal.allStartedS.toFixed(2)} s, ${signed(err(nominal.allStartedS))})`
+            `   (bench:cpu's costs alone: ${benchCpuOnly.allStartedS.toFixed(2)} s, ${signed(err(benchCpuOnly.allStartedS))}; network alone: ${net.allStartedS.toFixed(2)} s, ${signed(err(net.allStartedS))}; CPU at nominal link rates: ${nominal.allStartedS.toFixed(2)} s, ${signed(err(nominal.allStartedS))})`
           : '  (no measurement)'),
     );
   }
-  const compared = rows.filter((r) => r.errorPct !== null);
-  const within = (rs: CalibrationRow[]) => rs.filter((r) => Math.abs(r.errorPct!) <= TARGET_PCT).length;
+  const compared = rows.filter((r) => r.errorPct !== null && !r.reference);
+  const withinTarget = (pick: (r: CalibrationRow) => number | null): WithinTarget => {
+    const count = (lazy: boolean) => {
+      const rs = compared.filter((r) => r.lazy === lazy);
+      return { withinTarget: rs.filter((r) => Math.abs(pick(r)!) <= TARGET_PCT).length, compared: rs.length };
+    };
+    return { whole: count(false), lazy: count(true) };
+  };
+  const byKind = withinTarget((r) => r.errorPct);
+  const benchCpuOnly = withinTarget((r) => r.benchCpuOnlyErrorPct);
   const result: CalibrationResult = {
     measuredFrom: measured ? displayPath(measured.file) : null,
     note,
@@ -286,31 +367,26 @@ export async function runCalibration(opts: {
       cpu,
       cpuFrom,
       linkGoodputFraction: goodput,
+      oneHost,
     },
     targetPct: TARGET_PCT,
     rows,
-    withinTarget: within(compared),
+    withinTarget: byKind.whole.withinTarget + byKind.lazy.withinTarget,
     compared: compared.length,
-    byKind: {
-      whole: {
-        withinTarget: within(compared.filter((r) => !r.lazy)),
-        compared: compared.filter((r) => !r.lazy).length,
-      },
-      lazy: {
-        withinTarget: within(compared.filter((r) => r.lazy)),
-        compared: compared.filter((r) => r.lazy).length,
-      },
-    },
+    byKind,
+    benchCpuOnly,
   };
   if (compared.length > 0) {
     const whole = compared.filter((r) => !r.lazy);
     const netWithin = whole.filter((r) => Math.abs(r.networkOnlyErrorPct!) <= TARGET_PCT).length;
     say(
-      `whole-image runs: ${result.byKind.whole.withinTarget} of ${whole.length} within ±${TARGET_PCT}% of the measurement (the network alone: ${netWithin} of ${whole.length})`,
+      `whole-image runs: ${byKind.whole.withinTarget} of ${byKind.whole.compared} within ±${TARGET_PCT}% of the measurement (the network alone: ${netWithin} of ${whole.length})`,
     );
-    if (result.byKind.lazy.compared > 0)
+    if (byKind.lazy.compared > 0)
+      say(`lazy runs: ${byKind.lazy.withinTarget} of ${byKind.lazy.compared} within ±${TARGET_PCT}%`);
+    if (oneHost)
       say(
-        `lazy runs: ${result.byKind.lazy.withinTarget} of ${result.byKind.lazy.compared} within ±${TARGET_PCT}% (not calibrated: see the README)`,
+        `with bench:cpu's costs alone (no one-host reference): whole image ${benchCpuOnly.whole.withinTarget} of ${benchCpuOnly.whole.compared}, lazy ${benchCpuOnly.lazy.withinTarget} of ${benchCpuOnly.lazy.compared}; the one-host runs are the reference and not counted`,
       );
   }
   if (opts.write !== false) {
