@@ -20,7 +20,12 @@
  * - the sandbox cold start of the benchmark's own function (it reads its startup file at load): the
  *   faster of the process tier's plain and runtime-snapshot starts (a cluster worker's tier picks
  *   the faster by a trial), median from `bench/results/sandbox.json`, as CPU work on the host (a
- *   minimal function's when that file has no rows for it at this image's startup size, said so).
+ *   minimal function's when that file has no rows for it at this image's startup size, said so);
+ * - the benchmark's one-host runs, when it has them (`one-host-reference.ts`): bench:cpu's costs
+ *   scaled to what the cluster's own worker, control plane and kernel spent per MiB there, and the
+ *   time those runs took beyond the model, charged to every host before its first start. They are
+ *   the reference and not counted; the runs at 2-16 hosts are compared, and also simulated with
+ *   bench:cpu's costs alone to show what the reference changes.
  * Each run is also simulated with nominal link rates and no CPU (the network alone) and with the
  * CPU at nominal link rates, to show what each part adds. Lazy runs start each host once the
  * benchmark function's startup working set (the part of the image it reads) is local.
@@ -436,6 +441,6 @@ function plot(r: CalibrationResult): string {
 export const calibrationScenario: Scenario = {
   name: 'calibration',
   description:
-    'the distribution model at 2-16 hosts with the test cluster’s bandwidths, against the real cluster benchmark (bench/results/dist.json): error of the all-hosts-ready time per run',
+    'the distribution model with the test cluster’s bandwidths, calibrated at one host and compared with the real cluster benchmark at 2-16 hosts (bench/results/dist.json): error of the all-hosts-ready time per run',
   run: ({ outDir, say }) => runCalibration({ outDir, say }),
 };
