@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { heapTuningFlags } from './heap-tuning.js';
 import { withMallocTuning } from './malloc-tuning.js';
 import { buildNetnsNetwork, type ClusterNetwork } from './netns.js';
 
@@ -120,7 +121,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   process.once('SIGTERM', onSignal);
 
   const run = (ns: string | undefined, name: string, args: string[], env: Record<string, string> = {}) => {
-    const argv = [process.execPath, opts.cliPath, ...args];
+    const argv = [process.execPath, ...heapTuningFlags(process.env), opts.cliPath, ...args];
     const options = {
       stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
       env: withMallocTuning({ ...process.env, ...env }),
