@@ -382,10 +382,9 @@ export async function runCalibration(opts: {
     benchCpuOnly,
   };
   if (compared.length > 0) {
-    const whole = compared.filter((r) => !r.lazy);
-    const netWithin = whole.filter((r) => Math.abs(r.networkOnlyErrorPct!) <= TARGET_PCT).length;
+    const networkOnly = withinTarget((r) => r.networkOnlyErrorPct).whole;
     say(
-      `whole-image runs: ${byKind.whole.withinTarget} of ${byKind.whole.compared} within ±${TARGET_PCT}% of the measurement (the network alone: ${netWithin} of ${whole.length})`,
+      `whole-image runs: ${byKind.whole.withinTarget} of ${byKind.whole.compared} within ±${TARGET_PCT}% of the measurement (the network alone: ${networkOnly.withinTarget} of ${networkOnly.compared})`,
     );
     if (byKind.lazy.compared > 0)
       say(`lazy runs: ${byKind.lazy.withinTarget} of ${byKind.lazy.compared} within ±${TARGET_PCT}%`);
