@@ -284,6 +284,8 @@ function phaseStat(all: Phases[], pick: (sorted: number[]) => number): Record<st
   for (const p of PHASES) out[p] = Math.round(pick(all.map((x) => x[p]).sort((a, b) => a - b)));
   return out;
 }
+/** A run's variant as the CLI and the plot name it: `tree`, `tree+lazy`. */
+const variantName = (r: Pick<Run, 'strategy' | 'lazy'>) => `${r.strategy}${r.lazy ? '+lazy' : ''}`;
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -296,13 +298,11 @@ async function invokeOn(url: string, key: string, host: string): Promise<void> {
 }
 
 function plot(result: Result): string {
-  const strategies = [...new Set(result.runs.map((r) => `${r.strategy}${r.lazy ? '+lazy' : ''}`))];
+  const strategies = [...new Set(result.runs.map(variantName))];
   const series = (pick: (r: Run) => number) =>
     strategies.map((name) => ({
       name,
-      points: result.runs
-        .filter((r) => `${r.strategy}${r.lazy ? '+lazy' : ''}` === name)
-        .map((r) => ({ x: r.hosts, y: pick(r) })),
+      points: result.runs.filter((r) => variantName(r) === name).map((r) => ({ x: r.hosts, y: pick(r) })),
     }));
   const where = `${result.imageMiB} MiB image, ${result.nicMbit} Mbit/s hosts, ${result.registryNicMbit} Mbit/s registry (${result.network})`;
   return svgDocument(
@@ -360,7 +360,7 @@ async function main(): Promise<void> {
   // `--variants tree+lazy,registry`: only these strategy/lazy combinations (written to dist-quick.json).
   const pickVariants = flag('--variants')?.split(',');
   if (pickVariants) {
-    const names = variants.map(([s, l]) => `${s}${l ? '+lazy' : ''}`);
+    const names = variants.map(([strategy, lazy]) => variantName({ strategy, lazy }));
     const unknown = pickVariants.filter((v) => !names.includes(v));
     if (unknown.length)
       throw new Error(`--variants: unknown ${unknown.join(', ')}; known: ${names.join(', ')}`);
@@ -412,8 +412,7 @@ async function main(): Promise<void> {
     // Re-measure some variants at some host counts and keep the file's other runs.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;
     if (previous.imageMiB !== result.imageMiB) throw new Error('--merge needs the same image size');
-    const key = (r: Pick<Run, 'strategy' | 'lazy' | 'hosts'>) =>
-      `${r.strategy}${r.lazy ? '+lazy' : ''}@${r.hosts}`;
+    const key = (r: Run) => `${variantName(r)}@${r.hosts}`;
     const measured = new Set(result.runs.map(key));
     const kept = previous.runs.filter((r) => !measured.has(key(r)));
     result.runs = [...kept, ...result.runs].sort(
