@@ -11,13 +11,13 @@
  * - `peer`: a worker's peer blob server: read from the block store, verify, send;
  * - `control`: the control plane's distribution API answering the fetcher's batched sources and
  *   stored requests (tree strategy, as cluster mode runs it).
- * Paths: `netns` — the three processes in network namespaces joined by veth pairs with tc token
- * buckets (100 Mbit/s hosts, a 200 Mbit/s control plane), as the test cluster runs them (needs
+ * Paths: `netns` — the three processes in network namespaces joined by veth pairs shaped with tc
+ * (`src/cluster/link-shaping.ts`; 100 Mbit/s hosts, a 200 Mbit/s control plane), as the test cluster runs them (needs
  * root and iproute2; skipped otherwise, said so); `loopback` — the same processes on 127.0.0.1,
  * unshaped. Plus materialisation: the CPU time of the real `materializeImage` writing the image's
  * files from a local block cache (read, verify, decompress, write), in a process of its own. And, on the
  * netns path, the goodput of a plain TCP stream over one shaped 100 Mbit/s link (no Kindling code:
- * Ethernet, IP and TCP headers and the token bucket's own behaviour), as a fraction of the nominal
+ * Ethernet, IP and TCP headers and the shaper's own behaviour), as a fraction of the nominal
  * rate: what a shaped link delivers to any application.
  *
  * Each path runs a warm-up fetch and `--passes` fetches of `--mib` MiB (fresh store each time) and
@@ -261,7 +261,7 @@ async function measureMaterialise(
 
 /**
  * Goodput of one plain TCP stream (Node sockets, 64 MiB) over a link shaped like a host's, as a
- * fraction of the shaping rate: the headers and the token bucket's behaviour, no Kindling code.
+ * fraction of the shaping rate: the headers and the shaper's behaviour, no Kindling code.
  */
 function linkGoodput(ns: { from: string; to: string; ip: string }, bits: number): number {
   const bytes = 64 * MiB;
@@ -318,7 +318,7 @@ async function main(): Promise<void> {
     const why = netnsUnavailable();
     if (why) console.log(`netns path skipped: ${why}`);
     else {
-      console.log(`netns path (veth + tc tbf, 100 Mbit/s hosts, 200 Mbit/s control plane), ${mib} MiB:`);
+      console.log(`netns path (veth + tc htb, 100 Mbit/s hosts, 200 Mbit/s control plane), ${mib} MiB:`);
       const net = buildNetnsNetwork({
         hosts: 2,
         nicBitsPerSec: 100e6,

@@ -13,6 +13,7 @@
  *   npm run bench:dist -- --strategies swarm --merge   # re-measure one strategy, keep the other runs
  *   npm run bench:dist -- --hosts 1 --merge # re-measure the one-host runs, keep the other runs
  *   npm run bench:dist -- --variants tree+lazy,registry+lazy [--merge]   # only these variants
+ *   npm run bench:dist -- --ab-queue --variants registry+lazy --hosts 16   # fair queues vs one FIFO
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
@@ -25,6 +26,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
+import { parseLinkQueue, type LinkQueue } from '../src/cluster/link-shaping.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
 import { distBenchStartupMiB, type DistBenchResult, type DistBenchRun } from '../src/sim/measured-costs.js';
@@ -61,7 +63,10 @@ async function runOnce(
   hosts: number,
   network: 'netns' | 'loopback',
   lazy: boolean,
-  backgroundPriority = true,
+  {
+    backgroundPriority = true,
+    linkQueue = 'fair',
+  }: { backgroundPriority?: boolean; linkQueue?: LinkQueue } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
   const cluster = await startLocalCluster({
@@ -69,6 +74,7 @@ async function runOnce(
     hosts: lazy ? hosts + 1 : hosts,
     nicBitsPerSec: 100e6,
     registryNicBitsPerSec: 200e6,
+    linkQueue,
     dataDir,
     cliPath,
     controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
@@ -179,6 +185,7 @@ async function runOnce(
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
       ...(backgroundPriority ? {} : { backgroundPriority }),
+      ...(network === 'netns' ? { linkQueue } : {}),
       ...(cpuAtLast !== undefined && cpu0 !== undefined // both or neither: /proc/stat is there or not
         ? {
             waveCpuS: round(cpuAtLast - cpu0),
@@ -286,6 +293,11 @@ function phaseStat(all: Phases[], pick: (sorted: number[]) => number): Record<st
 }
 /** A run's variant as the CLI and the plot name it: `tree`, `tree+lazy`. */
 const variantName = (r: Pick<Run, 'strategy' | 'lazy'>) => `${r.strategy}${r.lazy ? '+lazy' : ''}`;
+/** A run's line in the plot: its variant, and what an A/B comparison changed (`registry+lazy (fifo)`). */
+const seriesName = (r: Run) =>
+  variantName(r) +
+  (r.backgroundPriority === false ? ' (no prio)' : '') +
+  (r.linkQueue === 'fifo' ? ' (fifo)' : '');
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -298,11 +310,11 @@ async function invokeOn(url: string, key: string, host: string): Promise<void> {
 }
 
 function plot(result: Result): string {
-  const strategies = [...new Set(result.runs.map(variantName))];
+  const strategies = [...new Set(result.runs.map(seriesName))];
   const series = (pick: (r: Run) => number) =>
     strategies.map((name) => ({
       name,
-      points: result.runs.filter((r) => variantName(r) === name).map((r) => ({ x: r.hosts, y: pick(r) })),
+      points: result.runs.filter((r) => seriesName(r) === name).map((r) => ({ x: r.hosts, y: pick(r) })),
     }));
   const where = `${result.imageMiB} MiB image, ${result.nicMbit} Mbit/s hosts, ${result.registryNicMbit} Mbit/s registry (${result.network})`;
   return svgDocument(
@@ -351,6 +363,7 @@ async function main(): Promise<void> {
   // A subset merged into the full results (same image size) is not a custom run.
   const custom =
     flag('--mib') !== undefined ||
+    flag('--link-queue') !== undefined ||
     (!merge && (flag('--hosts') !== undefined || flag('--variants') !== undefined));
   const only = flag('--strategies')?.split(',');
   const variants: [string, boolean][] = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
@@ -383,31 +396,51 @@ async function main(): Promise<void> {
     runs: [],
   };
   // `--ab-priority`: each lazy run twice in a row, with and without background priority.
-  const ab = args.includes('--ab-priority');
+  // `--ab-queue`: each run twice in a row, the links with a fair queue per peer and with one FIFO.
+  const abPriority = args.includes('--ab-priority');
+  const abQueue = args.includes('--ab-queue');
+  if (abPriority && abQueue)
+    throw new Error('--ab-priority and --ab-queue are separate comparisons: pick one');
+  const linkQueue = parseLinkQueue(flag('--link-queue') ?? 'fair');
+  type Setting = { backgroundPriority: boolean; linkQueue: LinkQueue };
+  const settingsOf = (lazy: boolean): Setting[] =>
+    abPriority && lazy
+      ? [
+          { backgroundPriority: true, linkQueue },
+          { backgroundPriority: false, linkQueue },
+        ]
+      : abQueue
+        ? [
+            { backgroundPriority: true, linkQueue: 'fair' },
+            { backgroundPriority: true, linkQueue: 'fifo' },
+          ]
+        : [{ backgroundPriority: true, linkQueue }];
   try {
     for (const hosts of hostCounts) {
-      const plan: [string, boolean, boolean][] = variants.flatMap(([s, l]): [string, boolean, boolean][] =>
-        ab && l
-          ? [
-              [s, l, true],
-              [s, l, false],
-            ]
-          : [[s, l, true]],
-      );
-      for (const [strategy, lazy, priority] of plan) {
-        const run = await runOnce(fnDir, strategy, hosts, network, lazy, priority);
-        result.runs.push(run);
-        console.log(
-          `${(strategy + (lazy ? '+lazy' : '') + (priority ? '' : ' (no prio)')).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.waveCpuS !== undefined ? `  CPU ${run.waveCpuS.toFixed(1)} s (${Math.round(100 * run.waveCpuShare!)}% of the cores)` : ''}${run.failures ? `  FAILURES ${run.failures}` : ''}`,
-        );
-        console.log(`  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`);
+      for (const [strategy, lazy] of variants) {
+        for (const setting of settingsOf(lazy)) {
+          const run = await runOnce(fnDir, strategy, hosts, network, lazy, setting);
+          result.runs.push(run);
+          console.log(
+            `${seriesName(run).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.waveCpuS !== undefined ? `  CPU ${run.waveCpuS.toFixed(1)} s (${Math.round(100 * run.waveCpuShare!)}% of the cores)` : ''}${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+          );
+          console.log(
+            `  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`,
+          );
+        }
       }
     }
   } finally {
     rmSync(fnDir, { recursive: true, force: true });
   }
   mkdirSync(outDir, { recursive: true });
-  const name = ab ? 'dist-priority' : quick || custom ? 'dist-quick' : 'dist';
+  const name = abPriority
+    ? 'dist-priority'
+    : abQueue
+      ? 'dist-queue'
+      : quick || custom
+        ? 'dist-quick'
+        : 'dist';
   if (merge) {
     // Re-measure some variants at some host counts and keep the file's other runs.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;

@@ -102,6 +102,11 @@ cluster
   .option('--nic <rate>', "each worker's link rate each way", '100mbit')
   .option('--registry-nic <rate>', "the control plane's (registry's) link rate each way", '200mbit')
   .option('--latency <ms>', 'one-way delay per link (needs the netem qdisc)', '0ms')
+  .option(
+    '--link-queue <queue>',
+    'what waits for a link: fair (a queue per peer) or fifo (one queue)',
+    'fair',
+  )
   .option('--data <dir>', 'data directory of the cluster', '.kindling-cluster')
   .option('--port <port>', 'control plane port')
   .option('--distribution <strategy>', 'image distribution: registry, swarm or tree')

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { KindlingError } from '../core/errors.js';
 import { heapTuningFlags } from './heap-tuning.js';
 import { withMallocTuning } from './malloc-tuning.js';
+import type { LinkQueue } from './link-shaping.js';
 import { buildNetnsNetwork, type ClusterNetwork } from './netns.js';
 
 export interface LocalClusterOptions {
@@ -28,6 +29,8 @@ export interface LocalClusterOptions {
   registryNicBitsPerSec: number;
   /** One-way delay per link, ms (netns only, needs netem). */
   latencyMs?: number;
+  /** How each shaped link queues: a fair queue per peer (default) or one FIFO (netns only). */
+  linkQueue?: LinkQueue;
   dataDir: string;
   /** The `kindling` entry script. */
   cliPath: string;
@@ -58,6 +61,11 @@ export interface LocalCluster {
   warnings: string[];
   /** Cuts the registry off from the workers, or restores it (netns only; see ClusterNetwork). */
   setRegistryReachable(reachable: boolean): void;
+  /**
+   * Bytes a host (`control` or a worker's id) has sent over its link to each peer so far, by the
+   * peer's name (`control`, `registry`, a worker's id, or an address). Netns with fair queues only.
+   */
+  uploadByPeer(host: string): Map<string, number>;
   /** SIGKILLs a worker (a host failure). */
   kill(hostId: string): void;
   /** Stops a worker gracefully (it deregisters and leaves image distribution); resolves once it exited. */
@@ -75,6 +83,12 @@ function loopbackNetwork(hosts: number): ClusterNetwork {
       throw new KindlingError(
         'KINDLING_UNAVAILABLE',
         'a loopback cluster cannot cut the registry off (it shares the control plane address): use the netns cluster',
+      );
+    },
+    uploadByPeer() {
+      throw new KindlingError(
+        'KINDLING_UNAVAILABLE',
+        'a loopback cluster has no shaped links to count: use the netns cluster',
       );
     },
     workerIps: Array.from({ length: hosts }, () => '127.0.0.1'),
@@ -225,6 +239,17 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       hosts,
       warnings: net.warnings,
       setRegistryReachable: (reachable) => net.setRegistryReachable(reachable),
+      uploadByPeer(host) {
+        const index = hosts.findIndex((h) => h.id === host);
+        if (host !== 'control' && index < 0) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${host}`);
+        const names = new Map<string, string>([
+          [net.controlIp, 'control'],
+          [net.registryIp, 'registry'],
+          ...net.workerIps.map((ip, i): [string, string] => [ip, hosts[i]?.id ?? ip]),
+        ]);
+        const sent = net.uploadByPeer(host === 'control' ? 'control' : index);
+        return new Map([...sent].map(([ip, bytes]) => [names.get(ip) ?? ip, bytes]));
+      },
       kill(hostId) {
         const host = hosts.find((h) => h.id === hostId);
         if (!host) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${hostId}`);

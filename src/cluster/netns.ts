@@ -1,7 +1,8 @@
 /**
  * A test cluster on one machine: one network namespace per host, joined by veth pairs to a bridge
- * that lives in a namespace of its own, each host's link limited with `tc` (a token bucket each
- * way: the host side shapes its upload, the bridge side its download). The control plane runs in
+ * that lives in a namespace of its own, each host's link limited with `tc` each way (the host side
+ * shapes its upload, the bridge side its download), with a fair queue per peer under the limit
+ * (`link-shaping.ts`). The control plane runs in
  * one namespace, each worker in another, so image bytes between hosts cross real, rate-limited
  * links.
  *
@@ -25,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { fairShapingBatch, peerClassId, type LinkQueue, type LinkShaping } from './link-shaping.js';
 
 interface State {
   id: string;
@@ -87,34 +89,45 @@ function inNs(ns: string, cmd: string[]): void {
   ip(['netns', 'exec', ns, ...cmd]);
 }
 
-/** Token-bucket shaping of `dev`'s egress in `ns` at `bits`/s (burst: 10 ms of traffic, at least 64 KiB). */
-function shape(ns: string, dev: string, bits: number): void {
-  const burst = Math.max(64 * 1024, Math.round(bits / 8 / 100));
-  inNs(ns, [
-    'tc',
-    'qdisc',
-    'replace',
-    'dev',
-    dev,
-    'root',
-    'tbf',
-    'rate',
-    `${Math.round(bits)}bit`,
-    'burst',
-    String(burst),
-    'latency',
-    '100ms',
-  ]);
+/** Shapes egress of `dev` in `ns` (see `link-shaping.ts`), in one `tc -batch` run. */
+function shape(ns: string, dev: string, shaping: LinkShaping): void {
+  const input = fairShapingBatch(dev, shaping).join('\n') + '\n';
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'tc', '-batch', '-'], {
+      input,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new KindlingError(
+      'KINDLING_UNAVAILABLE',
+      `shaping ${dev} in ${ns} with tc failed: ${stderr || err}`,
+    );
+  }
 }
 
-/** Adds `ms` of delay under the token bucket, when the kernel has netem. Returns false when it has not. */
-function delay(ns: string, dev: string, ms: number): boolean {
+/** Bytes each HTB class of `dev` in `ns` has sent (`tc -s class show`), by class id (`1:10`). */
+function classBytesSent(ns: string, dev: string): Map<string, number> {
+  const text = execFileSync('ip', ['netns', 'exec', ns, 'tc', '-s', 'class', 'show', 'dev', dev], {
+    encoding: 'utf8',
+  });
+  const sent = new Map<string, number>();
+  for (const m of text.matchAll(/^class htb (\S+) [^\n]*\n\s*Sent (\d+) bytes/gm))
+    sent.set(m[1]!, Number(m[2]));
+  return sent;
+}
+
+/** Whether this kernel has the netem qdisc (tried on the loopback device of `ns`). */
+function netemAvailable(ns: string): boolean {
   try {
     execFileSync(
       'ip',
-      ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:', 'netem', 'delay', `${ms}ms`],
-      { stdio: 'ignore' },
+      ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'],
+      {
+        stdio: 'ignore',
+      },
     );
+    execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -174,6 +187,11 @@ export interface ClusterNetwork {
    * new connections find no one, open ones stall) or reachable again. Netns only.
    */
   setRegistryReachable(reachable: boolean): void;
+  /**
+   * Bytes a host has sent to each peer address over its link so far (the control plane's host, or a
+   * worker by index), read from its shaping's per-peer classes. Netns with fair queues only.
+   */
+  uploadByPeer(host: 'control' | number): Map<string, number>;
   teardown(): void;
 }
 
@@ -183,6 +201,8 @@ export function buildNetnsNetwork(opts: {
   nicBitsPerSec: number;
   registryNicBitsPerSec: number;
   latencyMs?: number;
+  /** A fair queue per peer under each link's rate (default) or one FIFO (see link-shaping.ts). */
+  linkQueue?: LinkQueue;
   dataDir: string;
 }): ClusterNetwork {
   const why = netnsUnavailable();
@@ -203,36 +223,42 @@ export function buildNetnsNetwork(opts: {
   const state: State = { id, namespaces: [sw, control, ...workerNs], rootLink: `kd${id}r` };
   writeFileSync(join(dataDir, STATE_FILE), JSON.stringify(state) + '\n');
   const warnings: string[] = [];
+  const uploads = new Map<string, LinkShaping>();
   const teardown = () => void netnsClusterDown(dataDir);
   try {
     ip(['netns', 'add', sw]);
     inNs(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
     inNs(sw, ['ip', 'link', 'set', 'br0', 'up']);
     inNs(sw, ['ip', 'link', 'set', 'lo', 'up']);
-    let netemMissing = false;
-    const attach = (ns: string, index: number, address: string, bits: number) => {
+    let latencyMs = opts.latencyMs ?? 0;
+    if (latencyMs && !netemAvailable(sw)) {
+      latencyMs = 0;
+      warnings.push(
+        `--latency ${opts.latencyMs}ms ignored: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); bandwidth limits apply`,
+      );
+    }
+    // Every address on the subnet, so each link gets one fair-queued class per peer.
+    const controlAddresses = [`${subnet}.1`, `${subnet}.2`];
+    const workerAddresses = workerNs.map((_, i) => `${subnet}.${10 + i}`);
+    const everyAddress = [...controlAddresses, ...workerAddresses, `${subnet}.254`];
+    const attach = (ns: string, index: number, own: string[], bits: number) => {
       ip(['netns', 'add', ns]);
       const port = `p${index}`;
       ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', sw]);
-      inNs(ns, ['ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      inNs(ns, ['ip', 'addr', 'add', `${own[0]}/24`, 'dev', 'eth0']);
       inNs(ns, ['ip', 'link', 'set', 'eth0', 'up']);
       inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
       inNs(sw, ['ip', 'link', 'set', port, 'master', 'br0']);
       inNs(sw, ['ip', 'link', 'set', port, 'up']);
-      shape(ns, 'eth0', bits);
-      shape(sw, port, bits);
-      if (opts.latencyMs && !netemMissing) {
-        const ok = delay(ns, 'eth0', opts.latencyMs) && delay(sw, port, opts.latencyMs);
-        if (!ok) {
-          netemMissing = true;
-          warnings.push(
-            `--latency ${opts.latencyMs}ms ignored: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); bandwidth limits apply`,
-          );
-        }
-      }
+      const peers = everyAddress.filter((a) => !own.includes(a));
+      const queue = opts.linkQueue ?? 'fair';
+      const hostUpload: LinkShaping = { bitsPerSec: bits, peers, match: 'dst', latencyMs, queue };
+      uploads.set(ns, hostUpload);
+      shape(ns, 'eth0', hostUpload);
+      shape(sw, port, { bitsPerSec: bits, peers, match: 'src', latencyMs, queue });
     };
-    attach(control, 0, `${subnet}.1`, opts.registryNicBitsPerSec);
-    workerNs.forEach((ns, i) => attach(ns, i + 1, `${subnet}.${10 + i}`, opts.nicBitsPerSec));
+    attach(control, 0, controlAddresses, opts.registryNicBitsPerSec);
+    workerNs.forEach((ns, i) => attach(ns, i + 1, [workerAddresses[i]!], opts.nicBitsPerSec));
     // The operator's way in: one unshaped link from this namespace to the bridge.
     ip(['link', 'add', state.rootLink, 'type', 'veth', 'peer', 'name', 'op', 'netns', sw]);
     ip(['addr', 'add', `${subnet}.254/24`, 'dev', state.rootLink]);
@@ -256,6 +282,15 @@ export function buildNetnsNetwork(opts: {
     registryIp: `${subnet}.2`,
     setRegistryReachable(reachable) {
       inNs(control, reachable ? registryAddress : ['ip', 'addr', 'del', `${subnet}.2/24`, 'dev', 'eth0']);
+    },
+    uploadByPeer(host) {
+      const ns = host === 'control' ? control : workerNs[host];
+      const shaping = ns === undefined ? undefined : uploads.get(ns);
+      if (!ns || !shaping) throw new KindlingError('KINDLING_NOT_FOUND', `no host ${host} in this cluster`);
+      if (shaping.queue === 'fifo')
+        throw new KindlingError('KINDLING_UNAVAILABLE', 'a fifo link has no per-peer classes to count');
+      const sent = classBytesSent(ns, 'eth0');
+      return new Map(shaping.peers.map((peer) => [peer, sent.get(peerClassId(shaping, peer)!) ?? 0]));
     },
     workerIps: workerNs.map((_, i) => `${subnet}.${10 + i}`),
     controlNs: control,

@@ -29,11 +29,11 @@ export interface CpuCostsFile {
   machine: { cpus: number; model: string; node: string; loadAverage1m?: number };
   mib: number;
   blockKiB: number;
-  /** `netns`: veth + tc token buckets, as the test cluster; `loopback`: 127.0.0.1, unshaped. */
+  /** `netns`: veth + tc shaping (`link-shaping.ts`), as the test cluster; `loopback`: 127.0.0.1, unshaped. */
   paths: { netns?: CpuPathCosts; loopback?: CpuPathCosts };
   /**
    * A plain TCP stream over one shaped host link (netns only): its goodput as a fraction of the
-   * shaping rate — Ethernet, IP and TCP headers and the token bucket, no Kindling code.
+   * shaping rate — Ethernet, IP and TCP headers and the shaper, no Kindling code.
    */
   link?: { shapedMbps: number; goodputFraction: number };
   /** The real `materializeImage` from a full block cache (read, verify, decompress, write), CPU ms per MiB. */

@@ -129,6 +129,12 @@ export interface DistBenchRun {
   /** False in a `--ab-priority` comparison run whose hosts fetched the rest as foreground. */
   backgroundPriority?: boolean;
   /**
+   * How the links queued (`src/cluster/link-shaping.ts`): a fair queue per peer, or one FIFO.
+   * Runs measured before the links had fair queues (2026-12-06) lack it: their links were token
+   * buckets with one FIFO.
+   */
+  linkQueue?: 'fair' | 'fifo';
+  /**
    * CPU time the whole machine spent (every process: control plane, workers, sandboxes, the
    * benchmark) from the cold-start requests until the last host answered, seconds; and that as a
    * share of the machine's cores over the same time. Absent in runs before it was recorded.

@@ -85,6 +85,25 @@ describe('cluster mode on network namespaces', { skip: why ? `netns unavailable:
     assert.ok(peers >= 2 * 4 * MiB, `peers served ${peers} bytes`);
   });
 
+  it('queues each peer on its own class of a shaped link (the tree above: the registry fed one root)', () => {
+    const fromControl = cluster.uploadByPeer('control');
+    const workers = cluster.hosts.map((h) => h.id);
+    for (const w of workers) assert.ok(fromControl.has(w), `the control plane's link has a class for ${w}`);
+    // Every worker talked to the control plane, so every worker's class carried bytes; the tree's
+    // root got the 4 MiB image through its own.
+    const toWorkers = workers.map((w) => fromControl.get(w) ?? 0);
+    for (const [i, bytes] of toWorkers.entries()) assert.ok(bytes > 0, `nothing sent to ${workers[i]}`);
+    assert.ok(Math.max(...toWorkers) >= 4 * MiB, `control plane's upload by peer: ${[...fromControl]}`);
+    // Workers forward down the tree over their own links: some worker sent another a whole image.
+    const forwarded = workers.flatMap((w) =>
+      workers.filter((p) => p !== w).map((p) => cluster.uploadByPeer(w).get(p) ?? 0),
+    );
+    assert.ok(
+      Math.max(...forwarded) >= 4 * MiB,
+      `largest worker-to-worker upload ${Math.max(...forwarded)} bytes`,
+    );
+  });
+
   it('keeps starting an image from the hosts that hold it while the registry is unreachable', async () => {
     deploy(bigFunction('tree-r', 2));
     for (const h of ['h1', 'h2']) {

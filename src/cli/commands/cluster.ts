@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
 import { startLocalCluster } from '../../cluster/local-cluster.js';
+import { parseLinkQueue } from '../../cluster/link-shaping.js';
 import { netnsClusterDown, netnsUnavailable, parseLatency, parseRate } from '../../cluster/netns.js';
 import { toKindlingError } from '../../core/errors.js';
 
@@ -10,6 +11,7 @@ export interface ClusterUpFlags {
   nic: string;
   registryNic: string;
   latency: string;
+  linkQueue: string;
   data: string;
   loopback?: boolean;
   port?: string;
@@ -33,6 +35,7 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
   const nicBitsPerSec = parse(() => parseRate(flags.nic));
   const registryNicBitsPerSec = parse(() => parseRate(flags.registryNic));
   const latencyMs = parse(() => parseLatency(flags.latency));
+  const linkQueue = parse(() => parseLinkQueue(flags.linkQueue));
   let network: 'netns' | 'loopback' = flags.loopback ? 'loopback' : 'netns';
   const why = netnsUnavailable();
   if (network === 'netns' && why) {
@@ -48,6 +51,7 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
     nicBitsPerSec,
     registryNicBitsPerSec,
     latencyMs,
+    linkQueue,
     dataDir: flags.data,
     cliPath,
     ...(flags.port ? { controlPort: Number(flags.port) } : {}),

@@ -15,7 +15,7 @@
  *   pushes real blocks through the real fetcher, peer server and distribution API over veth links
  *   shaped like the cluster's (the loopback figures when netns was unavailable; the output says which);
  * - the links' goodput: what a plain TCP stream gets through one of the cluster's shaped links, as a
- *   fraction of the shaping rate (Ethernet, IP and TCP headers count against a `tc` token bucket),
+ *   fraction of the shaping rate (Ethernet, IP and TCP headers count against the `tc` shaper),
  *   from the same benchmark; every link's rate in the model is scaled by it;
  * - the sandbox cold start of the benchmark's own function (it reads its startup file at load): the
  *   faster of the process tier's plain and runtime-snapshot starts (a cluster worker's tier picks
