@@ -11,6 +11,7 @@ import { KindlingError } from '../../src/core/errors.js';
 import { createProcessTier } from '../../src/sandbox/process/index.js';
 import type { ProcessInstance } from '../../src/sandbox/process/index.js';
 import type { SandboxTier } from '../../src/sandbox/tier.js';
+import { eventually } from '../helpers/platform.js';
 import { assertFails, assertRejects, assertResult, sandboxTierCompliance } from './compliance.js';
 import { BEHAVIOUR, FixtureDirs, specFor } from './fixtures.js';
 
@@ -195,13 +196,14 @@ describe('process tier specifics', () => {
     )) as ProcessInstance;
     // The line travels on the stdout pipe, the ready message on another channel: under load the
     // line can land just after start resolves, so collect the instance's logs until it is there.
-    const initLogs: [string, string][] = [];
-    for (let i = 0; i < 100 && initLogs.length === 0; i++) {
-      initLogs.push(
-        ...instance.takeInstanceLogs().logs.map((line): [string, string] => [line.level, line.msg]),
-      );
-      if (initLogs.length === 0) await new Promise((r) => setTimeout(r, 50));
-    }
+    const initLogs = await eventually(
+      async () => {
+        const logs = instance.takeInstanceLogs().logs.map((line) => [line.level, line.msg]);
+        return logs.length > 0 ? logs : undefined;
+      },
+      5_000,
+      "the instance's init log line",
+    );
     assert.deepEqual(initLogs, [['stdout', 'hello from top level']]);
     await instance.stop();
     const busy = (await tier.start(specFor(dir, 'fn.mjs', { concurrency: 2 }))) as ProcessInstance;
