@@ -76,9 +76,16 @@ export function parseLatency(text: string): number {
   return Number(m[1]);
 }
 
-function ip(args: string[]): void {
+/** Runs `ip` with `args` (and `input` on its stdin), throwing its stderr as a KindlingError. */
+function ip(args: string[], input?: string): void {
   try {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'ip',
+      args,
+      input === undefined
+        ? { stdio: ['ignore', 'ignore', 'pipe'] }
+        : { input, stdio: ['pipe', 'ignore', 'pipe'] },
+    );
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new KindlingError('KINDLING_UNAVAILABLE', `ip ${args.join(' ')} failed: ${stderr || err}`);
@@ -91,19 +98,7 @@ function inNs(ns: string, cmd: string[]): void {
 
 /** Shapes egress of `dev` in `ns` (see `link-shaping.ts`), in one `tc -batch` run. */
 function shape(ns: string, dev: string, shaping: LinkShaping): void {
-  const input = fairShapingBatch(dev, shaping).join('\n') + '\n';
-  try {
-    execFileSync('ip', ['netns', 'exec', ns, 'tc', '-batch', '-'], {
-      input,
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-  } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new KindlingError(
-      'KINDLING_UNAVAILABLE',
-      `shaping ${dev} in ${ns} with tc failed: ${stderr || err}`,
-    );
-  }
+  ip(['netns', 'exec', ns, 'tc', '-batch', '-'], fairShapingBatch(dev, shaping).join('\n') + '\n');
 }
 
 /** Bytes each HTB class of `dev` in `ns` has sent (`tc -s class show`), by class id (`1:10`). */
@@ -220,6 +215,10 @@ export function buildNetnsNetwork(opts: {
   const sw = `kd${id}sw`;
   const control = `kd${id}cp`;
   const workerNs = Array.from({ length: opts.hosts }, (_, i) => `kd${id}h${i + 1}`);
+  const controlIp = `${subnet}.1`;
+  const registryIp = `${subnet}.2`;
+  const controlAddresses = [controlIp, registryIp];
+  const workerAddresses = workerNs.map((_, i) => `${subnet}.${10 + i}`);
   const state: State = { id, namespaces: [sw, control, ...workerNs], rootLink: `kd${id}r` };
   writeFileSync(join(dataDir, STATE_FILE), JSON.stringify(state) + '\n');
   const warnings: string[] = [];
@@ -238,8 +237,6 @@ export function buildNetnsNetwork(opts: {
       );
     }
     // Every address on the subnet, so each link gets one fair-queued class per peer.
-    const controlAddresses = [`${subnet}.1`, `${subnet}.2`];
-    const workerAddresses = workerNs.map((_, i) => `${subnet}.${10 + i}`);
     const everyAddress = [...controlAddresses, ...workerAddresses, `${subnet}.254`];
     const attach = (ns: string, index: number, own: string[], bits: number) => {
       ip(['netns', 'add', ns]);
@@ -270,7 +267,7 @@ export function buildNetnsNetwork(opts: {
     throw err;
   }
   // The registry's own address on the control plane's link (see ClusterNetwork.registryIp).
-  const registryAddress = ['ip', 'addr', 'add', `${subnet}.2/24`, 'dev', 'eth0'];
+  const registryAddress = ['ip', 'addr', 'add', `${registryIp}/24`, 'dev', 'eth0'];
   try {
     inNs(control, registryAddress);
   } catch (err) {
@@ -278,10 +275,10 @@ export function buildNetnsNetwork(opts: {
     throw err;
   }
   return {
-    controlIp: `${subnet}.1`,
-    registryIp: `${subnet}.2`,
+    controlIp,
+    registryIp,
     setRegistryReachable(reachable) {
-      inNs(control, reachable ? registryAddress : ['ip', 'addr', 'del', `${subnet}.2/24`, 'dev', 'eth0']);
+      inNs(control, reachable ? registryAddress : ['ip', 'addr', 'del', `${registryIp}/24`, 'dev', 'eth0']);
     },
     uploadByPeer(host) {
       const ns = host === 'control' ? control : workerNs[host];
@@ -292,7 +289,7 @@ export function buildNetnsNetwork(opts: {
       const sent = classBytesSent(ns, 'eth0');
       return new Map(shaping.peers.map((peer) => [peer, sent.get(peerClassId(shaping, peer)!) ?? 0]));
     },
-    workerIps: workerNs.map((_, i) => `${subnet}.${10 + i}`),
+    workerIps: workerAddresses,
     controlNs: control,
     workerNs,
     warnings,
