@@ -341,8 +341,14 @@ export class FetchJob {
 
   private before(a: BlockState, b: BlockState): boolean {
     if (a.priority !== b.priority) return a.priority < b.priority;
-    // Rarest first among the background blocks no peer has asked for (those promoted go first).
-    if (a.priority === BACKGROUND && this.rarestFirst && a.index >= 0 && b.index >= 0) {
+    // Rarest first among the working set and among the background blocks no peer has asked for
+    // (those promoted go first); demand keeps the order it was asked in. Every working-set block
+    // must be local before the start, so their order matters only to the others: hosts that started
+    // together and took it in manifest order asked for the same blocks at once, and the tracker,
+    // which prefers a peer already receiving a block to the registry, chained them, each host one
+    // hop behind the one before it. Ties break by a hash of host and block, so hosts that see the
+    // same counts still spread over different blocks.
+    if (a.priority !== DEMAND && this.rarestFirst && a.index >= 0 && b.index >= 0) {
       if (a.availability !== b.availability) return a.availability < b.availability;
       return a.tie < b.tie;
     }
@@ -490,7 +496,7 @@ export class FetchJob {
   }
 
   private async refreshAvailability(): Promise<void> {
-    const queued = [...this.blocks.values()].filter((b) => b.state === 'queued' && b.priority === BACKGROUND);
+    const queued = [...this.blocks.values()].filter((b) => b.state === 'queued' && b.priority !== DEMAND);
     if (queued.length === 0) return;
     const counts = await this.parts.directory.availability(
       this.request.fn,

@@ -81,8 +81,9 @@ export interface DistributionStrategy {
    */
   readonly maxConcurrentFetches: number;
   /**
-   * True when hosts should pick background blocks rarest first (BitTorrent's piece selection), using
-   * {@link DistributionStrategy.holders}. Only `swarm` sets it; the others keep the caller's order.
+   * True when hosts should pick working-set and background blocks rarest first (BitTorrent's piece
+   * selection), using {@link DistributionStrategy.holders}. Only `swarm` sets it; the others keep the
+   * caller's order.
    */
   readonly rarestFirst: boolean;
   /** `host` starts needing `fn`'s image (a cold start was placed there). */

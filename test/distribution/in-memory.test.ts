@@ -54,7 +54,7 @@ class MemoryTransport implements Transport {
   }
 }
 
-async function run(strategy: DistributionStrategy, hosts: number, blocks: number) {
+async function run(strategy: DistributionStrategy, hosts: number, blocks: number, workingSetBlocks = 0) {
   const registry = new Map<Digest, Uint8Array>();
   const digests: Digest[] = [];
   for (let i = 0; i < blocks; i++) {
@@ -77,7 +77,12 @@ async function run(strategy: DistributionStrategy, hosts: number, blocks: number
     });
   }
   const jobs = ids.map((id) =>
-    transport.hosts.get(id)?.fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: digests }),
+    transport.hosts.get(id)?.fetcher.fetch({
+      fn: 'acme/fn',
+      repository: 'acme/fn',
+      blocks: digests,
+      ...(workingSetBlocks > 0 ? { workingSet: digests.slice(0, workingSetBlocks) } : {}),
+    }),
   );
   const reports = await Promise.all(jobs.map((j) => j?.done));
   const imageBytes = [...registry.values()].reduce((a, b) => a + b.length, 0);
@@ -104,6 +109,28 @@ describe('distribution in memory, at scale', () => {
     assert.ok(transport.registryBytes <= 1.5 * imageBytes, `${transport.registryBytes / imageBytes} copies`);
     const uploaders = new Set(reports.flatMap((r) => Object.keys(r?.bytesByPeer ?? {})));
     assert.ok(uploaders.size >= 50, `${uploaders.size} hosts uploaded`);
+  });
+});
+
+describe('swarm working set', () => {
+  // Hosts that start together used to take the working set in manifest order: every host asked for
+  // the same blocks at once, and the tracker chained them (host k fetching from host k-1).
+  it('hosts that start together take the working set in different orders, each one rarest first', async () => {
+    const ws = 16;
+    const { reports } = await run(new SwarmStrategy(), 16, 48, ws);
+    const firsts = new Set(reports.map((r) => r?.order[0]));
+    assert.ok(firsts.size >= 6, `16 hosts started on ${firsts.size} different blocks`);
+    for (const r of reports) {
+      // The whole working set before any background block.
+      const wsDigests = new Set(r?.order.slice(0, ws));
+      assert.equal(wsDigests.size, ws);
+    }
+  });
+
+  it('the tree keeps the working set in manifest order', async () => {
+    const { reports } = await run(new TreeStrategy(), 4, 12, 4);
+    const firsts = new Set(reports.map((r) => r?.order[0]));
+    assert.equal(firsts.size, 1);
   });
 });
 
