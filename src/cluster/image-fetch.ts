@@ -42,7 +42,9 @@ export interface ImageFetchSummary {
  * The worker agent's `fetchImage` hook for cluster hosts. With a startup working set for the image
  * (`workingSetOf`, sent by the control plane once a first cold start recorded it, when lazy loading
  * is on) it returns as soon as those blocks are local and the rest follow in the background;
- * without one it fetches the whole image and asks the agent to record the working set.
+ * without one it starts fetching the whole image, returns at once with a way to follow the blocks
+ * as they arrive (the agent writes the files meanwhile), and asks the agent to record the working
+ * set.
  * `onFetched` hears every finished fetch.
  */
 export function clusterImageFetch(
@@ -110,7 +112,16 @@ export function clusterImageFetch(
         },
       };
     }
-    const report = await finished;
-    return { stats: { ...fetchStats(report, imageBytes), imageBytes }, recordWorkingSet: true };
+    // The whole image: the agent writes each block's files as the block arrives. A failed fetch
+    // ends every wait with its error.
+    const failed = new AbortController();
+    finished.catch((err: unknown) => failed.abort(err));
+    const complete = finished.then((report) => ({ ...fetchStats(report, imageBytes), imageBytes }));
+    // Awaited by the agent unless writing the files failed first, which it reports itself.
+    complete.catch(() => undefined);
+    return {
+      arriving: { whenLocal: (digest) => fetcher.whenStored(digest, failed.signal), complete },
+      recordWorkingSet: true,
+    };
   };
 }

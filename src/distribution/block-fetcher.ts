@@ -179,7 +179,22 @@ export class BlockFetcher {
    * blocks only). Waits for blocks no job knows of too, as a job may be about to start; bound the
    * wait with `signal`, which rejects with the signal's reason.
    */
-  async waitForBlock(digest: Digest, signal?: AbortSignal, background = false): Promise<void> {
+  waitForBlock(digest: Digest, signal?: AbortSignal, background = false): Promise<void> {
+    return this.awaitStored(digest, signal, () => {
+      for (const job of this.jobs.values()) job.promote(digest, background);
+    });
+  }
+
+  /**
+   * Resolves once `digest` is in the store, as {@link waitForBlock} does, but leaves every job's
+   * queue as it is: for a reader that follows a running fetch in whatever order it goes (the worker
+   * writes a whole image's files as their blocks arrive). Bound the wait with `signal`.
+   */
+  whenStored(digest: Digest, signal?: AbortSignal): Promise<void> {
+    return this.awaitStored(digest, signal);
+  }
+
+  private async awaitStored(digest: Digest, signal?: AbortSignal, promote?: () => void): Promise<void> {
     signal?.throwIfAborted();
     let arrival = this.arrivals.get(digest);
     if (!arrival) {
@@ -191,7 +206,7 @@ export class BlockFetcher {
     const mine = arrival;
     mine.waiters++;
     // Promote before the first await, so the caller knows the block is at the front when this returns.
-    for (const job of this.jobs.values()) job.promote(digest, background);
+    promote?.();
     try {
       if (await this.store.has(digest)) {
         this.arrived(digest);

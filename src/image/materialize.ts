@@ -12,7 +12,7 @@ import { decompressBlock } from './block-codec.js';
 import { digestHex, parseDigest } from './digest.js';
 import { parseManifest } from './manifest-codec.js';
 import type { Block, Digest, FileEntry, ImageManifest } from './manifest.js';
-import { mapLimit } from './map-limit.js';
+import { mapAsReady, mapLimit } from './map-limit.js';
 import type { BlockSource, ResolvedManifest } from './source.js';
 
 /**
@@ -41,6 +41,14 @@ export interface MaterializeOptions {
   imagesDir: string;
   /** Blocks fetched at once; default 8. */
   parallel?: number;
+  /**
+   * A fetch of the image's blocks into `cache` is running alongside: resolves once `digest` is
+   * there, rejects if it cannot be fetched. Blocks are then written as they arrive, in the order
+   * they arrive, so the files are done moments after the last block rather than a whole
+   * materialisation later. Absent: blocks are written in manifest order, read from `cache` or
+   * fetched from `source`.
+   */
+  whenLocal?: (digest: Digest) => Promise<void>;
   /** Measures `ms`. Default: the system clock. */
   clock?: Clock;
   /** Called after each distinct block is written. */
@@ -393,7 +401,7 @@ async function fillDirectory(
     blocksFromCache: 0,
   };
   let blocksDone = 0;
-  await mapLimit([...occurrences], opts.parallel ?? 8, async ([digest, uses]) => {
+  const writeBlock = async ([digest, uses]: [Digest, Array<{ block: Block; files: FileEntry[] }>]) => {
     const first = uses[0] as { block: Block };
     const compressed = await fetchBlock(opts, digest, stats);
     const raw = await decompressBlock(compressed, first.block.size, digest);
@@ -413,7 +421,11 @@ async function fillDirectory(
       bytesFromSource: stats.bytesFromSource,
       bytesFromCache: stats.bytesFromCache,
     });
-  });
+  };
+  const blocks = [...occurrences];
+  const { whenLocal } = opts;
+  if (whenLocal) await mapAsReady(blocks, opts.parallel ?? 8, ([digest]) => whenLocal(digest), writeBlock);
+  else await mapLimit(blocks, opts.parallel ?? 8, writeBlock);
   for (const f of manifest.files) if (include(f)) await chmod(join(root, f.path), f.mode & 0o777);
   return stats;
 }

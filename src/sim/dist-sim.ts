@@ -326,15 +326,36 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     containers += count;
     const host = ids[i]!;
     /**
-     * With CPU: materialise, then the containers one after another, each as CPU work on the host.
-     * A lazy host writes the working set's files first and the rest once every block is local.
+     * With CPU, as a cluster worker does: a whole image's files are written block by block as the
+     * blocks arrive (`whenStored`, in arrival order), each block's share as CPU work on the host.
+     */
+    const materialised =
+      cpu && !o.lazy
+        ? Promise.all(
+            image.digests.map((d) =>
+              fetcher
+                .whenStored(d)
+                .then(
+                  () =>
+                    new Promise<void>((resolve) =>
+                      network.compute(host, (cpu.materialiseMsPerMiB * (image.size.get(d) ?? 0)) / MiB, () =>
+                        resolve(),
+                      ),
+                    ),
+                ),
+            ),
+          )
+        : undefined;
+    /**
+     * With CPU: the files, then the containers one after another, each as CPU work on the host. A
+     * lazy host writes the working set's files first and the rest once every block is local; a
+     * whole image's files are written as its blocks arrive (above).
      */
     const startOnCpu = (c: DistSimCpu): void => {
-      const first = o.lazy ? wsBytes : o.imageBytes;
-      const materialiseMs = (c.materialiseMsPerMiB * first) / MiB;
+      const materialiseMs = (c.materialiseMsPerMiB * wsBytes) / MiB;
       if (o.lazy)
         job.done.then(
-          () => network.compute(host, (c.materialiseMsPerMiB * (o.imageBytes - first)) / MiB, () => {}),
+          () => network.compute(host, (c.materialiseMsPerMiB * (o.imageBytes - wsBytes)) / MiB, () => {}),
           () => {},
         );
       let left = count;
@@ -349,7 +370,8 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
           next();
         });
       };
-      network.compute(host, materialiseMs, next);
+      if (materialised) void materialised.then(next);
+      else network.compute(host, materialiseMs, next);
     };
     ready.then(
       () => {

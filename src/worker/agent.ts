@@ -31,7 +31,17 @@ import { FunctionPool, type Lease, type PreparedCode } from './pool.js';
 
 /** What a {@link WorkerOptions.fetchImage} hook did. */
 export interface ImageFetch {
-  stats: FetchStats;
+  /** Bytes by origin; absent while the image is `arriving` (its `complete` has them). */
+  stats?: FetchStats;
+  /**
+   * The whole image is being fetched into the cache: its files can be written as the blocks
+   * arrive. `whenLocal` resolves once a block is in the cache (rejects if the fetch failed);
+   * `complete`, with the fetch's stats, once every block is.
+   */
+  arriving?: {
+    whenLocal(digest: string): Promise<void>;
+    complete: Promise<FetchStats>;
+  };
   /**
    * Lazy loading: the startup working set is local and the sandbox may start; `rest` resolves once
    * every other block is too.
@@ -495,7 +505,11 @@ export class WorkerAgent implements WorkerHandle {
           };
           complete = m.complete;
         } else {
-          const m = await materializeImage(materialize);
+          const arriving = fetched?.arriving;
+          const m = await materializeImage(
+            arriving ? { ...materialize, whenLocal: (d) => arriving.whenLocal(d) } : materialize,
+          );
+          if (arriving) stats = await arriving.complete;
           dir = m.dir;
           stats ??= {
             bytesFromSource: m.bytesFromSource,

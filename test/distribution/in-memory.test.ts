@@ -17,6 +17,7 @@ import type {
   DistributionStrategy,
   Transport,
 } from '../../src/distribution/strategy.js';
+import { RegistryStrategy } from '../../src/distribution/registry-strategy.js';
 import { SwarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import { TreeStrategy } from '../../src/distribution/tree-strategy.js';
 import { sha256Digest } from '../../src/image/digest.js';
@@ -131,6 +132,36 @@ describe('swarm working set', () => {
     const { reports } = await run(new TreeStrategy(), 4, 12, 4);
     const firsts = new Set(reports.map((r) => r?.order[0]));
     assert.equal(firsts.size, 1);
+  });
+});
+
+describe('BlockFetcher.whenStored', () => {
+  it('resolves once the block is stored and leaves the fetch order alone (waitForBlock moves it first)', async () => {
+    for (const promote of [false, true]) {
+      const registry = new Map<Digest, Uint8Array>();
+      const digests: Digest[] = [];
+      for (let i = 0; i < 12; i++) {
+        const bytes = Buffer.from(`block ${i} `.repeat(50));
+        const d = sha256Digest(bytes);
+        registry.set(d, bytes);
+        digests.push(d);
+      }
+      const clock = new ManualClock();
+      const hub = new DistributionHub({ strategies: [new RegistryStrategy(1)], clock });
+      const transport = new MemoryTransport(registry);
+      hub.join('acme/fn', 'h0');
+      const store = new MemoryStore();
+      const directory = new InProcessSourceDirectory(hub, 'h0');
+      const fetcher = new BlockFetcher({ host: 'h0', store, directory, transport, clock });
+      transport.hosts.set('h0', { store, fetcher });
+      const job = fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: digests, workingSet: [] });
+      const last = digests[digests.length - 1] as Digest;
+      const waited = promote ? fetcher.waitForBlock(last) : fetcher.whenStored(last);
+      await job.done;
+      await waited;
+      assert.ok(store.blobs.has(last));
+      assert.equal(job.report.order.indexOf(last), promote ? 0 : digests.length - 1, `promote ${promote}`);
+    }
   });
 });
 

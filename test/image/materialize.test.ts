@@ -13,9 +13,16 @@ import {
 } from '../../src/image/materialize.js';
 import { LocalRegistry, pushImage } from '../../src/image/registry.js';
 import type { BlockSource } from '../../src/image/source.js';
+import { eventually } from '../helpers/platform.js';
 import { seededBytes, tempDir, writeTree } from './helpers.js';
 
 const KiB = 1024;
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /** A BlockSource that counts what it is asked for. */
 function counting(inner: BlockSource): BlockSource & { blobs: Digest[]; manifests: number } {
@@ -121,6 +128,56 @@ describe('materializeImage', () => {
     assert.equal(a.dir, b.dir);
     assert.equal(source.blobs.length, image.blocks.size, 'each block fetched once');
     assertSameFiles(a.dir);
+  });
+
+  it('follows a fetch running alongside: writes each block as it arrives, in arrival order', async () => {
+    // The "fetch": blocks land in the cache in reverse manifest order, one per turn of the test.
+    const fresh = new BlobStore(join(tmp.dir, 'cache-arriving'));
+    const manifestBlob = await registry.getManifest('acme/fn', 'v1');
+    await fresh.putVerified(manifestBlob.digest, manifestBlob.bytes);
+    const order = [...new Set(image.manifest.layers.flatMap((l) => l.blocks.map((b) => b.digest)))];
+    const arrivals = new Map(order.map((d) => [d, deferred()]));
+    let written = 0;
+    const source = counting(registry);
+    const m = materializeImage({
+      source,
+      name: 'acme/fn',
+      ref: manifestBlob.digest,
+      cache: fresh,
+      imagesDir: join(tmp.dir, 'images-arriving'),
+      whenLocal: (d) => arrivals.get(d)!.promise,
+      onProgress: (p) => (written = p.blocksDone),
+    });
+    let arrived = 0;
+    for (const d of [...order].reverse()) {
+      await fresh.putVerified(d, await registry.getBlob('acme/fn', d));
+      arrivals.get(d)!.resolve();
+      arrived++;
+      // Each block is written once it has arrived, before the next one does.
+      await eventually(async () => (written === arrived ? true : undefined), 10_000, `block ${arrived}`);
+    }
+    const done = await m;
+    assertSameFiles(done.dir);
+    assert.equal(source.blobs.length, 0, 'every block came from the cache');
+    assert.equal(done.blocksFromCache, order.length);
+  });
+
+  it('follows a fetch running alongside: its failure fails the materialisation and leaves nothing', async () => {
+    const fresh = new BlobStore(join(tmp.dir, 'cache-arriving-fail'));
+    const imagesDir = join(tmp.dir, 'images-arriving-fail');
+    const failure = new Error('no source had the block');
+    await assert.rejects(
+      materializeImage({
+        source: registry,
+        name: 'acme/fn',
+        ref: 'v1',
+        cache: fresh,
+        imagesDir,
+        whenLocal: () => Promise.reject(failure),
+      }),
+      (err) => err === failure,
+    );
+    assert.deepEqual(readdirSync(imagesDir), [], 'no image and no temp directory left');
   });
 
   it('lazily: writes the working set first, faults other files in on demand, then completes', async () => {
