@@ -96,6 +96,8 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     registryUrl,
     registryToken: opts.key,
     peers: (host) => peers[host],
+    // A peer that joined since the last heartbeat: a heartbeat now brings its address.
+    refreshPeers: () => beat(),
     peerToken: opts.key,
     clock,
     ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),

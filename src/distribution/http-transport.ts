@@ -33,6 +33,12 @@ export interface HttpTransportOptions {
   peers: PeerAddressBook;
   /** Sent to peers as `Authorization: Bearer <token>` (the peer server's `token` option). */
   peerToken?: string;
+  /**
+   * Brings the address book up to date (a cluster worker: a heartbeat now). Called when a peer the
+   * control plane named is not in the book, before giving up on it: the peer may have joined after
+   * this host last heard of its members. Concurrent misses share one refresh. Default: none.
+   */
+  refreshPeers?: () => Promise<void>;
   /** Download limit of this host in bytes per second (all fetches share it); default none. */
   downBytesPerSecond?: number;
   /** Largest block accepted; default 16 MiB (the registry's body limit). */
@@ -49,6 +55,8 @@ export class HttpTransport implements Transport {
   private readonly client = new KeepAliveClient();
   private readonly down: TokenBucket | undefined;
   private readonly maxBlockBytes: number;
+  /** The address book refresh under way, if any (see `refreshPeers`). */
+  private refreshing: Promise<void> | undefined;
 
   /** Rejects with KINDLING_INVALID_CONFIG when `registryUrl` is not an http(s) URL. */
   constructor(options: HttpTransportOptions) {
@@ -72,7 +80,7 @@ export class HttpTransport implements Transport {
       url = `${this.registryUrl}/v2/${checkRepositoryName(request.repository)}/blobs/${digest}`;
       token = this.options.registryToken;
     } else {
-      const peer = this.peerUrl(source.host);
+      const peer = await this.peerUrl(source.host);
       url = `${peer}${PEER_BLOBS_PATH}/${digest}`;
       token = this.options.peerToken;
     }
@@ -101,9 +109,16 @@ export class HttpTransport implements Transport {
     this.client.close();
   }
 
-  private peerUrl(host: HostId): string {
+  private async peerUrl(host: HostId): Promise<string> {
     const book = this.options.peers;
-    const url = typeof book === 'function' ? book(host) : book.get(host);
+    const lookUp = () => (typeof book === 'function' ? book(host) : book.get(host));
+    let url = lookUp();
+    if (url === undefined && this.options.refreshPeers) {
+      this.refreshing ??= this.options.refreshPeers().finally(() => (this.refreshing = undefined));
+      // A failed refresh leaves the book as it was; the lookup below says so.
+      await this.refreshing.catch(() => undefined);
+      url = lookUp();
+    }
     if (url === undefined) {
       throw new KindlingError(
         'KINDLING_UNAVAILABLE',

@@ -14,11 +14,29 @@ import { peerBlobRoutes } from '../../src/distribution/peer-server.js';
 import { SwarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import { TokenBucket } from '../../src/distribution/token-bucket.js';
 import { BlobStore } from '../../src/image/blob-store.js';
+import { BlockFetcher } from '../../src/distribution/block-fetcher.js';
+import { RegistryStrategy } from '../../src/distribution/registry-strategy.js';
+import { InProcessSourceDirectory } from '../../src/distribution/source-directory.js';
+import type { Transport } from '../../src/distribution/strategy.js';
+import { sha256Digest } from '../../src/image/digest.js';
+import type { Digest } from '../../src/image/manifest.js';
+import { eventually } from '../helpers/platform.js';
 import { listen, tempDir } from './cluster-harness.js';
 
 const isCode = (code: string) => (e: unknown) => KindlingError.is(e) && e.code === code;
 const D = `sha256:${'ab'.repeat(32)}`;
 const req = { fn: 'acme/fn', repository: 'acme/fn', digest: D, host: 'me' };
+
+/** A temp directory and servers to close, cleaned up after the suite that asks for them. */
+function suiteResources(prefix: string) {
+  const tmp = tempDir(prefix);
+  const closers: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of closers) await c();
+    tmp.cleanup();
+  });
+  return { tmp, closers };
+}
 
 describe('TokenBucket', () => {
   it('lets a burst through at once and the rest only as the clock moves', async () => {
@@ -39,12 +57,7 @@ describe('TokenBucket', () => {
 });
 
 describe('HttpTransport and the peer server', () => {
-  const tmp = tempDir('kindling-http-parts-');
-  const closers: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of closers) await c();
-    tmp.cleanup();
-  });
+  const { tmp, closers } = suiteResources('kindling-http-parts-');
 
   it('maps a missing block, a missing address, a refused connection and a wrong token to stable codes', async () => {
     const store = new BlobStore(`${tmp.dir}/peer`);
@@ -73,6 +86,102 @@ describe('HttpTransport and the peer server', () => {
       () => new HttpTransport({ registryUrl: 'ftp://x', peers }),
       isCode('KINDLING_INVALID_CONFIG'),
     );
+  });
+});
+
+describe('HttpTransport and a peer that joined after the last heartbeat', () => {
+  const { tmp, closers } = suiteResources('kindling-refresh-');
+
+  it('refreshes the address book once for concurrent misses, then fetches; a peer still unknown is unavailable', async () => {
+    const store = new BlobStore(`${tmp.dir}/peer`);
+    const good = await store.put(Buffer.from('a block'));
+    const app = Fastify({ logger: false });
+    await peerBlobRoutes(app, { store, clock: systemClock });
+    const url = await listen(app);
+    closers.push(() => app.close());
+    const book = new Map<string, string>();
+    let refreshes = 0;
+    const t = new HttpTransport({
+      registryUrl: 'http://127.0.0.1:1',
+      peers: book,
+      refreshPeers: async () => {
+        refreshes++;
+        await new Promise((r) => setTimeout(r, 20));
+        book.set('late', url);
+      },
+    });
+    const got = await Promise.all(
+      [1, 2, 3].map(() => t.fetchBlock({ kind: 'peer', host: 'late' }, { ...req, digest: good })),
+    );
+    for (const bytes of got) assert.equal(Buffer.from(bytes).toString(), 'a block');
+    assert.equal(refreshes, 1);
+    await assert.rejects(
+      t.fetchBlock({ kind: 'peer', host: 'nobody' }, { ...req, digest: good }),
+      isCode('KINDLING_UNAVAILABLE'),
+    );
+    assert.equal(refreshes, 2);
+    const failing = new HttpTransport({
+      registryUrl: 'http://127.0.0.1:1',
+      peers: new Map(),
+      refreshPeers: () => Promise.reject(new Error('control plane down')),
+    });
+    await assert.rejects(
+      failing.fetchBlock({ kind: 'peer', host: 'late' }, { ...req, digest: good }),
+      isCode('KINDLING_UNAVAILABLE'),
+    );
+  });
+});
+
+describe('the peer server and a fetch that starts late', () => {
+  const { tmp, closers } = suiteResources('kindling-late-');
+
+  it('waits past the unknown-block bound while a fetch is announced, and not otherwise', async () => {
+    const clock = new ManualClock();
+    const blocks = new Map<Digest, Uint8Array>();
+    for (const text of ['block x', 'block y']) {
+      const bytes = Buffer.from(text);
+      blocks.set(sha256Digest(bytes), bytes);
+    }
+    const [x, y] = [...blocks.keys()] as [Digest, Digest];
+    const registry: Transport = {
+      fetchBlock: async (_origin, request) => blocks.get(request.digest) as Uint8Array,
+    };
+    const hub = new DistributionHub({ strategies: [new RegistryStrategy(1)], clock });
+    hub.join('acme/fn', 'p');
+    const store = new BlobStore(`${tmp.dir}/store`);
+    const fetcher = new BlockFetcher({
+      host: 'p',
+      store,
+      directory: new InProcessSourceDirectory(hub, 'p'),
+      transport: registry,
+      clock,
+    });
+    const app = Fastify({ logger: false });
+    const stats = await peerBlobRoutes(app, {
+      store,
+      fetcher,
+      clock,
+      unknownWaitMs: 1000,
+      pendingWaitMs: 10_000,
+    });
+    const url = await listen(app);
+    closers.push(() => app.close());
+    const t = new HttpTransport({ registryUrl: 'http://127.0.0.1:1', peers: new Map([['p', url]]) });
+
+    // The host is resolving a manifest: its child's request outlives the 1 s bound.
+    const starting = fetcher.announce();
+    const got = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...req, digest: x });
+    await eventually(async () => (stats.waitedFor === 1 ? true : undefined), 10_000, 'the request');
+    clock.advance(1500);
+    fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: [x], workingSet: [] });
+    starting();
+    assert.equal(Buffer.from(await got).toString(), 'block x');
+
+    // Nothing announced and no job: the 1 s bound holds.
+    const unknown = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...req, digest: y });
+    await eventually(async () => (stats.waitedFor === 2 ? true : undefined), 10_000, 'the second request');
+    clock.advance(1500);
+    await assert.rejects(unknown, isCode('KINDLING_BLOB_UNKNOWN'));
   });
 });
 
