@@ -60,14 +60,7 @@ export function clusterImageFetch(
 ) {
   return async (target: FunctionVersion): Promise<ImageFetch> => {
     const started = performance.now();
-    // Until the job exists, peers (this host's tree children) asking for its blocks are told to wait.
-    const starting = fetcher.announce();
-    const { manifest } = await manifests
-      .getManifest(target.imageRepo, target.imageDigest)
-      .catch((err: unknown) => {
-        starting();
-        throw err;
-      });
+    const { manifest } = await manifests.getManifest(target.imageRepo, target.imageDigest);
     const blocks = manifest.layers.flatMap((l) => l.blocks);
     const distinct = new Map(blocks.map((b) => [b.digest, b.compressedSize]));
     let imageBytes = 0;
@@ -88,7 +81,6 @@ export function clusterImageFetch(
       // And it waits until the sandbox has started, so materialising and starting get the CPU.
       holdBackground: restInBackground,
     });
-    starting();
     const finished = job.done.then((report) => {
       onFetched({
         fn: report.fn,

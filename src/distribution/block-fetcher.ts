@@ -82,8 +82,6 @@ export class BlockFetcher {
   private recentTotal = 0;
   private readonly unsubscribe: () => void;
   private stopped = false;
-  /** Fetches announced and not started yet. */
-  private starting = 0;
   private readonly finished: FetcherTotals = {
     blocksFetched: 0,
     bytesFromRegistry: 0,
@@ -167,26 +165,6 @@ export class BlockFetcher {
   /** The running job of `fn`, if any. */
   jobOf(fn: FunctionKey): FetchJob | undefined {
     return this.jobs.get(fn);
-  }
-
-  /**
-   * Says a fetch is about to start on this host (its manifest is being resolved, so its blocks are
-   * not known yet): until the returned function is called, {@link isStarting} is true, and a peer
-   * server waits for a block no job knows as it waits for a pending one. Call it once the job has
-   * been created, or the start given up.
-   */
-  announce(): () => void {
-    this.starting++;
-    let done = false;
-    return () => {
-      if (!done) this.starting--;
-      done = true;
-    };
-  }
-
-  /** True while a fetch {@link announce}d has not started yet. */
-  isStarting(): boolean {
-    return this.starting > 0;
   }
 
   /** True when a running job will fetch `digest`. */

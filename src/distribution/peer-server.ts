@@ -28,10 +28,7 @@ export interface PeerBlobRoutesOptions {
   clock: Clock;
   /** How long to wait for a block a running fetch will store; default 30 000 ms. */
   pendingWaitMs?: number;
-  /**
-   * How long to wait for a block no fetch knows yet and none is starting; default 2 000 ms. If by
-   * then a fetch has it, or one is starting, the wait goes on up to `pendingWaitMs` in all.
-   */
+  /** How long to wait for a block no fetch knows yet (its fetch may be starting); default 2 000 ms. */
   unknownWaitMs?: number;
   /** Requests must carry `Authorization: Bearer <token>`; default no check. */
   token?: string;
@@ -90,24 +87,18 @@ export async function peerBlobRoutes(
         let bytes = await recentOrStored(options, digest);
         if (!bytes && options.fetcher) {
           const fetcher = options.fetcher;
-          const coming = (): boolean => fetcher.isPending(digest) || fetcher.isStarting();
-          let waitMs = coming() ? pendingWaitMs : unknownWaitMs;
+          const waitMs = fetcher.isPending(digest) ? pendingWaitMs : unknownWaitMs;
           const gone = new AbortController();
           const onClose = (): void =>
             gone.abort(new KindlingError('KINDLING_UNAVAILABLE', 'the requester went away'));
           reply.raw.once('close', onClose);
-          const giveUp = (): void =>
-            gone.abort(
-              new KindlingError('KINDLING_TIMEOUT', `block ${digest} did not arrive within ${waitMs} ms`),
-            );
-          let timer = options.clock.setTimer(() => {
-            // A fetch that will store it started meanwhile (a tree child asked before its parent's
-            // own cold start got that far): wait for it as for any block on its way.
-            if (waitMs < pendingWaitMs && coming()) {
-              timer = options.clock.setTimer(giveUp, pendingWaitMs - waitMs);
-              waitMs = pendingWaitMs;
-            } else giveUp();
-          }, waitMs);
+          const timer = options.clock.setTimer(
+            () =>
+              gone.abort(
+                new KindlingError('KINDLING_TIMEOUT', `block ${digest} did not arrive within ${waitMs} ms`),
+              ),
+            waitMs,
+          );
           try {
             stats.waitedFor++;
             await fetcher.waitForBlock(digest, gone.signal, background);

@@ -14,13 +14,6 @@ import { peerBlobRoutes } from '../../src/distribution/peer-server.js';
 import { SwarmStrategy } from '../../src/distribution/swarm-strategy.js';
 import { TokenBucket } from '../../src/distribution/token-bucket.js';
 import { BlobStore } from '../../src/image/blob-store.js';
-import { BlockFetcher } from '../../src/distribution/block-fetcher.js';
-import { RegistryStrategy } from '../../src/distribution/registry-strategy.js';
-import { InProcessSourceDirectory } from '../../src/distribution/source-directory.js';
-import type { Transport } from '../../src/distribution/strategy.js';
-import { sha256Digest } from '../../src/image/digest.js';
-import type { Digest } from '../../src/image/manifest.js';
-import { eventually } from '../helpers/platform.js';
 import { listen, tempDir } from './cluster-harness.js';
 
 const isCode = (code: string) => (e: unknown) => KindlingError.is(e) && e.code === code;
@@ -129,59 +122,6 @@ describe('HttpTransport and a peer that joined after the last heartbeat', () => 
       failing.fetchBlock({ kind: 'peer', host: 'late' }, { ...req, digest: good }),
       isCode('KINDLING_UNAVAILABLE'),
     );
-  });
-});
-
-describe('the peer server and a fetch that starts late', () => {
-  const { tmp, closers } = suiteResources('kindling-late-');
-
-  it('waits past the unknown-block bound while a fetch is announced, and not otherwise', async () => {
-    const clock = new ManualClock();
-    const blocks = new Map<Digest, Uint8Array>();
-    for (const text of ['block x', 'block y']) {
-      const bytes = Buffer.from(text);
-      blocks.set(sha256Digest(bytes), bytes);
-    }
-    const [x, y] = [...blocks.keys()] as [Digest, Digest];
-    const registry: Transport = {
-      fetchBlock: async (_origin, request) => blocks.get(request.digest) as Uint8Array,
-    };
-    const hub = new DistributionHub({ strategies: [new RegistryStrategy(1)], clock });
-    hub.join('acme/fn', 'p');
-    const store = new BlobStore(`${tmp.dir}/store`);
-    const fetcher = new BlockFetcher({
-      host: 'p',
-      store,
-      directory: new InProcessSourceDirectory(hub, 'p'),
-      transport: registry,
-      clock,
-    });
-    const app = Fastify({ logger: false });
-    const stats = await peerBlobRoutes(app, {
-      store,
-      fetcher,
-      clock,
-      unknownWaitMs: 1000,
-      pendingWaitMs: 10_000,
-    });
-    const url = await listen(app);
-    closers.push(() => app.close());
-    const t = new HttpTransport({ registryUrl: 'http://127.0.0.1:1', peers: new Map([['p', url]]) });
-
-    // The host is resolving a manifest: its child's request outlives the 1 s bound.
-    const starting = fetcher.announce();
-    const got = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...req, digest: x });
-    await eventually(async () => (stats.waitedFor === 1 ? true : undefined), 10_000, 'the request');
-    clock.advance(1500);
-    fetcher.fetch({ fn: 'acme/fn', repository: 'acme/fn', blocks: [x], workingSet: [] });
-    starting();
-    assert.equal(Buffer.from(await got).toString(), 'block x');
-
-    // Nothing announced and no job: the 1 s bound holds.
-    const unknown = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...req, digest: y });
-    await eventually(async () => (stats.waitedFor === 2 ? true : undefined), 10_000, 'the second request');
-    clock.advance(1500);
-    await assert.rejects(unknown, isCode('KINDLING_BLOB_UNKNOWN'));
   });
 });
 
