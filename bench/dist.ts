@@ -14,10 +14,14 @@
  *   npm run bench:dist -- --hosts 1 --merge # re-measure the one-host runs, keep the other runs
  *   npm run bench:dist -- --variants tree+lazy,registry+lazy [--merge]   # only these variants
  *   npm run bench:dist -- --ab-queue --variants registry+lazy --hosts 16   # fair queues vs one FIFO
+ *   npm run bench:dist -- --repeat 3 --variants tree+lazy --merge   # each point 3 times, the median kept
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
- * registryMiB, peerMiB}]}`) and dist.svg. Needs root and iproute2 for the namespaces; without them it
+ * registryMiB, peerMiB}]}`) and dist.svg. With `--repeat K` every point is measured K times, in K
+ * sweeps over all points (so a slow stretch of the shared machine does not land on one point's
+ * repeats), and the run with the median all-ready time is kept, with every repeat's times in
+ * `repeats`. Needs root and iproute2 for the namespaces; without them it
  * runs a loopback cluster with bandwidth limited in the transport and says so in the JSON.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,7 +33,12 @@ import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { parseLinkQueue, type LinkQueue } from '../src/cluster/link-shaping.js';
 import { netnsUnavailable } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
-import { distBenchStartupMiB, type DistBenchResult, type DistBenchRun } from '../src/sim/measured-costs.js';
+import {
+  distBenchStartupMiB,
+  medianRuns,
+  type DistBenchResult,
+  type DistBenchRun,
+} from '../src/sim/measured-costs.js';
 import { PHASES, type Phases } from '../src/core/phases.js';
 import { writeBigFunction } from './lib/big-function.js';
 import { lineChart, svgDocument } from './lib/svg-plot.js';
@@ -415,24 +424,34 @@ async function main(): Promise<void> {
             { backgroundPriority: true, linkQueue: 'fifo' },
           ]
         : [{ backgroundPriority: true, linkQueue }];
+  const repeat = Number(flag('--repeat') ?? 1);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9)
+    throw new Error(`--repeat takes a whole number of runs per point from 1 to 9, got ${flag('--repeat')}`);
+  if (repeat > 1 && (abPriority || abQueue))
+    throw new Error('--repeat is for the result tables; an A/B comparison pairs single runs');
+  const measured: Run[] = [];
   try {
-    for (const hosts of hostCounts) {
-      for (const [strategy, lazy] of variants) {
-        for (const setting of settingsOf(lazy)) {
-          const run = await runOnce(fnDir, strategy, hosts, network, lazy, setting);
-          result.runs.push(run);
-          console.log(
-            `${seriesName(run).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.waveCpuS !== undefined ? `  CPU ${run.waveCpuS.toFixed(1)} s (${Math.round(100 * run.waveCpuShare!)}% of the cores)` : ''}${run.failures ? `  FAILURES ${run.failures}` : ''}`,
-          );
-          console.log(
-            `  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`,
-          );
+    for (let sweep = 1; sweep <= repeat; sweep++) {
+      if (repeat > 1) console.log(`sweep ${sweep} of ${repeat}`);
+      for (const hosts of hostCounts) {
+        for (const [strategy, lazy] of variants) {
+          for (const setting of settingsOf(lazy)) {
+            const run = await runOnce(fnDir, strategy, hosts, network, lazy, setting);
+            measured.push(run);
+            console.log(
+              `${seriesName(run).padEnd(13)} N=${String(hosts).padStart(2)}  all ready ${run.allReadyS.toFixed(2)} s  p50 ${run.p50ReadyS.toFixed(2)} s  before start ${run.startMiB.toFixed(1)} MiB  whole image ${run.wholeImageS.toFixed(2)} s  registry ${run.registryMiB.toFixed(0)} MiB  peers ${run.peerMiB.toFixed(0)} MiB${run.waveCpuS !== undefined ? `  CPU ${run.waveCpuS.toFixed(1)} s (${Math.round(100 * run.waveCpuShare!)}% of the cores)` : ''}${run.failures ? `  FAILURES ${run.failures}` : ''}`,
+            );
+            console.log(
+              `  phases p50 ${JSON.stringify(run.phasesP50Ms)} max ${JSON.stringify(run.phasesMaxMs)}`,
+            );
+          }
         }
       }
     }
   } finally {
     rmSync(fnDir, { recursive: true, force: true });
   }
+  result.runs = repeat > 1 ? medianRuns(measured, seriesName) : measured;
   mkdirSync(outDir, { recursive: true });
   const name = abPriority
     ? 'dist-priority'
@@ -446,8 +465,8 @@ async function main(): Promise<void> {
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;
     if (previous.imageMiB !== result.imageMiB) throw new Error('--merge needs the same image size');
     const key = (r: Run) => `${variantName(r)}@${r.hosts}`;
-    const measured = new Set(result.runs.map(key));
-    const kept = previous.runs.filter((r) => !measured.has(key(r)));
+    const remeasured = new Set(result.runs.map(key));
+    const kept = previous.runs.filter((r) => !remeasured.has(key(r)));
     result.runs = [...kept, ...result.runs].sort(
       (a, b) => a.hosts - b.hosts || variantsOrder(a) - variantsOrder(b),
     );

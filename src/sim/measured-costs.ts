@@ -147,6 +147,13 @@ export interface DistBenchRun {
    * are missing).
    */
   waveCpuByRoleS?: Partial<Record<string, number>>;
+  /**
+   * With `bench:dist --repeat K`: the point was measured K times and this record is the run with
+   * the median all-ready time (the lower middle one when K is even), so its other fields belong to
+   * the same run; every run's all-ready and median-host times, in the order they were measured.
+   * Absent when the point was measured once.
+   */
+  repeats?: { allReadyS: number[]; p50ReadyS: number[] };
 }
 
 /** The cluster benchmark's results file. */
@@ -157,4 +164,32 @@ export interface DistBenchResult {
   registryNicMbit: number;
   machine: { cpus: number; node: string };
   runs: DistBenchRun[];
+}
+
+/**
+ * Folds repeated measurements of the same point (same `series(run)` and host count) into one run
+ * each: the run with the median all-ready time (the lower middle one for an even count, so the
+ * record is a run that happened, not an average of runs), carrying every repeat's all-ready and
+ * median-host times in measurement order. Points keep the order of their first measurement.
+ */
+export function medianRuns(
+  runs: readonly DistBenchRun[],
+  series: (run: DistBenchRun) => string,
+): DistBenchRun[] {
+  const groups = new Map<string, DistBenchRun[]>();
+  for (const r of runs) {
+    const key = `${series(r)}@${r.hosts}`;
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()].map((g) => {
+    if (g.length === 1) return g[0]!;
+    const sorted = [...g].sort((a, b) => a.allReadyS - b.allReadyS);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    return {
+      ...median,
+      repeats: { allReadyS: g.map((r) => r.allReadyS), p50ReadyS: g.map((r) => r.p50ReadyS) },
+    };
+  });
 }
