@@ -3,6 +3,7 @@
  * control plane picked for the function (registry, swarm or tree), via the host's {@link BlockFetcher}.
  * Once every block is in the host's cache, the worker agent materialises the image from there.
  */
+import { setMaxListeners } from 'node:events';
 import type { FunctionVersion } from '../control/functions.js';
 import { versionKey } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
@@ -115,6 +116,8 @@ export function clusterImageFetch(
     // The whole image: the agent writes each block's files as the block arrives. A failed fetch
     // ends every wait with its error.
     const failed = new AbortController();
+    // The files are written in arrival order, so every block has a waiter on this one signal at once.
+    setMaxListeners(0, failed.signal);
     finished.catch((err: unknown) => failed.abort(err));
     const complete = finished.then((report) => ({ ...fetchStats(report, imageBytes), imageBytes }));
     // Awaited by the agent unless writing the files failed first, which it reports itself.
