@@ -11,6 +11,7 @@ import { MANIFEST_MEDIA_TYPE } from '../image/manifest.js';
 import { checkRepositoryName } from '../image/reference.js';
 import type { LocalRegistry } from '../image/registry.js';
 import { UploadSessions } from '../image/upload-sessions.js';
+import { awaitRequesterTurn, requesterOf, type RequesterTurns } from '../distribution/requester-turns.js';
 import {
   awaitUploadTurn,
   isBackgroundRequest,
@@ -35,6 +36,11 @@ export interface OciRoutesOptions {
    * see `distribution/upload-priority.ts`. Default: no ordering.
    */
   uploadPriority?: UploadPriority;
+  /**
+   * Sends the blob requests of each requester that names itself one at a time, in order; see
+   * `distribution/requester-turns.ts`. Default: no ordering.
+   */
+  requesterTurns?: RequesterTurns;
 }
 
 /** Kindling codes → OCI status and code, for errors not raised with an explicit OCI code. */
@@ -132,6 +138,8 @@ export async function ociRoutes(app: FastifyInstance, opts: OciRoutesOptions): P
           const bytes = await registry.getBlob(name, digest);
           if (opts.uploadPriority)
             await awaitUploadTurn(opts.uploadPriority, isBackgroundRequest(request.headers), reply.raw);
+          if (opts.requesterTurns)
+            await awaitRequesterTurn(opts.requesterTurns, requesterOf(request), reply.raw);
           const range = parseByteRange(request.headers.range, bytes.length);
           if (!range) return reply.send(bytes);
           return reply

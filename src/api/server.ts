@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { systemClock } from '../core/clock.js';
 import { KindlingError, toKindlingError, type ErrorCode } from '../core/errors.js';
+import { RequesterTurns } from '../distribution/requester-turns.js';
 import { UploadPriority } from '../distribution/upload-priority.js';
 import { ociRoutes } from './oci.js';
 import { adminRoutes, publicRoutes } from './admin-routes.js';
@@ -154,6 +155,8 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
       registry: ctx.registry,
       // Lazy loading's background blocks go after every host's startup blocks.
       uploadPriority: new UploadPriority({ clock: systemClock }),
+      // A worker's blocks in flight to the registry arrive one after another, not all late together.
+      requesterTurns: new RequesterTurns(),
       authorize: (request: FastifyRequest, name: string) => {
         const principal = principalOf(request);
         if (principal.role !== 'admin' && !name.startsWith(`${principal.tenant}/`)) {

@@ -15,6 +15,7 @@ import type { HostId } from './function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from './strategy.js';
 import { KeepAliveClient, readBody } from './keep-alive-client.js';
 import { TokenBucket } from './token-bucket.js';
+import { REQUESTER_HEADER } from './requester-turns.js';
 import { PRIORITY_HEADER } from './upload-priority.js';
 
 /** The peer blob server's path prefix; a block is at `<prefix>/<digest>`. */
@@ -87,6 +88,8 @@ export class HttpTransport implements Transport {
     const where = source.kind === 'registry' ? `the registry at ${this.registryUrl}` : `peer ${source.host}`;
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     if (request.background) headers[PRIORITY_HEADER] = 'background';
+    // The server sends this host's blocks one after another (see requester-turns.ts).
+    headers[REQUESTER_HEADER] = request.host;
     let res: IncomingMessage;
     try {
       res = await this.client.open(new URL(url), { headers, ...(signal ? { signal } : {}) });

@@ -16,6 +16,7 @@ import { checkBearer } from './bearer.js';
 import { checkPositiveInt } from './check-options.js';
 import { PEER_BLOBS_PATH } from './http-transport.js';
 import { TokenBucket } from './token-bucket.js';
+import { awaitRequesterTurn, RequesterTurns, requesterOf } from './requester-turns.js';
 import { awaitUploadTurn, isBackgroundRequest, UploadPriority } from './upload-priority.js';
 
 /** Options of {@link peerBlobRoutes}. */
@@ -36,6 +37,8 @@ export interface PeerBlobRoutesOptions {
   upBytesPerSecond?: number;
   /** Sends background requests after foreground ones (see `upload-priority.ts`); default a new gate. */
   priority?: UploadPriority;
+  /** Sends each requester's blocks one at a time, in order (see `requester-turns.ts`); default new queues. */
+  turns?: RequesterTurns;
 }
 
 /** Upload counters, for metrics and tests. */
@@ -63,6 +66,7 @@ export async function peerBlobRoutes(
   checkPositiveInt('pendingWaitMs', pendingWaitMs);
   checkPositiveInt('unknownWaitMs', unknownWaitMs);
   const priority = options.priority ?? new UploadPriority({ clock: options.clock });
+  const turns = options.turns ?? new RequesterTurns();
   const up =
     options.upBytesPerSecond === undefined
       ? undefined
@@ -127,6 +131,7 @@ export async function peerBlobRoutes(
           );
         }
         await awaitUploadTurn(priority, background, reply.raw);
+        await awaitRequesterTurn(turns, requesterOf(request), reply.raw);
         stats.blocksServed++;
         stats.bytesServed += bytes.length;
         reply.type('application/octet-stream').header('content-length', bytes.length);

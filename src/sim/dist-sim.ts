@@ -278,8 +278,10 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     ...(cpu?.controlMsPerMiB
       ? { controlCharge: { node: 'registry', msPerByte: cpu.controlMsPerMiB / MiB } }
       : {}),
-    // As the registry and the peer servers: lazy loading's background blocks after foreground ones.
+    // As the registry and the peer servers: lazy loading's background blocks after foreground ones,
+    // and each requester's blocks one at a time.
     uploadPriority: { clock },
+    requesterTurns: true,
   });
   const hub = new DistributionHub({
     strategies: [makeStrategy(o.strategy, pieces, o.treePipelineDepth)],

@@ -17,6 +17,7 @@ import type { BlockFetcher } from '../distribution/block-fetcher.js';
 import type { HostId } from '../distribution/function-tree.js';
 import type { BlockOrigin, BlockRequest, Transport } from '../distribution/strategy.js';
 import type { Digest } from '../image/manifest.js';
+import { RequesterTurns } from '../distribution/requester-turns.js';
 import { UploadPriority, type UploadPriorityOptions } from '../distribution/upload-priority.js';
 import type { CpuCharge, Network } from './network.js';
 import type { SimBlockStore } from './sim-block-store.js';
@@ -37,6 +38,12 @@ export interface SimTransportOptions {
   controlCharge?: CpuCharge;
   /** Foreground first at every source node, as the platform's servers (default: no ordering). */
   uploadPriority?: UploadPriorityOptions;
+  /**
+   * Every source node sends one block at a time to each requester, in request order, through the
+   * platform's own {@link RequesterTurns}, as the registry and the peer servers do (default: a
+   * requester's blocks in flight share the link at once).
+   */
+  requesterTurns?: boolean;
 }
 
 interface SimPeer {
@@ -55,6 +62,8 @@ export class SimTransport implements Transport {
   readonly uploadedBy = new Map<HostId, number>();
   /** Each source node's gate, with `uploadPriority`. */
   private readonly gates = new Map<string, UploadPriority>();
+  /** Each source node's per-requester queues, with `requesterTurns`. */
+  private readonly turns = new Map<string, RequesterTurns>();
 
   constructor(private readonly options: SimTransportOptions) {}
 
@@ -103,11 +112,21 @@ export class SimTransport implements Transport {
     let ended: (() => void) | undefined;
     if (gate && request.background) await gate.background(signal);
     else if (gate) ended = gate.foreground();
+    let turnEnded: (() => void) | undefined;
     try {
+      turnEnded = await this.turnsOf(from)?.turn(request.host, signal);
       await this.transfer(from, request.host, bytes, signal);
     } finally {
+      turnEnded?.();
       ended?.();
     }
+  }
+
+  private turnsOf(node: string): RequesterTurns | undefined {
+    if (!this.options.requesterTurns) return undefined;
+    let turns = this.turns.get(node);
+    if (!turns) this.turns.set(node, (turns = new RequesterTurns()));
+    return turns;
   }
 
   private gateOf(node: string): UploadPriority | undefined {

@@ -20,7 +20,7 @@ import { SimTransport } from '../../src/sim/sim-transport.js';
 
 const BLOCK = 8000;
 
-function setup(hosts: string[], registryMbps = 8) {
+function setup(hosts: string[], registryMbps = 8, requesterTurns = false) {
   const clock = new SimClock();
   const network = new Network(clock);
   network.addNode('registry', { upMbps: registryMbps, downMbps: registryMbps });
@@ -31,6 +31,7 @@ function setup(hosts: string[], registryMbps = 8) {
     registryNode: 'registry',
     registry: new Map([[digest, payload]]),
     sizeOf: () => BLOCK,
+    requesterTurns,
   });
   const hub = new DistributionHub({ strategies: [new RegistryStrategy(8)], clock });
   const fetchers = new Map<string, BlockFetcher>();
@@ -83,6 +84,35 @@ describe('SimTransport', () => {
     ]);
     assert.deepEqual(times, [16, 16]);
     assert.equal(transport.registryBytes, 2 * BLOCK);
+  });
+
+  it("with requester turns a host's two blocks in flight arrive one after the other: 8 and 16 ms", async () => {
+    const without = setup(['a']);
+    assert.deepEqual(
+      await timed(without.clock, [
+        without.transport.fetchBlock(REGISTRY_ORIGIN, without.request('a')),
+        without.transport.fetchBlock(REGISTRY_ORIGIN, without.request('a')),
+      ]),
+      [16, 16],
+    );
+    const withTurns = setup(['a', 'b'], 8, true);
+    assert.deepEqual(
+      await timed(withTurns.clock, [
+        withTurns.transport.fetchBlock(REGISTRY_ORIGIN, withTurns.request('a')),
+        withTurns.transport.fetchBlock(REGISTRY_ORIGIN, withTurns.request('a')),
+      ]),
+      [8, 16],
+    );
+    // Two requesters still share the source's link.
+    const start = withTurns.clock.now();
+    const times = await timed(withTurns.clock, [
+      withTurns.transport.fetchBlock(REGISTRY_ORIGIN, withTurns.request('a')),
+      withTurns.transport.fetchBlock(REGISTRY_ORIGIN, withTurns.request('b')),
+    ]);
+    assert.deepEqual(
+      times.map((t) => t - start),
+      [16, 16],
+    );
   });
 
   it('a faster registry uplink is not shared: two hosts each fetch at their own downlink rate', async () => {
