@@ -14,6 +14,7 @@
  *   npm run bench:dist -- --hosts 1 --merge # re-measure the one-host runs, keep the other runs
  *   npm run bench:dist -- --variants tree+lazy,registry+lazy [--merge]   # only these variants
  *   npm run bench:dist -- --ab-queue --variants registry+lazy --hosts 16   # fair queues vs one FIFO
+ *   npm run bench:dist -- --ab-turns --variants tree+lazy,swarm --hosts 2,16   # requester turns vs none
  *   npm run bench:dist -- --repeat 3 --variants tree+lazy --merge   # each point 3 times, the median kept
  *   npm run bench:dist -- --plot-only [file]
  *
@@ -75,7 +76,8 @@ async function runOnce(
   {
     backgroundPriority = true,
     linkQueue = 'fair',
-  }: { backgroundPriority?: boolean; linkQueue?: LinkQueue } = {},
+    requesterTurns = true,
+  }: { backgroundPriority?: boolean; linkQueue?: LinkQueue; requesterTurns?: boolean } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
   const cluster = await startLocalCluster({
@@ -87,7 +89,10 @@ async function runOnce(
     dataDir,
     cliPath,
     controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
-    ...(backgroundPriority ? {} : { workerArgs: ['--no-background-priority'] }),
+    workerArgs: [
+      ...(backgroundPriority ? [] : ['--no-background-priority']),
+      ...(requesterTurns ? [] : ['--no-requester-turns']),
+    ],
     onOutput: (line) => {
       if (/warning|error/i.test(line)) console.error(line);
     },
@@ -194,6 +199,7 @@ async function runOnce(
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
       ...(backgroundPriority ? {} : { backgroundPriority }),
+      ...(requesterTurns ? {} : { requesterTurns }),
       ...(network === 'netns' ? { linkQueue } : {}),
       ...(cpuAtLast !== undefined && cpu0 !== undefined // both or neither: /proc/stat is there or not
         ? {
@@ -306,7 +312,8 @@ const variantName = (r: Pick<Run, 'strategy' | 'lazy'>) => `${r.strategy}${r.laz
 const seriesName = (r: Run) =>
   variantName(r) +
   (r.backgroundPriority === false ? ' (no prio)' : '') +
-  (r.linkQueue === 'fifo' ? ' (fifo)' : '');
+  (r.linkQueue === 'fifo' ? ' (fifo)' : '') +
+  (r.requesterTurns === false ? ' (no turns)' : '');
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -408,26 +415,33 @@ async function main(): Promise<void> {
   // `--ab-queue`: each run twice in a row, the links with a fair queue per peer and with one FIFO.
   const abPriority = args.includes('--ab-priority');
   const abQueue = args.includes('--ab-queue');
-  if (abPriority && abQueue)
-    throw new Error('--ab-priority and --ab-queue are separate comparisons: pick one');
+  // `--ab-turns`: each run twice in a row, servers sending a host's blocks one at a time and not.
+  const abTurns = args.includes('--ab-turns');
+  if ([abPriority, abQueue, abTurns].filter(Boolean).length > 1)
+    throw new Error('--ab-priority, --ab-queue and --ab-turns are separate comparisons: pick one');
   const linkQueue = parseLinkQueue(flag('--link-queue') ?? 'fair');
-  type Setting = { backgroundPriority: boolean; linkQueue: LinkQueue };
+  type Setting = { backgroundPriority: boolean; linkQueue: LinkQueue; requesterTurns?: boolean };
   const settingsOf = (lazy: boolean): Setting[] =>
-    abPriority && lazy
+    abTurns
       ? [
-          { backgroundPriority: true, linkQueue },
-          { backgroundPriority: false, linkQueue },
+          { backgroundPriority: true, linkQueue, requesterTurns: true },
+          { backgroundPriority: true, linkQueue, requesterTurns: false },
         ]
-      : abQueue
+      : abPriority && lazy
         ? [
-            { backgroundPriority: true, linkQueue: 'fair' },
-            { backgroundPriority: true, linkQueue: 'fifo' },
+            { backgroundPriority: true, linkQueue },
+            { backgroundPriority: false, linkQueue },
           ]
-        : [{ backgroundPriority: true, linkQueue }];
+        : abQueue
+          ? [
+              { backgroundPriority: true, linkQueue: 'fair' },
+              { backgroundPriority: true, linkQueue: 'fifo' },
+            ]
+          : [{ backgroundPriority: true, linkQueue }];
   const repeat = Number(flag('--repeat') ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9)
     throw new Error(`--repeat takes a whole number of runs per point from 1 to 9, got ${flag('--repeat')}`);
-  if (repeat > 1 && (abPriority || abQueue))
+  if (repeat > 1 && (abPriority || abQueue || abTurns))
     throw new Error('--repeat is for the result tables; an A/B comparison pairs single runs');
   const measured: Run[] = [];
   try {
@@ -455,11 +469,13 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const name = abPriority
     ? 'dist-priority'
-    : abQueue
-      ? 'dist-queue'
-      : quick || custom
-        ? 'dist-quick'
-        : 'dist';
+    : abTurns
+      ? 'dist-turns'
+      : abQueue
+        ? 'dist-queue'
+        : quick || custom
+          ? 'dist-quick'
+          : 'dist';
   if (merge) {
     // Re-measure some variants at some host counts and keep the file's other runs.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;

@@ -66,6 +66,11 @@ export interface WorkerNodeOptions {
    * for comparison (`npm run bench:dist -- --ab-priority`).
    */
   backgroundPriority?: boolean;
+  /**
+   * Name this host in block requests, so the registry and peers send its blocks one at a time;
+   * default true. False for comparison (`npm run bench:dist -- --ab-turns`).
+   */
+  requesterTurns?: boolean;
   clock?: Clock;
   say?: (line: string) => void;
 }
@@ -101,6 +106,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     peerToken: opts.key,
     clock,
     ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
+    nameRequester: opts.requesterTurns ?? true,
   });
   const registry = new ManifestFallbackSource({
     registry: new HttpRegistryClient({ baseUrl: registryUrl, token: opts.key }),

@@ -42,6 +42,12 @@ export interface HttpTransportOptions {
   refreshPeers?: () => Promise<void>;
   /** Download limit of this host in bytes per second (all fetches share it); default none. */
   downBytesPerSecond?: number;
+  /**
+   * Name the host in each block request, so servers send its blocks one at a time, in order
+   * (`requester-turns.ts`); default true. False leaves them unordered, for comparison
+   * (`npm run bench:dist -- --ab-turns`).
+   */
+  nameRequester?: boolean;
   /** Largest block accepted; default 16 MiB (the registry's body limit). */
   maxBlockBytes?: number;
   /** For the rate limiter; default the system clock. */
@@ -89,7 +95,7 @@ export class HttpTransport implements Transport {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     if (request.background) headers[PRIORITY_HEADER] = 'background';
     // The server sends this host's blocks one after another (see requester-turns.ts).
-    headers[REQUESTER_HEADER] = request.host;
+    if (this.options.nameRequester !== false) headers[REQUESTER_HEADER] = request.host;
     let res: IncomingMessage;
     try {
       res = await this.client.open(new URL(url), { headers, ...(signal ? { signal } : {}) });

@@ -134,6 +134,8 @@ export interface DistBenchRun {
    * buckets with one FIFO.
    */
   linkQueue?: 'fair' | 'fifo';
+  /** False in a `--ab-turns` comparison run whose servers sent a host's blocks without turns. */
+  requesterTurns?: boolean;
   /**
    * CPU time the whole machine spent (every process: control plane, workers, sandboxes, the
    * benchmark) from the cold-start requests until the last host answered, seconds; and that as a

@@ -22,6 +22,7 @@ export interface WorkerFlags {
   bandwidth?: string;
   /** Commander's `--no-background-priority`. */
   backgroundPriority: boolean;
+  requesterTurns: boolean;
 }
 
 function readKey(flags: WorkerFlags): string {
@@ -89,6 +90,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
     ...(runtimeSnapshot ? { runtimeSnapshot } : {}),
     ...(flags.bandwidth !== undefined ? { bandwidthBytesPerSec: parseBandwidth(flags.bandwidth) / 8 } : {}),
     backgroundPriority: flags.backgroundPriority,
+    requesterTurns: flags.requesterTurns,
     say,
   });
   say(`worker ${id} serving at ${node.url}; registering with ${flags.control}`);
