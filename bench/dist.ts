@@ -76,7 +76,7 @@ async function runOnce(
   {
     backgroundPriority = true,
     linkQueue = 'fair',
-    requesterTurns = true,
+    requesterTurns = false,
   }: { backgroundPriority?: boolean; linkQueue?: LinkQueue; requesterTurns?: boolean } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
@@ -91,7 +91,7 @@ async function runOnce(
     controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
     workerArgs: [
       ...(backgroundPriority ? [] : ['--no-background-priority']),
-      ...(requesterTurns ? [] : ['--no-requester-turns']),
+      ...(requesterTurns ? ['--requester-turns'] : []),
     ],
     onOutput: (line) => {
       if (/warning|error/i.test(line)) console.error(line);
@@ -199,7 +199,7 @@ async function runOnce(
       phasesP50Ms: phaseStat(phases, (v) => v[Math.floor((v.length - 1) / 2)]!),
       phasesMaxMs: phaseStat(phases, (v) => v[v.length - 1]!),
       ...(backgroundPriority ? {} : { backgroundPriority }),
-      ...(requesterTurns ? {} : { requesterTurns }),
+      ...(requesterTurns ? { requesterTurns } : {}),
       ...(network === 'netns' ? { linkQueue } : {}),
       ...(cpuAtLast !== undefined && cpu0 !== undefined // both or neither: /proc/stat is there or not
         ? {
@@ -313,7 +313,7 @@ const seriesName = (r: Run) =>
   variantName(r) +
   (r.backgroundPriority === false ? ' (no prio)' : '') +
   (r.linkQueue === 'fifo' ? ' (fifo)' : '') +
-  (r.requesterTurns === false ? ' (no turns)' : '');
+  (r.requesterTurns === true ? ' (turns)' : '');
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -424,8 +424,8 @@ async function main(): Promise<void> {
   const settingsOf = (lazy: boolean): Setting[] =>
     abTurns
       ? [
-          { backgroundPriority: true, linkQueue, requesterTurns: true },
           { backgroundPriority: true, linkQueue, requesterTurns: false },
+          { backgroundPriority: true, linkQueue, requesterTurns: true },
         ]
       : abPriority && lazy
         ? [

@@ -152,8 +152,8 @@ program
     "lazy loading: fetch an image's rest like its working set, not after other hosts' startup blocks (for comparison)",
   )
   .option(
-    '--no-requester-turns',
-    'let the registry and peers send this host several blocks at once, not one at a time in order (for comparison)',
+    '--requester-turns',
+    'ask the registry and peers to send this host its blocks one at a time, in order (for comparison)',
   )
   .action((opts: WorkerFlags) => worker(opts));
 

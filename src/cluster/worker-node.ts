@@ -68,7 +68,7 @@ export interface WorkerNodeOptions {
   backgroundPriority?: boolean;
   /**
    * Name this host in block requests, so the registry and peers send its blocks one at a time;
-   * default true. False for comparison (`npm run bench:dist -- --ab-turns`).
+   * default false (see `HttpTransportOptions.nameRequester`; `npm run bench:dist -- --ab-turns`).
    */
   requesterTurns?: boolean;
   clock?: Clock;
@@ -106,7 +106,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     peerToken: opts.key,
     clock,
     ...(opts.bandwidthBytesPerSec ? { downBytesPerSecond: opts.bandwidthBytesPerSec } : {}),
-    nameRequester: opts.requesterTurns ?? true,
+    nameRequester: opts.requesterTurns ?? false,
   });
   const registry = new ManifestFallbackSource({
     registry: new HttpRegistryClient({ baseUrl: registryUrl, token: opts.key }),

@@ -100,6 +100,11 @@ export interface DistSimOptions {
    * which turns swarm's rarest-first off.
    */
   wholeImageOrder?: 'strategy' | 'manifest';
+  /**
+   * Sources send each host's blocks one at a time, in order, as servers do for hosts started with
+   * `--requester-turns` (`distribution/requester-turns.ts`); default false, the cluster's default.
+   */
+  requesterTurns?: boolean;
   /** Blocks a tree host keeps in flight to its parent (TreeStrategyInit.pipelineDepth); default 1, FaaSNet's streaming. */
   treePipelineDepth?: number;
   /**
@@ -278,10 +283,10 @@ export async function simulateDistribution(o: DistSimOptions): Promise<DistSimRe
     ...(cpu?.controlMsPerMiB
       ? { controlCharge: { node: 'registry', msPerByte: cpu.controlMsPerMiB / MiB } }
       : {}),
-    // As the registry and the peer servers: lazy loading's background blocks after foreground ones,
-    // and each requester's blocks one at a time.
+    // As the registry and the peer servers: lazy loading's background blocks after foreground ones.
     uploadPriority: { clock },
-    requesterTurns: true,
+    // As hosts started with --requester-turns: each requester's blocks one at a time.
+    requesterTurns: o.requesterTurns === true,
   });
   const hub = new DistributionHub({
     strategies: [makeStrategy(o.strategy, pieces, o.treePipelineDepth)],

@@ -134,7 +134,11 @@ export interface DistBenchRun {
    * buckets with one FIFO.
    */
   linkQueue?: 'fair' | 'fifo';
-  /** False in a `--ab-turns` comparison run whose servers sent a host's blocks without turns. */
+  /**
+   * True where the hosts asked servers to send their blocks one at a time (`--requester-turns`):
+   * `--ab-turns` comparison runs, and the medians of the night of 2026-12-06, when that was the
+   * default. Absent: without turns.
+   */
   requesterTurns?: boolean;
   /**
    * CPU time the whole machine spent (every process: control plane, workers, sandboxes, the

@@ -62,7 +62,7 @@ describe('requester turns over real HTTP', () => {
   const tmp = tempDir('kindling-turns-');
   after(() => tmp.cleanup());
 
-  it('the transport names the host a block is for', async () => {
+  it('the transport names the host a block is for when asked to', async () => {
     const seen: (string | undefined)[] = [];
     const app = Fastify({ logger: false });
     app.get('/v2/*', async (request, reply) => {
@@ -70,11 +70,11 @@ describe('requester turns over real HTTP', () => {
       return reply.code(404).send({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] });
     });
     const url = await listen(app);
-    const t = new HttpTransport({ registryUrl: url, peers: new Map() });
+    const t = new HttpTransport({ registryUrl: url, peers: new Map(), nameRequester: true });
     const req = { fn: 'acme/fn', repository: 'acme/fn', digest: `sha256:${'ab'.repeat(32)}`, host: 'h7' };
     await assert.rejects(t.fetchBlock({ kind: 'registry' }, req));
-    // Turned off for comparison: no name, so servers do not order its blocks.
-    const unnamed = new HttpTransport({ registryUrl: url, peers: new Map(), nameRequester: false });
+    // By default no name, so servers do not order its blocks.
+    const unnamed = new HttpTransport({ registryUrl: url, peers: new Map() });
     await assert.rejects(unnamed.fetchBlock({ kind: 'registry' }, req));
     assert.deepEqual(seen, ['h7', undefined]);
     await app.close();
@@ -97,7 +97,11 @@ describe('requester turns over real HTTP', () => {
     await peerBlobRoutes(app, { store, clock, upBytesPerSecond: 64 * 1024, turns });
     try {
       const url = await listen(app);
-      const t = new HttpTransport({ registryUrl: 'http://127.0.0.1:1', peers: new Map([['p', url]]) });
+      const t = new HttpTransport({
+        registryUrl: 'http://127.0.0.1:1',
+        peers: new Map([['p', url]]),
+        nameRequester: true,
+      });
       const base = { fn: 'acme/fn', repository: 'acme/fn', host: 'me' };
       const a = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: first });
       for (let i = 0; i < 400 && !served.includes('send first'); i++)
