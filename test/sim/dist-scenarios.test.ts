@@ -183,4 +183,26 @@ describe('distribution scenarios', () => {
       assert.equal(r.rows.find((x) => x.strategy === 'tree')?.simRegistryMiB, 8);
     }),
   );
+
+  it(
+    'calibration models requester turns for the runs measured with them, and only those',
+    withOut(async (out) => {
+      const run = (requesterTurns: boolean) => async () => {
+        writeFakeDist(out, [
+          {
+            strategy: 'tree',
+            lazy: false,
+            hosts: 8,
+            registryMiB: 8,
+            peerMiB: 56,
+            ...(requesterTurns ? { requesterTurns } : {}),
+          },
+        ]);
+        const r = await runCalibration({ outDir: out, say: () => undefined, quick: true, write: false });
+        return r.rows[0]!.simNetworkOnlyAllReadyS;
+      };
+      // A tree's 4 blocks in flight to its parent, sent one at a time, reach 8 hosts sooner.
+      assert.ok((await run(true)()) < (await run(false)()));
+    }),
+  );
 });

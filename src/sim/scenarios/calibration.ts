@@ -257,9 +257,12 @@ export async function runCalibration(opts: {
       containerStartMs: start.coldP50Ms,
       ...(o.cpu ? { cpu: o.cpu } : {}),
       ...(o.extraStartS ? { hostReadyMs: 1000 * o.extraStartS } : {}),
+      // As the measured run's hosts asked for it (`kindling worker --requester-turns`).
+      requesterTurns: measuredRun(w)?.requesterTurns === true,
     });
-  const measuredRun = (w: Wanted) =>
-    m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
+  function measuredRun(w: Wanted) {
+    return m?.runs.find((x) => x.strategy === w.strategy && x.lazy === w.lazy && x.hosts === w.hosts);
+  }
 
   // The benchmark's one-host runs, when it has them, set the costs and the extra start time.
   const costs = m && oneHostCosts(m.runs, cpu);
