@@ -8,7 +8,7 @@ import { PRIORITY_HEADER } from '../../src/distribution/upload-priority.js';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ociRoutes } from '../../src/api/oci.js';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock, type ManualClock } from '../../src/core/clock.js';
 import { KindlingError } from '../../src/core/errors.js';
 import { BlockFetcher } from '../../src/distribution/block-fetcher.js';
 import { DistributionHub } from '../../src/distribution/distribution-hub.js';
@@ -132,6 +132,54 @@ export async function listen(app: FastifyInstance): Promise<string> {
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   return `http://127.0.0.1:${address.port}`;
+}
+
+/**
+ * A registry stand-in that answers every blob request 404 and records the value of `header` in
+ * each, to check what a transport sends.
+ */
+export async function headerProbe(
+  header: string,
+): Promise<{ url: string; seen: (string | undefined)[]; close: () => Promise<void> }> {
+  const seen: (string | undefined)[] = [];
+  const app = Fastify({ logger: false });
+  app.get('/v2/*', async (request, reply) => {
+    seen.push(request.headers[header] as string | undefined);
+    return reply.code(404).send({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] });
+  });
+  return { url: await listen(app), seen, close: () => app.close() };
+}
+
+/** What a server did, in order: `send <label>` when a response starts, `sent <label>` when its last byte went out. */
+export function recordSends(app: FastifyInstance, label: (url: string) => string): string[] {
+  const served: string[] = [];
+  app.addHook('onSend', async (req, reply) => {
+    served.push(`send ${label(req.url)}`);
+    reply.raw.once('finish', () => served.push(`sent ${label(req.url)}`));
+  });
+  return served;
+}
+
+/** Polls `done` every 5 ms, at most `tries` times. */
+export async function pollUntil(done: () => boolean, tries: number): Promise<void> {
+  for (let i = 0; i < tries && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+}
+
+/**
+ * Advances `clock` by 250 ms every 5 ms until `transfers` have all settled (at most 4,000 times);
+ * their results, or undefined if they did not settle.
+ */
+export async function settleOnClock<T>(
+  clock: ManualClock,
+  transfers: Promise<T>[],
+): Promise<PromiseSettledResult<T>[] | undefined> {
+  let results: PromiseSettledResult<T>[] | undefined;
+  void Promise.allSettled(transfers).then((r) => (results = r));
+  for (let i = 0; i < 4_000 && results === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    clock.advance(250);
+  }
+  return results;
 }
 
 /** One worker host. */

@@ -10,7 +10,7 @@ import { HttpTransport } from '../../src/distribution/http-transport.js';
 import { peerBlobRoutes } from '../../src/distribution/peer-server.js';
 import { REQUESTER_HEADER, RequesterTurns, requesterOf } from '../../src/distribution/requester-turns.js';
 import { BlobStore } from '../../src/image/blob-store.js';
-import { listen, tempDir } from './cluster-harness.js';
+import { headerProbe, listen, pollUntil, recordSends, settleOnClock, tempDir } from './cluster-harness.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -63,21 +63,15 @@ describe('requester turns over real HTTP', () => {
   after(() => tmp.cleanup());
 
   it('the transport names the host a block is for when asked to', async () => {
-    const seen: (string | undefined)[] = [];
-    const app = Fastify({ logger: false });
-    app.get('/v2/*', async (request, reply) => {
-      seen.push(request.headers[REQUESTER_HEADER] as string | undefined);
-      return reply.code(404).send({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] });
-    });
-    const url = await listen(app);
-    const t = new HttpTransport({ registryUrl: url, peers: new Map(), nameRequester: true });
+    const probe = await headerProbe(REQUESTER_HEADER);
+    const t = new HttpTransport({ registryUrl: probe.url, peers: new Map(), nameRequester: true });
     const req = { fn: 'acme/fn', repository: 'acme/fn', digest: `sha256:${'ab'.repeat(32)}`, host: 'h7' };
     await assert.rejects(t.fetchBlock({ kind: 'registry' }, req));
     // By default no name, so servers do not order its blocks.
-    const unnamed = new HttpTransport({ registryUrl: url, peers: new Map() });
+    const unnamed = new HttpTransport({ registryUrl: probe.url, peers: new Map() });
     await assert.rejects(unnamed.fetchBlock({ kind: 'registry' }, req));
-    assert.deepEqual(seen, ['h7', undefined]);
-    await app.close();
+    assert.deepEqual(probe.seen, ['h7', undefined]);
+    await probe.close();
   });
 
   it("a peer server sends one requester's second block after its first", async () => {
@@ -87,12 +81,7 @@ describe('requester turns over real HTTP', () => {
     const first = await store.put(Buffer.alloc(256 * 1024, 1));
     const second = await store.put(Buffer.alloc(1024, 2));
     const app = Fastify({ logger: false });
-    const served: string[] = [];
-    const label = (url: string): string => (url.endsWith(first) ? 'first' : 'second');
-    app.addHook('onSend', async (req, reply) => {
-      served.push(`send ${label(req.url)}`);
-      reply.raw.once('finish', () => served.push(`sent ${label(req.url)}`));
-    });
+    const served = recordSends(app, (url) => (url.endsWith(first) ? 'first' : 'second'));
     const turns = new RequesterTurns();
     await peerBlobRoutes(app, { store, clock, upBytesPerSecond: 64 * 1024, turns });
     try {
@@ -104,19 +93,13 @@ describe('requester turns over real HTTP', () => {
       });
       const base = { fn: 'acme/fn', repository: 'acme/fn', host: 'me' };
       const a = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: first });
-      for (let i = 0; i < 400 && !served.includes('send first'); i++)
-        await new Promise((r) => setTimeout(r, 5));
+      await pollUntil(() => served.includes('send first'), 400);
       assert.deepEqual(served, ['send first'], 'the first response never started');
       const b = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: second });
       // The clock stands still until the second request waits for its turn.
-      for (let i = 0; i < 2_000 && turns.stats.queued === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      await pollUntil(() => turns.stats.queued > 0, 2_000);
       assert.equal(turns.stats.queued, 1, `the second request did not wait: ${JSON.stringify(served)}`);
-      let results: PromiseSettledResult<Uint8Array>[] | undefined;
-      void Promise.allSettled([a, b]).then((r) => (results = r));
-      for (let i = 0; i < 4_000 && results === undefined; i++) {
-        await new Promise((r) => setTimeout(r, 5));
-        clock.advance(250);
-      }
+      const results = await settleOnClock(clock, [a, b]);
       assert.ok(results, `the transfers did not finish; the server did ${JSON.stringify(served)}`);
       for (const r of results)
         assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));

@@ -11,7 +11,7 @@ import { HttpTransport } from '../../src/distribution/http-transport.js';
 import { peerBlobRoutes } from '../../src/distribution/peer-server.js';
 import { PRIORITY_HEADER, UploadPriority } from '../../src/distribution/upload-priority.js';
 import { BlobStore } from '../../src/image/blob-store.js';
-import { listen, tempDir } from './cluster-harness.js';
+import { headerProbe, listen, pollUntil, recordSends, settleOnClock, tempDir } from './cluster-harness.js';
 
 const isCode = (code: string) => (e: unknown) => KindlingError.is(e) && e.code === code;
 const tick = () => new Promise((r) => setImmediate(r));
@@ -97,22 +97,16 @@ describe('priority over real HTTP', () => {
   after(() => tmp.cleanup());
 
   it('the transport marks background requests, and only those', async () => {
-    const seen: (string | undefined)[] = [];
-    const app = Fastify({ logger: false });
-    app.get('/v2/*', async (request, reply) => {
-      seen.push(request.headers[PRIORITY_HEADER] as string | undefined);
-      return reply.code(404).send({ errors: [{ code: 'BLOB_UNKNOWN', message: 'no' }] });
-    });
-    const url = await listen(app);
-    const t = new HttpTransport({ registryUrl: url, peers: new Map() });
+    const probe = await headerProbe(PRIORITY_HEADER);
+    const t = new HttpTransport({ registryUrl: probe.url, peers: new Map() });
     const req = { fn: 'acme/fn', repository: 'acme/fn', digest: `sha256:${'ab'.repeat(32)}`, host: 'me' };
     await assert.rejects(t.fetchBlock({ kind: 'registry' }, req), isCode('KINDLING_BLOB_UNKNOWN'));
     await assert.rejects(
       t.fetchBlock({ kind: 'registry' }, { ...req, background: true }),
       isCode('KINDLING_BLOB_UNKNOWN'),
     );
-    assert.deepEqual(seen, [undefined, 'background']);
-    await app.close();
+    assert.deepEqual(probe.seen, [undefined, 'background']);
+    await probe.close();
   });
 
   it('a peer server sends a background block only after the foreground block in flight', async () => {
@@ -124,13 +118,7 @@ describe('priority over real HTTP', () => {
     const big = await store.put(Buffer.alloc(256 * 1024, 1));
     const small = await store.put(Buffer.alloc(1024, 2));
     const app = Fastify({ logger: false });
-    // What the server did, in order: a response starts (onSend) and its last byte went out ('finish').
-    const served: string[] = [];
-    const label = (url: string): string => (url.endsWith(big) ? 'foreground' : 'background');
-    app.addHook('onSend', async (req, reply) => {
-      served.push(`send ${label(req.url)}`);
-      reply.raw.once('finish', () => served.push(`sent ${label(req.url)}`));
-    });
+    const served = recordSends(app, (url) => (url.endsWith(big) ? 'foreground' : 'background'));
     const priority = new UploadPriority({ clock, lingerMs: 0, maxBackgroundWaitMs: 3_600_000 });
     await peerBlobRoutes(app, { store, clock, upBytesPerSecond: 64 * 1024, priority });
     try {
@@ -139,25 +127,18 @@ describe('priority over real HTTP', () => {
       const base = { fn: 'acme/fn', repository: 'acme/fn', host: 'me' };
       const fg = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: big });
       // The foreground response has started (its first chunk took the burst) before the background asks.
-      for (let i = 0; i < 400 && priority.stats.foregroundActive === 0; i++)
-        await new Promise((r) => setTimeout(r, 5));
+      await pollUntil(() => priority.stats.foregroundActive > 0, 400);
       assert.equal(priority.stats.foregroundActive, 1, 'the foreground response never started');
       const bg = t.fetchBlock({ kind: 'peer', host: 'p' }, { ...base, digest: small, background: true });
       // The clock stands still until the background request is waiting at the gate, however long it
       // takes to arrive: the foreground response is stuck after its first chunk until then.
-      for (let i = 0; i < 2_000 && priority.stats.backgroundWaiting === 0; i++)
-        await new Promise((r) => setTimeout(r, 5));
+      await pollUntil(() => priority.stats.backgroundWaiting > 0, 2_000);
       assert.equal(
         priority.stats.backgroundWaiting,
         1,
         `the background request did not wait: ${JSON.stringify(served)}`,
       );
-      let results: PromiseSettledResult<Uint8Array>[] | undefined;
-      void Promise.allSettled([fg, bg]).then((r) => (results = r));
-      for (let i = 0; i < 4_000 && results === undefined; i++) {
-        await new Promise((r) => setTimeout(r, 5));
-        clock.advance(250);
-      }
+      const results = await settleOnClock(clock, [fg, bg]);
       assert.ok(results, `the transfers did not finish; the server did ${JSON.stringify(served)}`);
       for (const r of results)
         assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));
