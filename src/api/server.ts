@@ -155,7 +155,7 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
       registry: ctx.registry,
       // Lazy loading's background blocks go after every host's startup blocks.
       uploadPriority: new UploadPriority({ clock: systemClock }),
-      // A worker's blocks in flight to the registry arrive one after another, not all late together.
+      // Workers started with --requester-turns get their blocks one after another.
       requesterTurns: new RequesterTurns(),
       authorize: (request: FastifyRequest, name: string) => {
         const principal = principalOf(request);

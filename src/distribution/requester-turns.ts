@@ -27,8 +27,8 @@ interface Waiter {
   go: () => void;
 }
 
+/** A requester with a send running: the sends waiting behind it, in order. */
 interface Line {
-  sending: boolean;
   waiting: Waiter[];
 }
 
@@ -41,6 +41,7 @@ export interface RequesterTurnsStats {
 /** The per-requester queues of one server; see the module comment. */
 export class RequesterTurns {
   readonly stats: RequesterTurnsStats = { queued: 0 };
+  /** Requesters with a send running (a line exists exactly while one does). */
   private readonly lines = new Map<string, Line>();
 
   /**
@@ -49,22 +50,18 @@ export class RequesterTurns {
    */
   turn(requester: string, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
-    let line = this.lines.get(requester);
-    if (!line) this.lines.set(requester, (line = { sending: false, waiting: [] }));
-    const l = line;
+    const running = this.lines.get(requester);
+    const l = running ?? { waiting: [] };
     let ended = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
       const next = l.waiting.shift();
       if (next) next.go();
-      else {
-        l.sending = false;
-        this.lines.delete(requester);
-      }
+      else this.lines.delete(requester);
     };
-    if (!l.sending) {
-      l.sending = true;
+    if (!running) {
+      this.lines.set(requester, l);
       return Promise.resolve(end);
     }
     this.stats.queued++;
