@@ -421,23 +421,18 @@ async function main(): Promise<void> {
     throw new Error('--ab-priority, --ab-queue and --ab-turns are separate comparisons: pick one');
   const linkQueue = parseLinkQueue(flag('--link-queue') ?? 'fair');
   type Setting = { backgroundPriority: boolean; linkQueue: LinkQueue; requesterTurns?: boolean };
-  const settingsOf = (lazy: boolean): Setting[] =>
-    abTurns
-      ? [
-          { backgroundPriority: true, linkQueue, requesterTurns: false },
-          { backgroundPriority: true, linkQueue, requesterTurns: true },
-        ]
-      : abPriority && lazy
-        ? [
-            { backgroundPriority: true, linkQueue },
-            { backgroundPriority: false, linkQueue },
-          ]
-        : abQueue
-          ? [
-              { backgroundPriority: true, linkQueue: 'fair' },
-              { backgroundPriority: true, linkQueue: 'fifo' },
-            ]
-          : [{ backgroundPriority: true, linkQueue }];
+  /** The settings each point runs with: two in a row for an A/B comparison, else one. */
+  const settingsOf = (lazy: boolean): Setting[] => {
+    const base: Setting = { backgroundPriority: true, linkQueue };
+    if (abTurns) return [base, { ...base, requesterTurns: true }];
+    if (abPriority && lazy) return [base, { ...base, backgroundPriority: false }];
+    if (abQueue)
+      return [
+        { ...base, linkQueue: 'fair' },
+        { ...base, linkQueue: 'fifo' },
+      ];
+    return [base];
+  };
   const repeat = Number(flag('--repeat') ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9)
     throw new Error(`--repeat takes a whole number of runs per point from 1 to 9, got ${flag('--repeat')}`);
