@@ -234,7 +234,11 @@ program
     collect,
   )
   .option('--out <dir>', 'where to write results (default: bench/results)')
-  .action((scenario: string, opts: { trace?: string[]; out?: string }) =>
+  .option(
+    '--minute-arrivals <model>',
+    "keepalive: where a 2019 trace's per-minute counts go inside the minute: spread (default), start or random",
+  )
+  .action((scenario: string, opts: { trace?: string[]; out?: string; minuteArrivals?: string }) =>
     sim(scenario, { ...opts, json: json() }),
   );
 
@@ -255,6 +259,10 @@ program
   )
   .option('--mode <mode>', 'how invocations spend their time: sleep (default) or busy')
   .option('--memory-scale <f>', "fraction of the trace's memory each instance allocates (default 1)")
+  .option(
+    '--minute-arrivals <model>',
+    "where a 2019 trace's per-minute counts go inside the minute: spread (default), start or random",
+  )
   .option('--out <file>', 'write every invocation record (cold/warm, status, latency) as JSON')
   .action((opts) => replay(client(), { ...opts, json: json() }));
 

@@ -44,6 +44,8 @@ export interface Azure2019InvocationOptions {
   dayOffsetMs?: number;
   /** Keeps only the rows for which this returns true (applied before expansion, to bound memory). */
   filter?: (row: Azure2019Row) => boolean;
+  /** Where in its minute each invocation is placed ({@link MinuteArrivals}). Default `spread`. */
+  minuteArrivals?: MinuteArrivals;
 }
 
 /** Paths of one day of the 2019 trace; `durations` and `memory` are optional. */
@@ -54,21 +56,80 @@ export interface Azure2019Files {
 }
 
 /**
- * Start times of `count` invocations that fall in minute `minute` (0-based), in ms.
- *
- * The trace only says how many invocations arrived in each minute. They are spread evenly and
- * deterministically: invocation i of n starts at `minute·60 s + ⌊(i + ½)·60 s / n⌋`, i.e. at the
+ * Where the invocations the 2019 trace counts in one minute are placed inside that minute. The
+ * trace does not say, and the choice decides the idle times shorter than a minute that adaptive
+ * keep-alive policies learn from (see the README's keep-alive results):
+ * - `spread` (the default): evenly, at the centres of n equal slices ({@link spreadMinute});
+ * - `start`: all at the minute's first instant, the trace's own resolution: a minute-resolution
+ *   simulation sees no idle time inside a minute;
+ * - `random`: uniformly at random, as InVitro draws them, from a generator seeded by the function's
+ *   key, so two runs (and any subset of the functions) agree.
+ */
+export const MINUTE_ARRIVALS = ['spread', 'start', 'random'] as const;
+export type MinuteArrivals = (typeof MINUTE_ARRIVALS)[number];
+
+/** `text` as a {@link MinuteArrivals}, or KINDLING_BAD_REQUEST naming the accepted values. */
+export function parseMinuteArrivals(text: string): MinuteArrivals {
+  const mode = MINUTE_ARRIVALS.find((m) => m === text);
+  if (!mode)
+    throw new KindlingError(
+      'KINDLING_BAD_REQUEST',
+      `unknown minute-arrivals model ${JSON.stringify(text)}; use one of ${MINUTE_ARRIVALS.join(', ')}`,
+      { minuteArrivals: text, accepted: [...MINUTE_ARRIVALS] },
+    );
+  return mode;
+}
+
+/**
+ * Start times of `count` invocations that fall in minute `minute` (0-based), in ms, spread evenly
+ * and deterministically: invocation i of n starts at `minute·60 s + ⌊(i + ½)·60 s / n⌋`, i.e. at the
  * centres of n equal slices of the minute. Centring (rather than starting at second 0) keeps a
  * function invoked once a minute at exactly 60 s inter-arrival times, and no random seed is needed
- * for two runs to agree. (InVitro draws the times at random within the minute; an even spread
- * under-states burstiness inside a minute, which matters little for keep-alive, whose decisions are
- * in minutes.)
+ * for two runs to agree.
  */
 export function spreadMinute(count: number, minute: number): number[] {
   const out: number[] = [];
   const base = minute * MINUTE_MS;
   for (let i = 0; i < count; i++) out.push(base + Math.floor(((i + 0.5) * MINUTE_MS) / count));
   return out;
+}
+
+/** A uniform generator on [0, 1) seeded by a string (FNV-1a hash into mulberry32). */
+export function seededUniform(seed: string): () => number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193);
+  let state = h >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/**
+ * Places one minute's `count` invocations by `mode`, sorted; `random` draws from `uniform` (one
+ * generator per function, so its minutes are independent draws).
+ */
+export function arrivalsInMinute(
+  count: number,
+  minute: number,
+  mode: MinuteArrivals,
+  uniform: () => number,
+): number[] {
+  const base = minute * MINUTE_MS;
+  switch (mode) {
+    case 'spread':
+      return spreadMinute(count, minute);
+    case 'start':
+      return new Array<number>(count).fill(base);
+    case 'random': {
+      const out: number[] = [];
+      for (let i = 0; i < count; i++) out.push(base + Math.floor(uniform() * MINUTE_MS));
+      return out.sort((a, b) => a - b);
+    }
+  }
 }
 
 /** Finds the per-minute columns (`1..N` or `minute_1..minute_N`) in order; they must be contiguous from 1. */
@@ -129,6 +190,7 @@ export async function readAzure2019Invocations(
   options: Azure2019InvocationOptions = {},
 ): Promise<{ functions: TraceFunction[]; horizonMs: number }> {
   const offset = options.dayOffsetMs ?? 0;
+  const arrivals = options.minuteArrivals ?? 'spread';
   const seen = new Map<string, number>();
   const functions: TraceFunction[] = [];
   let minutes = 0;
@@ -141,8 +203,9 @@ export async function readAzure2019Invocations(
     seen.set(key, row.line);
     if (options.filter && !options.filter(row)) continue;
     const startsMs: number[] = [];
+    const uniform = seededUniform(key);
     row.counts.forEach((count, minute) => {
-      for (const t of spreadMinute(count, minute)) startsMs.push(t + offset);
+      for (const t of arrivalsInMinute(count, minute, arrivals, uniform)) startsMs.push(t + offset);
     });
     const fn: TraceFunction = { key, function: row.function, app: row.app, owner: row.owner, startsMs };
     if (row.trigger !== undefined) fn.trigger = row.trigger;
@@ -231,7 +294,12 @@ export async function readAzure2019(
     const m = memory?.get(fn.app);
     if (m !== undefined) fn.memoryMb = m;
   }
-  return { format: 'azure2019', horizonMs: horizonMs + (options.dayOffsetMs ?? 0), functions };
+  return {
+    format: 'azure2019',
+    horizonMs: horizonMs + (options.dayOffsetMs ?? 0),
+    functions,
+    minuteArrivals: options.minuteArrivals ?? 'spread',
+  };
 }
 
 /**

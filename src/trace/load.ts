@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KindlingError } from '../core/errors.js';
-import { readAzure2019Dir } from './azure2019.js';
+import { readAzure2019Dir, type MinuteArrivals } from './azure2019.js';
 import { readAzure2021 } from './azure2021.js';
 import type { Trace } from './trace.js';
 
@@ -48,9 +48,15 @@ export function detectTraceFormat(dir: string): Trace['format'] {
   );
 }
 
+/** Options of {@link readTraceDir}. */
+export interface TraceDirOptions {
+  /** Where a 2019 trace's per-minute counts go inside their minutes; the 2021 trace has timestamps. */
+  minuteArrivals?: MinuteArrivals;
+}
+
 /** Reads a trace directory of either Azure format. */
-export async function readTraceDir(dir: string): Promise<Trace> {
+export async function readTraceDir(dir: string, options: TraceDirOptions = {}): Promise<Trace> {
   return detectTraceFormat(dir) === 'azure2019'
-    ? readAzure2019Dir(dir)
+    ? readAzure2019Dir(dir, options.minuteArrivals ? { minuteArrivals: options.minuteArrivals } : {})
     : readAzure2021(join(dir, 'invocations.csv'));
 }

@@ -2,6 +2,7 @@
  * The in-memory form of a workload trace, whatever file format it came from. The simulator and the
  * replay loader consume this; the readers (`azure2019.ts`, `azure2021.ts`) produce it.
  */
+import type { MinuteArrivals } from './azure2019.js';
 
 /** Execution-time statistics of one function, in milliseconds (cold-start time excluded). */
 export interface DurationStats {
@@ -44,6 +45,8 @@ export interface Trace {
   horizonMs: number;
   /** Functions, sorted by key so every reader run gives the same order. */
   functions: TraceFunction[];
+  /** How the 2019 trace's per-minute counts were placed inside their minutes (2019 format only). */
+  minuteArrivals?: MinuteArrivals;
 }
 
 /** Total number of invocations in a trace. */

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
-import { readAzure2019, readAzure2019Dir, spreadMinute } from '../../src/trace/azure2019.js';
+import {
+  arrivalsInMinute,
+  parseMinuteArrivals,
+  readAzure2019,
+  readAzure2019Dir,
+  seededUniform,
+  spreadMinute,
+} from '../../src/trace/azure2019.js';
+import { readTraceDir } from '../../src/trace/load.js';
 import { readAzure2021 } from '../../src/trace/azure2021.js';
 import { invocationCount } from '../../src/trace/trace.js';
 
@@ -41,6 +49,61 @@ describe('azure 2019 reader', () => {
     assert.deepEqual(spreadMinute(1, 0), [30_000]);
     assert.deepEqual(spreadMinute(4, 2), [127_500, 142_500, 157_500, 172_500]);
     assert.deepEqual(spreadMinute(0, 5), []);
+  });
+
+  it('places a minute at its start, evenly or at random, as asked', () => {
+    const never = () => assert.fail('only random draws');
+    assert.deepEqual(arrivalsInMinute(3, 2, 'start', never), [120_000, 120_000, 120_000]);
+    assert.deepEqual(arrivalsInMinute(4, 2, 'spread', never), spreadMinute(4, 2));
+    const drawn = arrivalsInMinute(50, 2, 'random', seededUniform('app/fn'));
+    assert.equal(drawn.length, 50);
+    for (let i = 0; i < drawn.length; i++) {
+      assert.ok(drawn[i]! >= 120_000 && drawn[i]! < 180_000, `${drawn[i]} in minute 2`);
+      if (i > 0) assert.ok(drawn[i - 1]! <= drawn[i]!, 'sorted');
+    }
+    // One seed, one sequence; another seed, another sequence.
+    assert.deepEqual(arrivalsInMinute(50, 2, 'random', seededUniform('app/fn')), drawn);
+    assert.notDeepEqual(arrivalsInMinute(50, 2, 'random', seededUniform('app/other')), drawn);
+    assert.equal(parseMinuteArrivals('start'), 'start');
+    assert.throws(
+      () => parseMinuteArrivals('middle'),
+      (e: unknown) =>
+        KindlingError.is(e) &&
+        e.code === 'KINDLING_BAD_REQUEST' &&
+        /unknown minute-arrivals model "middle"; use one of spread, start, random/.test(e.message),
+    );
+  });
+
+  it('reads the sample with each arrival model: the same counts per minute, placed differently', async () => {
+    const byModel = await Promise.all(
+      (['spread', 'start', 'random'] as const).map((minuteArrivals) =>
+        readTraceDir(DIR2019, { minuteArrivals }),
+      ),
+    );
+    const perMinute = (starts: number[]) => {
+      const counts = new Map<number, number>();
+      for (const t of starts)
+        counts.set(Math.floor(t / 60_000), (counts.get(Math.floor(t / 60_000)) ?? 0) + 1);
+      return [...counts];
+    };
+    const [spread, start, random] = byModel;
+    assert.deepEqual(
+      byModel.map((t) => t.minuteArrivals),
+      ['spread', 'start', 'random'],
+    );
+    for (let i = 0; i < spread!.functions.length; i++) {
+      const s = spread!.functions[i]!.startsMs;
+      assert.deepEqual(perMinute(start!.functions[i]!.startsMs), perMinute(s));
+      assert.deepEqual(perMinute(random!.functions[i]!.startsMs), perMinute(s));
+      assert.ok(start!.functions[i]!.startsMs.every((t) => t % 60_000 === 0));
+    }
+    // Random placement is seeded per function: a filtered read draws the same times.
+    const one = random!.functions[7]!;
+    const alone = await readAzure2019Dir(DIR2019, {
+      minuteArrivals: 'random',
+      filter: (row) => `${row.app}/${row.function}` === one.key,
+    });
+    assert.deepEqual(alone.functions[0]!.startsMs, one.startsMs);
   });
 
   it('reads the re-sampled sample: counts match the CSV, durations and memory are joined', async () => {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { KindlingError } from '../../core/errors.js';
 import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { readTraceDir } from '../../trace/load.js';
+import { minuteArrivalsFlag } from './sim.js';
 import { replayTrace } from '../../trace/replay.js';
 import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
@@ -15,6 +16,7 @@ export interface ReplayFlags {
   policy?: string;
   mode?: string;
   memoryScale?: string;
+  minuteArrivals?: string;
   out?: string;
   json?: boolean;
 }
@@ -44,12 +46,16 @@ export async function replay(client: ApiClient, flags: ReplayFlags): Promise<voi
   const mode = flags.mode ?? 'sleep';
   if (mode !== 'sleep' && mode !== 'busy')
     throw new CliError(`invalid --mode ${JSON.stringify(mode)}: use sleep or busy`);
+  const minuteArrivals =
+    flags.minuteArrivals !== undefined ? minuteArrivalsFlag(flags.minuteArrivals) : undefined;
   if (!client.endpoint.key)
     throw new CliError('no API key: set KINDLING_API_KEY or run next to the data directory of `kindling up`');
   const say = flags.json ? () => {} : (line: string) => console.log(line);
-  const trace = await readTraceDir(resolve(flags.trace)).catch((err: unknown) => {
-    throw KindlingError.is(err) ? new CliError(err.message, err.code) : err;
-  });
+  const trace = await readTraceDir(resolve(flags.trace), minuteArrivals ? { minuteArrivals } : {}).catch(
+    (err: unknown) => {
+      throw KindlingError.is(err) ? new CliError(err.message, err.code) : err;
+    },
+  );
   const invocations = trace.functions.reduce((n, f) => n + f.startsMs.length, 0);
   say(
     `replaying ${trace.functions.length} functions, ${invocations} invocations, ${(trace.horizonMs / 60_000).toFixed(1)} min of trace in ~${(trace.horizonMs / speedup / 1000).toFixed(0)} s (×${speedup})`,
@@ -73,6 +79,7 @@ export async function replay(client: ApiClient, flags: ReplayFlags): Promise<voi
       speedup,
       keepAliveMin,
       policy: flags.policy ?? '(platform default)',
+      ...(trace.minuteArrivals ? { minuteArrivals: trace.minuteArrivals } : {}),
       invocations: result.invocations,
       coldStarts: result.coldStarts,
       coldStartPct: (100 * result.coldStarts) / Math.max(1, result.invocations),

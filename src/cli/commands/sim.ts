@@ -4,11 +4,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KindlingError } from '../../core/errors.js';
 import { getScenario, scenarioNames } from '../../sim/scenarios/index.js';
+import { parseMinuteArrivals, type MinuteArrivals } from '../../trace/azure2019.js';
 import { CliError } from '../cli-error.js';
 
 export interface SimFlags {
   trace?: string[];
   out?: string;
+  minuteArrivals?: string;
   json?: boolean;
 }
 
@@ -34,6 +36,16 @@ export function traceDirsUnder(root: string): string[] {
   return dirs;
 }
 
+/** `--minute-arrivals`, validated (a CliError naming the accepted models otherwise). */
+export function minuteArrivalsFlag(text: string): MinuteArrivals {
+  try {
+    return parseMinuteArrivals(text);
+  } catch (err) {
+    if (KindlingError.is(err)) throw new CliError(`invalid --minute-arrivals: ${err.message}`, err.code);
+    throw err;
+  }
+}
+
 export async function sim(scenarioName: string, flags: SimFlags): Promise<void> {
   let scenario;
   try {
@@ -47,7 +59,9 @@ export async function sim(scenarioName: string, flags: SimFlags): Promise<void> 
     : traceDirsUnder(defaultTraceRoot());
   const outDir = resolve(flags.out ?? join(repoRoot, 'bench', 'results'));
   const say = flags.json ? () => {} : (line: string) => console.log(line);
-  const result = await scenario.run({ traces, outDir, say });
+  const minuteArrivals =
+    flags.minuteArrivals !== undefined ? minuteArrivalsFlag(flags.minuteArrivals) : undefined;
+  const result = await scenario.run({ traces, outDir, say, ...(minuteArrivals ? { minuteArrivals } : {}) });
   if (flags.json) console.log(JSON.stringify(result, null, 2));
 }
 

@@ -15,6 +15,8 @@ import { greedyDualKeepAlive, hybridRefined } from '../../policy/catalog.js';
 import { GreedyDualCache } from '../../policy/greedy-dual.js';
 import { hybridHistogram } from '../../policy/hybrid-histogram.js';
 import { fixedKeepAlive } from '../../policy/keep-alive.js';
+import { KindlingError } from '../../core/errors.js';
+import type { MinuteArrivals } from '../../trace/azure2019.js';
 import { readTraceDir } from '../../trace/load.js';
 import {
   arrivalOrder,
@@ -158,6 +160,8 @@ export interface KeepAliveTraceResult {
   coldStartMs: number;
   /** Invocations per instance at once (Infinity is written as null in JSON: one instance per function). */
   instanceConcurrency: number;
+  /** How a 2019 trace's per-minute counts were placed inside their minutes (2019 traces only). */
+  minuteArrivals?: MinuteArrivals;
   policies: KeepAliveRow[];
 }
 
@@ -223,10 +227,12 @@ export const keepAliveScenario: Scenario = {
   name: 'keepalive',
   description:
     'every keep-alive policy (fixed, hybrid-histogram, greedy-dual, cost-window; several settings each) on every trace: cold-start % and wasted memory-time',
-  async run({ traces, outDir, say }) {
+  async run({ traces, outDir, say, minuteArrivals = 'spread' }) {
     const results: KeepAliveTraceResult[] = [];
     const single: KeepAliveTraceResult[] = [];
     const settings = keepAliveSettings();
+    // Another arrival model than the default gets its own files, beside the default's.
+    const suffix = minuteArrivals === 'spread' ? '' : `-arrivals-${minuteArrivals}`;
     const show = (res: KeepAliveTraceResult) => {
       for (const p of res.policies)
         say(
@@ -234,32 +240,47 @@ export const keepAliveScenario: Scenario = {
         );
     };
     for (const dir of traces) {
-      const trace = await readTraceDir(dir);
+      const trace = await readTraceDir(dir, { minuteArrivals });
       const name = basename(dir.replace(/\/+$/, ''));
+      if (suffix && trace.format !== 'azure2019') {
+        say(
+          `${name}: ${trace.format} has a timestamp per invocation, so --minute-arrivals does not apply; skipped`,
+        );
+        continue;
+      }
       const w = traceWorkload(trace);
+      const arrivals = trace.minuteArrivals ? `, arrivals in the minute: ${trace.minuteArrivals}` : '';
       say(
-        `${name}: ${trace.functions.length} functions, ${trace.format}; ${settings.length} policy settings`,
+        `${name}: ${trace.functions.length} functions, ${trace.format}${arrivals}; ${settings.length} policy settings`,
       );
-      const res = runKeepAlive(name, w, trace.format, settings);
+      const tag = (r: KeepAliveTraceResult) =>
+        trace.minuteArrivals ? { ...r, minuteArrivals: trace.minuteArrivals } : r;
+      const res = tag(runKeepAlive(name, w, trace.format, settings));
       show(res);
       results.push(res);
       say(`${name}, one instance per function (the paper's model):`);
-      const one = runKeepAlive(name, w, trace.format, settings, 500, Number.POSITIVE_INFINITY);
+      const one = tag(runKeepAlive(name, w, trace.format, settings, 500, Number.POSITIVE_INFINITY));
       show(one);
       single.push(one);
     }
+    if (results.length === 0)
+      throw new KindlingError(
+        'KINDLING_BAD_REQUEST',
+        `--minute-arrivals ${minuteArrivals} applies to Azure 2019 traces (per-minute counts), and none was given`,
+      );
     mkdirSync(outDir, { recursive: true });
-    const json = join(outDir, 'sim-keepalive.json');
+    const json = join(outDir, `sim-keepalive${suffix}.json`);
     writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
-    writeFileSync(join(outDir, 'sim-keepalive-single-instance.json'), JSON.stringify(single, null, 2) + '\n');
-    const svg = join(outDir, 'sim-keepalive.svg');
+    const singleJson = `sim-keepalive${suffix}-single-instance.json`;
+    writeFileSync(join(outDir, singleJson), JSON.stringify(single, null, 2) + '\n');
+    const svg = join(outDir, `sim-keepalive${suffix}.svg`);
     const series = new Map(settings.map((s) => [s.name, s.series]));
     writeFileSync(
       svg,
       paretoDocument(
         results.map((r) =>
           paretoPanel(
-            `${r.trace}: keep-alive policies`,
+            `${r.trace}: keep-alive policies${suffix ? `, arrivals in the minute: ${minuteArrivals}` : ''}`,
             'wasted memory (GiB·h)',
             'cold starts (%)',
             r.policies.map((p) => ({
@@ -272,7 +293,7 @@ export const keepAliveScenario: Scenario = {
         ),
       ),
     );
-    say(`wrote ${json}, ${svg} and sim-keepalive-single-instance.json`);
+    say(`wrote ${json}, ${svg} and ${singleJson}`);
     return results;
   },
 };

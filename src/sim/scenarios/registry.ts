@@ -3,6 +3,7 @@
  * scenario (e.g. `faasnet-scale`, `calibration`) is one `registerScenario` call away.
  */
 import { KindlingError } from '../../core/errors.js';
+import type { MinuteArrivals } from '../../trace/azure2019.js';
 
 /** Options every scenario may receive from the command line (each validates what it uses). */
 export interface ScenarioOptions {
@@ -12,6 +13,8 @@ export interface ScenarioOptions {
   outDir: string;
   /** Print progress lines. */
   say(line: string): void;
+  /** Where a 2019 trace's per-minute counts go inside the minute (trace scenarios). Default `spread`. */
+  minuteArrivals?: MinuteArrivals;
 }
 
 /** A runnable scenario. */
