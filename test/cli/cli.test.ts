@@ -68,7 +68,7 @@ describe('kindling CLI', () => {
       [['invoke', 'sleeper', '--data', '{oops'], /--data is not valid JSON/],
       [['deploy', '/definitely/not/here'], /is not a directory/],
       [['deploy', fixture('sleeper'), '--memory', 'lots'], /--memory must be a whole number/],
-      [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb: must be at least 64 MiB/],
+      [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb must be at least 64 MiB/],
       [['alias', 'sleeper', 'prod', 'x'], /VERSION must be a version number/],
     ];
     for (const [args, pattern] of cases) {
