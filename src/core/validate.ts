@@ -60,7 +60,9 @@ export function plainWords(issue: z.core.$ZodRawIssue): string | undefined {
     case 'unrecognized_keys':
       return `has unknown ${issue.keys.length === 1 ? 'field' : 'fields'} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; remove ${issue.keys.length === 1 ? 'it' : 'them'}`;
     case 'invalid_format':
-      return issue.format === 'regex' ? `must match ${String(issue.pattern)}` : `must be a valid ${issue.format}`;
+      return issue.format === 'regex'
+        ? `must match ${String(issue.pattern)}`
+        : `must be a valid ${issue.format}`;
     case 'not_multiple_of':
       return `must be a multiple of ${Number(issue.divisor)}`;
     case 'invalid_union':

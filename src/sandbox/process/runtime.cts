@@ -379,8 +379,7 @@ async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefine
     }
   }
   // A bundle of an ES module is CommonJS marked `__esModule`: its author wrote `export`.
-  const own =
-    typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : {};
+  const own = typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : {};
   const kind = esm || own.__esModule === true ? 'esm' : 'commonjs';
   const { exportTypes, noHandlerMessage, userPaths } = userErrors();
   const where = codeLocation();

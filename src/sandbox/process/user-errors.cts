@@ -23,7 +23,11 @@ export interface CodeLocation {
 export function userPaths(text: string, where: CodeLocation): string {
   const dir = `${where.codeDir}/`;
   const name = `${where.functionName}/`;
-  return text.split(`file://${encodeURI(dir)}`).join(name).split(dir).join(name);
+  return text
+    .split(`file://${encodeURI(dir)}`)
+    .join(name)
+    .split(dir)
+    .join(name);
 }
 
 /** Stack frames of module loading (Node's loaders) and of the runtime shim: below the user's code. */
@@ -56,7 +60,12 @@ export function exportTypes(exports: Record<string, unknown>): Record<string, st
   return types;
 }
 
-const A_TYPE: Record<string, string> = { object: 'an object', array: 'an array', undefined: 'undefined', null: 'null' };
+const A_TYPE: Record<string, string> = {
+  object: 'an object',
+  array: 'an array',
+  undefined: 'undefined',
+  null: 'null',
+};
 
 /**
  * KINDLING_NO_HANDLER's message: which exports the module really has (`types`, from
