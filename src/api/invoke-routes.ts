@@ -201,7 +201,8 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           payload: JSON.stringify(event),
           createdAt: ctx.clock.now(),
         });
-        ctx.dispatcher.notify();
+        // Its `queue` phase runs from the request's arrival to its dispatch from the durable queue.
+        ctx.dispatcher.accepted(id, request.receivedAt);
         reply.code(202).header('location', `/v1/invocations/${id}`);
         return {
           id,

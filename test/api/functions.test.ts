@@ -53,6 +53,10 @@ describe('functions, versions, aliases and triggers', () => {
     assert.deepEqual(record.body.result, { slept: 50, tag: 'async' });
     assert.equal(record.body.mode, 'async');
     assert.ok(record.body.phases.exec >= 50);
+    assert.ok(
+      record.body.phases.queue > 0,
+      'the queue phase runs from the request, through the durable queue',
+    );
   });
 
   it('refuses with 429 beyond maxInstances plus the queue bound, and serves the rest', async () => {
