@@ -15,11 +15,13 @@ export async function handler(event) {
     return json(200, { message: `hello, ${decodeURIComponent(hello[1])}`, query: event.query });
   }
   if (event.method === 'POST' && event.path === '/echo') {
-    const body = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString() : event.body;
+    // A binary body arrives base64-encoded (isBase64Encoded); handing it back the same way, flag and
+    // all, returns the very bytes. Decoding it to a string would turn invalid UTF-8 into U+FFFD.
     return {
       statusCode: 200,
       headers: { 'content-type': event.headers['content-type'] ?? 'text/plain' },
-      body: body ?? '',
+      body: event.body ?? '',
+      isBase64Encoded: event.isBase64Encoded,
     };
   }
   return json(404, { error: `no route ${event.method} ${event.path}` });

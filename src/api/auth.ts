@@ -39,6 +39,7 @@ export function requireKey(tenants: TenantStore) {
   return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
       request.principal = authenticate(tenants, request.headers);
+      checkTenantParam(tenants, request);
     } catch (err) {
       done(err as Error);
       return;
@@ -59,6 +60,23 @@ export function authenticate(tenants: TenantStore, headers: IncomingHttpHeaders)
   const principal = tenants.authenticate(key);
   if (!principal) throw new KindlingError('KINDLING_UNAUTHORIZED', 'unknown or revoked API key');
   return principal;
+}
+
+/**
+ * An admin's `?tenant=NAME` must name a tenant that exists: otherwise a list would come back empty
+ * and a lookup would blame the function, where the tenant is what is wrong. (Another tenant's key
+ * is refused by {@link tenantOf} without learning whether the tenant exists.)
+ */
+function checkTenantParam(tenants: TenantStore, request: FastifyRequest): void {
+  const asked = (request.query as Record<string, unknown> | undefined)?.tenant;
+  if (typeof asked !== 'string') return;
+  const principal = request.principal!;
+  if (principal.role !== 'admin' || asked === principal.tenant || tenants.exists(asked)) return;
+  throw new KindlingError(
+    'KINDLING_TENANT_NOT_FOUND',
+    `no tenant ${JSON.stringify(asked)}; GET /v1/tenants lists them (create one with POST /v1/tenants)`,
+    { tenant: asked },
+  );
 }
 
 /** The principal of an authenticated request. */

@@ -14,7 +14,13 @@ const deployBody = z.object({
   config: z.record(z.string(), z.unknown()).optional(),
 });
 
-const aliasBody = z.object({ version: z.number().int().positive('must be a version number like 3') });
+const VERSION_RULE = 'must be a positive integer (a version number such as 3)';
+
+/** A version number in a body (`{"version": 3}`) and in a path (`/versions/3`), with one message. */
+const versionNumber = z.number({ error: VERSION_RULE }).int(VERSION_RULE).positive(VERSION_RULE);
+const versionParam = z.coerce.number({ error: VERSION_RULE }).int(VERSION_RULE).positive(VERSION_RULE);
+
+const aliasBody = z.object({ version: versionNumber });
 
 const listQuery = z.object({ all: z.enum(['1', 'true']).optional(), tenant: z.string().optional() });
 
@@ -68,11 +74,7 @@ export async function functionRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     '/v1/functions/:name/versions/:version',
     async (request) => {
       const tenant = tenantOf(request);
-      const version = parseOrThrow(
-        z.coerce.number().int().positive('must be a version number'),
-        request.params.version,
-        'version',
-      );
+      const version = parseOrThrow(versionParam, request.params.version, 'version');
       return ctx.functions.getVersion(tenant, request.params.name, version);
     },
   );

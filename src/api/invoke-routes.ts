@@ -11,6 +11,7 @@ import { parseOrThrow } from '../core/validate.js';
 import type { Execution, ExecutionResult } from '../control/invoker.js';
 import { assertFunctionName } from '../control/names.js';
 import { requireAdmin, tenantOf } from './auth.js';
+import { invalidJson } from './json-body.js';
 import type { ApiContext } from './context.js';
 
 const invokeQuery = z.object({
@@ -105,10 +106,7 @@ function parseEvent(body: string): unknown {
   try {
     return JSON.parse(body) as unknown;
   } catch (err) {
-    throw new KindlingError(
-      'KINDLING_INVALID_JSON',
-      `the request body is not valid JSON: ${(err as Error).message}; send the event as a JSON document`,
-    );
+    throw invalidJson((err as Error).message);
   }
 }
 
@@ -203,7 +201,8 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           payload: JSON.stringify(event),
           createdAt: ctx.clock.now(),
         });
-        ctx.dispatcher.notify();
+        // Its `queue` phase runs from the request's arrival to its dispatch from the durable queue.
+        ctx.dispatcher.accepted(id, request.receivedAt);
         reply.code(202).header('location', `/v1/invocations/${id}`);
         return {
           id,

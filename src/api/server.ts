@@ -22,6 +22,8 @@ import { createFastInvoke } from './fast-invoke.js';
 import { functionRoutes } from './function-routes.js';
 import { httpTriggerRoutes } from './http-trigger.js';
 import { invokeRoutes } from './invoke-routes.js';
+import { RouteMethods } from './route-methods.js';
+import { invalidJson, useJsonBodyParser } from './json-body.js';
 import { uiRoutes } from './ui-routes.js';
 
 /** fastify's own error codes, translated into Kindling's. */
@@ -29,8 +31,6 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'KINDLING_PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KINDLING_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KINDLING_BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'KINDLING_INVALID_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'KINDLING_INVALID_JSON',
 };
 
 function translate(err: FastifyError, ctx: ApiContext): KindlingError {
@@ -44,8 +44,8 @@ function translate(err: FastifyError, ctx: ApiContext): KindlingError {
     );
   }
   if (code) return new KindlingError(code, err.message);
-  if (err instanceof SyntaxError)
-    return new KindlingError('KINDLING_INVALID_JSON', `the request body is not valid JSON: ${err.message}`);
+  // fastify's own JSON parser is replaced (json-body.ts); this covers any other parser that throws one.
+  if (err instanceof SyntaxError) return invalidJson(err.message);
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
     return new KindlingError('KINDLING_BAD_REQUEST', err.message);
   return toKindlingError(err);
@@ -127,14 +127,27 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
     const error = toErrorReply(err, request.log);
     void reply.code(error.status).type('application/json; charset=utf-8').send(error.toJSON());
   });
+  const routeMethods = new RouteMethods();
+  app.addHook('onRoute', (route) => routeMethods.add(route.method, route.url));
   app.setNotFoundHandler((request, reply) => {
-    const error = new KindlingError(
-      'KINDLING_NOT_FOUND',
-      `no route ${request.method} ${request.url.split('?')[0]}; see the API reference in the README`,
-    );
-    void reply.code(404).send(error.toJSON());
+    const path = request.url.split('?')[0]!;
+    const allowed = routeMethods.allowed(path);
+    const error =
+      allowed.length > 0
+        ? new KindlingError(
+            'KINDLING_METHOD_NOT_ALLOWED',
+            `${path} does not accept ${request.method}; use ${allowed.join(', ')}`,
+            { method: request.method, allowed },
+          )
+        : new KindlingError(
+            'KINDLING_NOT_FOUND',
+            `no route ${request.method} ${path}; see the API reference in the README`,
+          );
+    if (allowed.length > 0) void reply.header('allow', allowed.join(', '));
+    void reply.code(error.status).send(error.toJSON());
   });
 
+  useJsonBodyParser(app);
   await app.register(async (scope) => publicRoutes(scope, ctx));
   // The dashboard and its live feed (keyed routes inside, a token for the feed).
   await app.register(async (scope) => uiRoutes(scope, ctx));

@@ -12,8 +12,12 @@ import type { Scheduler } from './scheduler.js';
 import type { FunctionStore, FunctionVersion } from './functions.js';
 import { assertFunctionName } from './names.js';
 
-/** The registry repository that holds a function's images. */
+/**
+ * The registry repository that holds a function's images. Checks the function name first: a name the
+ * function-name rule refuses must be reported by that rule, not by the (looser) repository grammar.
+ */
 export function imageRepository(tenant: string, name: string): string {
+  assertFunctionName(name);
   return `${tenant}/${name}`;
 }
 
@@ -29,7 +33,6 @@ export class Deployer {
 
   /** Creates a version from an image already in the registry (pushed under the function's repository). */
   async deployImage(tenant: string, name: string, digest: string, config: unknown): Promise<FunctionVersion> {
-    assertFunctionName(name);
     const repo = imageRepository(tenant, name);
     const { manifest } = await this.deps.registry.getManifest(repo, digest).catch((err: unknown) => {
       if (KindlingError.is(err) && err.code === 'KINDLING_MANIFEST_UNKNOWN') {

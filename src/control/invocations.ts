@@ -273,18 +273,26 @@ export class InvocationStore {
   }
 
   /** Takes the oldest queued async invocation and marks it running; undefined when none is queued. */
-  claimNext(
-    now: number,
-  ):
-    | { id: string; tenant: string; functionName: string; version: number; payload: string; attempts: number }
+  claimNext(now: number):
+    | {
+        id: string;
+        tenant: string;
+        functionName: string;
+        version: number;
+        payload: string;
+        attempts: number;
+        /** When it was accepted (`createdAt`, epoch ms). */
+        createdAt: number;
+      }
     | undefined {
     return this.db.transaction(() => {
       const row = this.db
         .prepare(
-          "SELECT id, tenant_id, function_name, version, payload, attempts FROM invocations WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+          "SELECT id, tenant_id, function_name, version, payload, attempts, created_at FROM invocations WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
         )
         .get() as
-        Pick<Row, 'id' | 'tenant_id' | 'function_name' | 'version' | 'payload' | 'attempts'> | undefined;
+        | Pick<Row, 'id' | 'tenant_id' | 'function_name' | 'version' | 'payload' | 'attempts' | 'created_at'>
+        | undefined;
       if (!row) return undefined;
       this.db
         .prepare(
@@ -298,6 +306,7 @@ export class InvocationStore {
         version: row.version,
         payload: row.payload ?? 'null',
         attempts: row.attempts + 1,
+        createdAt: row.created_at,
       };
     })();
   }

@@ -53,6 +53,10 @@ describe('functions, versions, aliases and triggers', () => {
     assert.deepEqual(record.body.result, { slept: 50, tag: 'async' });
     assert.equal(record.body.mode, 'async');
     assert.ok(record.body.phases.exec >= 50);
+    assert.ok(
+      record.body.phases.queue > 0,
+      'the queue phase runs from the request, through the durable queue',
+    );
   });
 
   it('refuses with 429 beyond maxInstances plus the queue bound, and serves the rest', async () => {
@@ -85,6 +89,16 @@ describe('functions, versions, aliases and triggers', () => {
     });
     assert.equal(echo.status, 200);
     assert.equal(await echo.text(), 'plain text body');
+    // Binary bodies travel base64 with isBase64Encoded, both ways: the bytes come back unchanged.
+    const bytes = Buffer.from([0x00, 0x01, 0xff, 0xfe, 0x80]);
+    const binary = await fetch(`${p.url}/fn/http-api/echo`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${p.adminKey}`, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    assert.equal(binary.status, 200);
+    assert.equal(binary.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual(Buffer.from(await binary.arrayBuffer()), bytes);
     const missing = await p.call('GET', '/fn/http-api/nowhere');
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('x-kindling-cold'), '0');

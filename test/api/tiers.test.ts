@@ -95,6 +95,6 @@ describe('sandbox tiers through the platform', () => {
       config: { tier: 'vm' },
     });
     assert.equal(res.status, 400);
-    assert.match(res.body.error.message, /tier: must be "process", "isolate" or "container"/);
+    assert.match(res.body.error.message, /tier must be "process", "isolate" or "container"/);
   });
 });

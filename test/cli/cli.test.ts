@@ -68,8 +68,14 @@ describe('kindling CLI', () => {
       [['invoke', 'sleeper', '--data', '{oops'], /--data is not valid JSON/],
       [['deploy', '/definitely/not/here'], /is not a directory/],
       [['deploy', fixture('sleeper'), '--memory', 'lots'], /--memory must be a whole number/],
-      [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb: must be at least 64 MiB/],
+      [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb must be at least 64 MiB/],
       [['alias', 'sleeper', 'prod', 'x'], /VERSION must be a version number/],
+      // The function-name rule, not the image repository's (which would allow "_").
+      [
+        ['deploy', fixture('sleeper'), '--name', 'Bad_Name'],
+        /^kindling: invalid function name "Bad_Name": .*digits and '-'/,
+      ],
+      [['deploy', fixture('sleeper'), '--name', '-lead'], /invalid function name "-lead"/],
     ];
     for (const [args, pattern] of cases) {
       const res = cli(...args);

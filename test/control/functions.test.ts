@@ -100,7 +100,7 @@ describe('FunctionStore', () => {
       (err: unknown) =>
         KindlingError.is(err) &&
         err.code === 'KINDLING_INVALID_CONFIG' &&
-        /memoryMb: must be at least 64 MiB.*got 16/.test(err.message),
+        /memoryMb must be at least 64 MiB.*got 16/.test(err.message),
     );
     assert.throws(() => deploy(functions, 'ok', 'a', { timeoutMs: 'fast' }), code('KINDLING_INVALID_CONFIG'));
     assert.throws(() => deploy(functions, 'ok', 'a', { unknownKey: 1 }), code('KINDLING_INVALID_CONFIG'));

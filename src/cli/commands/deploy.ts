@@ -5,6 +5,7 @@ import { buildImage } from '../../image/builder.js';
 import { HttpRegistryClient } from '../../image/http-registry.js';
 import { pushImage } from '../../image/registry.js';
 import type { FunctionVersion } from '../../control/functions.js';
+import { assertFunctionName } from '../../control/names.js';
 import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
 import { formatBytes } from '../format.js';
@@ -70,6 +71,7 @@ export async function deploy(client: ApiClient, dirArg: string, flags: DeployFla
   }).finally(() => progress.done());
   const name = flags.name ?? built.name;
   if (!name) throw new CliError(`no function name: pass --name or set "name" in ${dirArg}/kindling.json`);
+  assertFunctionName(name); // before the push, whose repository-name rule would speak for it
   const config = configFromFlags(flags, built.config);
 
   const who = (await client.request<{ tenant: string }>('GET', '/v1/whoami')).body;

@@ -5,6 +5,7 @@
 import { ERROR_STATUS, KindlingError } from '../../core/errors.js';
 import type { ErrorCode } from '../../core/errors.js';
 import type { DriverFailure } from './runtime/bootstrap.js';
+import { noHandlerMessage, type ModuleKind } from '../process/user-errors.cjs';
 
 /** Who the instance is, for messages. */
 export interface IsolateLabel {
@@ -13,9 +14,26 @@ export interface IsolateLabel {
   memoryMb: number;
 }
 
-/** A failure reported by the in-isolate driver, as a KindlingError. */
-export function fromDriver(failure: DriverFailure): KindlingError {
+/**
+ * A failure reported by the in-isolate driver, as a KindlingError. A missing handler is worded here,
+ * as the other tiers word it, from the exports the driver found.
+ */
+export function fromDriver(failure: DriverFailure, label?: IsolateLabel): KindlingError {
   const code = (failure.code in ERROR_STATUS ? failure.code : 'KINDLING_INTERNAL') as ErrorCode;
+  const d = failure.details;
+  if (code === 'KINDLING_NO_HANDLER' && label && d) {
+    const { exportTypes, moduleKind, ...details } = d as {
+      exportTypes: Record<string, string>;
+      moduleKind: ModuleKind;
+      entry: string;
+    };
+    const entry = `${label.functionName}/${details.entry}`;
+    return new KindlingError(code, noHandlerMessage(entry, exportTypes, moduleKind), {
+      ...details,
+      entry,
+      moduleKind,
+    });
+  }
   return new KindlingError(code, failure.message, failure.details);
 }
 

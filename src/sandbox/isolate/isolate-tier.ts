@@ -142,11 +142,11 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
     try {
       const result =
         extname(spec.entry) === '.mjs'
-          ? await loadEsm(isolate, context, driver, ref, spec.entry, source)
-          : await loadCjs(isolate, context, ref, spec.entry, source);
+          ? await loadEsm(isolate, context, driver, ref, sourceName(spec), source)
+          : await loadCjs(isolate, context, ref, sourceName(spec), source);
       created.addInstanceLogs(result.instance);
       if (!result.ok) {
-        throw result.memory ? memoryLimitError(label, undefined) : fromDriver(result);
+        throw result.memory ? memoryLimitError(label, undefined) : fromDriver(result, label);
       }
     } catch (err) {
       // Why it failed, most telling first: what the host decided, a memory disposal, a timer crash.
@@ -181,6 +181,11 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
       await Promise.all([...instances].map((instance) => instance.stop()));
     },
   };
+}
+
+/** The module's name in stack traces: `<function>/<file>`, as the other tiers show it. */
+function sourceName(spec: InstanceSpec): string {
+  return `${spec.functionName}/${spec.entry}`;
 }
 
 /** Rejects specs this tier cannot run, with the fix in the message. */

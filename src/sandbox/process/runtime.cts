@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
 import type * as FaultInDescendants from './fault-in-descendants.cjs';
 import type * as FaultIn from './fault-in.cjs';
+import type * as UserErrors from './user-errors.cjs';
 import {
   encodeFrame,
   encodeJsonFrame,
@@ -70,6 +71,8 @@ const send = (message: RuntimeMessage): void => writer.writeNow(encodeFrame(mess
 const loaded: { handler?: { fn: Handler; owner: unknown } | undefined } = {};
 /** The user's module when it was loaded before boot (restored from a startup snapshot). */
 let preloaded: unknown;
+/** user-errors.cjs, once an error needed it (see `userErrors`). */
+let userErrorsModule: typeof UserErrors | undefined;
 
 /**
  * Starts the runtime: reads the configuration from argv, opens the channel to the host on fd 3,
@@ -277,6 +280,33 @@ function flush(inv: Invocation): void {
 }
 
 /**
+ * The error-wording module, loaded the first time an error is formatted: a cold start that goes well
+ * never reads it. Through `createRequire` for the same reason as {@link requireUser}.
+ */
+function userErrors(): typeof UserErrors {
+  if (!userErrorsModule) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when needed, and at run time
+    const { createRequire } = require('node:module') as { createRequire: typeof CreateRequire };
+    userErrorsModule = createRequire(__filename)('./user-errors.cjs') as typeof UserErrors;
+  }
+  return userErrorsModule;
+}
+
+/**
+ * Where the function's code is, for writing paths and stacks in its author's terms; undefined in a
+ * stem cell that has not been told its function yet.
+ */
+function codeLocation(): UserErrors.CodeLocation | undefined {
+  const entry = config.entry as string | undefined;
+  if (!entry?.startsWith('/') || !config.functionName) return undefined;
+  return {
+    codeDir: entry.slice(0, entry.lastIndexOf('/')),
+    functionName: config.functionName,
+    runtimeFiles: [__filename],
+  };
+}
+
+/**
  * `require` of the user's entry. Through `createRequire`, not the shim's own `require`: in a process
  * restored from a runtime snapshot, the shim's `require` is the snapshot builder's, which loads only
  * built-in modules.
@@ -307,21 +337,28 @@ function asNamespace(exported: unknown): Record<string, unknown> {
  */
 async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefined> {
   let mod: Record<string, unknown>;
+  /** What the module itself exports (`module.exports`, or the ES namespace), for the no-handler message. */
+  let exported: unknown;
+  let esm = false;
   try {
-    mod =
-      preloaded !== undefined
-        ? asNamespace(preloaded)
-        : config.entry.endsWith('.cjs')
-          ? asNamespace(requireUser(config.entry))
-          : ((await import(pathToFileURL(config.entry).href)) as Record<string, unknown>);
+    if (preloaded !== undefined || config.entry.endsWith('.cjs')) {
+      exported = preloaded !== undefined ? preloaded : requireUser(config.entry);
+      mod = asNamespace(exported);
+    } else {
+      mod = (await import(pathToFileURL(config.entry).href)) as Record<string, unknown>;
+      exported = mod;
+      esm = true;
+    }
   } catch (err) {
     const { errorType, message, stack } = describe(err);
+    const where = codeLocation();
+    const entry = where ? userErrors().userPaths(config.entry, where) : config.entry;
     send({
       type: 'init-error',
       error: {
         code: 'KINDLING_INIT_FAILED',
-        message: `loading ${config.entry} failed: ${message}`,
-        details: { errorType, stack, entry: config.entry },
+        message: `loading ${entry} failed: ${message}`,
+        details: { errorType, stack, entry },
       },
     });
     return undefined;
@@ -341,16 +378,18 @@ async function loadHandler(): Promise<{ fn: Handler; owner: unknown } | undefine
       return { fn: fn as Handler, owner };
     }
   }
+  // A bundle of an ES module is CommonJS marked `__esModule`: its author wrote `export`.
+  const own = typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>) : {};
+  const kind = esm || own.__esModule === true ? 'esm' : 'commonjs';
+  const { exportTypes, noHandlerMessage, userPaths } = userErrors();
+  const where = codeLocation();
+  const entry = where ? userPaths(config.entry, where) : config.entry;
   send({
     type: 'init-error',
     error: {
       code: 'KINDLING_NO_HANDLER',
-      message:
-        `${config.entry} exports no handler (exports found: ${Object.keys(mod).join(', ') || 'none'}). ` +
-        'Export one of: a default function (`export default async (event, context) => …`), ' +
-        'a named `handler` (`export const handler = …` or CommonJS `exports.handler = …`), ' +
-        'or a `main` function (OpenWhisk `exports.main = (params) => …`).',
-      details: { entry: config.entry, exports: Object.keys(mod) },
+      message: noHandlerMessage(entry, exportTypes(own), kind),
+      details: { entry, exports: Object.keys(own), moduleKind: kind },
     },
   });
   return undefined;
@@ -472,17 +511,30 @@ async function fromResponse(response: Response): Promise<Record<string, unknown>
   };
 }
 
-/** Name, message and stack of anything thrown (users throw strings and plain objects too). */
+/**
+ * Name, message and stack of anything thrown (users throw strings and plain objects too), with paths
+ * in the function's terms and without the runtime's own frames.
+ */
 function describe(err: unknown): { errorType: string; message: string; stack: string | undefined } {
   if (typeof err === 'object' && err !== null) {
     const e = err as { name?: unknown; message?: unknown; stack?: unknown };
+    const message = typeof e.message === 'string' ? e.message : inspect(err);
+    const stack = typeof e.stack === 'string' ? e.stack : undefined;
+    const where = codeLocation();
+    if (!where) return { errorType: errorTypeOf(err), message, stack };
+    const { userPaths, userStack } = userErrors();
     return {
-      errorType: typeof e.name === 'string' ? e.name : (err.constructor?.name ?? 'Object'),
-      message: typeof e.message === 'string' ? e.message : inspect(err),
-      stack: typeof e.stack === 'string' ? e.stack : undefined,
+      errorType: errorTypeOf(err),
+      message: userPaths(message, where),
+      stack: stack === undefined ? undefined : userStack(stack, where),
     };
   }
   return { errorType: typeof err, message: String(err), stack: undefined };
+}
+
+function errorTypeOf(err: object): string {
+  const name = (err as { name?: unknown }).name;
+  return typeof name === 'string' ? name : (err.constructor?.name ?? 'Object');
 }
 
 /**

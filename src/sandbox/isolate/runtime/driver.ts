@@ -7,9 +7,6 @@
  */
 export const DRIVER_SOURCE = String.raw`
 const RESULT_LIMIT = 6 * 1024 * 1024;
-const SHAPES_HELP = 'Export one of: a default function (export default async (event, context) => ...), ' +
-  'a named handler (export const handler = ... or CommonJS exports.handler = ...), ' +
-  'or a main function (OpenWhisk exports.main = (params) => ...).';
 let handler;
 function describe(err) {
   if (typeof err === 'object' && err !== null) {
@@ -26,7 +23,8 @@ function describe(err) {
 function isAllocationFailure(err) {
   return err instanceof RangeError && err.message === 'Array buffer allocation failed';
 }
-function pick(ns) {
+// kind: how the module was written ('esm' or 'commonjs'); the host words the no-handler advice by it.
+function pick(ns, kind) {
   const dflt = ns.default;
   const isObject = typeof dflt === 'object' && dflt !== null;
   const candidates = [
@@ -38,10 +36,15 @@ function pick(ns) {
     if (typeof fn === 'function') { handler = { fn, owner }; return { ok: true, shape, instance: instanceLog.take() }; }
   }
   const names = Object.keys(ns);
+  const exportTypes = {};
+  for (const n of names) {
+    const v = ns[n];
+    exportTypes[n] = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+  }
   return {
     ok: false, code: 'KINDLING_NO_HANDLER',
-    message: config.entry + ' exports no handler (exports found: ' + (names.join(', ') || 'none') + '). ' + SHAPES_HELP,
-    details: { entry: config.entry, exports: names }, instance: instanceLog.take(),
+    message: config.entry + ' exports no handler function (exports: ' + (names.join(', ') || 'none') + ')',
+    details: { entry: config.entry, exports: names, exportTypes, moduleKind: kind }, instance: instanceLog.take(),
   };
 }
 function initFailure(err) {
@@ -91,10 +94,13 @@ return {
     try { fn.call(module.exports, module.exports, cjsRequire, module, '/' + config.entry, '/'); }
     catch (err) { return initFailure(err); }
     const exp = module.exports;
-    return pick(typeof exp === 'function' ? { default: exp } : (typeof exp === 'object' && exp !== null ? exp : {}));
+    const isObject = typeof exp === 'object' && exp !== null;
+    // A bundle of an ES module is CommonJS marked __esModule: its author wrote export.
+    return pick(typeof exp === 'function' ? { default: exp } : (isObject ? exp : {}),
+      isObject && exp.__esModule === true ? 'esm' : 'commonjs');
   },
   /** Resolves once the ES module wrapper has run (after any top-level await in the user's module). */
-  awaitEsm() { return esmReady.then(pick); },
+  awaitEsm() { return esmReady.then((ns) => pick(ns, 'esm')); },
   esmLoaded(ns) { esmLoaded(ns); },
   async invoke(requestId, eventJson, deadline) {
     const inv = { requestId, deadline, capture: new Capture(config.logLimitBytes), done: false };

@@ -1,0 +1,90 @@
+/**
+ * The wording of errors in the function's own code, as its author reads them: paths inside the
+ * worker's image store become `<function name>/<file>`, the runtime's own stack frames are dropped,
+ * and a module without a handler is told exactly what to export, in the module system it is written in.
+ *
+ * Loaded by the runtime shim only when an error is formatted (never on the cold-start path), and
+ * by the host for the isolate tier; it imports nothing.
+ */
+
+/** How the user's module was written: decides which export syntax the advice shows. */
+export type ModuleKind = 'commonjs' | 'esm';
+
+/** Where the function's files are, as the code sees them, and what to call them instead. */
+export interface CodeLocation {
+  /** Directory holding the function's files (no trailing `/`), e.g. the image's directory or `/fn`. */
+  codeDir: string;
+  functionName: string;
+  /** Files of the platform's own runtime, whose stack frames mean nothing to the author. */
+  runtimeFiles?: readonly string[];
+}
+
+/** `text` with every path inside `codeDir` (plain or as a `file://` URL) written `<function>/<file>`. */
+export function userPaths(text: string, where: CodeLocation): string {
+  const dir = `${where.codeDir}/`;
+  const name = `${where.functionName}/`;
+  return text
+    .split(`file://${encodeURI(dir)}`)
+    .join(name)
+    .split(dir)
+    .join(name);
+}
+
+/** Stack frames of module loading (Node's loaders) and of the runtime shim: below the user's code. */
+function isPlatformFrame(line: string, where: CodeLocation): boolean {
+  if (!line.startsWith('    at ')) return false;
+  if (line.includes('node:internal/modules/')) return true;
+  return (where.runtimeFiles ?? []).some((file) => line.includes(file));
+}
+
+/**
+ * A stack as the author should see it: the frames down to the first one of the platform (module
+ * loading, the runtime shim), with paths in the function's terms.
+ */
+export function userStack(stack: string, where: CodeLocation): string {
+  const lines = stack.split('\n');
+  const cut = lines.findIndex((line) => isPlatformFrame(line, where));
+  return userPaths((cut < 0 ? lines : lines.slice(0, cut)).join('\n'), where);
+}
+
+/** The export names the loader looks at, in the order it tries them. */
+const HANDLER_EXPORTS = ['default', 'handler', 'main'];
+
+/** Each export's kind of value (`function`, `object`, `array`, `null`, `string`, …), by name. */
+export function exportTypes(exports: Record<string, unknown>): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const name of Object.keys(exports)) {
+    const value = exports[name];
+    types[name] = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  }
+  return types;
+}
+
+const A_TYPE: Record<string, string> = {
+  object: 'an object',
+  array: 'an array',
+  undefined: 'undefined',
+  null: 'null',
+};
+
+/**
+ * KINDLING_NO_HANDLER's message: which exports the module really has (`types`, from
+ * {@link exportTypes}), and the exact export that fixes it, in the module's own syntax. `file` is
+ * already in the author's terms (`hello/index.cjs`).
+ */
+export function noHandlerMessage(file: string, types: Record<string, string>, kind: ModuleKind): string {
+  const names = Object.keys(types);
+  const found =
+    names.length === 0 ? 'it exports nothing' : `its exports are ${names.map((n) => `"${n}"`).join(', ')}`;
+  const notFunctions = HANDLER_EXPORTS.filter((n) => n in types).map(
+    (n) => `"${n}" is ${A_TYPE[types[n]!] ?? `a ${types[n]}`}, not a function`,
+  );
+  const how =
+    kind === 'esm'
+      ? '`export default async (event, context) => { … }` or `export async function handler(event, context) { … }`'
+      : '`module.exports = async (event, context) => { … }` or `exports.handler = async (event, context) => { … }`';
+  return (
+    `${file} exports no handler function (${[found, ...notFunctions].join('; ')}). ` +
+    `Export the handler as ${how}; a function exported as "main" (OpenWhisk's name) is taken too.`
+  );
+}
