@@ -198,6 +198,7 @@ async function startLocked(
       memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
       logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
       onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
+      say,
     });
     localWorker = host.worker;
     scheduler.add(host.worker);

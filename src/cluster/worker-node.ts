@@ -188,6 +188,7 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
     logLimitBytes: 256 * 1024,
     prepareAhead: false,
     onBackgroundError: (err, key) => say(`warning: ${key}: ${err.message}`),
+    say,
   });
 
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, genReqId: () => '' });
