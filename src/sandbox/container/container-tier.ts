@@ -87,8 +87,8 @@ export interface ContainerTier extends SandboxTier {
    * Deletes what an earlier tier on the same `stateDir` left behind (it was killed before it could
    * clean up): its containers, whatever their state, their cgroups, stem cells' mounts and bundles.
    * Starts do this themselves before the first container; a platform calls it at startup so nothing
-   * waits for a container function's first start. Resolves to the deleted containers' ids (none
-   * without a `stateDir`, or when crun's state has no container of this tier's).
+   * waits for a container function's first start. Resolves to the ids of the containers that were
+   * deleted (the same on every call; none without a `stateDir`, or when nothing was left).
    */
   removeLeftovers(): Promise<string[]>;
 }

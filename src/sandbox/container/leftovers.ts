@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { KindlingError } from '../../core/errors.js';
 import { instanceCgroup, removeInstanceCgroups } from './cgroups.js';
@@ -92,6 +92,10 @@ export async function removeStaleFiles(
     removeCellDirs(crun, join(cells, cell, 'fn'), join(cells, cell, 'stage'));
     await rm(join(cells, cell), { recursive: true, force: true });
   }
+  await rmdir(cells).catch((err: NodeJS.ErrnoException) => {
+    // ENOTEMPTY: something there is not a cell's; it stays.
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+  });
   await Promise.all(
     entries(stateDir)
       .filter((name) => BUNDLE_NAME.test(name) && !keep.has(name))
