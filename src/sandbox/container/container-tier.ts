@@ -131,6 +131,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
   const libraries = hostLibraries();
   const givenStateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
   let closed = false;
+  let closing: Promise<void> | undefined;
   let seq = 0;
   let stateDir: Promise<string> | undefined;
   let crun: Promise<Crun> | undefined;
@@ -410,38 +411,45 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       await getCrun();
       return leftovers;
     },
-    async close() {
-      closed = true;
-      await (await cells?.catch(() => undefined))?.close();
-      await Promise.all([...instances].map((instance) => instance.stop()));
-      const opened = await crun?.catch(() => undefined);
-      // Every container this tier made, whatever its state: one whose teardown failed, or that crun
-      // left stopped, is deleted here rather than found by the next start. A failure is reported
-      // once the rest is cleaned up.
-      let sweepError: unknown;
-      if (opened)
-        await removeOwnedContainers(opened, await getStateDir(), cgroupPrefix).catch((err: unknown) => {
-          sweepError = err;
-        });
-      opened?.close();
-      const dirs = await Promise.all(
-        [...bundles.values()].map((b) => b.then((x) => x.dir).catch(() => undefined)),
-      );
-      bundles.clear();
-      await Promise.all(dirs.map((dir) => (dir ? removeBundle(dir) : undefined)));
-      if (stateDir && !options.stateDir) await rm(await stateDir, { recursive: true, force: true });
-      else if (givenStateDir && cells) {
-        // The cells' bundle, and their dir (each cell removed its own), so that a clean close leaves
-        // the state dir empty and the next start has nothing to look for.
-        await removeBundle(join(givenStateDir, 'cells-bundle'));
-        await rmdir(join(givenStateDir, 'cells')).catch((err: NodeJS.ErrnoException) => {
-          // ENOTEMPTY: a cell could not be removed; the next start's cleanup retries it.
-          if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
-        });
-      }
-      if (sweepError !== undefined) throw sweepError;
+    close() {
+      // A second close waits for the first: crun (and its namespace) is gone after it.
+      closing ??= closeOnce();
+      return closing;
     },
   };
+
+  /** See `close()`. */
+  async function closeOnce(): Promise<void> {
+    closed = true;
+    await (await cells?.catch(() => undefined))?.close();
+    await Promise.all([...instances].map((instance) => instance.stop()));
+    const opened = await crun?.catch(() => undefined);
+    // Every container this tier made, whatever its state: one whose teardown failed, or that crun
+    // left stopped, is deleted here rather than found by the next start. A failure is reported
+    // once the rest is cleaned up.
+    let sweepError: unknown;
+    if (opened)
+      await removeOwnedContainers(opened, await getStateDir(), cgroupPrefix).catch((err: unknown) => {
+        sweepError = err;
+      });
+    opened?.close();
+    const dirs = await Promise.all(
+      [...bundles.values()].map((b) => b.then((x) => x.dir).catch(() => undefined)),
+    );
+    bundles.clear();
+    await Promise.all(dirs.map((dir) => (dir ? removeBundle(dir) : undefined)));
+    if (stateDir && !options.stateDir) await rm(await stateDir, { recursive: true, force: true });
+    else if (givenStateDir && cells) {
+      // The cells' bundle, and their dir (each cell removed its own), so that a clean close leaves
+      // the state dir empty and the next start has nothing to look for.
+      await removeBundle(join(givenStateDir, 'cells-bundle'));
+      await rmdir(join(givenStateDir, 'cells')).catch((err: NodeJS.ErrnoException) => {
+        // ENOTEMPTY: a cell could not be removed; the next start's cleanup retries it.
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+      });
+    }
+    if (sweepError !== undefined) throw sweepError;
+  }
 }
 
 /** Rejects specs the tier cannot run (as every tier does); returns the entry's path inside the container. */
