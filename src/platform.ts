@@ -7,6 +7,7 @@ import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
+import { lockDataDir, type DataDirLock } from './core/data-dir-lock.js';
 import { toKindlingError } from './core/errors.js';
 import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
@@ -80,6 +81,11 @@ export interface PlatformOptions {
   };
   /** Called with messages meant for the operator (first-run key, deploys, warnings). */
   say?: (line: string) => void;
+  /**
+   * What a second process refused the data directory's lock is told to do to use another one
+   * (default `--data DIR or KINDLING_DATA`, the flags of `kindling up`).
+   */
+  otherDataDirHint?: string;
 }
 
 /** A running platform. */
@@ -98,7 +104,10 @@ export interface Platform {
   scheduler: Scheduler;
   /** The cluster's members, in cluster mode. */
   membership: ClusterMembership | undefined;
-  /** Stops accepting requests, finishes what runs, stops every instance, closes the database. */
+  /**
+   * Stops accepting requests, finishes what runs, stops every instance, closes the database and
+   * releases the data directory.
+   */
   close(): Promise<void>;
 }
 
@@ -119,12 +128,36 @@ export function dataPaths(dataDir: string) {
   };
 }
 
-/** Brings the platform up. */
+/**
+ * Brings the platform up. The data directory is locked for as long as it runs: a second platform
+ * on it is refused with KINDLING_CONFLICT before it touches anything there.
+ */
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const paths = dataPaths(opts.dataDir);
   mkdirSync(paths.root, { recursive: true });
   const clock = opts.clock ?? systemClock;
   const say = opts.say ?? (() => {});
+  const lock = lockDataDir(paths.root, {
+    command: opts.cluster ? 'kindling up --cluster' : 'kindling up',
+    port: opts.port,
+    otherDir: opts.otherDataDirHint ?? '--data DIR or KINDLING_DATA',
+    say,
+  });
+  try {
+    return await startLocked(opts, paths, clock, say, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  opts: PlatformOptions,
+  paths: ReturnType<typeof dataPaths>,
+  clock: Clock,
+  say: (line: string) => void,
+  lock: DataDirLock,
+): Promise<Platform> {
   const db: Db = openDatabase(paths.db);
   const metrics = createMetrics();
   const tenants = new TenantStore(db);
@@ -165,6 +198,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
       logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
       onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
+      say,
     });
     localWorker = host.worker;
     scheduler.add(host.worker);
@@ -204,17 +238,24 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     },
   );
 
+  /** What this platform wrote to endpoint.json: only that is removed at close. */
+  let endpointText: string | undefined = undefined;
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    await app.close();
-    await dispatcher.stop();
-    control?.close();
-    await localWorker?.close();
-    await invocations.close();
-    db.close();
-    rmSync(paths.endpoint, { force: true });
+    try {
+      await app.close();
+      await dispatcher.stop();
+      control?.close();
+      await localWorker?.close();
+      await invocations.close();
+      db.close();
+      if (endpointText !== undefined && readIfExists(paths.endpoint) === endpointText)
+        rmSync(paths.endpoint, { force: true });
+    } finally {
+      lock.release();
+    }
   };
 
   try {
@@ -241,8 +282,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
   // Written whole or not at all: the CLI and scripts read it as soon as it exists.
   const partial = `${paths.endpoint}.${process.pid}.tmp`;
-  writeFileSync(partial, JSON.stringify({ url, pid: process.pid }) + '\n');
+  endpointText = JSON.stringify({ url, pid: process.pid }) + '\n';
+  writeFileSync(partial, endpointText);
   renameSync(partial, paths.endpoint);
+  lock.update({ url });
   const requeued = dispatcher.start();
   if (requeued > 0) say(`resuming ${requeued} async invocation(s) interrupted by the last shutdown`);
 
@@ -260,6 +303,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     membership: control?.membership,
     close,
   };
+}
+
+/** A file's text, or undefined when it does not exist. */
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /** On first run creates the default tenant with an admin key, stored in the data directory (mode 0600). */

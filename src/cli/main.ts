@@ -47,6 +47,13 @@ const client = () => {
   const { url, dataDir } = program.opts<{ url?: string; dataDir?: string }>();
   return new ApiClient(resolveEndpoint({ ...(url ? { url } : {}), ...(dataDir ? { data: dataDir } : {}) }));
 };
+/** `up`'s data directory: `--data`, else the global `--data-dir`; both, differing, is a mistake. */
+const upDataDir = (data: string | undefined): string | undefined => {
+  const { dataDir } = program.opts<{ dataDir?: string }>();
+  if (data !== undefined && dataDir !== undefined && data !== dataDir)
+    throw new CliError(`--data ${data} and --data-dir ${dataDir} name different directories: pass one`);
+  return data ?? dataDir;
+};
 const json = () => program.opts<{ json?: boolean }>().json === true;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -56,7 +63,10 @@ program
     'run the platform here (gateway, registry, scheduler and a worker in one process), with the examples deployed',
   )
   .option('-p, --port <port>', 'port to listen on (default: KINDLING_PORT or 8080)')
-  .option('--data <dir>', 'data directory (default: KINDLING_DATA or .kindling)')
+  .option(
+    '--data <dir>',
+    'data directory, locked while the platform runs (default: --data-dir, KINDLING_DATA or .kindling)',
+  )
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option(
     '--advertise <url>',
@@ -88,7 +98,9 @@ program
     '--lazy-loading',
     "cluster mode: start sandboxes once an image's startup working set is local, fetch the rest after",
   )
-  .action((opts: UpFlags) => up(opts));
+  // `kindling --data-dir DIR up` (or `up --data-dir DIR`) means the directory every other command
+  // reads: without this it would be ignored and `up` would run on the default one.
+  .action((opts: UpFlags) => up({ ...opts, data: upDataDir(opts.data) }));
 
 const cluster = program
   .command('cluster')

@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { lockDataDir } from '../core/data-dir-lock.js';
 import { KindlingError } from '../core/errors.js';
 import { heapTuningFlags } from './heap-tuning.js';
 import { withMallocTuning } from './malloc-tuning.js';
@@ -42,6 +43,8 @@ export interface LocalClusterOptions {
   workerArgs?: string[];
   /** Lines the processes print, prefixed with their name. Default: dropped. */
   onOutput?: (line: string) => void;
+  /** Messages for the operator (a stale lock of the data directory taken over). Default: dropped. */
+  say?: (line: string) => void;
 }
 
 export interface LocalHost {
@@ -104,7 +107,20 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     throw new KindlingError('KINDLING_INVALID_CONFIG', `--hosts must be 1-200, got ${opts.hosts}`);
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const net = opts.network === 'netns' ? buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
+  // Before the network: building one first removes whatever network the directory's state file
+  // names, which would be a running cluster's.
+  const lock = lockDataDir(dataDir, {
+    command: 'kindling cluster up',
+    otherDir: '--data DIR',
+    ...(opts.say ? { say: opts.say } : {}),
+  });
+  let net: ClusterNetwork;
+  try {
+    net = opts.network === 'netns' ? buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const loopback = opts.network === 'loopback';
   const children: ChildProcess[] = [];
   let closing: Promise<void> | undefined;
@@ -121,11 +137,16 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     for (const c of live) c.kill('SIGTERM');
     await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5_000).unref())]);
     for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    net.teardown();
+    try {
+      net.teardown();
+    } finally {
+      lock.release();
+    }
   };
   const onExit = () => {
     for (const c of children) c.kill('SIGKILL');
     net.teardown();
+    lock.release();
   };
   const onSignal = (signal: NodeJS.Signals) => {
     void close().then(() => process.kill(process.pid, signal));

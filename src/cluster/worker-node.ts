@@ -11,6 +11,7 @@ import { freemem, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
+import { lockDataDir, type DataDirLock } from '../core/data-dir-lock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
@@ -84,11 +85,30 @@ export interface WorkerNode {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a worker host. Its data directory is locked while it runs (a second worker on it is refused
+ * with KINDLING_CONFLICT): two hosts must not share a block cache and container state.
+ */
 export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNode> {
-  const clock = opts.clock ?? systemClock;
-  const say = opts.say ?? (() => {});
   const root = resolve(opts.dataDir);
   mkdirSync(root, { recursive: true });
+  const lock = lockDataDir(root, {
+    command: `kindling worker --id ${opts.hostId}`,
+    port: opts.port,
+    otherDir: '--data DIR',
+    ...(opts.say ? { say: opts.say } : {}),
+  });
+  try {
+    return await startLocked(opts, root, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirLock): Promise<WorkerNode> {
+  const clock = opts.clock ?? systemClock;
+  const say = opts.say ?? (() => {});
   const registryUrl = opts.registryUrl ?? opts.controlUrl;
   const cache = new BlobStore(join(root, 'blocks'));
   let peers: Record<string, string> = {};
@@ -168,6 +188,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
     logLimitBytes: 256 * 1024,
     prepareAhead: false,
     onBackgroundError: (err, key) => say(`warning: ${key}: ${err.message}`),
+    say,
   });
 
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, genReqId: () => '' });
@@ -239,6 +260,7 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const url =
     opts.advertiseUrl ?? `http://${opts.listenHost === '0.0.0.0' ? '127.0.0.1' : opts.listenHost}:${port}`;
+  lock.update({ url });
   const registration: RegisterBody = parseOrThrow(
     registerBody,
     {
@@ -337,8 +359,12 @@ export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNo
       transport.close();
       heartbeatClient.close();
       await directory.stop();
-      await app.close();
-      await worker.close();
+      try {
+        await app.close();
+        await worker.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }

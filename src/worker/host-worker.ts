@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import type { KindlingError } from '../core/errors.js';
+import { toKindlingError, type KindlingError } from '../core/errors.js';
 import { DEFAULT_FUNCTION_CONFIG } from '../control/function-config.js';
 import { BlobStore } from '../image/blob-store.js';
 import type { BlockSource } from '../image/source.js';
@@ -47,6 +47,8 @@ export interface HostWorkerOptions {
   /** Fetch images at deploy (default true); see the worker agent's `prepareAhead` option. */
   prepareAhead?: boolean;
   onBackgroundError(err: KindlingError, key: string): void;
+  /** Messages for the operator (containers an earlier run left, removed at start). */
+  say?: (line: string) => void;
 }
 
 export function createHostWorker(opts: HostWorkerOptions) {
@@ -58,6 +60,24 @@ export function createHostWorker(opts: HostWorkerOptions) {
   // Partial image directories from a crash are dropped; complete ones are reused.
   cleanPartialImages(opts.dirs.images);
   const cache = opts.cache ?? new BlobStore(opts.dirs.blockCache);
+  const containerTier = createContainerTier({
+    clock: opts.clock,
+    stateDir: opts.dirs.containers,
+    stemCells: { perMemoryMb: opts.stemCells },
+  });
+  // A run that was killed (SIGKILL, a crash) left its containers in crun's state: removed now, in
+  // the background, rather than at the first container start.
+  containerTier.removeLeftovers().then(
+    (ids) => {
+      if (ids.length > 0)
+        opts.say?.(`removed ${ids.length} container(s) an earlier run left behind: ${ids.join(' ')}`);
+    },
+    (err: unknown) => {
+      const e = toKindlingError(err);
+      if (opts.say) opts.say(`warning: could not remove the containers an earlier run left: ${e.message}`);
+      else opts.onBackgroundError(e, 'leftover containers');
+    },
+  );
   const worker = new WorkerAgent({
     ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
     ...(opts.prepareAhead !== undefined ? { prepareAhead: opts.prepareAhead } : {}),
@@ -66,11 +86,7 @@ export function createHostWorker(opts: HostWorkerOptions) {
     tiers: {
       process: processTier,
       isolate: createIsolateTier(),
-      container: createContainerTier({
-        clock: opts.clock,
-        stateDir: opts.dirs.containers,
-        stemCells: { perMemoryMb: opts.stemCells },
-      }),
+      container: containerTier,
     },
     source: opts.source,
     cache,

@@ -1,9 +1,11 @@
 /** `kindling cluster up|down`: a whole cluster on this machine (see src/cluster/local-cluster.ts). */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
 import { startLocalCluster } from '../../cluster/local-cluster.js';
 import { parseLinkQueue } from '../../cluster/link-shaping.js';
 import { netnsClusterDown, netnsUnavailable, parseLatency, parseRate } from '../../cluster/netns.js';
+import { describeOwner, liveLockOwner } from '../../core/data-dir-lock.js';
 import { toKindlingError } from '../../core/errors.js';
 
 export interface ClusterUpFlags {
@@ -57,6 +59,7 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
     ...(flags.port ? { controlPort: Number(flags.port) } : {}),
     ...(flags.distribution ? { controlArgs: ['--distribution', flags.distribution] } : {}),
     onOutput: process.env.KINDLING_CLUSTER_VERBOSE ? say : undefined,
+    say,
   }).catch((err: unknown) => {
     throw new CliError(toKindlingError(err).message);
   });
@@ -73,6 +76,12 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
 }
 
 export function clusterDown(flags: { data: string }): void {
+  const owner = liveLockOwner(flags.data);
+  if (owner)
+    throw new CliError(
+      `the cluster in ${resolve(flags.data)} is running (${describeOwner(owner)}): stop it with Ctrl-C ` +
+        `or kill ${owner.pid}, which removes its namespaces; \`cluster down\` is for a cluster that crashed`,
+    );
   const removed = netnsClusterDown(flags.data);
   console.log(
     removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}` : 'nothing to remove',

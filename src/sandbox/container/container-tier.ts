@@ -9,9 +9,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
@@ -31,6 +31,14 @@ import type { StemCellPolicy } from '../process/stem-cells.js';
 import { ContainerInstance } from './container-instance.js';
 import { openCrun } from './crun.js';
 import type { Crun } from './crun.js';
+import {
+  bundleName,
+  CONTAINER_ID_PREFIX,
+  DEFAULT_CRUN_ROOT,
+  mayHaveLeftovers,
+  removeOwnedContainers,
+  removeStaleFiles,
+} from './leftovers.js';
 import { IN_CONTAINER, ociConfig } from './oci-config.js';
 
 /** Options of `createContainerTier`. Every one has a default. */
@@ -41,7 +49,11 @@ export interface ContainerTierOptions {
   crunRoot?: string;
   /** The node binary mounted into every container. Default: `process.execPath`. */
   nodePath?: string;
-  /** Where bundles are kept. Default: a new temp dir, removed by `close()`. */
+  /**
+   * Where bundles are kept. Default: a new temp dir, removed by `close()`. A given dir belongs to
+   * this tier (one tier at a time, as the platform's data-directory lock ensures): the first use of
+   * crun deletes the containers, cells and bundles an earlier tier on it left (see leftovers.ts).
+   */
   stateDir?: string;
   /** Prefix of every instance's cgroup path in each v1 hierarchy. Default: `kindling`. */
   cgroupPrefix?: string;
@@ -71,6 +83,14 @@ export interface ContainerTier extends SandboxTier {
   release(spec: InstanceSpec): Promise<void>;
   /** Resolves once the container stem cells (if any) have booted. */
   cellsSettled(): Promise<void>;
+  /**
+   * Deletes what an earlier tier on the same `stateDir` left behind (it was killed before it could
+   * clean up): its containers, whatever their state, their cgroups, stem cells' mounts and bundles.
+   * Starts do this themselves before the first container; a platform calls it at startup so nothing
+   * waits for a container function's first start. Resolves to the ids of the containers that were
+   * deleted (the same on every call; none without a `stateDir`, or when nothing was left).
+   */
+  removeLeftovers(): Promise<string[]>;
 }
 
 /** The runtime shim and its protocol module: dist/src/sandbox/process, mounted read-only. */
@@ -106,33 +126,50 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
 
   const instances = new Set<ContainerInstance>();
   const bundles = new Map<string, Promise<PreparedBundle>>();
+  /** Names of the bundle dirs this tier made (or is making) in its state dir. */
+  const bundleNames = new Set<string>();
   const libraries = hostLibraries();
+  const givenStateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
   let closed = false;
+  let closing: Promise<void> | undefined;
   let seq = 0;
   let stateDir: Promise<string> | undefined;
   let crun: Promise<Crun> | undefined;
+  /** What the first use of crun removed of an earlier tier's (see `removeLeftovers`). */
+  let leftovers: string[] = [];
   // One probe per tier; a failed probe is retried by the next start (crun may have been installed since).
+  // No container starts before an earlier tier's leftovers are gone: they are removed here, first.
   const getCrun = () => {
-    crun ??= openCrun({ crunPath: options.crunPath ?? 'crun', stateRoot: options.crunRoot }).catch((err) => {
-      crun = undefined;
-      throw err;
-    });
+    crun ??= openCrun({ crunPath: options.crunPath ?? 'crun', stateRoot: options.crunRoot })
+      .then(async (c) => {
+        if (givenStateDir === undefined) return c;
+        try {
+          leftovers = await removeOwnedContainers(c, givenStateDir, cgroupPrefix);
+          await removeStaleFiles(c, givenStateDir, bundleNames);
+        } catch (err) {
+          c.close();
+          throw err;
+        }
+        return c;
+      })
+      .catch((err) => {
+        crun = undefined;
+        throw err;
+      });
     return crun;
   };
   const getStateDir = () =>
-    (stateDir ??= options.stateDir
-      ? Promise.resolve(options.stateDir)
-      : mkdtemp(join(tmpdir(), 'kindling-crun-')));
+    (stateDir ??= givenStateDir ? Promise.resolve(givenStateDir) : mkdtemp(join(tmpdir(), 'kindling-crun-')));
   const bundleKey = (spec: InstanceSpec) => `${spec.functionName}@${spec.functionVersion}:${spec.codeDir}`;
 
   function bundleFor(spec: InstanceSpec): { bundle: Promise<PreparedBundle>; prepared: boolean } {
     const key = bundleKey(spec);
     const existing = bundles.get(key);
     if (existing) return { bundle: existing, prepared: true };
-    const bundle = (async () => {
-      const name = `${spec.functionName.replace(/[^A-Za-z0-9_-]/g, '_')}-v${spec.functionVersion}-${randomBytes(4).toString('hex')}`;
-      return createBundle(join(await getStateDir(), name), libraries);
-    })();
+    // Named now, so that removing an earlier tier's bundles (which may run meanwhile) keeps it.
+    const name = bundleName(spec.functionName, spec.functionVersion);
+    bundleNames.add(name);
+    const bundle = (async () => createBundle(join(await getStateDir(), name), libraries))();
     bundles.set(key, bundle);
     bundle.catch(() => bundles.delete(key));
     return { bundle, prepared: false };
@@ -170,7 +207,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       const [c, root] = await Promise.all([getCrun(), getStateDir()]);
       const bundle = await createBundle(join(root, 'cells-bundle'), libraries);
       return new ContainerCells({ ...options.stemCells, memoryMb: [] }, clock, c, (memoryMb) => {
-        const containerId = `kindling-cell-${randomBytes(4).toString('hex')}-${++seq}`;
+        const containerId = `${CONTAINER_ID_PREFIX}cell-${randomBytes(4).toString('hex')}-${++seq}`;
         const home = join(root, 'cells', containerId);
         const cellDir = join(home, 'fn');
         const stageDir = join(home, 'stage');
@@ -280,7 +317,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       logLimitBytes: spec.logLimitBytes,
       ...faultInOf(spec),
     };
-    const containerId = `kindling-${spec.instanceId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++seq}`;
+    const containerId = `${CONTAINER_ID_PREFIX}${spec.instanceId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++seq}`;
     const cgroup = instanceCgroup(cgroupPrefix, containerId);
     const configPath = join(bundle.dir, `${containerId}.json`);
     const config = ociConfig({
@@ -366,20 +403,53 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       bundles.delete(key);
       await removeBundle((await bundle).dir);
     },
-    async close() {
-      closed = true;
-      await (await cells?.catch(() => undefined))?.close();
-      await Promise.all([...instances].map((instance) => instance.stop()));
-      const opened = await crun?.catch(() => undefined);
-      opened?.close();
-      const dirs = await Promise.all(
-        [...bundles.values()].map((b) => b.then((x) => x.dir).catch(() => undefined)),
-      );
-      bundles.clear();
-      await Promise.all(dirs.map((dir) => (dir ? removeBundle(dir) : undefined)));
-      if (stateDir && !options.stateDir) await rm(await stateDir, { recursive: true, force: true });
+    async removeLeftovers() {
+      if (givenStateDir === undefined || closed) return [];
+      // Without crun's state or this tier's files nothing can be left: skip starting crun at all.
+      if (crun === undefined && !mayHaveLeftovers(options.crunRoot ?? DEFAULT_CRUN_ROOT, givenStateDir))
+        return [];
+      await getCrun();
+      return leftovers;
+    },
+    close() {
+      // A second close waits for the first: crun (and its namespace) is gone after it.
+      closing ??= closeOnce();
+      return closing;
     },
   };
+
+  /** See `close()`. */
+  async function closeOnce(): Promise<void> {
+    closed = true;
+    await (await cells?.catch(() => undefined))?.close();
+    await Promise.all([...instances].map((instance) => instance.stop()));
+    const opened = await crun?.catch(() => undefined);
+    // Every container this tier made, whatever its state: one whose teardown failed, or that crun
+    // left stopped, is deleted here rather than found by the next start. A failure is reported
+    // once the rest is cleaned up.
+    let sweepError: unknown;
+    if (opened)
+      await removeOwnedContainers(opened, await getStateDir(), cgroupPrefix).catch((err: unknown) => {
+        sweepError = err;
+      });
+    opened?.close();
+    const dirs = await Promise.all(
+      [...bundles.values()].map((b) => b.then((x) => x.dir).catch(() => undefined)),
+    );
+    bundles.clear();
+    await Promise.all(dirs.map((dir) => (dir ? removeBundle(dir) : undefined)));
+    if (stateDir && !options.stateDir) await rm(await stateDir, { recursive: true, force: true });
+    else if (givenStateDir && cells) {
+      // The cells' bundle, and their dir (each cell removed its own), so that a clean close leaves
+      // the state dir empty and the next start has nothing to look for.
+      await removeBundle(join(givenStateDir, 'cells-bundle'));
+      await rmdir(join(givenStateDir, 'cells')).catch((err: NodeJS.ErrnoException) => {
+        // ENOTEMPTY: a cell could not be removed; the next start's cleanup retries it.
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+      });
+    }
+    if (sweepError !== undefined) throw sweepError;
+  }
 }
 
 /** Rejects specs the tier cannot run (as every tier does); returns the entry's path inside the container. */

@@ -114,6 +114,10 @@ function needsPrivateCgroupView(): boolean {
 /**
  * A process that holds the private mount namespace. It waits on its stdin, so it ends with the host
  * even when the host is SIGKILLed (the pipe closes), and never outlives the tier.
+ *
+ * It runs in a process group of its own: in the host's, a terminal's Ctrl-C (SIGINT to the whole
+ * foreground group) would end it at once, and every crun command of the shutdown that follows would
+ * fail to enter the namespace, leaving the containers behind.
  */
 function startNamespaceHolder(): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
@@ -127,7 +131,7 @@ function startNamespaceHolder(): Promise<ChildProcess> {
         '-c',
         'umount /sys/fs/cgroup/unified && echo ready && read _',
       ],
-      { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, detached: true },
     );
     let out = '';
     let err = '';
