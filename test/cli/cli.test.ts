@@ -70,6 +70,11 @@ describe('kindling CLI', () => {
       [['deploy', fixture('sleeper'), '--memory', 'lots'], /--memory must be a whole number/],
       [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb: must be at least 64 MiB/],
       [['alias', 'sleeper', 'prod', 'x'], /VERSION must be a version number/],
+      [
+        ['invoke', 'sleeper', '--qqq'],
+        /^kindling: unknown option '--qqq' \(run `kindling --help` for usage\)/,
+      ],
+      [['lss'], /unknown command 'lss' \(Did you mean ls\?\)/],
     ];
     for (const [args, pattern] of cases) {
       const res = cli(...args);
@@ -86,5 +91,52 @@ describe('kindling CLI', () => {
     });
     assert.equal(noKey.status, 1);
     assert.match(noKey.stderr, /no API key/);
+  });
+
+  it('a multi-line error message is one line on stderr, and a JSON object with --json', () => {
+    assert.equal(cli('deploy', fixture('circular')).status, 0);
+    const human = cli('invoke', 'circular');
+    assert.equal(human.status, 1);
+    assert.equal(human.stderr.trim().split('\n').length, 1, human.stderr);
+    assert.match(
+      human.stderr,
+      /^error KINDLING_RESULT_NOT_SERIALIZABLE: .*Converting circular structure to JSON; --> starting at object .*; --- property 'self' closes the circle\)/,
+    );
+    assert.match(human.stdout, /warm|cold start/);
+
+    // --json: the record on stdout, the error on stderr as the API shapes it.
+    for (const args of [
+      ['invoke', 'circular'],
+      ['invoke', 'circular', '--async', '--wait'],
+    ]) {
+      const res = cli(...args, '--json');
+      assert.equal(res.status, 1, args.join(' '));
+      assert.equal(JSON.parse(res.stdout).status, 'failed');
+      const { error } = JSON.parse(res.stderr);
+      assert.equal(error.code, 'KINDLING_RESULT_NOT_SERIALIZABLE');
+      assert.doesNotMatch(error.message, /\n/);
+    }
+
+    // Every failure, whoever finds it, is one JSON object on stderr with --json.
+    const cases: [string[], string, RegExp][] = [
+      [['invoke', 'missing-fn'], 'KINDLING_FUNCTION_NOT_FOUND', /no function named "missing-fn"/],
+      [['invoke', 'sleeper', '--data', '{oops'], 'KINDLING_USAGE', /--data is not valid JSON/],
+      [['invoke', 'sleeper', '--bogus'], 'KINDLING_USAGE', /unknown option '--bogus'/],
+      [['--bogus', 'ls'], 'KINDLING_USAGE', /unknown option '--bogus'/],
+    ];
+    for (const [args, code, pattern] of cases) {
+      const res = cli(...args, '--json');
+      assert.equal(res.status, 1, args.join(' '));
+      assert.equal(res.stdout, '', args.join(' '));
+      const { error } = JSON.parse(res.stderr);
+      assert.equal(error.code, code, args.join(' '));
+      assert.match(error.message, pattern);
+    }
+    const unreachable = runCli(['ls', '--json'], {
+      KINDLING_URL: 'http://127.0.0.1:1',
+      KINDLING_DATA: dataDir,
+    });
+    assert.equal(unreachable.status, 1);
+    assert.equal(JSON.parse(unreachable.stderr).error.code, 'KINDLING_UNREACHABLE');
   });
 });

@@ -4,7 +4,7 @@ import type { FunctionStats, InvocationRecord } from '../../control/invocations.
 import { PHASES } from '../../core/phases.js';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../cli-error.js';
-import { formatAge, formatMs, table } from '../format.js';
+import { formatAge, formatMs, oneLine, table } from '../format.js';
 import { printRecord } from './invoke.js';
 
 type Out = { json?: boolean };
@@ -80,7 +80,7 @@ export async function logs(client: ApiClient, name: string, flags: Out & { limit
     const lines: string[] = [];
     for (const r of [...invocations].reverse()) {
       lines.push(
-        `${new Date(r.createdAt).toISOString()} ${r.id.slice(0, 8)} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${r.error.message}` : ''}`,
+        `${new Date(r.createdAt).toISOString()} ${r.id.slice(0, 8)} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${oneLine(r.error.message)}` : ''}`,
       );
       for (const l of r.logs) lines.push(`    ${l.level.padEnd(6)} ${l.msg}`);
       if (r.logsDroppedBytes) lines.push(`    … ${r.logsDroppedBytes} more bytes of output dropped`);

@@ -4,7 +4,8 @@ import type { InvocationRecord } from '../../control/invocations.js';
 import type { Phase } from '../../core/phases.js';
 import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
-import { formatMs, parseServerTiming, phaseBars } from '../format.js';
+import { formatErrorReport } from '../error-report.js';
+import { formatMs, oneLine, parseServerTiming, phaseBars } from '../format.js';
 
 export interface InvokeFlags {
   data?: string;
@@ -46,10 +47,10 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
   });
 
   if (flags.async) {
-    if (res.status !== 202)
-      throw new CliError(
-        (res.body as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`,
-      );
+    if (res.status !== 202) {
+      const error = (res.body as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new CliError(error?.message ?? `HTTP ${res.status}`, error?.code ?? 'KINDLING_INTERNAL');
+    }
     const accepted = res.body as { id: string };
     if (!flags.wait) {
       console.log(
@@ -62,21 +63,29 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     const record = await waitFor(client, accepted.id);
     if (flags.json) console.log(JSON.stringify(record));
     else printRecord(record);
-    if (record.status === 'failed') process.exitCode = 1;
+    if (record.status === 'failed') {
+      if (flags.json) failed(record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' });
+      else process.exitCode = 1;
+    }
     return;
   }
 
   const id = res.headers.get('x-kindling-invocation-id') ?? '';
   const errorBody =
     res.status >= 400 ? (res.body as { error?: { code?: string; message?: string } }).error : undefined;
-  if (!id && errorBody) throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code);
+  if (!id && errorBody)
+    throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code ?? 'KINDLING_INTERNAL');
   if (flags.json) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
     console.log(JSON.stringify(record));
-    if (errorBody) process.exitCode = 1;
+    if (errorBody)
+      failed({
+        code: errorBody.code ?? 'KINDLING_INTERNAL',
+        message: errorBody.message ?? `HTTP ${res.status}`,
+      });
     return;
   }
-  if (errorBody) console.error(`error ${errorBody.code}: ${errorBody.message}`);
+  if (errorBody) console.error(`error ${errorBody.code}: ${oneLine(errorBody.message ?? '')}`);
   else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
@@ -94,6 +103,15 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
   if (errorBody) process.exitCode = 1;
 }
 
+/**
+ * With --json, a failed invocation's record goes to stdout like any other and its error to stderr as
+ * every CLI error does, so a script sees the same error object whatever failed.
+ */
+function failed(error: { code: string; message: string }): void {
+  console.error(formatErrorReport({ code: error.code, message: oneLine(error.message) }, true));
+  process.exitCode = 1;
+}
+
 async function waitFor(client: ApiClient, id: string): Promise<InvocationRecord> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
@@ -108,7 +126,7 @@ export function printRecord(record: InvocationRecord): void {
     `invocation ${record.id} · ${record.functionName} v${record.version} · ${record.mode} · ${record.status}`,
   );
   if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
-  if (record.error) console.log(`error ${record.error.code}: ${record.error.message}`);
+  if (record.error) console.log(`error ${record.error.code}: ${oneLine(record.error.message)}`);
   if (record.phases) {
     console.log(
       `${record.cold ? `cold start${record.startPath ? ` (${record.startPath})` : ''}` : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,
