@@ -177,8 +177,8 @@ program
 program
   .command('invoke <name>')
   .description('invoke a function and show its result and cold-start breakdown')
-  .option('-d, --data <json>', 'event as JSON', '{}')
-  .option('-f, --data-file <file>', 'read the event from a file (- for stdin)')
+  .option('-d, --data <json>', 'event as JSON (default: {})')
+  .option('-f, --data-file <file>', 'read the event from a file (- for stdin) instead of --data')
   .option('-q, --qualifier <alias|version>', 'alias or version to invoke (default: latest)')
   .option('--async', 'queue the invocation and return its id')
   .option('--wait', 'with --async: wait for the result')

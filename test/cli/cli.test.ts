@@ -1,6 +1,8 @@
 /** The `kindling` command against a real platform process. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
 
 describe('kindling CLI', () => {
@@ -138,5 +140,33 @@ describe('kindling CLI', () => {
     });
     assert.equal(unreachable.status, 1);
     assert.equal(JSON.parse(unreachable.stderr).error.code, 'KINDLING_UNREACHABLE');
+  });
+
+  it('invoke refuses flags that contradict each other and names the --data-file it cannot read', () => {
+    const dir = tempDir();
+    const event = join(dir, 'event.json');
+    writeFileSync(event, '{"ms":1}');
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{oops');
+    const cases: [string[], RegExp][] = [
+      [['--data', '{"ms":2}', '--data-file', event], /--data and --data-file both give the event: pass one/],
+      [['--wait'], /--wait only applies with --async/],
+      [
+        ['--data-file', join(dir, 'missing.json')],
+        /^kindling: cannot read --data-file \S+missing\.json: no such file$/,
+      ],
+      [['--data-file', dir], /^kindling: cannot read --data-file \S+: it is a directory$/],
+      [['--data-file', notJson], /--data-file \S+not\.json is not valid JSON/],
+    ];
+    for (const [args, pattern] of cases) {
+      const res = cli('invoke', 'sleeper', ...args);
+      assert.equal(res.status, 1, args.join(' '));
+      assert.match(res.stderr.trim(), pattern);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+      assert.equal(res.stdout, '', 'refused before invoking');
+    }
+    const fromFile = cli('invoke', 'sleeper', '--data-file', event, '--json');
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal(JSON.parse(fromFile.stdout).result.slept, 1);
   });
 });

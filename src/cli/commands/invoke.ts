@@ -17,15 +17,47 @@ export interface InvokeFlags {
   json?: boolean;
 }
 
+/** Flag combinations that cannot mean what they say, refused before anything is sent. */
+function checkFlags(flags: InvokeFlags): void {
+  if (flags.data !== undefined && flags.dataFile !== undefined)
+    throw new CliError('--data and --data-file both give the event: pass one of them');
+  if (flags.wait && !flags.async)
+    throw new CliError(
+      '--wait only applies with --async (a plain invoke already waits for the result): add --async or drop --wait',
+    );
+}
+
+/** What went wrong reading a file, in words, from Node's error code. */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+const dataFileName = (file: string) => (file === '-' ? '- (stdin)' : file);
+
+function readDataFile(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = (e.code && READ_ERRORS[e.code]) ?? e.code ?? e.message;
+    throw new CliError(`cannot read --data-file ${dataFileName(file)}: ${why}`);
+  }
+}
+
+/** The event: --data, --data-file or `{}`, checked to be JSON. */
 function payload(flags: InvokeFlags): string {
-  const raw =
-    flags.dataFile !== undefined
-      ? readFileSync(flags.dataFile === '-' ? 0 : flags.dataFile, 'utf8')
-      : (flags.data ?? '{}');
+  const raw = flags.dataFile !== undefined ? readDataFile(flags.dataFile) : (flags.data ?? '{}');
   try {
     JSON.parse(raw);
   } catch (err) {
-    throw new CliError(`--data is not valid JSON: ${(err as Error).message} (e.g. --data '{"name":"you"}')`);
+    const source = flags.dataFile !== undefined ? `--data-file ${dataFileName(flags.dataFile)}` : '--data';
+    throw new CliError(
+      `${source} is not valid JSON: ${(err as Error).message} (e.g. --data '{"name":"you"}')`,
+    );
   }
   return raw;
 }
@@ -37,12 +69,14 @@ function printLogs(record: InvocationRecord): void {
 }
 
 export async function invoke(client: ApiClient, name: string, flags: InvokeFlags): Promise<void> {
+  checkFlags(flags);
+  const raw = payload(flags);
   const query = new URLSearchParams();
   if (flags.qualifier) query.set('qualifier', flags.qualifier);
   if (flags.async) query.set('mode', 'async');
   const path = `/v1/functions/${encodeURIComponent(name)}/invoke${query.size ? `?${query}` : ''}`;
   const res = await client.request<unknown>('POST', path, undefined, {
-    raw: payload(flags),
+    raw,
     allowError: true,
   });
 
