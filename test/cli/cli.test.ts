@@ -123,6 +123,7 @@ describe('kindling CLI', () => {
     const cases: [string[], string, RegExp][] = [
       [['invoke', 'missing-fn'], 'KINDLING_FUNCTION_NOT_FOUND', /no function named "missing-fn"/],
       [['invoke', 'sleeper', '--data', '{oops'], 'KINDLING_USAGE', /--data is not valid JSON/],
+      [['logs', 'sleeper', '-n', 'abc'], 'KINDLING_USAGE', /-n\/--limit/],
       [['invoke', 'sleeper', '--bogus'], 'KINDLING_USAGE', /unknown option '--bogus'/],
       [['--bogus', 'ls'], 'KINDLING_USAGE', /unknown option '--bogus'/],
     ];
@@ -168,5 +169,17 @@ describe('kindling CLI', () => {
     const fromFile = cli('invoke', 'sleeper', '--data-file', event, '--json');
     assert.equal(fromFile.status, 0, fromFile.stderr);
     assert.equal(JSON.parse(fromFile.stdout).result.slept, 1);
+  });
+
+  it('logs checks -n before asking the server', () => {
+    for (const n of ['abc', '0', '-3', '1.5', '1001']) {
+      const res = cli('logs', 'sleeper', '-n', n);
+      assert.equal(res.status, 1, n);
+      assert.equal(
+        res.stderr.trim(),
+        `kindling: invalid -n/--limit ${JSON.stringify(n)}: use a whole number from 1 to 1000`,
+      );
+    }
+    assert.equal(cli('logs', 'sleeper', '-n', '1000').status, 0);
   });
 });

@@ -67,12 +67,26 @@ export async function versions(client: ApiClient, name: string, flags: Out): Pro
   );
 }
 
+/** The most invocations the server lists at once (`GET /v1/functions/:name/invocations?limit=`). */
+export const MAX_LOGS_LIMIT = 1000;
+
+/** `logs -n`: a whole number from 1 to {@link MAX_LOGS_LIMIT}, checked here to name the flag. */
+export function parseLogsLimit(value: string | undefined): number {
+  if (value === undefined) return 20;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_LOGS_LIMIT)
+    throw new CliError(
+      `invalid -n/--limit ${JSON.stringify(value)}: use a whole number from 1 to ${MAX_LOGS_LIMIT}`,
+    );
+  return n;
+}
+
 export async function logs(client: ApiClient, name: string, flags: Out & { limit?: string }): Promise<void> {
-  const limit = flags.limit ?? '20';
+  const limit = parseLogsLimit(flags.limit);
   const { invocations } = (
     await client.request<{ invocations: InvocationRecord[] }>(
       'GET',
-      `/v1/functions/${encodeURIComponent(name)}/invocations?limit=${encodeURIComponent(limit)}`,
+      `/v1/functions/${encodeURIComponent(name)}/invocations?limit=${limit}`,
     )
   ).body;
   emit(flags, invocations, () => {
