@@ -5,6 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
 
+/** Full invocation IDs (UUIDv7), as `invoke` and `logs` print them. */
+const INVOCATION_ID = /\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
+
 describe('kindling CLI', () => {
   let dataDir: string;
   let platform: Awaited<ReturnType<typeof startPlatformProcess>>;
@@ -171,7 +174,7 @@ describe('kindling CLI', () => {
     assert.equal(JSON.parse(fromFile.stdout).result.slept, 1);
   });
 
-  it('logs checks -n before asking the server', () => {
+  it('logs checks -n and prints invocation IDs that `kindling invocation` takes', () => {
     for (const n of ['abc', '0', '-3', '1.5', '1001']) {
       const res = cli('logs', 'sleeper', '-n', n);
       assert.equal(res.status, 1, n);
@@ -181,5 +184,25 @@ describe('kindling CLI', () => {
       );
     }
     assert.equal(cli('logs', 'sleeper', '-n', '1000').status, 0);
+
+    // Invocations within about a minute share their first 8 digits (a timestamp): the whole IDs are printed.
+    const printed = [1, 2].map(() => {
+      const res = cli('invoke', 'sleeper', '--data', '{"ms":1}');
+      assert.equal(res.status, 0, res.stderr);
+      return [...res.stdout.matchAll(INVOCATION_ID)].map((m) => m[0]).at(-1)!;
+    });
+    const logs = cli('logs', 'sleeper', '-n', '2');
+    assert.equal(logs.status, 0, logs.stderr);
+    const listed = [...logs.stdout.matchAll(INVOCATION_ID)].map((m) => m[0]);
+    assert.deepEqual(listed, printed);
+    for (const id of listed) {
+      const one = cli('invocation', id);
+      assert.equal(one.status, 0, one.stderr);
+      assert.match(one.stdout, new RegExp(`^invocation ${id} · sleeper v\\d+ · sync · succeeded`));
+    }
+
+    const short = cli('invocation', listed[0]!.slice(0, 8));
+    assert.equal(short.status, 1);
+    assert.match(short.stderr, /no invocation "[0-9a-f]{8}": pass the whole invocation ID \(36 characters\)/);
   });
 });

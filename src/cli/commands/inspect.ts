@@ -94,7 +94,7 @@ export async function logs(client: ApiClient, name: string, flags: Out & { limit
     const lines: string[] = [];
     for (const r of [...invocations].reverse()) {
       lines.push(
-        `${new Date(r.createdAt).toISOString()} ${r.id.slice(0, 8)} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${oneLine(r.error.message)}` : ''}`,
+        `${new Date(r.createdAt).toISOString()} ${r.id} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${oneLine(r.error.message)}` : ''}`,
       );
       for (const l of r.logs) lines.push(`    ${l.level.padEnd(6)} ${l.msg}`);
       if (r.logsDroppedBytes) lines.push(`    … ${r.logsDroppedBytes} more bytes of output dropped`);
@@ -151,9 +151,28 @@ export async function rm(client: ApiClient, name: string, flags: Out): Promise<v
   emit(flags, { deleted: name }, () => `Deleted ${name}`);
 }
 
+/** An invocation ID as the platform makes them: a UUID (v7), 36 characters. */
+const INVOCATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export async function invocation(client: ApiClient, id: string, flags: Out): Promise<void> {
-  const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`))
-    .body;
+  const record = (
+    await client
+      .request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`)
+      .catch((err: unknown) => {
+        // A shortened ID cannot be looked up: its first digits are a timestamp that invocations of the
+        // same minute share. Say where the whole one is printed.
+        if (
+          err instanceof CliError &&
+          err.code === 'KINDLING_INVOCATION_NOT_FOUND' &&
+          !INVOCATION_ID.test(id)
+        )
+          throw new CliError(
+            `${err.message}: pass the whole invocation ID (36 characters), as \`kindling logs NAME\` and \`kindling invoke\` print it`,
+            err.code,
+          );
+        throw err;
+      })
+  ).body;
   if (flags.json) console.log(JSON.stringify(record));
   else printRecord(record);
 }
