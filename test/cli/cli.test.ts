@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
+import { eventually, example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
 
 /** Full invocation IDs (UUIDv7), as `invoke` and `logs` print them. */
 const INVOCATION_ID = /\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
@@ -204,5 +204,18 @@ describe('kindling CLI', () => {
     const short = cli('invocation', listed[0]!.slice(0, 8));
     assert.equal(short.status, 1);
     assert.match(short.stderr, /no invocation "[0-9a-f]{8}": pass the whole invocation ID \(36 characters\)/);
+  });
+
+  it('`up` suggests a deploy when it deployed no examples, with the data directory the CLI needs', async () => {
+    // The hint follows the "up" line; wait for it (a bound, not a timing assertion).
+    const hint = await eventually(
+      async () => /^ {2}invoke: .*$/m.exec(platform.output())?.[0],
+      30_000,
+      'the hint',
+    );
+    const output = platform.output();
+    assert.doesNotMatch(output, /invoke hello|http-api/);
+    assert.match(output, new RegExp(`^ {2}deploy: {2}KINDLING_DATA=${dataDir} npx kindling deploy DIR`, 'm'));
+    assert.equal(hint, `  invoke:  KINDLING_DATA=${dataDir} npx kindling invoke NAME --data '{}'`);
   });
 });

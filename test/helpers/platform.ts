@@ -71,10 +71,10 @@ export async function startTestPlatform(
   };
 }
 
-/** `kindling up` as a child process; resolves once it serves. */
+/** `kindling up` as a child process; resolves once it serves. `output()` is its stdout and stderr so far. */
 export async function startPlatformProcess(
   dataDir: string,
-): Promise<{ child: ChildProcess; url: string; key: string }> {
+): Promise<{ child: ChildProcess; url: string; key: string; output: () => string }> {
   const endpoint = join(dataDir, 'endpoint.json');
   const child = spawn(process.execPath, [cliPath, 'up', '--port', '0', '--no-examples', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,7 +102,12 @@ export async function startPlatformProcess(
   })();
   try {
     const url = await Promise.race([ready, exited]);
-    return { child, url, key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim() };
+    return {
+      child,
+      url,
+      key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim(),
+      output: () => output,
+    };
   } catch (err) {
     // Never leave a platform behind: the caller has no handle on it to stop it.
     child.kill('SIGKILL');
