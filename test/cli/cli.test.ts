@@ -42,13 +42,15 @@ describe('kindling CLI', () => {
   it('lists, shows versions, logs and stats, sets aliases and removes', () => {
     assert.equal(cli('deploy', example('hello'), '--memory', '256', '--env', 'A=1').status, 0);
     const ls = cli('ls');
-    assert.match(ls.stdout, /hello\s+v2/);
+    // `latest` is an alias (`-q latest`) that deploys move: `ls` lists it as `versions` does.
+    assert.match(ls.stdout, /hello\s+v2\s+latest→v2\s/);
     const lsJson = JSON.parse(cli('ls', '--json').stdout);
     assert.equal(lsJson[0].config.memoryMb, 256);
     assert.equal(cli('alias', 'hello', 'prod', '1').status, 0);
     const versions = cli('versions', 'hello');
     assert.match(versions.stdout, /v1\s+prod/);
     assert.match(versions.stdout, /v2\s+latest/);
+    assert.match(cli('ls').stdout, /hello\s+v2\s+latest→v2,prod→v1\s/);
     const viaAlias = JSON.parse(cli('invoke', 'hello', '-q', 'prod', '--json').stdout);
     assert.equal(viaAlias.version, 1);
     const logs = cli('logs', 'hello');

@@ -25,8 +25,8 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
             f.name,
             ...(flags.all ? [f.tenant] : []),
             `v${f.latestVersion}`,
+            // Every alias, `latest` too: it is one (`-q latest`), moved by deploys, as `versions` shows.
             Object.entries(f.aliases)
-              .filter(([a]) => a !== 'latest')
               .map(([a, v]) => `${a}→v${v}`)
               .join(',') || '-',
             `${f.config.memoryMb} MB`,
