@@ -22,6 +22,7 @@ export class ApiClient {
     if (!this.endpoint.key) {
       throw new CliError(
         `no API key: set KINDLING_API_KEY, or run the CLI next to the data directory of \`kindling up\` (looked for ${this.endpoint.keySource})`,
+        'KINDLING_UNAUTHORIZED',
       );
     }
     let res: Response;
@@ -41,6 +42,7 @@ export class ApiClient {
     } catch (err) {
       throw new CliError(
         `cannot reach Kindling at ${this.endpoint.url} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); start it with \`kindling up\` or set KINDLING_URL`,
+        'KINDLING_UNREACHABLE',
       );
     }
     const text = await res.text();
@@ -53,7 +55,11 @@ export class ApiClient {
     }
     if (!res.ok && !opts.allowError) {
       const err = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-      throw new CliError(err?.message ?? `${res.status} ${res.statusText}`, err?.code);
+      // An answer without Kindling's error body (a proxy's, say) still gets a code by its status class.
+      throw new CliError(
+        err?.message ?? `${res.status} ${res.statusText}`,
+        err?.code ?? (res.status >= 500 ? 'KINDLING_INTERNAL' : 'KINDLING_BAD_REQUEST'),
+      );
     }
     return { status: res.status, headers: res.headers, body: parsed as T };
   }

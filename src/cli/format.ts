@@ -54,3 +54,16 @@ export function phaseBars(phases: Partial<Record<Phase, number>>, width = 30): s
     return `  ${p.padEnd(8)}${formatMs(v).padStart(10)}  ${bar}`;
   }).join('\n');
 }
+
+/**
+ * A message as one line: its lines trimmed and joined with "; " (a line that opens with "(", such as
+ * commander's "(Did you mean …?)", joins with a space). Errors are one line on stderr even when they
+ * carry text from elsewhere, such as `JSON.stringify`'s three-line account of a cycle.
+ */
+export function oneLine(message: string): string {
+  return message
+    .split(/\r?\n|\r/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .reduce((out, line) => (out === '' ? line : `${out}${line.startsWith('(') ? ' ' : '; '}${line}`), '');
+}

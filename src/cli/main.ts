@@ -1,11 +1,9 @@
 /**
  * The `kindling` command. Errors are one line on stderr and a non-zero exit; `--json` gives output for
- * scripts.
+ * scripts, and errors as one JSON object on stderr.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { KindlingError } from '../core/errors.js';
 import { KINDLING_VERSION } from '../platform.js';
-import { CliError } from './cli-error.js';
 import { ApiClient } from './client.js';
 import { deploy } from './commands/deploy.js';
 import {
@@ -27,6 +25,7 @@ import { sim, simHelp } from './commands/sim.js';
 import { up, type UpFlags } from './commands/up.js';
 import { worker, type WorkerFlags } from './commands/worker.js';
 import { resolveEndpoint } from './endpoint.js';
+import { errorReport, formatErrorReport } from './error-report.js';
 
 const program = new Command('kindling')
   .description('Kindling: a self-hosted serverless platform that explains every cold start')
@@ -39,8 +38,10 @@ const program = new Command('kindling')
     '--data-dir <dir>',
     'data directory of a local `kindling up`, for its address and admin key (default: KINDLING_DATA or .kindling)',
   )
-  .option('--json', 'machine-readable output')
-  .showHelpAfterError('(run `kindling --help` for usage)')
+  .option('--json', 'machine-readable output (errors too, as {"error":{"code","message"}} on stderr)')
+  // Usage errors are reported below like every other error: one line, or JSON with --json. Set before
+  // the subcommands are added, which copy it.
+  .configureOutput({ outputError: () => {} })
   .exitOverride();
 
 const client = () => {
@@ -188,8 +189,8 @@ program
 program
   .command('invoke <name>')
   .description('invoke a function and show its result and cold-start breakdown')
-  .option('-d, --data <json>', 'event as JSON', '{}')
-  .option('-f, --data-file <file>', 'read the event from a file (- for stdin)')
+  .option('-d, --data <json>', 'event as JSON (default: {})')
+  .option('-f, --data-file <file>', 'read the event from a file (- for stdin) instead of --data')
   .option('-q, --qualifier <alias|version>', 'alias or version to invoke (default: latest)')
   .option('--async', 'queue the invocation and return its id')
   .option('--wait', 'with --async: wait for the result')
@@ -280,15 +281,19 @@ program
 
 program.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
 
+/** Commander's exits that are not errors, or whose output (help on stderr) is already written. */
+const COMMANDER_DONE = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) {
+  if (err instanceof CommanderError && (err.exitCode === 0 || COMMANDER_DONE.has(err.code))) {
     process.exit(err.exitCode);
   }
-  const message =
-    err instanceof CliError || KindlingError.is(err) ? err.message : ((err as Error).message ?? String(err));
-  console.error(`kindling: ${message}`);
+  // Commander stops parsing the global options at an unknown one, so a usage error may come before
+  // --json was read: look for it in the arguments then.
+  const asJson = json() || (err instanceof CommanderError && process.argv.slice(2).includes('--json'));
+  console.error(formatErrorReport(errorReport(err), asJson));
   if (program.opts<{ debug?: boolean }>().debug) console.error(err);
   process.exit(1);
 }

@@ -1,7 +1,12 @@
 /** The `kindling` command against a real platform process. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
+
+/** Full invocation IDs (UUIDv7), as `invoke` and `logs` print them. */
+const INVOCATION_ID = /\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
 
 describe('kindling CLI', () => {
   let dataDir: string;
@@ -37,13 +42,15 @@ describe('kindling CLI', () => {
   it('lists, shows versions, logs and stats, sets aliases and removes', () => {
     assert.equal(cli('deploy', example('hello'), '--memory', '256', '--env', 'A=1').status, 0);
     const ls = cli('ls');
-    assert.match(ls.stdout, /hello\s+v2/);
+    // `latest` is an alias (`-q latest`) that deploys move: `ls` lists it as `versions` does.
+    assert.match(ls.stdout, /hello\s+v2\s+latest→v2\s/);
     const lsJson = JSON.parse(cli('ls', '--json').stdout);
     assert.equal(lsJson[0].config.memoryMb, 256);
     assert.equal(cli('alias', 'hello', 'prod', '1').status, 0);
     const versions = cli('versions', 'hello');
     assert.match(versions.stdout, /v1\s+prod/);
     assert.match(versions.stdout, /v2\s+latest/);
+    assert.match(cli('ls').stdout, /hello\s+v2\s+latest→v2,prod→v1\s/);
     const viaAlias = JSON.parse(cli('invoke', 'hello', '-q', 'prod', '--json').stdout);
     assert.equal(viaAlias.version, 1);
     const logs = cli('logs', 'hello');
@@ -76,6 +83,11 @@ describe('kindling CLI', () => {
         /^kindling: invalid function name "Bad_Name": .*digits and '-'/,
       ],
       [['deploy', fixture('sleeper'), '--name', '-lead'], /invalid function name "-lead"/],
+      [
+        ['invoke', 'sleeper', '--qqq'],
+        /^kindling: unknown option '--qqq' \(run `kindling --help` for usage\)/,
+      ],
+      [['lss'], /unknown command 'lss' \(Did you mean ls\?\)/],
     ];
     for (const [args, pattern] of cases) {
       const res = cli(...args);
@@ -92,5 +104,126 @@ describe('kindling CLI', () => {
     });
     assert.equal(noKey.status, 1);
     assert.match(noKey.stderr, /no API key/);
+  });
+
+  it('a multi-line error message is one line on stderr, and a JSON object with --json', () => {
+    assert.equal(cli('deploy', fixture('circular')).status, 0);
+    const human = cli('invoke', 'circular');
+    assert.equal(human.status, 1);
+    assert.equal(human.stderr.trim().split('\n').length, 1, human.stderr);
+    assert.match(
+      human.stderr,
+      /^error KINDLING_RESULT_NOT_SERIALIZABLE: .*Converting circular structure to JSON; --> starting at object .*; --- property 'self' closes the circle\)/,
+    );
+    assert.match(human.stdout, /warm|cold start/);
+
+    // --json: the record on stdout, the error on stderr as the API shapes it.
+    for (const args of [
+      ['invoke', 'circular'],
+      ['invoke', 'circular', '--async', '--wait'],
+    ]) {
+      const res = cli(...args, '--json');
+      assert.equal(res.status, 1, args.join(' '));
+      assert.equal(JSON.parse(res.stdout).status, 'failed');
+      const { error } = JSON.parse(res.stderr);
+      assert.equal(error.code, 'KINDLING_RESULT_NOT_SERIALIZABLE');
+      assert.doesNotMatch(error.message, /\n/);
+    }
+
+    // Every failure, whoever finds it, is one JSON object on stderr with --json.
+    const cases: [string[], string, RegExp][] = [
+      [['invoke', 'missing-fn'], 'KINDLING_FUNCTION_NOT_FOUND', /no function named "missing-fn"/],
+      [['invoke', 'sleeper', '--data', '{oops'], 'KINDLING_USAGE', /--data is not valid JSON/],
+      [['logs', 'sleeper', '-n', 'abc'], 'KINDLING_USAGE', /-n\/--limit/],
+      [['invoke', 'sleeper', '--bogus'], 'KINDLING_USAGE', /unknown option '--bogus'/],
+      [['--bogus', 'ls'], 'KINDLING_USAGE', /unknown option '--bogus'/],
+    ];
+    for (const [args, code, pattern] of cases) {
+      const res = cli(...args, '--json');
+      assert.equal(res.status, 1, args.join(' '));
+      assert.equal(res.stdout, '', args.join(' '));
+      const { error } = JSON.parse(res.stderr);
+      assert.equal(error.code, code, args.join(' '));
+      assert.match(error.message, pattern);
+    }
+    const unreachable = runCli(['ls', '--json'], {
+      KINDLING_URL: 'http://127.0.0.1:1',
+      KINDLING_DATA: dataDir,
+    });
+    assert.equal(unreachable.status, 1);
+    assert.equal(JSON.parse(unreachable.stderr).error.code, 'KINDLING_UNREACHABLE');
+  });
+
+  it('invoke refuses flags that contradict each other and names the --data-file it cannot read', () => {
+    const dir = tempDir();
+    const event = join(dir, 'event.json');
+    writeFileSync(event, '{"ms":1}');
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{oops');
+    const cases: [string[], RegExp][] = [
+      [['--data', '{"ms":2}', '--data-file', event], /--data and --data-file both give the event: pass one/],
+      [['--wait'], /--wait only applies with --async/],
+      [
+        ['--data-file', join(dir, 'missing.json')],
+        /^kindling: cannot read --data-file \S+missing\.json: no such file$/,
+      ],
+      [['--data-file', dir], /^kindling: cannot read --data-file \S+: it is a directory$/],
+      [['--data-file', notJson], /--data-file \S+not\.json is not valid JSON/],
+    ];
+    for (const [args, pattern] of cases) {
+      const res = cli('invoke', 'sleeper', ...args);
+      assert.equal(res.status, 1, args.join(' '));
+      assert.match(res.stderr.trim(), pattern);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+      assert.equal(res.stdout, '', 'refused before invoking');
+    }
+    const fromFile = cli('invoke', 'sleeper', '--data-file', event, '--json');
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal(JSON.parse(fromFile.stdout).result.slept, 1);
+  });
+
+  it('logs checks -n and prints invocation IDs that `kindling invocation` takes', () => {
+    for (const n of ['abc', '0', '-3', '1.5', '1001']) {
+      const res = cli('logs', 'sleeper', '-n', n);
+      assert.equal(res.status, 1, n);
+      assert.equal(
+        res.stderr.trim(),
+        `kindling: invalid -n/--limit ${JSON.stringify(n)}: use a whole number from 1 to 1000`,
+      );
+    }
+    assert.equal(cli('logs', 'sleeper', '-n', '1000').status, 0);
+
+    // Invocations within about a minute share their first 8 digits (a timestamp): the whole IDs are printed.
+    const printed = [1, 2].map(() => {
+      const res = cli('invoke', 'sleeper', '--data', '{"ms":1}');
+      assert.equal(res.status, 0, res.stderr);
+      return [...res.stdout.matchAll(INVOCATION_ID)].map((m) => m[0]).at(-1)!;
+    });
+    const logs = cli('logs', 'sleeper', '-n', '2');
+    assert.equal(logs.status, 0, logs.stderr);
+    const listed = [...logs.stdout.matchAll(INVOCATION_ID)].map((m) => m[0]);
+    assert.deepEqual(listed, printed);
+    for (const id of listed) {
+      const one = cli('invocation', id);
+      assert.equal(one.status, 0, one.stderr);
+      assert.match(one.stdout, new RegExp(`^invocation ${id} · sleeper v\\d+ · sync · succeeded`));
+    }
+
+    const short = cli('invocation', listed[0]!.slice(0, 8));
+    assert.equal(short.status, 1);
+    assert.match(short.stderr, /no invocation "[0-9a-f]{8}": pass the whole invocation ID \(36 characters\)/);
+  });
+
+  it('`up` suggests a deploy when it deployed no examples, with the data directory the CLI needs', async () => {
+    // The hint follows the "up" line; wait for it (a bound, not a timing assertion).
+    const hint = await eventually(
+      async () => /^ {2}invoke: .*$/m.exec(platform.output())?.[0],
+      30_000,
+      'the hint',
+    );
+    const output = platform.output();
+    assert.doesNotMatch(output, /invoke hello|http-api/);
+    assert.match(output, new RegExp(`^ {2}deploy: {2}KINDLING_DATA=${dataDir} npx kindling deploy DIR`, 'm'));
+    assert.equal(hint, `  invoke:  KINDLING_DATA=${dataDir} npx kindling invoke NAME --data '{}'`);
   });
 });

@@ -71,7 +71,7 @@ export async function startTestPlatform(
   };
 }
 
-/** `kindling up` as a child process; resolves once it serves. */
+/** `kindling up` as a child process; resolves once it serves. `output()` is its stdout and stderr so far. */
 export async function startPlatformProcess(
   dataDir: string,
 ): Promise<{ child: ChildProcess; url: string; key: string; output: () => string }> {
@@ -102,7 +102,12 @@ export async function startPlatformProcess(
   })();
   try {
     const url = await Promise.race([ready, exited]);
-    return { child, url, key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim(), output: () => output };
+    return {
+      child,
+      url,
+      key: readFileSync(join(dataDir, 'admin-key'), 'utf8').trim(),
+      output: () => output,
+    };
   } catch (err) {
     // Never leave a platform behind: the caller has no handle on it to stop it.
     child.kill('SIGKILL');

@@ -4,7 +4,7 @@ import type { FunctionStats, InvocationRecord } from '../../control/invocations.
 import { PHASES } from '../../core/phases.js';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../cli-error.js';
-import { formatAge, formatMs, table } from '../format.js';
+import { formatAge, formatMs, oneLine, table } from '../format.js';
 import { printRecord } from './invoke.js';
 
 type Out = { json?: boolean };
@@ -25,8 +25,8 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
             f.name,
             ...(flags.all ? [f.tenant] : []),
             `v${f.latestVersion}`,
+            // Every alias, `latest` too: it is one (`-q latest`), moved by deploys, as `versions` shows.
             Object.entries(f.aliases)
-              .filter(([a]) => a !== 'latest')
               .map(([a, v]) => `${a}→v${v}`)
               .join(',') || '-',
             `${f.config.memoryMb} MB`,
@@ -67,12 +67,26 @@ export async function versions(client: ApiClient, name: string, flags: Out): Pro
   );
 }
 
+/** The most invocations the server lists at once (`GET /v1/functions/:name/invocations?limit=`). */
+export const MAX_LOGS_LIMIT = 1000;
+
+/** `logs -n`: a whole number from 1 to {@link MAX_LOGS_LIMIT}, checked here to name the flag. */
+export function parseLogsLimit(value: string | undefined): number {
+  if (value === undefined) return 20;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_LOGS_LIMIT)
+    throw new CliError(
+      `invalid -n/--limit ${JSON.stringify(value)}: use a whole number from 1 to ${MAX_LOGS_LIMIT}`,
+    );
+  return n;
+}
+
 export async function logs(client: ApiClient, name: string, flags: Out & { limit?: string }): Promise<void> {
-  const limit = flags.limit ?? '20';
+  const limit = parseLogsLimit(flags.limit);
   const { invocations } = (
     await client.request<{ invocations: InvocationRecord[] }>(
       'GET',
-      `/v1/functions/${encodeURIComponent(name)}/invocations?limit=${encodeURIComponent(limit)}`,
+      `/v1/functions/${encodeURIComponent(name)}/invocations?limit=${limit}`,
     )
   ).body;
   emit(flags, invocations, () => {
@@ -80,7 +94,7 @@ export async function logs(client: ApiClient, name: string, flags: Out & { limit
     const lines: string[] = [];
     for (const r of [...invocations].reverse()) {
       lines.push(
-        `${new Date(r.createdAt).toISOString()} ${r.id.slice(0, 8)} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${r.error.message}` : ''}`,
+        `${new Date(r.createdAt).toISOString()} ${r.id} v${r.version} ${r.mode} ${r.status}${r.cold ? ' cold' : ''} ${formatMs(r.totalMs ?? 0)}${r.error ? ` ${r.error.code}: ${oneLine(r.error.message)}` : ''}`,
       );
       for (const l of r.logs) lines.push(`    ${l.level.padEnd(6)} ${l.msg}`);
       if (r.logsDroppedBytes) lines.push(`    … ${r.logsDroppedBytes} more bytes of output dropped`);
@@ -137,9 +151,28 @@ export async function rm(client: ApiClient, name: string, flags: Out): Promise<v
   emit(flags, { deleted: name }, () => `Deleted ${name}`);
 }
 
+/** An invocation ID as the platform makes them: a UUID (v7), 36 characters. */
+const INVOCATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export async function invocation(client: ApiClient, id: string, flags: Out): Promise<void> {
-  const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`))
-    .body;
+  const record = (
+    await client
+      .request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`)
+      .catch((err: unknown) => {
+        // A shortened ID cannot be looked up: its first digits are a timestamp that invocations of the
+        // same minute share. Say where the whole one is printed.
+        if (
+          err instanceof CliError &&
+          err.code === 'KINDLING_INVOCATION_NOT_FOUND' &&
+          !INVOCATION_ID.test(id)
+        )
+          throw new CliError(
+            `${err.message}: pass the whole invocation ID (36 characters), as \`kindling logs NAME\` and \`kindling invoke\` print it`,
+            err.code,
+          );
+        throw err;
+      })
+  ).body;
   if (flags.json) console.log(JSON.stringify(record));
   else printRecord(record);
 }

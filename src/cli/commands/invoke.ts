@@ -4,7 +4,8 @@ import type { InvocationRecord } from '../../control/invocations.js';
 import type { Phase } from '../../core/phases.js';
 import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
-import { formatMs, parseServerTiming, phaseBars } from '../format.js';
+import { formatErrorReport } from '../error-report.js';
+import { formatMs, oneLine, parseServerTiming, phaseBars } from '../format.js';
 
 export interface InvokeFlags {
   data?: string;
@@ -16,15 +17,47 @@ export interface InvokeFlags {
   json?: boolean;
 }
 
+/** Flag combinations that cannot mean what they say, refused before anything is sent. */
+function checkFlags(flags: InvokeFlags): void {
+  if (flags.data !== undefined && flags.dataFile !== undefined)
+    throw new CliError('--data and --data-file both give the event: pass one of them');
+  if (flags.wait && !flags.async)
+    throw new CliError(
+      '--wait only applies with --async (a plain invoke already waits for the result): add --async or drop --wait',
+    );
+}
+
+/** What went wrong reading a file, in words, from Node's error code. */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+const dataFileName = (file: string) => (file === '-' ? '- (stdin)' : file);
+
+function readDataFile(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = (e.code && READ_ERRORS[e.code]) ?? e.code ?? e.message;
+    throw new CliError(`cannot read --data-file ${dataFileName(file)}: ${why}`);
+  }
+}
+
+/** The event: --data, --data-file or `{}`, checked to be JSON. */
 function payload(flags: InvokeFlags): string {
-  const raw =
-    flags.dataFile !== undefined
-      ? readFileSync(flags.dataFile === '-' ? 0 : flags.dataFile, 'utf8')
-      : (flags.data ?? '{}');
+  const raw = flags.dataFile !== undefined ? readDataFile(flags.dataFile) : (flags.data ?? '{}');
   try {
     JSON.parse(raw);
   } catch (err) {
-    throw new CliError(`--data is not valid JSON: ${(err as Error).message} (e.g. --data '{"name":"you"}')`);
+    const source = flags.dataFile !== undefined ? `--data-file ${dataFileName(flags.dataFile)}` : '--data';
+    throw new CliError(
+      `${source} is not valid JSON: ${(err as Error).message} (e.g. --data '{"name":"you"}')`,
+    );
   }
   return raw;
 }
@@ -36,20 +69,22 @@ function printLogs(record: InvocationRecord): void {
 }
 
 export async function invoke(client: ApiClient, name: string, flags: InvokeFlags): Promise<void> {
+  checkFlags(flags);
+  const raw = payload(flags);
   const query = new URLSearchParams();
   if (flags.qualifier) query.set('qualifier', flags.qualifier);
   if (flags.async) query.set('mode', 'async');
   const path = `/v1/functions/${encodeURIComponent(name)}/invoke${query.size ? `?${query}` : ''}`;
   const res = await client.request<unknown>('POST', path, undefined, {
-    raw: payload(flags),
+    raw,
     allowError: true,
   });
 
   if (flags.async) {
-    if (res.status !== 202)
-      throw new CliError(
-        (res.body as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`,
-      );
+    if (res.status !== 202) {
+      const error = (res.body as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new CliError(error?.message ?? `HTTP ${res.status}`, error?.code ?? 'KINDLING_INTERNAL');
+    }
     const accepted = res.body as { id: string };
     if (!flags.wait) {
       console.log(
@@ -62,21 +97,29 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     const record = await waitFor(client, accepted.id);
     if (flags.json) console.log(JSON.stringify(record));
     else printRecord(record);
-    if (record.status === 'failed') process.exitCode = 1;
+    if (record.status === 'failed') {
+      if (flags.json) failed(record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' });
+      else process.exitCode = 1;
+    }
     return;
   }
 
   const id = res.headers.get('x-kindling-invocation-id') ?? '';
   const errorBody =
     res.status >= 400 ? (res.body as { error?: { code?: string; message?: string } }).error : undefined;
-  if (!id && errorBody) throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code);
+  if (!id && errorBody)
+    throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code ?? 'KINDLING_INTERNAL');
   if (flags.json) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
     console.log(JSON.stringify(record));
-    if (errorBody) process.exitCode = 1;
+    if (errorBody)
+      failed({
+        code: errorBody.code ?? 'KINDLING_INTERNAL',
+        message: errorBody.message ?? `HTTP ${res.status}`,
+      });
     return;
   }
-  if (errorBody) console.error(`error ${errorBody.code}: ${errorBody.message}`);
+  if (errorBody) console.error(`error ${errorBody.code}: ${oneLine(errorBody.message ?? '')}`);
   else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
@@ -94,6 +137,15 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
   if (errorBody) process.exitCode = 1;
 }
 
+/**
+ * With --json, a failed invocation's record goes to stdout like any other and its error to stderr as
+ * every CLI error does, so a script sees the same error object whatever failed.
+ */
+function failed(error: { code: string; message: string }): void {
+  console.error(formatErrorReport({ code: error.code, message: oneLine(error.message) }, true));
+  process.exitCode = 1;
+}
+
 async function waitFor(client: ApiClient, id: string): Promise<InvocationRecord> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
@@ -108,7 +160,7 @@ export function printRecord(record: InvocationRecord): void {
     `invocation ${record.id} · ${record.functionName} v${record.version} · ${record.mode} · ${record.status}`,
   );
   if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
-  if (record.error) console.log(`error ${record.error.code}: ${record.error.message}`);
+  if (record.error) console.log(`error ${record.error.code}: ${oneLine(record.error.message)}`);
   if (record.phases) {
     console.log(
       `${record.cold ? `cold start${record.startPath ? ` (${record.startPath})` : ''}` : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,

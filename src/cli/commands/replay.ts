@@ -49,7 +49,10 @@ export async function replay(client: ApiClient, flags: ReplayFlags): Promise<voi
   const minuteArrivals =
     flags.minuteArrivals !== undefined ? minuteArrivalsFlag(flags.minuteArrivals) : undefined;
   if (!client.endpoint.key)
-    throw new CliError('no API key: set KINDLING_API_KEY or run next to the data directory of `kindling up`');
+    throw new CliError(
+      'no API key: set KINDLING_API_KEY or run next to the data directory of `kindling up`',
+      'KINDLING_UNAUTHORIZED',
+    );
   const say = flags.json ? () => {} : (line: string) => console.log(line);
   const trace = await readTraceDir(resolve(flags.trace), minuteArrivals ? { minuteArrivals } : {}).catch(
     (err: unknown) => {

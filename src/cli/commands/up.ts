@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
+import { startHints } from '../start-hints.js';
 import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { startPlatform } from '../../platform.js';
 import { STRATEGY_NAMES } from '../../cluster/distribution.js';
@@ -134,10 +135,7 @@ export async function up(flags: UpFlags): Promise<void> {
     );
   }
   say(`  dashboard: ${platform.url}/ui/  (sign in with the admin key)`);
-  say(`  try:  npx kindling invoke hello --data '{"name":"you"}'`);
-  say(
-    `        curl -H "Authorization: Bearer $(cat ${join(platform.dataDir, 'admin-key')})" ${platform.url}/fn/http-api/`,
-  );
+  for (const line of startHints({ url: platform.url, dataDir: platform.dataDir, examples })) say(line);
 
   let stopping = false;
   const stop = (signal: string) => {
