@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { KINDLING_VERSION } from '../platform.js';
+import { CliError } from './cli-error.js';
 import { ApiClient } from './client.js';
 import { deploy } from './commands/deploy.js';
 import {
