@@ -19,15 +19,22 @@ export interface CodeLocation {
   runtimeFiles?: readonly string[];
 }
 
-/** `text` with every path inside `codeDir` (plain or as a `file://` URL) written `<function>/<file>`. */
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * `text` with every path inside `codeDir` (plain or as a `file://` URL) written `<function>/<file>`.
+ * Only whole paths: the directory must start the text or follow a space, bracket, quote, `=` or
+ * `,`, so a URL that merely contains it (`https://example.com/fn/x` with the container's `/fn`) is
+ * left as the code wrote it.
+ */
 export function userPaths(text: string, where: CodeLocation): string {
   const dir = `${where.codeDir}/`;
   const name = `${where.functionName}/`;
-  return text
-    .split(`file://${encodeURI(dir)}`)
-    .join(name)
-    .split(dir)
-    .join(name);
+  const path = new RegExp(
+    `(^|[\\s(\\[<"'\`=,])(?:file://${escapeRegExp(encodeURI(dir))}|${escapeRegExp(dir)})`,
+    'g',
+  );
+  return text.replace(path, (_, before: string) => before + name);
 }
 
 /** Stack frames of module loading (Node's loaders) and of the runtime shim: below the user's code. */
