@@ -116,6 +116,10 @@ describe('kindling CLI', () => {
       /^error KINDLING_RESULT_NOT_SERIALIZABLE: .*Converting circular structure to JSON; --> starting at object .*; --- property 'self' closes the circle\)/,
     );
     assert.match(human.stdout, /warm|cold start/);
+    // An async invocation waited for fails the same way: its record, and the error in one line.
+    const waited = cli('invoke', 'circular', '--async', '--wait');
+    assert.equal(waited.status, 1);
+    assert.match(waited.stderr, /^error KINDLING_RESULT_NOT_SERIALIZABLE: [^\n]*\n$/);
 
     // --json: the record on stdout, the error on stderr as the API shapes it.
     for (const args of [

@@ -13,6 +13,10 @@ describe('kindling cluster, worker and up flags', () => {
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--id', 'Bad Id'], /invalid --id "Bad Id"/],
     [['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--bandwidth', 'x'], /invalid --bandwidth/],
     [
+      ['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--memory-mb', '10'],
+      /invalid --memory-mb "10": use a whole number of MiB, at least 64/,
+    ],
+    [
       ['worker', '--control', 'http://127.0.0.1:9', '--key', 'k', '--runtime-snapshot', 'maybe'],
       /invalid --runtime-snapshot "maybe": use auto, always or never/,
     ],
@@ -29,6 +33,13 @@ describe('kindling cluster, worker and up flags', () => {
       /invalid --distribution "p2p": use registry, swarm, tree/,
     ],
   ];
+  it('keeps the platform error code of a refused cluster flag in --json errors', () => {
+    const res = runCli(['--json', 'cluster', 'up', '--nic', 'fast'], { KINDLING_KEY: undefined });
+    assert.notEqual(res.status, 0);
+    const report = JSON.parse(res.stderr) as { error: { code: string; message: string } };
+    assert.equal(report.error.code, 'KINDLING_INVALID_CONFIG');
+    assert.match(report.error.message, /invalid rate "fast"/);
+  });
   for (const [args, message] of cases) {
     it(`refuses ${args.join(' ')}`, () => {
       const res = runCli(args, { KINDLING_KEY: undefined });

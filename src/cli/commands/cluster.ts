@@ -22,11 +22,17 @@ export interface ClusterUpFlags {
 
 const cliPath = fileURLToPath(new URL('../../../../bin/kindling.js', import.meta.url));
 
+/** A platform error as the CLI reports it, keeping its code (for `--json` errors). */
+function asCliError(err: unknown): CliError {
+  const e = toKindlingError(err);
+  return new CliError(e.message, e.code);
+}
+
 function parse<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
-    throw new CliError(toKindlingError(err).message);
+    throw asCliError(err);
   }
 }
 
@@ -61,7 +67,7 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
     onOutput: process.env.KINDLING_CLUSTER_VERBOSE ? say : undefined,
     say,
   }).catch((err: unknown) => {
-    throw new CliError(toKindlingError(err).message);
+    throw asCliError(err);
   });
   for (const w of cluster.warnings) say(`warning: ${w}`);
   say('');

@@ -98,8 +98,13 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     if (flags.json) console.log(JSON.stringify(record));
     else printRecord(record);
     if (record.status === 'failed') {
-      if (flags.json) failed(record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' });
-      else process.exitCode = 1;
+      const error = record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' };
+      if (flags.json) failed(error);
+      else {
+        // As a failed sync invoke does: the record above, and one line on stderr.
+        console.error(`error ${error.code}: ${oneLine(error.message)}`);
+        process.exitCode = 1;
+      }
     }
     return;
   }

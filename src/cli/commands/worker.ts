@@ -5,7 +5,7 @@ import { CliError } from '../cli-error.js';
 import { startWorkerNode } from '../../cluster/worker-node.js';
 import { hostIdSchema } from '../../cluster/protocol.js';
 import { parseRate } from '../../cluster/netns.js';
-import { parsePort, parseRuntimeSnapshot } from './up.js';
+import { parseMemoryMb, parsePort, parseRuntimeSnapshot } from './up.js';
 
 export interface WorkerFlags {
   control: string;
@@ -65,12 +65,7 @@ export async function worker(flags: WorkerFlags): Promise<void> {
       .slice(0, 63);
   if (!hostIdSchema.safeParse(id).success)
     throw new CliError(`invalid --id ${JSON.stringify(id)}: use 1-63 lowercase letters, digits or dashes`);
-  let memoryMb: number | undefined;
-  if (flags.memoryMb !== undefined) {
-    memoryMb = Number(flags.memoryMb);
-    if (!Number.isInteger(memoryMb) || memoryMb <= 0)
-      throw new CliError(`invalid --memory-mb ${JSON.stringify(flags.memoryMb)}: use a whole number of MiB`);
-  }
+  const memoryMb = parseMemoryMb(flags.memoryMb);
   const runtimeSnapshot = parseRuntimeSnapshot(
     flags.runtimeSnapshot ?? process.env.KINDLING_RUNTIME_SNAPSHOT,
   );
