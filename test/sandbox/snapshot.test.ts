@@ -1,6 +1,7 @@
 /** The process tier's snapshot start path: V8 startup snapshots taken after a function's init. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,8 @@ import {
   RUNTIME_SNAPSHOT_QUIET_MS,
   type ProcessTier,
 } from '../../src/sandbox/process/index.js';
+import { heapFlags, heapLimitsFor } from '../../src/sandbox/process/memory.js';
+import { SnapshotVerdicts } from '../../src/sandbox/process/snapshot-verdicts.js';
 import type { SandboxInstance } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
 import { FixtureDirs, specFor } from './fixtures.js';
@@ -25,6 +28,33 @@ while (Date.now() - started < 60) table++;
 let calls = 0;
 exports.handler = async (event) => ({ initPid, pid: process.pid, table: table > 0, calls: ++calls, env: process.env.GREETING ?? null, event });
 `;
+
+/** Overwrites `blob` with a snapshot, built with the heap flags of `memoryMb`, whose restore dies of SIGSEGV. */
+function crashingBlob(blob: string, memoryMb: number): void {
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-crash-'));
+  try {
+    const script = join(dir, 'crash.cjs');
+    writeFileSync(
+      script,
+      "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => process.kill(process.pid, 'SIGSEGV'));\n",
+    );
+    const built = spawnSync(
+      process.execPath,
+      [
+        ...heapFlags(heapLimitsFor(memoryMb)),
+        '--snapshot-blob',
+        join(dir, 'crash.blob'),
+        '--build-snapshot',
+        script,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(built.status, 0, built.stderr);
+    copyFileSync(join(dir, 'crash.blob'), blob);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('process tier: snapshots', () => {
   const dirs = new FixtureDirs();
@@ -81,6 +111,99 @@ describe('process tier: snapshots', () => {
     const instance = await tier.start(specFor(dir, 'index.cjs'));
     started.push(instance);
     assert.equal(await call(instance), 'ok');
+  });
+
+  it('a snapshot whose restore crashes is discarded and the instance starts without it', async () => {
+    const dir = await dirs.make({ 'index.cjs': SLOW_INIT });
+    const spec = () => specFor(dir, 'index.cjs', { memoryMb: 112 });
+    started.push(await tier.start(spec())); // plain: its init time makes it worth a snapshot
+    const blob = await tier.snapshotFor(spec());
+    // Stand in for a heap V8 cannot restore (see SnapshotStore.discard): a blob built with the same
+    // flags whose restored process dies of SIGSEGV.
+    crashingBlob(blob, 112);
+    const instance = await tier.start(spec());
+    started.push(instance);
+    assert.equal(instance.timings.startPath, 'plain', 'started again, the plain way');
+    assert.equal((await call(instance)).table, true);
+    await assert.rejects(tier.snapshotFor(spec()), /restoring the snapshot crashed \(SIGSEGV\)/);
+    assert.ok(!existsSync(blob), 'the blob is gone');
+    const next = await tier.start(spec());
+    started.push(next);
+    // Later starts do not try it again (this tier restores the runtime's own snapshot instead).
+    assert.equal(next.timings.startPath, 'runtime-snapshot');
+
+    // The same for the runtime's own snapshot (another memory size, so other tests keep theirs).
+    const quickDir = await dirs.make({ 'quick.cjs': `exports.handler = async () => 'quick';` });
+    crashingBlob(await tier.runtimeSnapshotFor(96), 96);
+    const quick = await tier.start(specFor(quickDir, 'quick.cjs', { memoryMb: 96 }));
+    started.push(quick);
+    assert.equal(quick.timings.startPath, 'plain');
+    assert.equal(await call(quick), 'quick');
+    await assert.rejects(tier.runtimeSnapshotFor(96), /runtime snapshot could not be built/);
+  });
+
+  it('gives up a snapshot its judge finds no faster, and starts the function the other ways', async () => {
+    // A judge that finds a snapshot slower as soon as it has started the function once (the real one
+    // compares medians of measured starts: snapshot-verdicts.test.ts).
+    class AlwaysSlower extends SnapshotVerdicts {
+      private readonly tried = new Set<string>();
+      override record(entry: string, fromSnapshot: boolean, ms: number): void {
+        super.record(entry, fromSnapshot, ms);
+        if (fromSnapshot) this.tried.add(entry);
+      }
+      override loss(entry: string) {
+        return this.tried.has(entry) ? { snapshotMs: 2, withoutMs: 1, samples: 1 } : undefined;
+      }
+    }
+    const judged = createProcessTier({
+      snapshots: { dir: blobs, runtime: 'never', verdicts: new AlwaysSlower() },
+    });
+    try {
+      const dir = await dirs.make({ 'index.cjs': SLOW_INIT });
+      const spec = () => specFor(dir, 'index.cjs', { memoryMb: 120 });
+      await (await judged.start(spec())).stop();
+      const blob = await judged.snapshotFor(spec());
+      const restored = await judged.start(spec());
+      await restored.stop();
+      assert.equal(restored.timings.startPath, 'snapshot', 'the start that was judged');
+      assert.ok(!existsSync(blob), 'the blob is gone');
+      await assert.rejects(
+        judged.snapshotFor(spec()),
+        /starting from the snapshot took 2\.0 ms against 1\.0 ms without it \(medians\)/,
+      );
+      const next = await judged.start(spec());
+      await next.stop();
+      assert.equal(next.timings.startPath, 'plain', 'later starts go the other ways');
+    } finally {
+      await judged.close();
+    }
+  });
+
+  it('a snapshot deleted between being chosen and being restored costs a retry, not the start', async () => {
+    // A node that deletes the blob it is asked to restore before starting: the race of a start
+    // with another start's discard of the same blob, every time.
+    const wrapperDir = mkdtempSync(join(tmpdir(), 'kindling-node-'));
+    const wrapper = join(wrapperDir, 'node');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nfor a in "$@"; do case "$a" in *.blob) rm -f "$a";; esac; done\nexec ${JSON.stringify(process.execPath)} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const racing = createProcessTier({ nodePath: wrapper, snapshots: { dir: blobs, runtime: 'never' } });
+    try {
+      const dir = await dirs.make({ 'index.cjs': SLOW_INIT });
+      const spec = () => specFor(dir, 'index.cjs', { memoryMb: 104 });
+      await (await racing.start(spec())).stop();
+      const blob = await racing.snapshotFor(spec());
+      const instance = await racing.start(spec());
+      started.push(instance);
+      assert.ok(!existsSync(blob), 'the wrapper deleted the blob before the restore');
+      assert.equal(instance.timings.startPath, 'plain', 'started again without it');
+      assert.equal((await call(instance)).table, true);
+    } finally {
+      await racing.close();
+      rmSync(wrapperDir, { recursive: true, force: true });
+    }
   });
 
   it('only snapshots CommonJS entries', async () => {

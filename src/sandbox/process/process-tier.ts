@@ -7,6 +7,7 @@
  * a whole. It is not a security boundary against hostile code (the container tier is).
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from './memory.js';
 import { ProcessInstance } from './process-instance.js';
 import { stemCellConfig } from './protocol.cjs';
 import type { FaultInConfig, RuntimeConfig } from './protocol.cjs';
+import { SnapshotVerdicts } from './snapshot-verdicts.js';
 import { SnapshotStore } from './snapshot.js';
 import { trialRuntimeStarts, type RuntimeStartTrial } from './runtime-trial.js';
 import { StemCellPool } from './stem-cells.js';
@@ -49,8 +51,10 @@ export interface ProcessTierOptions {
    * With them on, a start with neither a function snapshot nor a stem cell may restore a snapshot of
    * the runtime alone. `runtime`: `auto` (default) does so only when a trial on this machine found
    * it faster than a plain start (see runtime-trial.ts); `always` and `never` decide without one.
+   * A function's snapshot that, tried a few times, did not start it faster than the other ways is
+   * given up (snapshot-verdicts.ts); `verdicts` replaces that judge (tests).
    */
-  snapshots?: { dir: string; runtime?: RuntimeSnapshotMode };
+  snapshots?: { dir: string; runtime?: RuntimeSnapshotMode; verdicts?: SnapshotVerdicts };
 }
 
 /** When a start may restore the runtime snapshot; see {@link ProcessTierOptions.snapshots}. */
@@ -154,6 +158,8 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     : undefined;
   /** The init time last seen per entry: it decides whether a snapshot is worth building. */
   const initMsByEntry = new Map<string, number>();
+  /** Whether each entry's snapshot, once built, starts it faster than the other paths. */
+  const verdicts = options.snapshots?.verdicts ?? new SnapshotVerdicts();
 
   /** Spawns the runtime shim; every instance and stem cell starts this way. */
   const spawnRuntime = (
@@ -257,7 +263,30 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     return undefined;
   };
 
+  /**
+   * Starts an instance; when its start from a snapshot crashes (a signal, before it was ready),
+   * that blob is discarded and the instance is started again without snapshots, so a snapshot V8
+   * cannot restore costs one extra start, not the invocation.
+   */
   async function start(spec: InstanceSpec, signal?: AbortSignal): Promise<SandboxInstance> {
+    try {
+      return await startBy(spec, signal, true);
+    } catch (err) {
+      if (!(err instanceof SnapshotStartFailed) || !snapshots) throw err;
+      if (err.signal)
+        snapshots.discard(
+          err.blob,
+          `restoring the snapshot crashed (${err.signal}); this function starts without it`,
+        );
+      return startBy(spec, signal, false);
+    }
+  }
+
+  async function startBy(
+    spec: InstanceSpec,
+    signal: AbortSignal | undefined,
+    useSnapshots: boolean,
+  ): Promise<SandboxInstance> {
     if (closed)
       throw new KindlingError('KINDLING_UNAVAILABLE', 'the process tier is closed; create a new one');
     const entryPath = checkSpec(spec);
@@ -279,13 +308,16 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     const snapshotInput = { entryPath, codeDir: spec.codeDir, memoryMb: spec.memoryMb, env };
     const slowInit = (initMsByEntry.get(entryPath) ?? 0) >= SNAPSHOT_MIN_INIT_MS;
     // No snapshot of an image still arriving: building one would run the function without its files.
-    const blob = snapshots && slowInit && !spec.pending ? snapshots.ready(snapshotInput) : undefined;
+    const blob =
+      useSnapshots && snapshots && slowInit && !spec.pending ? snapshots.ready(snapshotInput) : undefined;
     const cell = blob ? undefined : stemCells.take(spec.memoryMb);
     // Without either, a snapshot of the runtime alone still saves loading the shim and its modules.
     // Only for CommonJS entries (`.cjs`, what deploys produce when they can): a process restored from
     // a snapshot has no ESM loader, so `import()` of an `.mjs` or `.js` entry fails there.
     const runtimeBlob =
-      blob || cell || !entryPath.endsWith('.cjs') ? undefined : runtimeSnapshotToUse(spec.memoryMb);
+      !useSnapshots || blob || cell || !entryPath.endsWith('.cjs')
+        ? undefined
+        : runtimeSnapshotToUse(spec.memoryMb);
     if (blob) {
       const spawnCalledAt = clock.monotonic();
       instance = new ProcessInstance(
@@ -336,13 +368,32 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     } catch (err) {
       // A failed start leaves nothing behind: the rejection comes after the process is gone.
       await instance.stop();
+      const restored = blob ?? runtimeBlob;
+      if (!restored || signal?.aborted) throw err;
+      // Crashed restoring it, or it was discarded (deleted) between being chosen and being opened.
+      const crash = crashSignal(err);
+      if (crash || !existsSync(restored)) throw new SnapshotStartFailed(restored, crash, err);
       throw err;
     }
     // An init that waited for files on demand says nothing about the function's own init.
+    if (!spec.pending) {
+      const t = instance.timings;
+      verdicts.record(entryPath, t.startPath === 'snapshot', t.sandboxMs + t.runtimeMs + t.initMs);
+    }
     if (instance.timings.startPath !== 'snapshot' && !spec.pending) {
       initMsByEntry.set(entryPath, instance.timings.initMs);
       // A slow init is worth a snapshot: build one now, in the background, for the next cold start.
       if (snapshots && instance.timings.initMs >= SNAPSHOT_MIN_INIT_MS) snapshots.ready(snapshotInput);
+    }
+    // A snapshot that, tried a few times, started the function no faster than the other ways goes.
+    const loss = blob && snapshots ? verdicts.loss(entryPath) : undefined;
+    if (loss) {
+      snapshots!.discard(
+        blob!,
+        `starting from the snapshot took ${loss.snapshotMs.toFixed(1)} ms against ` +
+          `${loss.withoutMs.toFixed(1)} ms without it (medians); this function starts without it`,
+      );
+      verdicts.forget(entryPath);
     }
     return instance;
   }
@@ -379,6 +430,31 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       });
     },
   };
+}
+
+/** Signals by which a process crashes by itself (not the watchdog's or a timeout's SIGKILL). */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP']);
+
+/** The crash signal of a start that failed because its process died of one, else undefined. */
+function crashSignal(err: unknown): string | undefined {
+  if (!KindlingError.is(err) || err.code !== 'KINDLING_INIT_FAILED') return undefined;
+  const signal = (err.details as { signal?: unknown } | undefined)?.signal;
+  return typeof signal === 'string' && CRASH_SIGNALS.has(signal) ? signal : undefined;
+}
+
+/**
+ * A start from `blob` that failed for the blob's sake: its restore crashed (`signal`; `start`
+ * discards the blob) or the blob was deleted before the process opened it. Either way `start`
+ * starts again without snapshots.
+ */
+class SnapshotStartFailed extends Error {
+  constructor(
+    readonly blob: string,
+    readonly signal: string | undefined,
+    readonly error: unknown,
+  ) {
+    super(signal ? `restoring ${blob} crashed (${signal})` : `${blob} was gone before it was restored`);
+  }
 }
 
 /** Rejects specs the tier cannot run, with the fix in the message; returns the entry's absolute path. */

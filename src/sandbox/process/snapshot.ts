@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { KindlingError } from '../../core/errors.js';
 import { heapFlags, heapLimitsFor } from './memory.js';
@@ -52,8 +52,9 @@ export class SnapshotStore {
     if (!input.entryPath.endsWith('.cjs')) return undefined;
     const key = this.keyOf(input);
     const blob = join(this.dir, `${key}.blob`);
+    if (this.failed.has(key)) return undefined; // a discarded blob, even if its file is still there
     if (existsSync(blob)) return blob;
-    if (!this.failed.has(key) && !this.building.has(key)) {
+    if (!this.building.has(key)) {
       const work = this.build(input, key, blob).finally(() => this.building.delete(key));
       this.building.set(key, work);
       work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
@@ -75,8 +76,9 @@ export class SnapshotStore {
       .digest('hex')
       .slice(0, 32);
     const blob = join(this.dir, `${key}.blob`);
+    if (this.failed.has(key)) return undefined;
     if (existsSync(blob)) return blob;
-    if (!this.failed.has(key) && !this.building.has(key)) {
+    if (!this.building.has(key)) {
       const work = this.buildScript(key, blob, memoryMb, tmpdir(), {}, async () => [
         "'use strict';",
         wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
@@ -105,9 +107,9 @@ export class SnapshotStore {
   async ensure(input: SnapshotInput): Promise<string> {
     const key = this.keyOf(input);
     const blob = join(this.dir, `${key}.blob`);
-    if (existsSync(blob)) return blob;
     const failure = this.failed.get(key);
     if (failure) throw new KindlingError('KINDLING_INIT_FAILED', failure);
+    if (existsSync(blob)) return blob;
     this.ready(input);
     const work = this.building.get(key);
     if (!work)
@@ -120,9 +122,21 @@ export class SnapshotStore {
     });
   }
 
-  /** Why the snapshot of `input` could not be built, if it could not. */
+  /** Why the snapshot of `input` could not be built or used, if it could not. */
   failure(input: SnapshotInput): string | undefined {
     return this.failed.get(this.keyOf(input));
+  }
+
+  /**
+   * Takes a built blob (a function's or the runtime's) out of use: deleted, and never built again
+   * by this store, for `reason`. For a blob whose restore crashed: V8 has crashed restoring some
+   * heaps it had serialised (Node 20: concurrent marking after restoring a heap holding tens of
+   * MiB of Buffers), and a start must not keep taking that path.
+   */
+  discard(blob: string, reason: string): void {
+    const key = basename(blob, '.blob');
+    this.failed.set(key, reason);
+    rmSync(blob, { force: true });
   }
 
   private keyOf(input: SnapshotInput): string {
