@@ -277,6 +277,11 @@ program
     '--minute-arrivals <model>',
     "where a 2019 trace's per-minute counts go inside the minute: spread (default), start or random",
   )
+  .option('--window <from:to>', 'replay only these minutes of trace time, moved to start at 0 (e.g. 0:30)')
+  .option(
+    '--invocations <min:max>',
+    'replay only functions with this many invocations in the window (e.g. 10:400; max may be left out)',
+  )
   .option('--out <file>', 'write every invocation record (cold/warm, status, latency) as JSON')
   .action((opts) => replay(client(), { ...opts, json: json() }));
 

@@ -55,3 +55,39 @@ export function invocationCount(trace: Trace): number {
   for (const f of trace.functions) n += f.startsMs.length;
   return n;
 }
+
+/** What {@link traceSlice} keeps. */
+export interface TraceSliceOptions {
+  /** Start of the window, ms of trace time (inclusive). Default 0. */
+  fromMs?: number;
+  /** End of the window, ms of trace time (exclusive). Default: the trace's end. */
+  toMs?: number;
+  /** Keep only functions with at least this many invocations in the window. Default 1. */
+  minInvocations?: number;
+  /** Keep only functions with at most this many invocations in the window. Default: no limit. */
+  maxInvocations?: number;
+}
+
+/**
+ * The invocations of a time window of a trace, moved to start at 0, of the functions whose
+ * invocation count in the window is in range (for replaying part of a day: a slice a small machine
+ * can play at a speedup that leaves cold starts their real length).
+ */
+export function traceSlice(trace: Trace, options: TraceSliceOptions): Trace {
+  const from = options.fromMs ?? 0;
+  const to = Math.min(options.toMs ?? trace.horizonMs, trace.horizonMs);
+  const min = Math.max(1, options.minInvocations ?? 1);
+  const max = options.maxInvocations ?? Number.POSITIVE_INFINITY;
+  const functions: TraceFunction[] = [];
+  for (const f of trace.functions) {
+    const kept: number[] = [];
+    f.startsMs.forEach((t, i) => {
+      if (t >= from && t < to) kept.push(i);
+    });
+    if (kept.length < min || kept.length > max) continue;
+    const fn: TraceFunction = { ...f, startsMs: kept.map((i) => f.startsMs[i]! - from) };
+    if (f.durationsMs) fn.durationsMs = kept.map((i) => f.durationsMs![i]!);
+    functions.push(fn);
+  }
+  return { ...trace, horizonMs: Math.max(0, to - from), functions };
+}

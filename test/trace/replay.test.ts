@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { KindlingError } from '../../src/core/errors.js';
 import { fixedKeepAlive } from '../../src/policy/keep-alive.js';
 import { simulateKeepAlive, type SimWorkload } from '../../src/sim/keepalive-sim.js';
+import { predictReplay } from '../../src/sim/replay-prediction.js';
 import { traceWorkload } from '../../src/sim/workload.js';
 import { readTraceDir } from '../../src/trace/load.js';
 import { replayTrace } from '../../src/trace/replay.js';
@@ -87,6 +88,15 @@ describe('trace replay', () => {
     const speed = runCli(['replay', '--trace', dir, '--speedup', '0'], env);
     assert.equal(speed.status, 1);
     assert.match(speed.stderr, /invalid --speedup "0": use a number from 1 to/);
+    const window = runCli(['replay', '--trace', dir, '--window', '30:10'], env);
+    assert.equal(window.status, 1);
+    assert.match(window.stderr, /invalid --window "30:10": use FROM:TO minutes of trace with FROM < TO/);
+    const counts = runCli(['replay', '--trace', dir, '--invocations', 'many'], env);
+    assert.equal(counts.status, 1);
+    assert.match(counts.stderr, /invalid --invocations "many": use FROM:TO invocations per function/);
+    const empty = runCli(['replay', '--trace', dir, '--invocations', '100000:'], env);
+    assert.equal(empty.status, 1);
+    assert.match(empty.stderr, /no trace function has invocations in that --window and --invocations range/);
     const missing = runCli(['replay', '--trace', '/nonexistent-trace-dir'], env);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /trace directory \/nonexistent-trace-dir does not exist/);
@@ -129,6 +139,11 @@ describe('trace replay', () => {
         configuredKeepAliveMs: keepAliveMs,
         coldStartMs: 0,
       }).coldStarts;
+      // `kindling replay --policy fixed` prints the same prediction, made on the compressed timeline.
+      assert.equal(
+        predictReplay(subset, { speedup, keepAliveMs, policy: 'fixed', coldStartMs: 0 }).coldStarts,
+        predicted,
+      );
 
       const result = await replayTrace({
         url: platform.url,
