@@ -12,6 +12,7 @@ import type { Execution, ExecutionResult } from '../control/invoker.js';
 import { assertFunctionName } from '../control/names.js';
 import { requireAdmin, tenantOf } from './auth.js';
 import { invalidJson } from './json-body.js';
+import { MAX_INVOCATION_LIST } from './list-limits.js';
 import type { ApiContext } from './context.js';
 
 const invokeQuery = z.object({
@@ -30,7 +31,12 @@ function isEmpty(query: unknown): boolean {
 }
 
 const listQuery = z.object({
-  limit: z.coerce.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(50),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be at least 1')
+    .max(MAX_INVOCATION_LIST, `must be at most ${MAX_INVOCATION_LIST}`)
+    .default(50),
   tenant: z.string().optional(),
 });
 

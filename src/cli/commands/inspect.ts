@@ -6,6 +6,7 @@ import type { ApiClient } from '../client.js';
 import { CliError } from '../cli-error.js';
 import { formatAge, formatMs, oneLine, table } from '../format.js';
 import { printRecord } from './invoke.js';
+import { MAX_INVOCATION_LIST } from '../../api/list-limits.js';
 
 type Out = { json?: boolean };
 
@@ -67,16 +68,13 @@ export async function versions(client: ApiClient, name: string, flags: Out): Pro
   );
 }
 
-/** The most invocations the server lists at once (`GET /v1/functions/:name/invocations?limit=`). */
-export const MAX_LOGS_LIMIT = 1000;
-
-/** `logs -n`: a whole number from 1 to {@link MAX_LOGS_LIMIT}, checked here to name the flag. */
+/** `logs -n`: a whole number from 1 to {@link MAX_INVOCATION_LIST}, checked here to name the flag. */
 export function parseLogsLimit(value: string | undefined): number {
   if (value === undefined) return 20;
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_LOGS_LIMIT)
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_INVOCATION_LIST)
     throw new CliError(
-      `invalid -n/--limit ${JSON.stringify(value)}: use a whole number from 1 to ${MAX_LOGS_LIMIT}`,
+      `invalid -n/--limit ${JSON.stringify(value)}: use a whole number from 1 to ${MAX_INVOCATION_LIST}`,
     );
   return n;
 }
