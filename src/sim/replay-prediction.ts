@@ -7,7 +7,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import { defaultPolicies, type PolicyName } from '../policy/catalog.js';
-import type { Trace } from '../trace/trace.js';
+import { invocationDurationMs, type Trace } from '../trace/trace.js';
 import { simulateKeepAlive } from './keepalive-sim.js';
 import { traceWorkload } from './workload.js';
 
@@ -31,12 +31,6 @@ export interface ReplayPrediction {
   coldStartMs: number;
 }
 
-/** Execution time of invocation `i` of a function, as the replay sent it (trace time / speedup). */
-function compressedDurations(trace: Trace, speedup: number): Map<string, (i: number) => number> {
-  const w = traceWorkload(trace);
-  return new Map(w.functions.map((f) => [f.key, (i: number) => f.durationMs(i) / speedup]));
-}
-
 /**
  * Median of what the replay's cold invocations took beyond their execution time, ms; 0 when there
  * were none.
@@ -46,10 +40,13 @@ export function medianColdOverheadMs(
   speedup: number,
   records: readonly ReplayedInvocation[],
 ): number {
-  const durations = compressedDurations(trace, speedup);
+  const byKey = new Map(trace.functions.map((f) => [f.key, f]));
   const overheads = records
     .filter((r) => r.cold === true)
-    .map((r) => Math.max(0, r.latencyMs - (durations.get(r.fn)?.(r.index) ?? 0)))
+    .map((r) => {
+      const fn = byKey.get(r.fn);
+      return Math.max(0, r.latencyMs - (fn ? invocationDurationMs(fn, r.index) / speedup : 0));
+    })
     .sort((a, b) => a - b);
   if (overheads.length === 0) return 0;
   const mid = overheads.length >> 1;

@@ -2,13 +2,8 @@
  * Turns a {@link Trace} into the simulator's workload: per-invocation durations and per-function
  * memory, with documented defaults where a trace has no such column.
  */
-import type { Trace } from '../trace/trace.js';
+import { DEFAULT_TRACE_MEMORY_MB, invocationDurationMs, type Trace } from '../trace/trace.js';
 import type { SimWorkload } from './keepalive-sim.js';
-
-/** Memory of a function whose trace has none (the 2021 trace): the platform's default, MiB. */
-export const DEFAULT_TRACE_MEMORY_MB = 128;
-/** Execution time of a function whose trace has none (a 2019 day without durations.csv), ms. */
-export const DEFAULT_TRACE_DURATION_MS = 1000;
 
 /**
  * The workload of a trace. Durations: the 2021 trace's own, per invocation; the 2019 trace's
@@ -19,16 +14,12 @@ export const DEFAULT_TRACE_DURATION_MS = 1000;
 export function traceWorkload(trace: Trace): SimWorkload {
   return {
     horizonMs: trace.horizonMs,
-    functions: trace.functions.map((f) => {
-      const perCall = f.durationsMs;
-      const avg = f.duration?.averageMs ?? DEFAULT_TRACE_DURATION_MS;
-      return {
-        key: f.key,
-        memoryMb: f.memoryMb !== undefined && f.memoryMb > 0 ? f.memoryMb : DEFAULT_TRACE_MEMORY_MB,
-        startsMs: f.startsMs,
-        durationMs: perCall ? (i: number) => perCall[i] ?? avg : () => avg,
-      };
-    }),
+    functions: trace.functions.map((f) => ({
+      key: f.key,
+      memoryMb: f.memoryMb !== undefined && f.memoryMb > 0 ? f.memoryMb : DEFAULT_TRACE_MEMORY_MB,
+      startsMs: f.startsMs,
+      durationMs: (i: number) => invocationDurationMs(f, i),
+    })),
   };
 }
 

@@ -21,12 +21,8 @@ import { buildImage } from '../image/builder.js';
 import { HttpRegistryClient } from '../image/http-registry.js';
 import { pushImage } from '../image/push.js';
 import type { PolicyName } from '../policy/catalog.js';
-import type { Trace } from './trace.js';
+import { DEFAULT_TRACE_MEMORY_MB, invocationDurationMs, type Trace } from './trace.js';
 
-/** Memory of a trace function that has none, MiB (what the simulator assumes too). */
-const DEFAULT_MEMORY_MB = 128;
-/** Execution time of a trace function that has none, ms. */
-const DEFAULT_DURATION_MS = 1000;
 /**
  * Memory for the Node runtime on top of what the function allocates, MiB. An idle process-tier
  * instance holding n MiB of Buffers is resident at about n + 41 MiB, and more while its init fills
@@ -126,11 +122,6 @@ function validate(o: ReplayOptions): void {
     bad(`a replay deploys one function per trace function; ${o.trace.functions.length} is more than 10000`);
 }
 
-/** Execution time of invocation i of a trace function, ms. */
-function durationOf(fn: Trace['functions'][number], i: number): number {
-  return fn.durationsMs?.[i] ?? fn.duration?.averageMs ?? DEFAULT_DURATION_MS;
-}
-
 /** The `error` (code and message) of a Kindling error body; empty when the body is not one. */
 function errorOf(text: string): { code?: string; message?: string } {
   try {
@@ -166,9 +157,9 @@ export async function deployTraceFunctions(o: ReplayOptions): Promise<Record<str
         .slice(0, 8)
         .toLowerCase()
         .replace(/[^a-z0-9]/g, '0')}`;
-      const memMb = Math.round((fn.memoryMb ?? DEFAULT_MEMORY_MB) * (o.memoryScale ?? 1));
+      const memMb = Math.round((fn.memoryMb ?? DEFAULT_TRACE_MEMORY_MB) * (o.memoryScale ?? 1));
       let longest = 0;
-      fn.startsMs.forEach((_, k) => (longest = Math.max(longest, durationOf(fn, k))));
+      fn.startsMs.forEach((_, k) => (longest = Math.max(longest, invocationDurationMs(fn, k))));
       const config: Record<string, unknown> = {
         memoryMb: Math.min(8192, Math.max(64, memMb + RUNTIME_HEADROOM_MB)),
         timeoutMs: Math.min(900_000, Math.ceil(longest / speedup) + 10_000),
@@ -223,7 +214,10 @@ export async function replayTrace(
     if (!name)
       throw new KindlingError('KINDLING_BAD_REQUEST', `no deployed function for trace function ${c.fn.key}`);
     const sent = clock.monotonic();
-    const body = JSON.stringify({ ms: durationOf(c.fn, c.index) / o.speedup, busy: o.mode === 'busy' });
+    const body = JSON.stringify({
+      ms: invocationDurationMs(c.fn, c.index) / o.speedup,
+      busy: o.mode === 'busy',
+    });
     const record: ReplayRecord = {
       fn: c.fn.key,
       index: c.index,

@@ -49,6 +49,20 @@ export interface Trace {
   minuteArrivals?: MinuteArrivals;
 }
 
+/** Memory of a function whose trace has none (the 2021 trace): the platform's default, MiB. */
+export const DEFAULT_TRACE_MEMORY_MB = 128;
+/** Execution time of a function whose trace has none (a 2019 day without durations.csv), ms. */
+export const DEFAULT_TRACE_DURATION_MS = 1000;
+
+/**
+ * Execution time of invocation `i` of a trace function, ms: its own (2021), else the function's
+ * average (2019 durations.csv), else {@link DEFAULT_TRACE_DURATION_MS}. The replay runs each
+ * invocation this long and the simulator models it so.
+ */
+export function invocationDurationMs(fn: TraceFunction, i: number): number {
+  return fn.durationsMs?.[i] ?? fn.duration?.averageMs ?? DEFAULT_TRACE_DURATION_MS;
+}
+
 /** Total number of invocations in a trace. */
 export function invocationCount(trace: Trace): number {
   let n = 0;
