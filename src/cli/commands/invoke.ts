@@ -97,34 +97,26 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     const record = await waitFor(client, accepted.id);
     if (flags.json) console.log(JSON.stringify(record));
     else printRecord(record);
-    if (record.status === 'failed') {
-      const error = record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' };
-      if (flags.json) failed(error);
-      else {
-        // As a failed sync invoke does: the record above, and one line on stderr.
-        console.error(`error ${error.code}: ${oneLine(error.message)}`);
-        process.exitCode = 1;
-      }
-    }
+    if (record.status === 'failed')
+      failed(record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' }, flags.json);
     return;
   }
 
   const id = res.headers.get('x-kindling-invocation-id') ?? '';
   const errorBody =
     res.status >= 400 ? (res.body as { error?: { code?: string; message?: string } }).error : undefined;
-  if (!id && errorBody)
-    throw new CliError(errorBody.message ?? `HTTP ${res.status}`, errorBody.code ?? 'KINDLING_INTERNAL');
+  const error = errorBody && {
+    code: errorBody.code ?? 'KINDLING_INTERNAL',
+    message: errorBody.message ?? `HTTP ${res.status}`,
+  };
+  if (!id && error) throw new CliError(error.message, error.code);
   if (flags.json) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
     console.log(JSON.stringify(record));
-    if (errorBody)
-      failed({
-        code: errorBody.code ?? 'KINDLING_INTERNAL',
-        message: errorBody.message ?? `HTTP ${res.status}`,
-      });
+    if (error) failed(error, true);
     return;
   }
-  if (errorBody) console.error(`error ${errorBody.code}: ${oneLine(errorBody.message ?? '')}`);
+  if (error) failed(error, false);
   else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
@@ -139,15 +131,18 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     console.log('logs:');
     printLogs(record);
   }
-  if (errorBody) process.exitCode = 1;
 }
 
 /**
- * With --json, a failed invocation's record goes to stdout like any other and its error to stderr as
- * every CLI error does, so a script sees the same error object whatever failed.
+ * A failed invocation's error on stderr, in one line, and a non-zero exit; its record (or result and
+ * phases) goes to stdout like any other. With --json the error is the object every CLI error is, so a
+ * script sees the same shape whatever failed.
  */
-function failed(error: { code: string; message: string }): void {
-  console.error(formatErrorReport({ code: error.code, message: oneLine(error.message) }, true));
+function failed(error: { code: string; message: string }, json: boolean | undefined): void {
+  const message = oneLine(error.message);
+  console.error(
+    json ? formatErrorReport({ code: error.code, message }, true) : `error ${error.code}: ${message}`,
+  );
   process.exitCode = 1;
 }
 
