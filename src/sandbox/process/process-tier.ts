@@ -379,21 +379,23 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
     if (!spec.pending) {
       const t = instance.timings;
       verdicts.record(entryPath, t.startPath === 'snapshot', t.sandboxMs + t.runtimeMs + t.initMs);
-    }
-    if (instance.timings.startPath !== 'snapshot' && !spec.pending) {
-      initMsByEntry.set(entryPath, instance.timings.initMs);
-      // A slow init is worth a snapshot: build one now, in the background, for the next cold start.
-      if (snapshots && instance.timings.initMs >= SNAPSHOT_MIN_INIT_MS) snapshots.ready(snapshotInput);
+      if (t.startPath !== 'snapshot') {
+        initMsByEntry.set(entryPath, t.initMs);
+        // A slow init is worth a snapshot: build one now, in the background, for the next cold start.
+        if (snapshots && t.initMs >= SNAPSHOT_MIN_INIT_MS) snapshots.ready(snapshotInput);
+      }
     }
     // A snapshot that, tried a few times, started the function no faster than the other ways goes.
-    const loss = blob && snapshots ? verdicts.loss(entryPath) : undefined;
-    if (loss) {
-      snapshots!.discard(
-        blob!,
-        `starting from the snapshot took ${loss.snapshotMs.toFixed(1)} ms against ` +
-          `${loss.withoutMs.toFixed(1)} ms without it (medians); this function starts without it`,
-      );
-      verdicts.forget(entryPath);
+    if (blob && snapshots) {
+      const loss = verdicts.loss(entryPath);
+      if (loss) {
+        snapshots.discard(
+          blob,
+          `starting from the snapshot took ${loss.snapshotMs.toFixed(1)} ms against ` +
+            `${loss.withoutMs.toFixed(1)} ms without it (medians); this function starts without it`,
+        );
+        verdicts.forget(entryPath);
+      }
     }
     return instance;
   }
@@ -451,9 +453,11 @@ class SnapshotStartFailed extends Error {
   constructor(
     readonly blob: string,
     readonly signal: string | undefined,
-    readonly error: unknown,
+    cause: unknown,
   ) {
-    super(signal ? `restoring ${blob} crashed (${signal})` : `${blob} was gone before it was restored`);
+    super(signal ? `restoring ${blob} crashed (${signal})` : `${blob} was gone before it was restored`, {
+      cause,
+    });
   }
 }
 
