@@ -51,11 +51,19 @@ export class SnapshotStore {
   ready(input: SnapshotInput): string | undefined {
     if (!input.entryPath.endsWith('.cjs')) return undefined;
     const key = this.keyOf(input);
+    return this.readyOrBuilding(key, (blob) => this.build(input, key, blob));
+  }
+
+  /**
+   * The blob of `key` if it is built and not given up, else undefined, with its build (`build`,
+   * writing the given path) started in the background unless it failed or is running.
+   */
+  private readyOrBuilding(key: string, build: (blob: string) => Promise<string>): string | undefined {
     const blob = join(this.dir, `${key}.blob`);
     if (this.failed.has(key)) return undefined; // a discarded blob, even if its file is still there
     if (existsSync(blob)) return blob;
     if (!this.building.has(key)) {
-      const work = this.build(input, key, blob).finally(() => this.building.delete(key));
+      const work = build(blob).finally(() => this.building.delete(key));
       this.building.set(key, work);
       work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
     }
@@ -75,20 +83,14 @@ export class SnapshotStore {
       .update(readFileSyncCached(this.runtimePath))
       .digest('hex')
       .slice(0, 32);
-    const blob = join(this.dir, `${key}.blob`);
-    if (this.failed.has(key)) return undefined;
-    if (existsSync(blob)) return blob;
-    if (!this.building.has(key)) {
-      const work = this.buildScript(key, blob, memoryMb, tmpdir(), {}, async () => [
+    return this.readyOrBuilding(key, (blob) =>
+      this.buildScript(key, blob, memoryMb, tmpdir(), {}, async () => [
         "'use strict';",
         wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
         "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot());",
         '',
-      ]).finally(() => this.building.delete(key));
-      this.building.set(key, work);
-      work.catch((err: unknown) => this.failed.set(key, (err as Error).message));
-    }
-    return undefined;
+      ]),
+    );
   }
 
   /** Waits for the runtime snapshot of `memoryMb` (starting its build if needed). */
