@@ -15,7 +15,7 @@ import type { FetchReport, FetchRequest } from './fetch-report.js';
 import { MicrotaskBatcher } from './microtask-batcher.js';
 import type { SourceDirectory } from './source-directory.js';
 import { REGISTRY_ORIGIN, type BlockOrigin, type SourceChange, type Transport } from './strategy.js';
-import { hash32 } from './hash32.js';
+import { hash32 } from '../core/hash32.js';
 import type { BlockArrival } from './transfer-progress.js';
 
 /**

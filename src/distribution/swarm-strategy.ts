@@ -24,7 +24,7 @@
  */
 import { checkPositiveInt } from './check-options.js';
 import { BlockLedger } from './block-ledger.js';
-import { hash32 } from './hash32.js';
+import { hash32 } from '../core/hash32.js';
 import type { FunctionKey } from './ft-manager.js';
 import type { HostId } from './function-tree.js';
 import type { Digest } from '../image/manifest.js';

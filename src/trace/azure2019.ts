@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { hash32 } from '../core/hash32.js';
 import type { CsvHeader } from './csv-lines.js';
 import {
   checkWidth,
@@ -94,11 +95,9 @@ export function spreadMinute(count: number, minute: number): number[] {
   return out;
 }
 
-/** A uniform generator on [0, 1) seeded by a string (FNV-1a hash into mulberry32). */
+/** A uniform generator on [0, 1) seeded by a string ({@link hash32} into mulberry32). */
 export function seededUniform(seed: string): () => number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193);
-  let state = h >>> 0;
+  let state = hash32(seed);
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

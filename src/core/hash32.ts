@@ -1,6 +1,7 @@
 /**
- * A small deterministic string hash, for tie-breaking that must be the same on every run and every
- * host (the simulator replays it), and different across hosts and blocks.
+ * A small deterministic string hash, for choices that must be the same on every run and every host
+ * (the simulator replays them) and differ across keys: distribution's tie-breaking, the trace
+ * reader's random seeds.
  */
 
 /** FNV-1a, 32 bits: a cheap deterministic hash for tie-breaking (not for security). */
