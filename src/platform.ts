@@ -7,7 +7,7 @@ import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
-import { lockDataDir, type DataDirLock } from './core/data-dir-lock.js';
+import { startHoldingDataDir, type DataDirLock } from './core/data-dir-lock.js';
 import { toKindlingError } from './core/errors.js';
 import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
@@ -137,18 +137,16 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   mkdirSync(paths.root, { recursive: true });
   const clock = opts.clock ?? systemClock;
   const say = opts.say ?? (() => {});
-  const lock = lockDataDir(paths.root, {
-    command: opts.cluster ? 'kindling up --cluster' : 'kindling up',
-    port: opts.port,
-    otherDir: opts.otherDataDirHint ?? '--data DIR or KINDLING_DATA',
-    say,
-  });
-  try {
-    return await startLocked(opts, paths, clock, say, lock);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
+  return startHoldingDataDir(
+    paths.root,
+    {
+      command: opts.cluster ? 'kindling up --cluster' : 'kindling up',
+      port: opts.port,
+      otherDir: opts.otherDataDirHint ?? '--data DIR or KINDLING_DATA',
+      say,
+    },
+    (lock) => startLocked(opts, paths, clock, say, lock),
+  );
 }
 
 async function startLocked(

@@ -11,7 +11,7 @@ import { freemem, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
-import { lockDataDir, type DataDirLock } from '../core/data-dir-lock.js';
+import { startHoldingDataDir, type DataDirLock } from '../core/data-dir-lock.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
@@ -92,18 +92,16 @@ export interface WorkerNode {
 export async function startWorkerNode(opts: WorkerNodeOptions): Promise<WorkerNode> {
   const root = resolve(opts.dataDir);
   mkdirSync(root, { recursive: true });
-  const lock = lockDataDir(root, {
-    command: `kindling worker --id ${opts.hostId}`,
-    port: opts.port,
-    otherDir: '--data DIR',
-    ...(opts.say ? { say: opts.say } : {}),
-  });
-  try {
-    return await startLocked(opts, root, lock);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
+  return startHoldingDataDir(
+    root,
+    {
+      command: `kindling worker --id ${opts.hostId}`,
+      port: opts.port,
+      otherDir: '--data DIR',
+      ...(opts.say ? { say: opts.say } : {}),
+    },
+    (lock) => startLocked(opts, root, lock),
+  );
 }
 
 async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirLock): Promise<WorkerNode> {

@@ -118,6 +118,24 @@ export function lockDataDir(dir: string, opts: LockOptions): DataDirLock {
 }
 
 /**
+ * Starts a service that owns `dir`: takes the lock, runs `start` with it, and releases it if `start`
+ * fails (a service that started releases it when it closes).
+ */
+export async function startHoldingDataDir<T>(
+  dir: string,
+  opts: LockOptions,
+  start: (lock: DataDirLock) => Promise<T>,
+): Promise<T> {
+  const lock = lockDataDir(dir, opts);
+  try {
+    return await start(lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/**
  * The live owner of `dir`'s lock, or undefined when it is not locked (or its owner is gone). For
  * commands that must not act on a directory another process owns (`kindling cluster down`).
  */
