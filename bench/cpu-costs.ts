@@ -319,7 +319,7 @@ async function main(): Promise<void> {
     if (why) console.log(`netns path skipped: ${why}`);
     else {
       console.log(`netns path (veth + tc htb, 100 Mbit/s hosts, 200 Mbit/s control plane), ${mib} MiB:`);
-      const net = buildNetnsNetwork({
+      const net = await buildNetnsNetwork({
         hosts: 2,
         nicBitsPerSec: 100e6,
         registryNicBitsPerSec: 200e6,

@@ -16,6 +16,8 @@
  *   npm run bench:dist -- --ab-queue --variants registry+lazy --hosts 16   # fair queues vs one FIFO
  *   npm run bench:dist -- --ab-turns --variants tree+lazy,swarm --hosts 2,16   # requester turns vs none
  *   npm run bench:dist -- --repeat 3 --variants tree+lazy --merge   # each point 3 times, the median kept
+ *   npm run bench:dist -- --latency 1ms --quick   # every link end delays 1 ms (netem or a delay line)
+ *   npm run bench:dist -- --ab-latency --latency 1ms --variants tree,tree+lazy --hosts 2,16   # none vs 1 ms
  *   npm run bench:dist -- --plot-only [file]
  *
  * Writes bench/results/dist.json (`{imageMiB, runs: [{strategy, lazy, hosts, allReadyS, p50ReadyS,
@@ -32,7 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalCluster } from '../src/cluster/local-cluster.js';
 import { parseLinkQueue, type LinkQueue } from '../src/cluster/link-shaping.js';
-import { netnsUnavailable } from '../src/cluster/netns.js';
+import { netnsUnavailable, parseLatency } from '../src/cluster/netns.js';
 import type { ImageFetchSummary } from '../src/cluster/image-fetch.js';
 import {
   distBenchStartupMiB,
@@ -47,6 +49,8 @@ import { lineChart, svgDocument } from './lib/svg-plot.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'bin', 'kindling.js');
 const outDir = join(root, 'bench', 'results');
+/** The clusters' warnings already printed (each says the same for every run). */
+const warned = new Set<string>();
 const MiB = 1024 * 1024;
 
 type Run = DistBenchRun;
@@ -77,7 +81,13 @@ async function runOnce(
     backgroundPriority = true,
     linkQueue = 'fair',
     requesterTurns = false,
-  }: { backgroundPriority?: boolean; linkQueue?: LinkQueue; requesterTurns?: boolean } = {},
+    latencyMs = 0,
+  }: {
+    backgroundPriority?: boolean;
+    linkQueue?: LinkQueue;
+    requesterTurns?: boolean;
+    latencyMs?: number;
+  } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), `kindling-dist-${strategy}-${hosts}-`));
   const cluster = await startLocalCluster({
@@ -86,6 +96,7 @@ async function runOnce(
     nicBitsPerSec: 100e6,
     registryNicBitsPerSec: 200e6,
     linkQueue,
+    latencyMs,
     dataDir,
     cliPath,
     controlArgs: ['--distribution', strategy, ...(lazy ? ['--lazy-loading'] : [])],
@@ -97,6 +108,10 @@ async function runOnce(
       if (/warning|error/i.test(line)) console.error(line);
     },
   });
+  for (const w of cluster.warnings.filter((w) => !warned.has(w))) {
+    warned.add(w);
+    console.log(`note: ${w}`);
+  }
   try {
     execFileSync(
       process.execPath,
@@ -201,6 +216,7 @@ async function runOnce(
       ...(backgroundPriority ? {} : { backgroundPriority }),
       ...(requesterTurns ? { requesterTurns } : {}),
       ...(network === 'netns' ? { linkQueue } : {}),
+      ...(latencyMs ? { latencyMs } : {}),
       ...(cpuAtLast !== undefined && cpu0 !== undefined // both or neither: /proc/stat is there or not
         ? {
             waveCpuS: round(cpuAtLast - cpu0),
@@ -220,7 +236,14 @@ const round = (v: number) => Math.round(v * 100) / 100;
 
 /** Who spent CPU: the process roles of a test cluster, Linux's interrupt handling, and the rest. */
 type CpuRole =
-  'control plane' | 'workers' | 'sandboxes' | 'benchmark' | 'kernel threads' | 'interrupts' | 'other';
+  | 'control plane'
+  | 'workers'
+  | 'sandboxes'
+  | 'links'
+  | 'benchmark'
+  | 'kernel threads'
+  | 'interrupts'
+  | 'other';
 
 /**
  * CPU seconds spent so far by each live process, keyed by pid with its role, plus the machine's
@@ -250,9 +273,11 @@ function cpuByProcess(): Map<string, { role: CpuRole; s: number }> {
               ? 'workers'
               : /runtime\.cjs|--snapshot-blob/.test(cmd)
                 ? 'sandboxes'
-                : cmd.includes('bench/dist.js')
-                  ? 'benchmark'
-                  : 'other';
+                : /\/delay-line-[0-9a-f]+ /.test(cmd)
+                  ? 'links'
+                  : cmd.includes('bench/dist.js')
+                    ? 'benchmark'
+                    : 'other';
       out.set(pid, { role, s });
     } catch {
       // The process ended meanwhile.
@@ -313,7 +338,8 @@ const seriesName = (r: Run) =>
   variantName(r) +
   (r.backgroundPriority === false ? ' (no prio)' : '') +
   (r.linkQueue === 'fifo' ? ' (fifo)' : '') +
-  (r.requesterTurns === true ? ' (turns)' : '');
+  (r.requesterTurns === true ? ' (turns)' : '') +
+  (r.latencyMs ? ` (+${r.latencyMs} ms)` : '');
 const variantsOrder = (r: Run) => ['registry', 'swarm', 'tree'].indexOf(r.strategy) * 2 + (r.lazy ? 1 : 0);
 
 async function invokeOn(url: string, key: string, host: string): Promise<void> {
@@ -380,6 +406,7 @@ async function main(): Promise<void> {
   const custom =
     flag('--mib') !== undefined ||
     flag('--link-queue') !== undefined ||
+    flag('--latency') !== undefined ||
     (!merge && (flag('--hosts') !== undefined || flag('--variants') !== undefined));
   const only = flag('--strategies')?.split(',');
   const variants: [string, boolean][] = (only ?? ['registry', 'swarm', 'tree']).flatMap((s) => [
@@ -417,14 +444,27 @@ async function main(): Promise<void> {
   const abQueue = args.includes('--ab-queue');
   // `--ab-turns`: each run twice in a row, servers sending a host's blocks one at a time and not.
   const abTurns = args.includes('--ab-turns');
-  if ([abPriority, abQueue, abTurns].filter(Boolean).length > 1)
-    throw new Error('--ab-priority, --ab-queue and --ab-turns are separate comparisons: pick one');
+  // `--ab-latency`: each run twice in a row, the links without delay and with `--latency` (1 ms).
+  const abLatency = args.includes('--ab-latency');
+  if ([abPriority, abQueue, abTurns, abLatency].filter(Boolean).length > 1)
+    throw new Error(
+      '--ab-priority, --ab-queue, --ab-turns and --ab-latency are separate comparisons: pick one',
+    );
+  const latencyMs = flag('--latency') === undefined ? (abLatency ? 1 : 0) : parseLatency(flag('--latency')!);
+  if (abLatency && !latencyMs)
+    throw new Error('--ab-latency compares no delay with --latency MS: give a delay above 0');
   const linkQueue = parseLinkQueue(flag('--link-queue') ?? 'fair');
-  type Setting = { backgroundPriority: boolean; linkQueue: LinkQueue; requesterTurns?: boolean };
+  type Setting = {
+    backgroundPriority: boolean;
+    linkQueue: LinkQueue;
+    requesterTurns?: boolean;
+    latencyMs?: number;
+  };
   /** The settings each point runs with: two in a row for an A/B comparison, else one. */
   const settingsOf = (lazy: boolean): Setting[] => {
-    const base: Setting = { backgroundPriority: true, linkQueue };
+    const base: Setting = { backgroundPriority: true, linkQueue, ...(abLatency ? {} : { latencyMs }) };
     if (abTurns) return [base, { ...base, requesterTurns: true }];
+    if (abLatency) return [base, { ...base, latencyMs }];
     if (abPriority && lazy) return [base, { ...base, backgroundPriority: false }];
     if (abQueue)
       return [
@@ -436,7 +476,7 @@ async function main(): Promise<void> {
   const repeat = Number(flag('--repeat') ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9)
     throw new Error(`--repeat takes a whole number of runs per point from 1 to 9, got ${flag('--repeat')}`);
-  if (repeat > 1 && (abPriority || abQueue || abTurns))
+  if (repeat > 1 && (abPriority || abQueue || abTurns || abLatency))
     throw new Error('--repeat is for the result tables; an A/B comparison pairs single runs');
   const measured: Run[] = [];
   try {
@@ -468,9 +508,11 @@ async function main(): Promise<void> {
       ? 'dist-turns'
       : abQueue
         ? 'dist-queue'
-        : quick || custom
-          ? 'dist-quick'
-          : 'dist';
+        : abLatency
+          ? 'dist-latency'
+          : quick || custom
+            ? 'dist-quick'
+            : 'dist';
   if (merge) {
     // Re-measure some variants at some host counts and keep the file's other runs.
     const previous = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Result;

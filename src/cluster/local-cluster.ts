@@ -28,7 +28,7 @@ export interface LocalClusterOptions {
   nicBitsPerSec: number;
   /** The control plane's (the registry's) link rate each way, bits/s. */
   registryNicBitsPerSec: number;
-  /** One-way delay per link, ms (netns only, needs netem). */
+  /** One-way delay per link end, ms (netns only: netem, or a delay line where the kernel has none). */
   latencyMs?: number;
   /** How each shaped link queues: a fair queue per peer (default) or one FIFO (netns only). */
   linkQueue?: LinkQueue;
@@ -116,7 +116,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   });
   let net: ClusterNetwork;
   try {
-    net = opts.network === 'netns' ? buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
+    net = opts.network === 'netns' ? await buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
   } catch (err) {
     lock.release();
     throw err;

@@ -18,14 +18,18 @@
  * there, so a test can take the registry off the network ({@link ClusterNetwork.setRegistryReachable})
  * while the gateway, scheduler and distribution hub stay reachable.
  *
- * Latency needs the kernel's netem qdisc; kernels without it (as on the machines this was developed
- * on) get the bandwidth limits only, and {@link NetnsCluster.warnings} says so.
+ * Latency uses the kernel's netem qdisc in each leaf of the shaping; on kernels without it (as on the
+ * machines this was developed on) each link is instead a pair of TAP devices joined by a userspace
+ * forwarder that adds the delay (`delay-line.ts`), and {@link ClusterNetwork.warnings} says so. Either
+ * way the delay is one way per link end: a packet between two hosts crosses two ends, so the round
+ * trip between hosts is four times `latencyMs`.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { delayLineProgram, startDelayLine } from './delay-line.js';
 import { fairShapingBatch, peerClassId, type LinkQueue, type LinkShaping } from './link-shaping.js';
 
 interface State {
@@ -191,7 +195,7 @@ export interface ClusterNetwork {
 }
 
 /** Builds the namespaces, bridge, links and shaping of a netns cluster (see the module comment). */
-export function buildNetnsNetwork(opts: {
+export async function buildNetnsNetwork(opts: {
   hosts: number;
   nicBitsPerSec: number;
   registryNicBitsPerSec: number;
@@ -199,7 +203,7 @@ export function buildNetnsNetwork(opts: {
   /** A fair queue per peer under each link's rate (default) or one FIFO (see link-shaping.ts). */
   linkQueue?: LinkQueue;
   dataDir: string;
-}): ClusterNetwork {
+}): Promise<ClusterNetwork> {
   const why = netnsUnavailable();
   if (why) {
     throw new KindlingError(
@@ -229,19 +233,32 @@ export function buildNetnsNetwork(opts: {
     inNs(sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
     inNs(sw, ['ip', 'link', 'set', 'br0', 'up']);
     inNs(sw, ['ip', 'link', 'set', 'lo', 'up']);
+    // netem's delay in the shaping's leaves, or a delay line per link where the kernel has no netem.
     let latencyMs = opts.latencyMs ?? 0;
+    let delayLine: string | undefined;
     if (latencyMs && !netemAvailable(sw)) {
+      try {
+        delayLine = delayLineProgram(dataDir);
+        warnings.push(
+          `this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): each link is a TAP pair whose ${latencyMs} ms ` +
+            'delay a userspace forwarder adds (native/delay-line.c), which costs CPU per frame',
+        );
+      } catch (err) {
+        warnings.push(
+          `--latency ${latencyMs}ms ignored: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM) and ` +
+            `${(err as Error).message}; bandwidth limits apply`,
+        );
+      }
       latencyMs = 0;
-      warnings.push(
-        `--latency ${opts.latencyMs}ms ignored: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); bandwidth limits apply`,
-      );
     }
     // Every address on the subnet, so each link gets one fair-queued class per peer.
     const everyAddress = [...controlAddresses, ...workerAddresses, `${subnet}.254`];
-    const attach = (ns: string, index: number, own: string[], bits: number) => {
+    const attach = async (ns: string, index: number, own: string[], bits: number) => {
       ip(['netns', 'add', ns]);
       const port = `p${index}`;
-      ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', sw]);
+      if (delayLine)
+        await startDelayLine(delayLine, { ns, device: 'eth0' }, { ns: sw, device: port }, opts.latencyMs!);
+      else ip(['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', sw]);
       inNs(ns, ['ip', 'addr', 'add', `${own[0]}/24`, 'dev', 'eth0']);
       inNs(ns, ['ip', 'link', 'set', 'eth0', 'up']);
       inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
@@ -254,8 +271,9 @@ export function buildNetnsNetwork(opts: {
       shape(ns, 'eth0', hostUpload);
       shape(sw, port, { bitsPerSec: bits, peers, match: 'src', latencyMs, queue });
     };
-    attach(control, 0, controlAddresses, opts.registryNicBitsPerSec);
-    workerNs.forEach((ns, i) => attach(ns, i + 1, [workerAddresses[i]!], opts.nicBitsPerSec));
+    await attach(control, 0, controlAddresses, opts.registryNicBitsPerSec);
+    for (const [i, ns] of workerNs.entries())
+      await attach(ns, i + 1, [workerAddresses[i]!], opts.nicBitsPerSec);
     // The operator's way in: one unshaped link from this namespace to the bridge.
     ip(['link', 'add', state.rootLink, 'type', 'veth', 'peer', 'name', 'op', 'netns', sw]);
     ip(['addr', 'add', `${subnet}.254/24`, 'dev', state.rootLink]);

@@ -141,6 +141,11 @@ export interface DistBenchRun {
    */
   requesterTurns?: boolean;
   /**
+   * One-way delay per link end, ms (`--latency`, `--ab-latency`): netem's where the kernel has it,
+   * else a delay line's (`src/cluster/delay-line.ts`). Absent: no delay.
+   */
+  latencyMs?: number;
+  /**
    * CPU time the whole machine spent (every process: control plane, workers, sandboxes, the
    * benchmark) from the cold-start requests until the last host answered, seconds; and that as a
    * share of the machine's cores over the same time. Absent in runs before it was recorded.
