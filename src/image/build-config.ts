@@ -19,7 +19,7 @@ export const DEFAULT_ENTRIES = [
 ] as const;
 
 /** The keys of kindling.json the builder owns; everything else belongs to the control plane. */
-const BUILD_KEYS = ['entry', 'bundle', 'external'] as const;
+const BUILD_KEYS = ['entry', 'bundle', 'external', 'sourceMap'] as const;
 
 /** npm package names (scoped or not); also keeps them from escaping node_modules as paths. */
 export const PACKAGE_NAME_RE = /^(?:@[a-zA-Z0-9-~][a-zA-Z0-9-._~]*\/)?[a-zA-Z0-9-~][a-zA-Z0-9-._~]*$/;
@@ -27,6 +27,7 @@ export const PACKAGE_NAME_RE = /^(?:@[a-zA-Z0-9-~][a-zA-Z0-9-._~]*\/)?[a-zA-Z0-9
 const buildKeysSchema = z.object({
   entry: z.string().min(1, 'must not be empty').optional(),
   bundle: z.boolean({ error: 'must be true or false' }).optional(),
+  sourceMap: z.boolean({ error: 'must be true or false' }).optional(),
   external: z
     .array(z.string().regex(PACKAGE_NAME_RE, 'must be an npm package name such as "sharp" or "@scope/pkg"'), {
       error: 'must be an array of package names',
@@ -46,6 +47,11 @@ export interface BuildConfig {
   /** Entry module as a normalised relative POSIX path. */
   entry: string;
   bundle: boolean;
+  /**
+   * Whether a bundle ships its source map (`<bundle>.map`), which points stack traces at the
+   * author's sources. Default true; it is read only when an error is reported.
+   */
+  sourceMap: boolean;
   /** Packages shipped in node_modules instead of bundled. */
   external: string[];
   /** kindling.json without the build keys, untouched (the control plane validates it). */
@@ -81,6 +87,7 @@ export async function readBuildConfig(dir: string): Promise<BuildConfig> {
   return {
     entry,
     bundle: keys.data.bundle ?? true,
+    sourceMap: keys.data.sourceMap ?? true,
     external: [...new Set(keys.data.external ?? [])].sort(),
     config,
     name: typeof raw['name'] === 'string' ? raw['name'] : undefined,

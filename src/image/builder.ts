@@ -106,9 +106,12 @@ export async function buildImage(dir: string, options: BuildOptions = {}): Promi
       entry: cfg.entry,
       external: cfg.external,
       nodePaths: installed && nodeModules ? [nodeModules] : [],
+      sourceMap: cfg.sourceMap,
     });
     warnings.push(...out.warnings);
     files = [{ path: out.entry, mode: 0o644, size: out.code.length, source: { bytes: out.code } }];
+    if (out.map)
+      files.push({ path: `${out.entry}.map`, mode: 0o644, size: out.map.length, source: { bytes: out.map } });
     if (cfg.external.length > 0) {
       if (!nodeModules) {
         throw new KindlingError(

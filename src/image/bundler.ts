@@ -7,7 +7,7 @@
  * instance runs with, the loader's own built-ins lose their code cache (measured: ~9 ms more per cold
  * start). Code with top-level `await` cannot be CommonJS; it is bundled as an ES module (`index.mjs`).
  */
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { build, type Message } from 'esbuild';
 import { KindlingError } from '../core/errors.js';
 
@@ -46,6 +46,8 @@ export interface BundleInput {
   external: readonly string[];
   /** Extra node_modules directories to resolve from (a dependency cache). */
   nodePaths: readonly string[];
+  /** Also produce the bundle's source map (default false). */
+  sourceMap?: boolean;
 }
 
 /** The bundle and esbuild's warnings (as `file:line:col: text`). */
@@ -53,6 +55,11 @@ export interface BundleOutput {
   /** File name of the bundle in the image: `index.cjs` or `index.mjs`. */
   entry: string;
   code: Buffer;
+  /**
+   * The bundle's source map (version 3, no sources' content), with `sources` relative to the
+   * function directory (`index.ts`, `lib/a.ts`, `node_modules/pkg/x.js`); when asked for.
+   */
+  map?: Buffer;
   warnings: string[];
 }
 
@@ -94,11 +101,34 @@ async function bundleAs(input: BundleInput, format: 'cjs' | 'esm'): Promise<Bund
       : { banner: { js: REQUIRE_BANNER } }),
     external: input.external.flatMap((name) => [name, `${name}/*`]),
     nodePaths: [...input.nodePaths],
+    // External: no sourceMappingURL comment, so Node never reads the map on its own (at start);
+    // the runtime reads it beside the bundle when it reports an error.
+    ...(input.sourceMap ? { sourcemap: 'external' as const, sourcesContent: false } : {}),
     logLevel: 'silent',
   });
-  const out = result.outputFiles.find((f) => f.path.endsWith(entry));
+  const out = result.outputFiles.find((f) => f.path.endsWith(`${sep}${entry}`));
   if (!out) throw new KindlingError('KINDLING_INTERNAL', `esbuild produced no ${entry} for ${input.entry}`);
-  return { entry, code: Buffer.from(out.contents), warnings: result.warnings.map(formatMessage) };
+  const map = result.outputFiles.find((f) => f.path.endsWith(`${sep}${entry}.map`));
+  return {
+    entry,
+    code: Buffer.from(out.contents),
+    ...(map ? { map: relativeSources(map.contents, dirname(out.path), input.dir) } : {}),
+    warnings: result.warnings.map(formatMessage),
+  };
+}
+
+/**
+ * The map with its `sources` relative to the function directory instead of the bundle's. A
+ * dependency resolved from outside it (the dependency cache) is named from its `node_modules/`.
+ */
+function relativeSources(contents: Uint8Array, bundleDir: string, fnDir: string): Buffer {
+  const map = JSON.parse(Buffer.from(contents).toString('utf8')) as { sources: string[] };
+  map.sources = map.sources.map((source) => {
+    const path = relative(fnDir, resolve(bundleDir, source)).split(sep).join('/');
+    const modules = path.indexOf('node_modules/');
+    return path.startsWith('../') && modules >= 0 ? path.slice(modules) : path;
+  });
+  return Buffer.from(JSON.stringify(map));
 }
 
 /** esbuild's errors as one KINDLING_BUILD_FAILED (anything else is rethrown as it is). */

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, example, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
+import { SOURCE_MAPPED } from '../sandbox/fixtures.js';
 
 /** Full invocation IDs (UUIDv7), as `invoke` and `logs` print them. */
 const INVOCATION_ID = /\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
@@ -156,6 +157,28 @@ describe('kindling CLI', () => {
     });
     assert.equal(unreachable.status, 1);
     assert.equal(JSON.parse(unreachable.stderr).error.code, 'KINDLING_UNREACHABLE');
+  });
+
+  it("a handler's error shows where it was thrown, in the TypeScript sources (source-mapped)", () => {
+    const dir = tempDir('kindling-orders-');
+    for (const [name, text] of Object.entries(SOURCE_MAPPED)) writeFileSync(join(dir, name), text);
+    writeFileSync(join(dir, 'kindling.json'), JSON.stringify({ name: 'orders-ts', entry: 'handler.ts' }));
+    assert.equal(cli('deploy', dir).status, 0);
+    const res = cli('invoke', 'orders-ts');
+    assert.equal(res.status, 1);
+    assert.deepEqual(res.stderr.trim().split('\n'), [
+      'error KINDLING_HANDLER_ERROR: order has no items',
+      '    at check (orders-ts/lib.ts:3:11)',
+      '    at handler (orders-ts/handler.ts:4:19)',
+    ]);
+    // Waited for asynchronously: the record, frames included, on stdout; the error line on stderr.
+    const waited = cli('invoke', 'orders-ts', '--async', '--wait');
+    assert.equal(waited.status, 1);
+    assert.match(
+      waited.stdout,
+      /error KINDLING_HANDLER_ERROR: order has no items\n {4}at check \(orders-ts\/lib\.ts:3:11\)/,
+    );
+    assert.match(waited.stderr, /^error KINDLING_HANDLER_ERROR: order has no items\n$/);
   });
 
   it('invoke refuses flags that contradict each other and names the --data-file it cannot read', () => {

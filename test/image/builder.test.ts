@@ -43,10 +43,22 @@ describe('buildImage', () => {
     assert.equal(built.manifest.entry, 'index.cjs', 'bundles are CommonJS when the code allows');
     assert.deepEqual(
       built.manifest.files.map((f) => f.path),
-      ['index.cjs'],
+      ['index.cjs', 'index.cjs.map'],
     );
-    assert.equal(built.stats.files, 1);
+    assert.equal(built.stats.files, 2);
     assert.equal(built.stats.blocks, 1);
+    // The source map names the sources from the function directory, without their text.
+    const map = JSON.parse((await readBuiltFile(built, 'index.cjs.map')).toString()) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(map.sources, ['index.ts', 'lib/greet.ts']);
+    assert.equal(map.sourcesContent, undefined);
+    assert.doesNotMatch(
+      (await readBuiltFile(built, 'index.cjs')).toString(),
+      /sourceMappingURL/,
+      'Node must not read the map at start',
+    );
     assert.deepEqual(
       events.map((e) => e.phase),
       ['bundle', 'pack'],
@@ -78,10 +90,10 @@ describe('buildImage', () => {
     const exported = mod['default'] as { handler: (e: unknown) => Promise<string>; main: () => string };
     assert.equal(await exported.handler({ p: '/a/b/c.txt' }), '[c.txt]string');
     assert.equal(exported.main(), 'main');
-    // Bundled: the dependency is inside index.cjs, not shipped as a file.
+    // Bundled: the dependency is inside index.cjs, not shipped as a file (beside it, only the map).
     assert.deepEqual(
       built.manifest.files.map((f) => f.path),
-      ['index.cjs'],
+      ['index.cjs', 'index.cjs.map'],
     );
   });
 
@@ -134,6 +146,25 @@ describe('buildImage', () => {
     assert.deepEqual([...a.blocks.keys()], [...b.blocks.keys()]);
   });
 
+  it('ships no source map with "sourceMap": false, and names bundled dependencies from node_modules', async () => {
+    const files = {
+      'index.ts': `import pad from 'left-pad-ish';\nexport const handler = () => pad('x');\n`,
+      'node_modules/left-pad-ish/package.json': JSON.stringify({ name: 'left-pad-ish', main: 'index.js' }),
+      'node_modules/left-pad-ish/index.js': `module.exports = (s) => ' ' + s;\n`,
+    };
+    const mapped = await buildImage(fn(files));
+    const map = JSON.parse((await readBuiltFile(mapped, 'index.cjs.map')).toString()) as {
+      sources: string[];
+    };
+    assert.deepEqual(map.sources, ['node_modules/left-pad-ish/index.js', 'index.ts']);
+    const bare = await buildImage(fn({ ...files, 'kindling.json': JSON.stringify({ sourceMap: false }) }));
+    assert.deepEqual(
+      bare.manifest.files.map((f) => f.path),
+      ['index.cjs'],
+    );
+    assert.deepEqual(bare.config, {}, 'sourceMap is a build key, not function configuration');
+  });
+
   it('rejects missing entries and bad build keys with the fix in the message', async () => {
     await assert.rejects(buildImage(fn({ 'README.md': 'hi' })), (err: unknown) => {
       assert.ok(isCode('KINDLING_BUILD_FAILED')(err));
@@ -145,6 +176,12 @@ describe('buildImage', () => {
       (err: unknown) =>
         isCode('KINDLING_INVALID_CONFIG')(err) &&
         /"bundle" must be true or false/.test((err as Error).message),
+    );
+    await assert.rejects(
+      buildImage(fn({ 'index.js': '', 'kindling.json': '{"sourceMap":1}' })),
+      (err: unknown) =>
+        isCode('KINDLING_INVALID_CONFIG')(err) &&
+        /"sourceMap" must be true or false/.test((err as Error).message),
     );
     await assert.rejects(
       buildImage(fn({ 'index.js': '', 'kindling.json': '{"entry":"../x.js"}' })),
@@ -180,6 +217,7 @@ describe('buildImage', () => {
         'node_modules/ext-b/index.js',
         'node_modules/ext-b/package.json',
         'index.cjs',
+        'index.cjs.map',
       ],
     );
     assert.equal(built.manifest.layers.length, 2);

@@ -10,7 +10,15 @@ import { after, before, describe, test } from 'node:test';
 import { KindlingError } from '../../src/core/errors.js';
 import type { ErrorCode } from '../../src/core/errors.js';
 import type { InstanceSpec, InvokeOutcome, SandboxInstance, SandboxTier } from '../../src/sandbox/tier.js';
-import { BEHAVIOUR, FixtureDirs, PORTABLE_BEHAVIOUR, SHAPES, specFor } from './fixtures.js';
+import {
+  BEHAVIOUR,
+  FixtureDirs,
+  PORTABLE_BEHAVIOUR,
+  SHAPES,
+  SOURCE_MAPPED,
+  bundleOf,
+  specFor,
+} from './fixtures.js';
 
 const MIB = 1024 * 1024;
 
@@ -264,6 +272,37 @@ export function sandboxTierCompliance(
       } finally {
         delete process.env.KINDLING_HOST_SECRET;
       }
+    });
+
+    test("a bundle's error frames point at the author's sources through its source map", async () => {
+      const bundle = await bundleOf(SOURCE_MAPPED, 'handler.ts');
+      const dir = await dirs.make({ 'index.cjs': bundle.code, 'index.cjs.map': bundle.map });
+      const instance = await start({}, dir, 'index.cjs');
+      const err = assertFails(await call(instance, {}), 'KINDLING_HANDLER_ERROR');
+      const stack = String(err.details?.stack);
+      assert.match(stack, /at check \(fixture\/lib\.ts:3:11\)/, stack);
+      assert.match(stack, /fixture\/handler\.ts:4:19/, stack);
+      assert.doesNotMatch(stack, /index\.cjs/, stack);
+      // Without the map the frames keep the bundle's positions.
+      const bare = await dirs.make({ 'index.cjs': bundle.code });
+      const unmapped = await start({}, bare, 'index.cjs');
+      const plain = String(assertFails(await call(unmapped, {}), 'KINDLING_HANDLER_ERROR').details?.stack);
+      assert.match(plain, /fixture\/index\.cjs:\d+:\d+/, plain);
+      await Promise.all([instance.stop(), unmapped.stop()]);
+    });
+
+    test("an ES module bundle's frames (file:// URLs) are mapped too", needsNode, async () => {
+      // Top-level await makes the bundler emit an ES module.
+      const bundle = await bundleOf(
+        { ...SOURCE_MAPPED, 'esm.ts': `await Promise.resolve();\nexport { handler } from './handler';\n` },
+        'esm.ts',
+      );
+      assert.equal(bundle.entry, 'index.mjs');
+      const dir = await dirs.make({ 'index.mjs': bundle.code, 'index.mjs.map': bundle.map });
+      const instance = await start({}, dir, 'index.mjs');
+      const stack = String(assertFails(await call(instance, {}), 'KINDLING_HANDLER_ERROR').details?.stack);
+      assert.match(stack, /at check \(fixture\/lib\.ts:3:11\)/, stack);
+      await instance.stop();
     });
 
     test('top-level code that throws fails the start with KINDLING_INIT_FAILED', async () => {

@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bundleEntry } from '../../src/image/bundler.js';
 import type { InstanceSpec } from '../../src/sandbox/tier.js';
 
 /** One handler shape per entry: file name → source. Each returns `{ shape: <its file name>, event }`. */
@@ -51,6 +52,42 @@ async function handler(event) { return { shape: 'esbuild-cjs.cjs', event }; }
   'module-exports-fn.cjs': `module.exports = async (event) => ({ shape: 'module-exports-fn.cjs', event });`,
   'openwhisk.cjs': `exports.main = (params) => ({ shape: 'openwhisk.cjs', event: params });`,
 };
+
+/**
+ * TypeScript whose handler throws from a second module: line 3 of lib.ts (`new` at column 11) and
+ * line 4 of handler.ts (`check` at column 19) are the frames a source map must restore.
+ */
+export const SOURCE_MAPPED: Record<string, string> = {
+  'lib.ts': `export function check(order: { items?: number[] }): number {
+  if (!order.items) {
+    throw new RangeError('order has no items');
+  }
+  return order.items.length;
+}
+`,
+  'handler.ts': `import { check } from './lib';
+
+export async function handler(event: { items?: number[] }) {
+  return { count: check(event) };
+}
+`,
+};
+
+/** `sources` bundled from `entry` as the builder bundles them, with the source map. */
+export async function bundleOf(
+  sources: Record<string, string>,
+  entry: string,
+): Promise<{ entry: string; code: string; map: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-bundle-src-'));
+  try {
+    for (const [name, text] of Object.entries(sources)) await writeFile(join(dir, name), text);
+    const out = await bundleEntry({ dir, entry, external: [], nodePaths: [], sourceMap: true });
+    if (!out.map) throw new Error('the bundler made no source map');
+    return { entry: out.entry, code: out.code.toString('utf8'), map: out.map.toString('utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /** Handlers that exercise one behaviour each, chosen by `event.op`. */
 export const BEHAVIOUR = `

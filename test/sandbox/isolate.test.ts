@@ -4,6 +4,8 @@
  * while the host keeps serving.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createIsolateTier } from '../../src/sandbox/isolate/index.js';
 import type { SandboxInstance, SandboxTier } from '../../src/sandbox/tier.js';
@@ -137,6 +139,26 @@ describe('isolate tier isolation', () => {
   test('an ES module with top-level await loads', async () => {
     const instance = await tier.start(specFor(dir, 'tla.mjs'));
     assert.equal(assertResult(await call(instance, {})), 42);
+    await instance.stop();
+  });
+
+  test('a stack the function writes cannot make the host read a map outside its code directory', async () => {
+    // The host maps the frames an isolate reports; a frame is text the function controls.
+    const map = (source: string) => JSON.stringify({ version: 3, sources: [source], mappings: 'AAAA' });
+    const crafted = await dirs.make({
+      'inside.cjs.map': map('INSIDE.ts'),
+      'crafted.cjs': `exports.handler = () => {
+        const err = new Error('crafted');
+        err.stack = 'Error: crafted\\n    at a (fixture/inside.cjs:1:1)\\n    at b (fixture/../outside/x.cjs:1:1)';
+        throw err;
+      };`,
+    });
+    mkdirSync(join(crafted, '..', 'outside'), { recursive: true });
+    writeFileSync(join(crafted, '..', 'outside', 'x.cjs.map'), map('OUTSIDE.ts'));
+    const instance = await tier.start(specFor(crafted, 'crafted.cjs'));
+    const stack = String(assertFails(await call(instance, {}), 'KINDLING_HANDLER_ERROR').details?.stack);
+    assert.match(stack, /at a \(fixture\/INSIDE\.ts:1:1\)/, stack);
+    assert.match(stack, /at b \(fixture\/\.\.\/outside\/x\.cjs:1:1\)/, stack);
     await instance.stop();
   });
 

@@ -104,10 +104,13 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
 
   const id = res.headers.get('x-kindling-invocation-id') ?? '';
   const errorBody =
-    res.status >= 400 ? (res.body as { error?: { code?: string; message?: string } }).error : undefined;
+    res.status >= 400
+      ? (res.body as { error?: { code?: string; message?: string; details?: unknown } }).error
+      : undefined;
   const error = errorBody && {
     code: errorBody.code ?? 'KINDLING_INTERNAL',
     message: errorBody.message ?? `HTTP ${res.status}`,
+    details: errorBody.details,
   };
   if (!id && error) throw new CliError(error.message, error.code);
   if (flags.json) {
@@ -116,8 +119,11 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     if (error) failed(error, true);
     return;
   }
-  if (error) failed(error, false);
-  else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
+  if (error) {
+    failed(error, false);
+    // Where the function's own code threw: its frames, in its sources' terms (source-mapped).
+    for (const frame of stackFrames(error.details)) console.error(frame);
+  } else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
   const startPath = res.headers.get('x-kindling-start-path');
@@ -146,6 +152,12 @@ function failed(error: { code: string; message: string }, json: boolean | undefi
   process.exitCode = 1;
 }
 
+/** The `at …` lines of an error's `details.stack` (a handler's error carries one). */
+function stackFrames(details: unknown): string[] {
+  const stack = (details as { stack?: unknown } | undefined)?.stack;
+  return typeof stack === 'string' ? stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+}
+
 async function waitFor(client: ApiClient, id: string): Promise<InvocationRecord> {
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     const record = (await client.request<InvocationRecord>('GET', `/v1/invocations/${id}`)).body;
@@ -160,7 +172,10 @@ export function printRecord(record: InvocationRecord): void {
     `invocation ${record.id} · ${record.functionName} v${record.version} · ${record.mode} · ${record.status}`,
   );
   if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
-  if (record.error) console.log(`error ${record.error.code}: ${oneLine(record.error.message)}`);
+  if (record.error) {
+    console.log(`error ${record.error.code}: ${oneLine(record.error.message)}`);
+    for (const frame of stackFrames(record.error.details)) console.log(frame);
+  }
   if (record.phases) {
     console.log(
       `${record.cold ? `cold start${record.startPath ? ` (${record.startPath})` : ''}` : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,

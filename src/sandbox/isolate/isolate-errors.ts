@@ -5,13 +5,18 @@
 import { ERROR_STATUS, KindlingError } from '../../core/errors.js';
 import type { ErrorCode } from '../../core/errors.js';
 import type { DriverFailure } from './runtime/bootstrap.js';
-import { noHandlerMessage, type ModuleKind } from '../process/user-errors.cjs';
+import { noHandlerMessage, userStack, type ModuleKind } from '../process/user-errors.cjs';
 
 /** Who the instance is, for messages. */
 export interface IsolateLabel {
   instanceId: string;
   functionName: string;
   memoryMb: number;
+  /**
+   * The source map of a file the instance's stack frames name (`<function>/<file>`), to point them
+   * at the author's sources; one reader per instance (it keys the mapped frames' cache).
+   */
+  readSourceMap?: (file: string) => string | undefined;
 }
 
 /**
@@ -34,7 +39,22 @@ export function fromDriver(failure: DriverFailure, label?: IsolateLabel): Kindli
       moduleKind,
     });
   }
-  return new KindlingError(code, failure.message, failure.details);
+  return new KindlingError(code, failure.message, withSourcePositions(failure.details, label));
+}
+
+/** `details` with its stack's frames pointing at the author's sources, where the bundle has a map. */
+function withSourcePositions(
+  details: DriverFailure['details'],
+  label: IsolateLabel | undefined,
+): DriverFailure['details'] {
+  const stack = details?.stack;
+  if (typeof stack !== 'string' || !label?.readSourceMap) return details;
+  const where = {
+    codeDir: label.functionName,
+    functionName: label.functionName,
+    readSourceMap: label.readSourceMap,
+  };
+  return { ...details, stack: userStack(stack, where) };
 }
 
 /**

@@ -193,7 +193,13 @@ export class IsolateInstance implements SandboxInstance {
             logs,
             logsDroppedBytes: result.dropped,
           }
-        : { ok: false, error: fromDriver(result), execMs, logs, logsDroppedBytes: result.dropped },
+        : {
+            ok: false,
+            error: fromDriver(result, this.parts.label),
+            execMs,
+            logs,
+            logsDroppedBytes: result.dropped,
+          },
     );
     this.refreshMemory();
   }

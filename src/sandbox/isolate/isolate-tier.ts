@@ -8,8 +8,9 @@
  * module). The bootstrap's compiled code is cached once per tier and reused by every isolate.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname, join, relative, resolve } from 'node:path';
 import ivm from 'isolated-vm';
 import { KindlingError } from '../../core/errors.js';
 import type { InstanceSpec, SandboxInstance, SandboxTier } from '../tier.js';
@@ -47,6 +48,7 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
       instanceId: spec.instanceId,
       functionName: spec.functionName,
       memoryMb: spec.memoryMb,
+      readSourceMap: sourceMapReader(spec),
     };
     const readStarted = performance.now();
     let source: string;
@@ -186,6 +188,26 @@ export function createIsolateTier(options: IsolateTierOptions = {}): SandboxTier
 /** The module's name in stack traces: `<function>/<file>`, as the other tiers show it. */
 function sourceName(spec: InstanceSpec): string {
   return `${spec.functionName}/${spec.entry}`;
+}
+
+/**
+ * Reads the map beside a file the instance's frames name `<function>/<file>` (see {@link sourceName})
+ * from its code directory. A frame is text the function controls (it can set `err.stack`), so a
+ * name that leaves the code directory reads nothing.
+ */
+function sourceMapReader(spec: InstanceSpec): (file: string) => string | undefined {
+  const prefix = `${spec.functionName}/`;
+  const codeDir = resolve(spec.codeDir);
+  return (file) => {
+    if (!file.startsWith(prefix)) return undefined;
+    const path = resolve(codeDir, `${file.slice(prefix.length)}.map`);
+    if (relative(codeDir, path).startsWith('..')) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined; // not a bundle, or built without a map
+    }
+  };
 }
 
 /** Rejects specs this tier cannot run, with the fix in the message. */

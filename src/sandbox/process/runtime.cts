@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { createRequire as CreateRequire } from 'node:module';
 import { isUtf8 } from 'node:buffer';
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
@@ -303,7 +303,17 @@ function codeLocation(): UserErrors.CodeLocation | undefined {
     codeDir: entry.slice(0, entry.lastIndexOf('/')),
     functionName: config.functionName,
     runtimeFiles: [__filename],
+    readSourceMap,
   };
+}
+
+/** A bundle's source map, which the builder ships beside it as `<bundle>.map` (see `bundler.ts`). */
+function readSourceMap(file: string): string | undefined {
+  try {
+    return readFileSync(`${file}.map`, 'utf8');
+  } catch {
+    return undefined; // not a bundle, or built without a map: the frame keeps its position
+  }
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * The wording of errors in the function's own code, as its author reads them: paths inside the
  * worker's image store become `<function name>/<file>`, the runtime's own stack frames are dropped,
- * and a module without a handler is told exactly what to export, in the module system it is written in.
+ * frames in a bundle point at the author's source (through the bundle's source map), and a module
+ * without a handler is told exactly what to export, in the module system it is written in.
  *
  * Loaded by the runtime shim only when an error is formatted (never on the cold-start path), and
- * by the host for the isolate tier; it imports nothing.
+ * by the host for the isolate tier; it imports only the source-map reader beside it.
  */
+import { originalPositions } from './source-maps.cjs';
 
 /** How the user's module was written: decides which export syntax the advice shows. */
 export type ModuleKind = 'commonjs' | 'esm';
@@ -17,6 +19,11 @@ export interface CodeLocation {
   functionName: string;
   /** Files of the platform's own runtime, whose stack frames mean nothing to the author. */
   runtimeFiles?: readonly string[];
+  /**
+   * The source map of a file inside `codeDir` (as a stack frame names it), or undefined when it has
+   * none. Called only for frames not mapped before; without it, frames keep the bundle's positions.
+   */
+  readSourceMap?: (file: string) => string | undefined;
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -51,7 +58,57 @@ function isPlatformFrame(line: string, where: CodeLocation): boolean {
 export function userStack(stack: string, where: CodeLocation): string {
   const lines = stack.split('\n');
   const cut = lines.findIndex((line) => isPlatformFrame(line, where));
-  return userPaths((cut < 0 ? lines : lines.slice(0, cut)).join('\n'), where);
+  const kept = cut < 0 ? lines : lines.slice(0, cut);
+  return userPaths((where.readSourceMap ? withOriginalPositions(kept, where) : kept).join('\n'), where);
+}
+
+/** A stack frame's location: `    at f (FILE:LINE:COL)`, `    at FILE:LINE:COL`, either after `async `. */
+const FRAME = /^(\s+at (?:async )?(?:.+? \()?)([^()\s][^()]*?):(\d+):(\d+)(\)?)$/;
+
+/**
+ * Frames already mapped (`file:line:col` → the original `file:line:col`, or null for unmapped), per
+ * map reader: a reader stands for one set of files (the runtime's reads absolute paths; the isolate
+ * host has one per instance, whose frames all say `<function>/<file>`).
+ */
+const mappedBy = new WeakMap<NonNullable<CodeLocation['readSourceMap']>, Map<string, string | null>>();
+const MAPPED_LIMIT = 1_000;
+
+/**
+ * `lines` with each frame inside `codeDir` that the file's source map covers pointing at the
+ * original source instead (`codeDir/<source>:line:col`, which {@link userPaths} then shortens).
+ * A function that throws from the same place on every invocation reads its map once.
+ */
+function withOriginalPositions(lines: string[], where: CodeLocation): string[] {
+  const read = where.readSourceMap!;
+  const mapped = mappedBy.get(read) ?? new Map<string, string | null>();
+  mappedBy.set(read, mapped);
+  const frames = lines.map((line) => FRAME.exec(line));
+  const missing = new Map<string, { line: number; column: number; key: string }[]>();
+  for (const m of frames) {
+    if (!m) continue;
+    // An ES module's frames name it by URL.
+    const file = m[2]!.startsWith('file://') ? decodeURI(m[2]!.slice('file://'.length)) : m[2]!;
+    const key = `${m[2]}:${m[3]}:${m[4]}`;
+    if (!file.startsWith(`${where.codeDir}/`) || mapped.has(key)) continue;
+    const list = missing.get(file) ?? [];
+    list.push({ line: Number(m[3]), column: Number(m[4]), key });
+    missing.set(file, list);
+  }
+  if (mapped.size + missing.size > MAPPED_LIMIT) mapped.clear();
+  for (const [file, wanted] of missing) {
+    const text = read(file);
+    const found = text === undefined ? [] : originalPositions(text, wanted);
+    wanted.forEach((w, i) => {
+      const o = found[i];
+      const source = o && (o.source.startsWith('/') ? o.source : `${where.codeDir}/${o.source}`);
+      mapped.set(w.key, o ? `${source}:${o.line}:${o.column}` : null);
+    });
+  }
+  return lines.map((line, i) => {
+    const m = frames[i];
+    const to = m ? mapped.get(`${m[2]}:${m[3]}:${m[4]}`) : undefined;
+    return m && to ? `${m[1]}${to}${m[5]}` : line;
+  });
 }
 
 /** The export names the loader looks at, in the order it tries them. */
