@@ -115,7 +115,11 @@ cluster
   .option('--hosts <n>', 'number of worker hosts', '4')
   .option('--nic <rate>', "each worker's link rate each way", '100mbit')
   .option('--registry-nic <rate>', "the control plane's (registry's) link rate each way", '200mbit')
-  .option('--latency <ms>', 'one-way delay at each end of each link (netem, or a delay line built with cc where the kernel has no netem)', '0ms')
+  .option(
+    '--latency <ms>',
+    'one-way delay at each end of each link (netem, or a delay line built with cc where the kernel has no netem)',
+    '0ms',
+  )
   .option(
     '--link-queue <queue>',
     'what waits for a link: fair (a queue per peer) or fifo (one queue)',
