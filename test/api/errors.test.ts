@@ -52,11 +52,12 @@ describe('errors that say what to fix', () => {
     assert.equal(init.status, 502, init.text);
     assert.equal(init.body.error.code, 'KINDLING_INIT_FAILED');
     assert.match(init.body.error.message, /^loading init-fails\/index\.cjs failed: /);
-    assert.match(init.body.error.details.stack, /init-fails\/index\.cjs:\d+:\d+/);
+    // The bundle's frames, mapped back to the source the author wrote (index.mjs, line 1).
+    assert.match(init.body.error.details.stack, /init-fails\/index\.mjs:1:7/);
     const thrown = await p.call('POST', '/v1/functions/throws/invoke', {});
     assert.equal(thrown.body.error.code, 'KINDLING_HANDLER_ERROR');
     const stack: string = thrown.body.error.details.stack;
-    assert.match(stack, /at handler \(throws\/index\.cjs:\d+:\d+\)/);
+    assert.match(stack, /at handler \(throws\/index\.mjs:2:9\)/);
     assert.doesNotMatch(stack, /runtime\.cjs|node:internal/, 'the runtime shim is not the author’s code');
     for (const res of [init, thrown]) {
       assert.ok(!res.text.includes(dataDir), res.text);
