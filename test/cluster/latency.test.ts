@@ -14,6 +14,16 @@ import { eventually, tempDir } from '../helpers/platform.js';
 const why = netnsUnavailable();
 const LATENCY_MS = 5;
 
+/** A netns network of `hosts` workers whose every link end delays LATENCY_MS. */
+const delayedNetwork = (hosts: number, dataDir: string) =>
+  buildNetnsNetwork({
+    hosts,
+    nicBitsPerSec: 50e6,
+    registryNicBitsPerSec: 100e6,
+    latencyMs: LATENCY_MS,
+    dataDir,
+  });
+
 /** An echo server in `ns` on port 9000; resolves once it listens, with a way to stop it. */
 async function echoServer(ns: string): Promise<() => void> {
   const server = spawn(
@@ -63,13 +73,7 @@ function processesMentioning(text: string): string[] {
 describe('link latency on the netns cluster', { skip: why ? `netns unavailable: ${why}` : false }, () => {
   it('delays each link end, keeps the shaping, and leaves nothing behind on close', async () => {
     const dataDir = tempDir('kindling-latency-');
-    const net = await buildNetnsNetwork({
-      hosts: 2,
-      nicBitsPerSec: 50e6,
-      registryNicBitsPerSec: 100e6,
-      latencyMs: LATENCY_MS,
-      dataDir,
-    });
+    const net = await delayedNetwork(2, dataDir);
     const namespaces = [net.controlNs!, ...net.workerNs.map((ns) => ns!)];
     try {
       assert.ok(!net.warnings.some((w) => w.includes('ignored')), net.warnings.join('; '));
@@ -93,13 +97,7 @@ describe('link latency on the netns cluster', { skip: why ? `netns unavailable: 
 
   it('a network left behind by a crash is removed with its forwarders', async () => {
     const dataDir = tempDir('kindling-latency-crash-');
-    const net = await buildNetnsNetwork({
-      hosts: 1,
-      nicBitsPerSec: 50e6,
-      registryNicBitsPerSec: 100e6,
-      latencyMs: LATENCY_MS,
-      dataDir,
-    });
+    const net = await delayedNetwork(1, dataDir);
     const forwarders = processesMentioning(dataDir).length;
     // As `kindling cluster down` does after the owner died without its teardown.
     const removed = netnsClusterDown(dataDir);
