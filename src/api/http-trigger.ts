@@ -1,9 +1,14 @@
 /**
  * HTTP triggers: `ANY /fn/{name}/*` hands the function a request-like event and maps its return value
- * to an HTTP response, in the shape AWS Lambda's function URLs use (so handlers move unchanged).
+ * to an HTTP response, in the shape AWS Lambda's function URLs use (so handlers move unchanged). It
+ * needs an API key. A function deployed with `public: true` also answers anyone at
+ * `ANY /pub/{tenant}/{name}/*` (a function URL with auth type NONE); the headers it gets there are all
+ * the caller's, since the platform takes no credentials from them.
  */
 import { uuidv7 } from '../core/ids.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { KindlingError } from '../core/errors.js';
+import type { FunctionVersion } from '../control/functions.js';
 import { assertFunctionName } from '../control/names.js';
 import { tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
@@ -23,18 +28,23 @@ export interface HttpEvent {
 
 const TEXTUAL = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|[a-z.+-]*\+(json|xml)))/i;
 
-/** Headers never handed to user code: they carry the platform's own credentials. */
+/** Headers never handed to user code on a keyed trigger: they carry the platform's own credentials. */
 const HIDDEN_HEADERS = new Set(['authorization', 'x-api-key', 'cookie']);
 
-function toEvent(request: FastifyRequest, path: string, id: string, now: number): HttpEvent {
+/** How a trigger route hands a request over: a keyed one withholds the key and `?tenant=`. */
+interface Access {
+  keyed: boolean;
+}
+
+function toEvent(request: FastifyRequest, path: string, id: string, now: number, access: Access): HttpEvent {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(request.headers)) {
-    if (v === undefined || HIDDEN_HEADERS.has(k)) continue;
+    if (v === undefined || (access.keyed && HIDDEN_HEADERS.has(k))) continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   const query: Record<string, string> = {};
   for (const [k, v] of Object.entries(request.query as Record<string, string | string[]>)) {
-    if (k === 'tenant') continue;
+    if (access.keyed && k === 'tenant') continue;
     query[k] = Array.isArray(v) ? v.join(',') : v;
   }
   const raw = request.body instanceof Buffer && request.body.length > 0 ? request.body : undefined;
@@ -83,37 +93,86 @@ export function sendHandlerResult(reply: FastifyReply, result: unknown): string 
   return JSON.stringify(result);
 }
 
-export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+/** Request bodies reach the function as they came: bytes of any content type, up to the payload limit. */
+function acceptRawBodies(app: FastifyInstance, ctx: ApiContext): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.payloadLimitBytes }, (_req, body, done) =>
     done(null, body),
   );
+}
 
+/** Runs `version` on the request and writes its answer (or the platform's error) to `reply`. */
+async function trigger(
+  ctx: ApiContext,
+  request: FastifyRequest<{ Params: { '*'?: string } }>,
+  reply: FastifyReply,
+  version: FunctionVersion,
+  access: Access,
+): Promise<string | Buffer> {
+  const id = uuidv7();
+  const createdAt = ctx.clock.now();
+  const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt, access);
+  const res = await executeAndRecord(ctx, request.receivedAt, {
+    id,
+    version,
+    event,
+    mode: 'http',
+    createdAt,
+  });
+  reply.headers(explainHeaders(id, version.version, res));
+  if (res.error) {
+    reply.code(res.error.status).type('application/json; charset=utf-8');
+    return JSON.stringify({ ...res.error.toJSON(), invocationId: id });
+  }
+  return sendHandlerResult(reply, res.result);
+}
+
+/** `ANY /fn/{name}/*`, inside the API key's tenant. */
+export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  acceptRawBodies(app, ctx);
   const handle = async (
     request: FastifyRequest<{ Params: { name: string; '*'?: string } }>,
     reply: FastifyReply,
   ) => {
     const { name } = request.params;
     assertFunctionName(name);
-    const tenant = tenantOf(request);
-    const version = ctx.functions.resolve(tenant, name);
-    const id = uuidv7();
-    const createdAt = ctx.clock.now();
-    const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt);
-    const res = await executeAndRecord(ctx, request.receivedAt, {
-      id,
-      version,
-      event,
-      mode: 'http',
-      createdAt,
-    });
-    reply.headers(explainHeaders(id, version.version, res));
-    if (res.error) {
-      reply.code(res.error.status).type('application/json; charset=utf-8');
-      return JSON.stringify({ ...res.error.toJSON(), invocationId: id });
-    }
-    return sendHandlerResult(reply, res.result);
+    const version = ctx.functions.resolve(tenantOf(request), name);
+    return trigger(ctx, request, reply, version, { keyed: true });
   };
   app.all('/fn/:name', handle);
   app.all('/fn/:name/*', handle);
+}
+
+/**
+ * `ANY /pub/{tenant}/{name}/*`, without a key, for functions whose latest version is `public`. A
+ * tenant or function that does not exist and a function that is not public get the same 404, so the
+ * route tells an anonymous caller nothing about what is deployed.
+ */
+export async function publicHttpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  acceptRawBodies(app, ctx);
+  const handle = async (
+    request: FastifyRequest<{ Params: { tenant: string; name: string; '*'?: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const { tenant, name } = request.params;
+    const notPublic = () =>
+      new KindlingError(
+        'KINDLING_FUNCTION_NOT_FOUND',
+        `no public function ${JSON.stringify(name)} in tenant ${JSON.stringify(tenant)}; ` +
+          'a function answers here once deployed with "public": true in its kindling.json',
+      );
+    let version: FunctionVersion;
+    try {
+      assertFunctionName(name);
+      if (!ctx.tenants.exists(tenant)) throw notPublic();
+      version = ctx.functions.resolve(tenant, name);
+    } catch (err) {
+      if (KindlingError.is(err) && err.status < 500) throw notPublic();
+      throw err;
+    }
+    if (version.config.public !== true) throw notPublic();
+    return trigger(ctx, request, reply, version, { keyed: false });
+  };
+  app.all('/pub/:tenant/:name', handle);
+  app.all('/pub/:tenant/:name/*', handle);
 }

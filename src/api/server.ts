@@ -20,7 +20,7 @@ import { principalOf, requireKey } from './auth.js';
 import type { ApiContext } from './context.js';
 import { createFastInvoke } from './fast-invoke.js';
 import { functionRoutes } from './function-routes.js';
-import { httpTriggerRoutes } from './http-trigger.js';
+import { httpTriggerRoutes, publicHttpTriggerRoutes } from './http-trigger.js';
 import { invokeRoutes } from './invoke-routes.js';
 import { RouteMethods } from './route-methods.js';
 import { invalidJson, useJsonBodyParser } from './json-body.js';
@@ -151,6 +151,9 @@ export async function createApiServer(ctx: ApiContext, options: ApiServerOptions
   await app.register(async (scope) => publicRoutes(scope, ctx));
   // The dashboard and its live feed (keyed routes inside, a token for the feed).
   await app.register(async (scope) => uiRoutes(scope, ctx));
+
+  // Public functions' HTTP triggers: no key (the route itself checks that the function is public).
+  await app.register(async (scope) => publicHttpTriggerRoutes(scope, ctx));
 
   // Everything below needs an API key.
   await app.register(async (scope) => {

@@ -186,6 +186,7 @@ program
   .option('--min-warm <n>', 'instances kept warm at all times')
   .option('--keep-alive <ms>', 'how long an idle instance stays warm')
   .option('--tier <tier>', 'sandbox tier: process (default), isolate or container')
+  .option('--public', 'let anyone call its HTTP trigger without an API key, at /pub/<tenant>/<name>/')
   .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
   .action((dir: string, opts) =>
     deploy(client(), dir, { ...opts, json: json(), dataDir: program.opts<{ dataDir?: string }>().dataDir }),

@@ -59,6 +59,11 @@ export const functionConfigSchema = z
       .enum(['process', 'isolate', 'container'], { message: 'must be "process", "isolate" or "container"' })
       .default('process'),
     network: z.boolean({ message: 'must be true or false' }).default(false),
+    /**
+     * Whether the function's HTTP trigger answers without an API key, at
+     * `/pub/{tenant}/{name}/*` (like a Lambda function URL with auth type NONE).
+     */
+    public: z.boolean({ message: 'must be true or false' }).default(false),
     /** Cluster mode: how the image reaches hosts (default: the cluster's `--distribution`). */
     distribution: z
       .enum(['registry', 'swarm', 'tree'], { message: 'must be "registry", "swarm" or "tree"' })

@@ -104,6 +104,56 @@ describe('functions, versions, aliases and triggers', () => {
     assert.equal(missing.headers.get('x-kindling-cold'), '0');
   });
 
+  it('a public function answers anyone at /pub/{tenant}/{name}/, with every header the caller sent', async () => {
+    // Pushed under its own name (a private first version), then deployed again as public.
+    const image = (await p.deployer.deployDirectory('default', fixture('echo'), 'echo-pub')).version
+      .imageDigest;
+    await p.deployer.deployImage('default', 'echo-pub', image, { public: true });
+    const res = await fetch(`${p.url}/pub/default/echo-pub/orders/7?tenant=x&q=1`, {
+      headers: { authorization: 'Bearer the-apps-own-token', cookie: 'session=abc' },
+    });
+    assert.equal(res.status, 200);
+    const { event } = (await res.json()) as {
+      event: { path: string; headers: Record<string, string>; query: unknown };
+    };
+    assert.equal(event.path, '/orders/7');
+    // No platform key is taken from the request, so the function gets its caller's credentials.
+    assert.equal(event.headers.authorization, 'Bearer the-apps-own-token');
+    assert.equal(event.headers.cookie, 'session=abc');
+    assert.deepEqual(event.query, { tenant: 'x', q: '1' });
+    assert.ok(res.headers.get('x-kindling-invocation-id'));
+    // A private function, a missing one and a missing tenant look alike to an anonymous caller.
+    const answers = await Promise.all(
+      [
+        '/pub/default/echo/',
+        '/pub/default/nothing-here/',
+        '/pub/nobody/echo-pub/',
+        '/pub/default/Bad_Name/',
+      ].map(async (path) => {
+        const r = await fetch(p.url + path);
+        return {
+          path,
+          status: r.status,
+          body: (await r.json()) as { error: { code: string; message: string } },
+        };
+      }),
+    );
+    for (const a of answers) {
+      assert.equal(a.status, 404, a.path);
+      assert.equal(a.body.error.code, 'KINDLING_FUNCTION_NOT_FOUND', a.path);
+      assert.match(a.body.error.message, /^no public function .*"public": true/, a.path);
+    }
+    // A new version that is not public closes the route again.
+    await p.deployer.deployImage('default', 'echo-pub', image, {});
+    assert.equal((await fetch(`${p.url}/pub/default/echo-pub/`)).status, 404);
+    // The keyed trigger still withholds the platform's credentials.
+    const keyed = await p.call('GET', '/fn/echo-pub/x');
+    assert.equal(
+      (keyed.body as { event: { headers: Record<string, string> } }).event.headers.authorization,
+      undefined,
+    );
+  });
+
   it('one tenant never sees or calls another tenant’s functions, invocations or images', async () => {
     const created = await p.call('POST', '/v1/tenants', { name: 'globex' });
     assert.equal(created.status, 201);

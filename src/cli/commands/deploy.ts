@@ -20,6 +20,8 @@ export interface DeployFlags {
   minWarm?: string;
   keepAlive?: string;
   tier?: string;
+  /** `--public`: the HTTP trigger answers without a key. */
+  public?: boolean;
   env?: string[];
   json?: boolean;
   /** Data directory whose build cache holds npm installs. */
@@ -48,6 +50,7 @@ export function configFromFlags(flags: DeployFlags, base: Record<string, unknown
   set('keepAliveMs', intFlag(flags.keepAlive, '--keep-alive'));
   // Validated by the platform, which lists the tiers it offers.
   if (flags.tier !== undefined) config.tier = flags.tier;
+  if (flags.public) config.public = true;
   if (flags.env?.length) {
     const env = { ...((base.env as Record<string, string> | undefined) ?? {}) };
     for (const pair of flags.env) {
@@ -100,4 +103,6 @@ export async function deploy(client: ApiClient, dirArg: string, flags: DeployFla
     `  image ${pushed.digest.slice(0, 19)}…  ${built.stats.files} files, ${formatBytes(built.stats.bytes)} in ${built.stats.blocks} blocks; uploaded ${formatBytes(pushed.uploadedBytes)}, ${pushed.skippedBlocks} blocks already there`,
   );
   console.log(`  invoke: npx kindling invoke ${name}`);
+  if (version.config.public === true)
+    console.log(`  public: ${client.endpoint.url}/pub/${who.tenant}/${name}/   (no API key needed)`);
 }
