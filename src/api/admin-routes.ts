@@ -1,11 +1,27 @@
-/** Identity, tenants, health and metrics. */
+/** Identity, tenants, garbage collection, health and metrics. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/validate.js';
+import { collectRegistryGarbage } from '../image/registry-gc.js';
 import { principalOf, requireAdmin, requireKey } from './auth.js';
 import type { ApiContext } from './context.js';
 
 const tenantBody = z.object({ name: z.string() });
+
+/** One hour: a push whose version is not created yet is never that old. */
+export const DEFAULT_GC_GRACE_MS = 60 * 60_000;
+
+const gcBody = z
+  .object({
+    dryRun: z.boolean({ message: 'must be true or false' }).optional(),
+    graceMs: z
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(0, 'must be 0 or more')
+      .max(30 * 86_400_000, 'must be at most 30 days')
+      .optional(),
+  })
+  .strict();
 
 export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   app.get('/v1/whoami', async (request) => principalOf(request));
@@ -13,6 +29,18 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
   app.get('/v1/tenants', async (request) => {
     requireAdmin(request);
     return { tenants: ctx.tenants.list() };
+  });
+
+  // Removes the registry's images that no function version uses (admin: it spans tenants).
+  app.post('/v1/admin/gc', async (request) => {
+    requireAdmin(request);
+    const body = parseOrThrow(gcBody, request.body ?? {}, 'garbage collection request');
+    return collectRegistryGarbage(ctx.registry, {
+      roots: ctx.functions.images(),
+      graceMs: body.graceMs ?? DEFAULT_GC_GRACE_MS,
+      now: ctx.clock.now(),
+      dryRun: body.dryRun ?? false,
+    });
   });
 
   app.post('/v1/tenants', async (request, reply) => {

@@ -7,6 +7,7 @@ import { KINDLING_VERSION } from '../platform.js';
 import { CliError } from './cli-error.js';
 import { ApiClient } from './client.js';
 import { deploy } from './commands/deploy.js';
+import { gc } from './commands/gc.js';
 import {
   alias,
   invocation,
@@ -233,6 +234,15 @@ program
   .command('invocation <id>')
   .description('show one invocation record')
   .action((id: string) => invocation(client(), id, { json: json() }));
+
+program
+  .command('gc')
+  .description(
+    "delete registry images that no function version uses (admin key): deleted functions' images, old pushes",
+  )
+  .option('--dry-run', 'report what would be deleted, delete nothing')
+  .option('--grace <duration>', 'keep anything pushed more recently than this (default 1h)')
+  .action((opts: { dryRun?: boolean; grace?: string }) => gc(client(), { ...opts, json: json() }));
 
 const tenant = program.command('tenant').description('manage tenants (admin key)');
 tenant

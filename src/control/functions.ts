@@ -7,6 +7,7 @@ import { KindlingError } from '../core/errors.js';
 import type { Db } from './db.js';
 import { parseFunctionConfig, type FunctionConfig } from './function-config.js';
 import { assertAliasName, assertFunctionName } from './names.js';
+import type { Digest } from '../image/manifest.js';
 
 export const LATEST = 'latest';
 
@@ -162,6 +163,15 @@ export class FunctionStore {
       .prepare('DELETE FROM invocations WHERE tenant_id = ? AND function_name = ? AND status NOT IN (?, ?)')
       .run(tenant, name, 'queued', 'running');
     this.changed(tenant, name);
+  }
+
+  /** The image of every version of every function, across tenants (garbage collection's roots). */
+  images(): { repository: string; digest: Digest }[] {
+    const rows = this.db.prepare('SELECT DISTINCT image_repo, image_digest FROM versions').all() as {
+      image_repo: string;
+      image_digest: string;
+    }[];
+    return rows.map((r) => ({ repository: r.image_repo, digest: r.image_digest as Digest }));
   }
 
   versions(tenant: string, name: string): FunctionVersion[] {

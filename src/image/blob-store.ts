@@ -149,6 +149,18 @@ export class BlobStore {
     await this.write(digest, bytes);
   }
 
+  /** Every stored blob with its size and when it was written (ms since the epoch). */
+  async *list(): AsyncGenerator<{ digest: Digest; bytes: number; writtenAt: number }> {
+    const root = join(this.root, 'sha256');
+    for (const dir of (await listOrEmpty(root)).sort()) {
+      for (const hex of await listOrEmpty(join(root, dir))) {
+        const info = await stat(join(root, dir, hex)).catch(() => undefined);
+        if (info?.isFile())
+          yield { digest: `sha256:${hex}` as Digest, bytes: info.size, writtenAt: info.mtimeMs };
+      }
+    }
+  }
+
   /** Removes a blob if present (garbage collection, tests). */
   async delete(digest: Digest): Promise<void> {
     await rm(this.pathOf(digest), { force: true });

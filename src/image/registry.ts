@@ -4,9 +4,10 @@
  * directly by an embedded worker.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { SharedExclusiveLock } from '../core/shared-exclusive.js';
 import { BlobStore } from './blob-store.js';
 import { digestHex, isDigest, parseDigest, sha256Digest } from './digest.js';
 import { parseManifest } from './manifest-codec.js';
@@ -37,6 +38,8 @@ export class LocalRegistry implements BlockSource, ImageSink {
   readonly blobs: BlobStore;
   private readonly reposDir: string;
   private readonly tmpDir: string;
+  /** Pushes hold it shared, garbage collection exclusively (`registry-gc.ts`). */
+  readonly writeLock = new SharedExclusiveLock();
 
   /** Stores everything under `root` (created on first write). */
   constructor(readonly root: string) {
@@ -55,8 +58,10 @@ export class LocalRegistry implements BlockSource, ImageSink {
   async putBlob(name: string, digest: Digest, bytes: Buffer): Promise<void> {
     checkRepositoryName(name);
     const d = parseDigest(digest);
-    await this.blobs.putVerified(d, bytes);
-    await this.link(name, '_blobs', d);
+    await this.writeLock.shared(async () => {
+      await this.blobs.putVerified(d, bytes);
+      await this.link(name, '_blobs', d);
+    });
   }
 
   /** Size in bytes of a blob of repository `name`; rejects with KINDLING_BLOB_UNKNOWN. */
@@ -135,6 +140,16 @@ export class LocalRegistry implements BlockSource, ImageSink {
       checkTag(ref);
     }
     const manifest = parseManifest(bytes);
+    return this.writeLock.shared(() => this.storeManifest(name, ref, digest, manifest, bytes));
+  }
+
+  private async storeManifest(
+    name: string,
+    ref: string,
+    digest: Digest,
+    manifest: ReturnType<typeof parseManifest>,
+    bytes: Buffer,
+  ): Promise<Digest> {
     const wanted = [...new Set(manifest.layers.flatMap((l) => l.blocks.map((b) => b.digest)))];
     const present = await mapLimit(wanted, 32, (d) => this.hasBlob(name, d));
     const missing = wanted.filter((_, i) => !present[i]);
@@ -177,6 +192,78 @@ export class LocalRegistry implements BlockSource, ImageSink {
     }
   }
 
+  /** Every repository pushed to (`tenant/name`), sorted. */
+  async repositories(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      if (entries.some((e) => e.isDirectory() && e.name.startsWith('_')))
+        found.push(relative(this.reposDir, dir).split(sep).join('/'));
+      for (const e of entries) if (e.isDirectory() && !e.name.startsWith('_')) await walk(join(dir, e.name));
+    };
+    await walk(this.reposDir);
+    return found.sort();
+  }
+
+  /** The blobs or manifests pushed to `name`, with when each was last pushed (ms since the epoch). */
+  async links(name: string, kind: 'blobs' | 'manifests'): Promise<{ digest: Digest; pushedAt: number }[]> {
+    const dir = join(this.repoDir(name), `_${kind}`);
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    const out: { digest: Digest; pushedAt: number }[] = [];
+    for (const hex of names) {
+      const digest = `sha256:${hex}`;
+      if (!isDigest(digest)) continue;
+      const info = await stat(join(dir, hex)).catch(() => undefined);
+      if (info) out.push({ digest: digest as Digest, pushedAt: info.mtimeMs });
+    }
+    return out;
+  }
+
+  /** The tags of `name` with the manifest each points at and when it was last set. */
+  async taggedManifests(name: string): Promise<{ tag: string; digest: Digest; taggedAt: number }[]> {
+    const out: { tag: string; digest: Digest; taggedAt: number }[] = [];
+    for (const tag of await this.listTags(name)) {
+      const path = this.tagPath(name, tag);
+      const [text, info] = await Promise.all([
+        readFile(path, 'utf8').catch(() => ''),
+        stat(path).catch(() => undefined),
+      ]);
+      if (isDigest(text.trim()) && info)
+        out.push({ tag, digest: text.trim() as Digest, taggedAt: info.mtimeMs });
+    }
+    return out;
+  }
+
+  /**
+   * Forgets that `digest` was pushed to `name` (garbage collection; the blob itself stays in the
+   * store for {@link BlobStore.delete}). Removes the repository's directories once nothing is left.
+   */
+  async unlink(name: string, kind: 'blobs' | 'manifests', digest: Digest): Promise<void> {
+    await rm(join(this.repoDir(name), `_${kind}`, digestHex(parseDigest(digest))), { force: true });
+  }
+
+  /** Removes `name`'s directories if no link or tag is left in them; true when it did. */
+  async removeIfEmpty(name: string): Promise<boolean> {
+    const dir = this.repoDir(name);
+    for (const kind of ['_blobs', '_manifests', '_tags']) {
+      const left = await readdir(join(dir, kind)).catch(() => []);
+      if (left.length > 0) return false;
+      await rmdir(join(dir, kind)).catch(() => undefined);
+    }
+    // Parents too (`acme/` once its last repository is gone), up to the repositories directory.
+    for (let d = dir; d !== this.reposDir && d.startsWith(this.reposDir); d = join(d, '..')) {
+      if ((await readdir(d).catch(() => ['?'])).length > 0) break;
+      await rmdir(d).catch(() => undefined);
+    }
+    return true;
+  }
+
   private repoDir(name: string): string {
     return join(this.reposDir, ...checkRepositoryName(name).split('/'));
   }
@@ -198,8 +285,12 @@ export class LocalRegistry implements BlockSource, ImageSink {
   private async link(name: string, kind: '_blobs' | '_manifests', digest: Digest): Promise<void> {
     const dir = join(this.repoDir(name), kind);
     await mkdir(dir, { recursive: true });
-    // An empty file: its existence is the whole content, so a plain create is already atomic.
-    await writeFile(join(dir, digestHex(digest)), '');
+    // An empty file: its existence is the whole content, so a plain create is already atomic. Its
+    // time says when it was last pushed, which garbage collection's grace period reads.
+    const path = join(dir, digestHex(digest));
+    await writeFile(path, '');
+    const now = new Date();
+    await utimes(path, now, now);
   }
 
   private async writeAtomic(path: string, text: string): Promise<void> {

@@ -181,6 +181,17 @@ describe('kindling CLI', () => {
     assert.match(waited.stderr, /^error KINDLING_HANDLER_ERROR: order has no items\n$/);
   });
 
+  it('gc reports what it would free, and checks --grace', () => {
+    const dry = cli('gc', '--dry-run', '--grace', '0');
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /^would free .* in \d+ blobs; kept .* \(\d+ images in use\)/);
+    assert.match(cli('gc', '--dry-run').stdout, /images in use or pushed in the last 1 h\)/);
+    assert.match(dry.stdout, /dry run: nothing was deleted/);
+    const bad = cli('gc', '--grace', 'soon');
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr.trim(), 'kindling: invalid --grace "soon": use a duration such as 30m, 1h or 0');
+  });
+
   it('invoke refuses flags that contradict each other and names the --data-file it cannot read', () => {
     const dir = tempDir();
     const event = join(dir, 'event.json');

@@ -1,0 +1,43 @@
+/** `POST /v1/admin/gc` on a real platform: a deleted function's image goes, the others stay. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fixture, startTestPlatform } from '../helpers/platform.js';
+
+describe('registry garbage collection through the API', () => {
+  let p: Awaited<ReturnType<typeof startTestPlatform>>;
+  before(async () => {
+    p = await startTestPlatform([fixture('echo'), fixture('sleeper')]);
+  });
+  after(async () => p.close());
+
+  it("removes a deleted function's image and keeps every image a version uses", async () => {
+    const echo = p.functions.resolve('default', 'echo');
+    assert.equal((await p.call('DELETE', '/v1/functions/sleeper')).status, 204);
+    const dry = await p.call('POST', '/v1/admin/gc', { dryRun: true, graceMs: 0 });
+    assert.equal(dry.status, 200, dry.text);
+    assert.deepEqual(dry.body.repositoriesRemoved, ['default/sleeper']);
+    const done = await p.call('POST', '/v1/admin/gc', { graceMs: 0 });
+    assert.equal(done.status, 200, done.text);
+    assert.equal(done.body.dryRun, false);
+    assert.ok(done.body.bytesFreed > 0 && done.body.blobsDeleted > 0, done.text);
+    assert.equal(done.body.bytesFreed, dry.body.bytesFreed);
+    assert.equal((await p.call('GET', `/v2/default/echo/manifests/${echo.imageDigest}`)).status, 200);
+    assert.equal((await p.call('GET', '/v2/default/sleeper/tags/list')).body.tags?.length ?? 0, 0);
+    // The function in use still runs, and a redeploy of the deleted one pushes its blocks again.
+    assert.equal((await p.call('POST', '/v1/functions/echo/invoke', {})).status, 200);
+    await p.deployer.deployDirectory('default', fixture('sleeper'));
+    assert.equal((await p.call('POST', '/v1/functions/sleeper/invoke', { ms: 1 })).status, 200);
+  });
+
+  it('is for admins, and says what is wrong with a request', async () => {
+    const tenant = await p.call('POST', '/v1/tenants', { name: 'initech' });
+    const denied = await p.call('POST', '/v1/admin/gc', {}, tenant.body.apiKey as string);
+    assert.equal(denied.status, 403);
+    const negative = await p.call('POST', '/v1/admin/gc', { graceMs: -5 });
+    assert.equal(negative.status, 400);
+    assert.match(negative.body.error.message, /graceMs.*must be 0 or more/);
+    const unknown = await p.call('POST', '/v1/admin/gc', { dryrun: true });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.error.message, /dryrun/);
+  });
+});
