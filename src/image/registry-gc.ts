@@ -12,7 +12,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import type { Digest } from './manifest.js';
-import type { LocalRegistry } from './registry.js';
+import type { LocalRegistry, RegistryLink } from './registry.js';
 
 /** An image a function version uses. */
 export interface ImageRoot {
@@ -98,10 +98,7 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
   }
   const repositories = await registry.repositories();
   const tags = new Map<string, Awaited<ReturnType<LocalRegistry['taggedManifests']>>>();
-  const links = new Map<
-    string,
-    { manifests: { digest: Digest; pushedAt: number }[]; blobs: { digest: Digest; pushedAt: number }[] }
-  >();
+  const links = new Map<string, { manifests: RegistryLink[]; blobs: RegistryLink[] }>();
   for (const repository of repositories) {
     const repoTags = await registry.taggedManifests(repository);
     const repoLinks = {

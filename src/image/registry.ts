@@ -19,6 +19,12 @@ import type { BlockSource, ImageSink, ResolvedManifest } from './source.js';
 // Callers import pushing from here, next to the registry it usually pushes to.
 export { pushImage, type PushableImage, type PushProgress, type PushResult } from './push.js';
 
+/** A blob or manifest pushed to a repository, and when it was last pushed (ms since the epoch). */
+export interface RegistryLink {
+  digest: Digest;
+  pushedAt: number;
+}
+
 /**
  * A registry over a directory:
  * - `<root>/blobs/`: the {@link BlobStore}, deduplicated across repositories and versions;
@@ -209,13 +215,13 @@ export class LocalRegistry implements BlockSource, ImageSink {
   }
 
   /** The blobs or manifests pushed to `name`, with when each was last pushed (ms since the epoch). */
-  async links(name: string, kind: 'blobs' | 'manifests'): Promise<{ digest: Digest; pushedAt: number }[]> {
+  async links(name: string, kind: 'blobs' | 'manifests'): Promise<RegistryLink[]> {
     const dir = join(this.repoDir(name), `_${kind}`);
     const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];
       throw err;
     });
-    const out: { digest: Digest; pushedAt: number }[] = [];
+    const out: RegistryLink[] = [];
     for (const hex of names) {
       const digest = `sha256:${hex}`;
       if (!isDigest(digest)) continue;
