@@ -36,7 +36,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
     requireAdmin(request);
     const body = parseOrThrow(gcBody, request.body ?? {}, 'garbage collection request');
     return collectRegistryGarbage(ctx.registry, {
-      roots: ctx.functions.images(),
+      roots: () => ctx.functions.images(),
       graceMs: body.graceMs ?? DEFAULT_GC_GRACE_MS,
       now: ctx.clock.now(),
       dryRun: body.dryRun ?? false,

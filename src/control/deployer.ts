@@ -31,9 +31,27 @@ export class Deployer {
     },
   ) {}
 
-  /** Creates a version from an image already in the registry (pushed under the function's repository). */
+  /**
+   * Creates a version from an image already in the registry (pushed under the function's
+   * repository). Holds the registry's write lock shared from the check of the image to the new
+   * version, so a garbage collection sees either the version or no image to keep.
+   */
   async deployImage(tenant: string, name: string, digest: string, config: unknown): Promise<FunctionVersion> {
     const repo = imageRepository(tenant, name);
+    const version = await this.deps.registry.writeLock.shared(() =>
+      this.createVersion(tenant, name, repo, digest, config),
+    );
+    for (const worker of this.deps.scheduler.all()) worker.keepWarm(version);
+    return version;
+  }
+
+  private async createVersion(
+    tenant: string,
+    name: string,
+    repo: string,
+    digest: string,
+    config: unknown,
+  ): Promise<FunctionVersion> {
     const { manifest } = await this.deps.registry.getManifest(repo, digest).catch((err: unknown) => {
       if (KindlingError.is(err) && err.code === 'KINDLING_MANIFEST_UNKNOWN') {
         throw new KindlingError(
@@ -51,7 +69,7 @@ export class Deployer {
       );
     }
     await this.checkTier(repo, digest, manifest.entry, config);
-    const version = this.deps.functions.createVersion({
+    return this.deps.functions.createVersion({
       tenant,
       name,
       imageRepo: repo,
@@ -59,8 +77,6 @@ export class Deployer {
       entry: manifest.entry,
       config,
     });
-    for (const worker of this.deps.scheduler.all()) worker.keepWarm(version);
-    return version;
   }
 
   /**

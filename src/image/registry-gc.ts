@@ -22,8 +22,12 @@ export interface ImageRoot {
 
 /** Options of {@link collectRegistryGarbage}. */
 export interface RegistryGcOptions {
-  /** Every function version's image, across tenants. */
-  roots: Iterable<ImageRoot>;
+  /**
+   * Every function version's image, across tenants; read once the collection holds the registry's
+   * write lock, which a deploy holds shared while it checks its image and creates its version, so
+   * no version appears between this read and the sweep.
+   */
+  roots: () => Iterable<ImageRoot>;
   /** Anything pushed more recently than this is kept, ms. */
   graceMs: number;
   /** Now, ms since the epoch (the registry's files carry wall-clock times). */
@@ -92,7 +96,7 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
 
   // Mark.
   const rootRepositories = new Set<string>();
-  for (const root of opts.roots) {
+  for (const root of opts.roots()) {
     rootRepositories.add(root.repository);
     await markManifest(root.repository, root.digest);
   }

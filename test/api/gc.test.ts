@@ -29,6 +29,51 @@ describe('registry garbage collection through the API', () => {
     assert.equal((await p.call('POST', '/v1/functions/sleeper/invoke', { ms: 1 })).status, 200);
   });
 
+  it('a deploy that succeeds while collections run without a grace period keeps its image', async () => {
+    // Collections back to back, with no grace period, race the deploys below.
+    let racing = true;
+    const collections = (async () => {
+      let n = 0;
+      while (racing) {
+        const res = await p.call('POST', '/v1/admin/gc', { graceMs: 0 });
+        assert.equal(res.status, 200, res.text);
+        n++;
+      }
+      return n;
+    })();
+    const outcomes = [];
+    for (let i = 0; i < 6; i++) {
+      outcomes.push(
+        await p.deployer.deployDirectory('default', fixture('echo'), `race-${i}`).then(
+          (d) => d.version,
+          (err: unknown) => err as Error,
+        ),
+      );
+    }
+    racing = false;
+    assert.ok((await collections) > 0);
+    // A deploy may fail (its blocks collected before its manifest arrived), but one that succeeded
+    // must find its whole image in the registry.
+    for (const o of outcomes) {
+      if (o instanceof Error) {
+        assert.match(o.message, /push|not in repository|does not have/, o.message);
+        continue;
+      }
+      const manifest = await p.call('GET', `/v2/${o.imageRepo}/manifests/${o.imageDigest}`);
+      assert.equal(manifest.status, 200, `${o.name}: ${manifest.text}`);
+      const blocks = (manifest.body as { layers: { blocks: { digest: string }[] }[] }).layers.flatMap(
+        (l) => l.blocks,
+      );
+      for (const block of blocks) {
+        const res = await fetch(`${p.url}/v2/${o.imageRepo}/blobs/${block.digest}`, {
+          method: 'HEAD',
+          headers: { authorization: `Bearer ${p.adminKey}` },
+        });
+        assert.equal(res.status, 200, `${o.name}: block ${block.digest}`);
+      }
+    }
+  });
+
   it('is for admins, and says what is wrong with a request', async () => {
     const tenant = await p.call('POST', '/v1/tenants', { name: 'initech' });
     const denied = await p.call('POST', '/v1/admin/gc', {}, tenant.body.apiKey as string);

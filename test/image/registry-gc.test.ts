@@ -56,7 +56,7 @@ describe('registry garbage collection', () => {
     const kept = await pushFunction(registry, 'acme/kept', 'kept');
     const gone = await pushFunction(registry, 'acme/gone', 'gone');
     age(root, 2);
-    const roots = [{ repository: 'acme/kept', digest: kept.digest }];
+    const roots = () => [{ repository: 'acme/kept', digest: kept.digest }];
 
     const dry = await collectRegistryGarbage(registry, {
       roots,
@@ -91,7 +91,7 @@ describe('registry garbage collection', () => {
     const orphan = await pushFunction(registry, 'acme/orphan', 'orphan');
     age(root, 2);
     const fresh = await pushFunction(registry, 'acme/fresh', 'fresh'); // a deploy in progress
-    const roots = [{ repository: 'acme/app', digest: deployed.digest }];
+    const roots = () => [{ repository: 'acme/app', digest: deployed.digest }];
     const report = await collectRegistryGarbage(registry, { roots, graceMs: HOUR, now: Date.now() });
     assert.deepEqual(report.repositoriesRemoved, ['acme/orphan']);
     await registry.getManifest('acme/app', 'latest');
@@ -106,7 +106,7 @@ describe('registry garbage collection', () => {
   it('refuses a negative grace period', async () => {
     const registry = new LocalRegistry(join(tmp.dir, 'reg3'));
     await assert.rejects(
-      collectRegistryGarbage(registry, { roots: [], graceMs: -1, now: Date.now() }),
+      collectRegistryGarbage(registry, { roots: () => [], graceMs: -1, now: Date.now() }),
       /grace period -1 ms: use 0 or more/,
     );
   });
@@ -120,7 +120,11 @@ describe('registry garbage collection', () => {
     const link = join(root, 'repositories', 'acme', 'two', '_blobs');
     for (const name of readdirSync(link)) assert.ok(Date.now() - statSync(join(link, name)).mtimeMs < HOUR);
     // acme/one is not in use but acme/two's recent push keeps the blocks both name.
-    const report = await collectRegistryGarbage(registry, { roots: [], graceMs: HOUR, now: Date.now() });
+    const report = await collectRegistryGarbage(registry, {
+      roots: () => [],
+      graceMs: HOUR,
+      now: Date.now(),
+    });
     assert.deepEqual(report.repositoriesRemoved, ['acme/one']);
     for (const b of first.blocks) await registry.getBlob('acme/two', b);
   });

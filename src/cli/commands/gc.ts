@@ -11,7 +11,9 @@ export function parseGrace(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m || (m[2] === undefined && Number(m[1]) !== 0))
     throw new CliError(`invalid --grace ${JSON.stringify(text)}: use a duration such as 30m, 1h or 0`);
-  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+  if (ms > 30 * UNIT_MS.d!) throw new CliError(`--grace ${text} is longer than the 30 days allowed`);
+  return ms;
 }
 
 export async function gc(
@@ -33,7 +35,7 @@ export async function gc(
   );
   if (report.repositoriesRemoved.length > 0)
     console.log(
-      `${report.dryRun ? 'would remove' : 'removed'} ${report.repositoriesRemoved.length} repositories of deleted functions: ${report.repositoriesRemoved.join(', ')}`,
+      `${report.dryRun ? 'would remove' : 'removed'} ${report.repositoriesRemoved.length} repositories no function uses: ${report.repositoriesRemoved.join(', ')}`,
     );
   if (report.dryRun)
     console.log('dry run: nothing was deleted; run `kindling gc` without --dry-run to delete');
