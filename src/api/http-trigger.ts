@@ -3,7 +3,8 @@
  * to an HTTP response, in the shape AWS Lambda's function URLs use (so handlers move unchanged). It
  * needs an API key. A function deployed with `public: true` also answers anyone at
  * `ANY /pub/{tenant}/{name}/*` (a function URL with auth type NONE); the headers it gets there are all
- * the caller's, since the platform takes no credentials from them.
+ * the caller's, since the platform takes no credentials from them, and what it answers carries none
+ * of the platform's own detail (instance, host, phases, a failure's stack or stderr).
  */
 import { uuidv7 } from '../core/ids.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -119,6 +120,21 @@ async function trigger(
     mode: 'http',
     createdAt,
   });
+  if (!access.keyed) {
+    // An anonymous caller learns the invocation's id (its owner can look it up), nothing about
+    // where or how it ran, and of a failure only which kind it was.
+    reply.header('x-kindling-invocation-id', id);
+    if (res.error) {
+      const { code, status } = res.error;
+      reply.code(status).type('application/json; charset=utf-8');
+      const message =
+        status >= 500
+          ? `the function failed (${code}); its owner can look up invocation ${id}`
+          : res.error.message;
+      return JSON.stringify({ error: { code, message }, invocationId: id });
+    }
+    return sendHandlerResult(reply, res.result);
+  }
   reply.headers(explainHeaders(id, version.version, res));
   if (res.error) {
     reply.code(res.error.status).type('application/json; charset=utf-8');

@@ -122,6 +122,8 @@ describe('functions, versions, aliases and triggers', () => {
     assert.equal(event.headers.cookie, 'session=abc');
     assert.deepEqual(event.query, { tenant: 'x', q: '1' });
     assert.ok(res.headers.get('x-kindling-invocation-id'));
+    for (const internal of ['x-kindling-instance', 'x-kindling-tier', 'x-kindling-version', 'server-timing'])
+      assert.equal(res.headers.get(internal), null, internal);
     // A private function, a missing one and a missing tenant look alike to an anonymous caller.
     const answers = await Promise.all(
       [
@@ -143,6 +145,23 @@ describe('functions, versions, aliases and triggers', () => {
       assert.equal(a.body.error.code, 'KINDLING_FUNCTION_NOT_FOUND', a.path);
       assert.match(a.body.error.message, /^no public function .*"public": true/, a.path);
     }
+    // A failure tells an anonymous caller its kind and the invocation, not the stack or the runtime.
+    const throwsImage = (await p.deployer.deployDirectory('default', fixture('throws'), 'throws-pub')).version
+      .imageDigest;
+    await p.deployer.deployImage('default', 'throws-pub', throwsImage, { public: true });
+    const failed = await fetch(`${p.url}/pub/default/throws-pub/`);
+    assert.equal(failed.status, 500);
+    const failedBody = (await failed.json()) as { error: Record<string, unknown>; invocationId: string };
+    assert.deepEqual(Object.keys(failedBody.error), ['code', 'message']);
+    assert.equal(failedBody.error.code, 'KINDLING_HANDLER_ERROR');
+    assert.equal(
+      failedBody.error.message,
+      `the function failed (KINDLING_HANDLER_ERROR); its owner can look up invocation ${failedBody.invocationId}`,
+    );
+    assert.equal(failed.headers.get('x-kindling-error'), null);
+    // Its owner sees the whole failure under that id.
+    const record = await p.call('GET', `/v1/invocations/${failedBody.invocationId}`);
+    assert.match(record.body.error.details.stack, /at handler \(throws-pub\/index\.mjs:2:9\)/);
     // A new version that is not public closes the route again.
     await p.deployer.deployImage('default', 'echo-pub', image, {});
     assert.equal((await fetch(`${p.url}/pub/default/echo-pub/`)).status, 404);
