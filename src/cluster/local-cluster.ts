@@ -128,10 +128,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   // Every caller waits for the same teardown: a caller that went on while it ran (a signal's close
   // racing the owner's) could delete the data directory holding the network's state file first.
   const close = (): Promise<void> => (closing ??= closeOnce());
+  // The signal handlers stay until the teardown is done: a second Ctrl-C (or a supervisor that
+  // signals the process and its group) during it must not kill this process with the namespaces
+  // still there, since a death by signal runs no 'exit' handler.
   const closeOnce = async () => {
-    process.off('exit', onExit);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
     const exits = live.map((c) => new Promise((r) => c.once('exit', r)));
     for (const c of live) c.kill('SIGTERM');
@@ -141,6 +141,9 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       net.teardown();
     } finally {
       lock.release();
+      process.off('exit', onExit);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   };
   const onExit = () => {
@@ -149,11 +152,15 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     lock.release();
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      opts.say?.(`${signal}: still removing the cluster's processes and namespaces…`);
+      return;
+    }
     void close().then(() => process.kill(process.pid, signal));
   };
   process.on('exit', onExit);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const run = (ns: string | undefined, name: string, args: string[], env: Record<string, string> = {}) => {
     const argv = [process.execPath, ...heapTuningFlags(process.env), opts.cliPath, ...args];

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { buildNetnsNetwork, netnsClusterDown, netnsUnavailable } from '../../src/cluster/netns.js';
-import { eventually, tempDir } from '../helpers/platform.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cliPath, eventually, tempDir } from '../helpers/platform.js';
 
 const why = netnsUnavailable();
 const LATENCY_MS = 5;
@@ -108,5 +110,33 @@ describe('link latency on the netns cluster', { skip: why ? `netns unavailable: 
       10_000,
       'the forwarders to die',
     );
+  });
+  it('`cluster up` interrupted twice in a row still removes every namespace and forwarder', async () => {
+    const dataDir = tempDir('kindling-latency-sigint-');
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'cluster', 'up', '--hosts', '1', '--latency', '1ms', '--data', dataDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await eventually(
+      async () => (out.includes('Ctrl-C stops') ? true : undefined),
+      120_000,
+      `cluster up: ${out}`,
+    );
+    const { namespaces } = JSON.parse(readFileSync(join(dataDir, 'netns-cluster.json'), 'utf8')) as {
+      namespaces: string[];
+    };
+    // An impatient double Ctrl-C: the second arrives while the first's teardown runs.
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGINT');
+    await exited;
+    const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    for (const ns of namespaces) assert.ok(!left.includes(ns), `namespace ${ns} is still there: ${out}`);
+    assert.deepEqual(processesMentioning(dataDir), []);
   });
 });
