@@ -17,7 +17,7 @@ import { heapFlags, heapLimitsFor } from '../../src/sandbox/process/memory.js';
 import { SnapshotVerdicts } from '../../src/sandbox/process/snapshot-verdicts.js';
 import type { SandboxInstance } from '../../src/sandbox/tier.js';
 import { assertResult } from './compliance.js';
-import { FixtureDirs, specFor } from './fixtures.js';
+import { FixtureDirs, SOURCE_MAPPED, bundleOf, specFor } from './fixtures.js';
 
 // Top-level work long enough to be worth a snapshot, and a record of which process ran it.
 const SLOW_INIT = `
@@ -203,6 +203,37 @@ describe('process tier: snapshots', () => {
     } finally {
       await racing.close();
       rmSync(wrapperDir, { recursive: true, force: true });
+    }
+  });
+
+  it("an error's stack from a snapshot start is the same as from any other start: the author's sources", async () => {
+    // A slow init (line 1), so the function's own snapshot is worth taking.
+    const slow = `const t0 = Date.now();\nwhile (Date.now() - t0 < 60);\n${SOURCE_MAPPED['handler.ts']}`;
+    const bundle = await bundleOf({ ...SOURCE_MAPPED, 'handler.ts': slow }, 'handler.ts');
+    const dir = await dirs.make({ 'index.cjs': bundle.code, 'index.cjs.map': bundle.map });
+    const spec = () => specFor(dir, 'index.cjs');
+    const stacks = new Map<string, string>();
+    const stackOf = async (instance: SandboxInstance) => {
+      started.push(instance);
+      const outcome = await instance.invoke({ requestId: `r-${Math.random()}`, event: {}, timeoutMs: 5000 });
+      assert.ok(!outcome.ok);
+      stacks.set(String(instance.timings.startPath), String(outcome.error.details?.stack));
+    };
+    await tier.runtimeSnapshotFor(128);
+    await stackOf(await tier.start(spec())); // the runtime snapshot, the function loaded after
+    await tier.snapshotFor(spec());
+    await stackOf(await tier.start(spec())); // the function's own snapshot
+    assert.deepEqual([...stacks.keys()].sort(), ['runtime-snapshot', 'snapshot']);
+    for (const [path, stack] of stacks) {
+      assert.deepEqual(
+        stack.split('\n'),
+        [
+          'RangeError: order has no items',
+          '    at check (fixture/lib.ts:3:11)',
+          '    at handler (fixture/handler.ts:6:19)',
+        ],
+        `${path}: ${stack}`,
+      );
     }
   });
 

@@ -52,6 +52,8 @@ function withSourcePositions(
   const where = {
     codeDir: label.functionName,
     functionName: label.functionName,
+    // The driver's own frames (`at invoke (kindling:runtime:555:34)`) are below the author's code.
+    runtimeFiles: ['kindling:runtime'],
     readSourceMap: label.readSourceMap,
   };
   return { ...details, stack: userStack(stack, where) };

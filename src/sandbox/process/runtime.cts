@@ -73,6 +73,16 @@ const loaded: { handler?: { fn: Handler; owner: unknown } | undefined } = {};
 let preloaded: unknown;
 /** user-errors.cjs, once an error needed it (see `userErrors`). */
 let userErrorsModule: typeof UserErrors | undefined;
+/** In a process restored from a startup snapshot: which lines of its script are which file. */
+let scriptRegions: UserErrors.ScriptRegions | undefined;
+
+/**
+ * Called by a snapshot's entry script (`snapshot.ts`) while it is built: the runtime and the
+ * function run from that one script, and a frame's line there is a line of one of these files.
+ */
+export function setScriptRegions(script: string, regions: UserErrors.ScriptRegions['regions']): void {
+  scriptRegions = { script, regions };
+}
 
 /**
  * Starts the runtime: reads the configuration from argv, opens the channel to the host on fd 3,
@@ -304,6 +314,7 @@ function codeLocation(): UserErrors.CodeLocation | undefined {
     functionName: config.functionName,
     runtimeFiles: [__filename],
     readSourceMap,
+    ...(scriptRegions ? { scriptRegions } : {}),
   };
 }
 

@@ -84,12 +84,16 @@ export class SnapshotStore {
       .digest('hex')
       .slice(0, 32);
     return this.readyOrBuilding(key, (blob) =>
-      this.buildScript(key, blob, memoryMb, tmpdir(), {}, async () => [
-        "'use strict';",
-        wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
-        "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot());",
-        '',
-      ]),
+      this.buildScript(key, blob, memoryMb, tmpdir(), {}, async (script) =>
+        entryScript(
+          script,
+          [{ name: '__kindlingRuntime', source: await this.runtime(), filename: this.runtimePath }],
+          [
+            "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot());",
+            '',
+          ],
+        ),
+      ),
     );
   }
 
@@ -162,21 +166,27 @@ export class SnapshotStore {
 
   private async build(input: SnapshotInput, key: string, blob: string): Promise<string> {
     const user = readFileSync(input.entryPath, 'utf8');
-    return this.buildScript(key, blob, input.memoryMb, input.codeDir, input.env, async () => [
-      "'use strict';",
-      wrapCommonJs('__kindlingRuntime', await this.runtime(), this.runtimePath),
-      wrapCommonJs('__kindlingFunction', user, input.entryPath),
-      // Anything the init left running (a timer, a socket) would keep the build alive and could not
-      // be serialised anyway: refuse at once, naming it.
-      // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
-      "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
-      'if (__kindlingHandles.length > 0) {',
-      "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
-      '  process.exit(3);',
-      '}',
-      "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
-      '',
-    ]);
+    return this.buildScript(key, blob, input.memoryMb, input.codeDir, input.env, async (script) =>
+      entryScript(
+        script,
+        [
+          { name: '__kindlingRuntime', source: await this.runtime(), filename: this.runtimePath },
+          { name: '__kindlingFunction', source: user, filename: input.entryPath },
+        ],
+        [
+          // Anything the init left running (a timer, a socket) would keep the build alive and could not
+          // be serialised anyway: refuse at once, naming it.
+          // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
+          "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
+          'if (__kindlingHandles.length > 0) {',
+          "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
+          '  process.exit(3);',
+          '}',
+          "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
+          '',
+        ],
+      ),
+    );
   }
 
   /** The runtime shim bundled into one script (once per store). */
@@ -184,18 +194,21 @@ export class SnapshotStore {
     return (this.runtimeSource ??= bundleRuntime(this.runtimePath));
   }
 
-  /** Writes the snapshot entry script and runs `node --build-snapshot` on it with the instance's heap flags. */
+  /**
+   * Writes the snapshot entry script (`text` of its path) and runs `node --build-snapshot` on it
+   * with the instance's heap flags.
+   */
   private async buildScript(
     key: string,
     blob: string,
     memoryMb: number,
     cwd: string,
     env: Record<string, string>,
-    lines: () => Promise<string[]>,
+    text: (script: string) => Promise<string>,
   ): Promise<string> {
     mkdirSync(this.dir, { recursive: true });
     const script = join(this.dir, `${key}.entry.cjs`);
-    writeFileSync(script, (await lines()).join('\n'));
+    writeFileSync(script, await text(script));
     const tmp = `${blob}.${process.pid}.tmp`;
     try {
       await run(
@@ -237,6 +250,31 @@ async function bundleRuntime(runtimePath: string): Promise<string> {
     logLevel: 'silent',
   });
   return result.outputFiles[0]!.text;
+}
+
+/**
+ * The snapshot's entry script at `script`: `'use strict'`, each part wrapped as CommonJS, then
+ * `tail`. It tells the runtime which of its lines each part's source occupies
+ * (`setScriptRegions`): stack frames of a restored process name the script, and the runtime writes
+ * them with each part's own file and line again, for the author and for the source map.
+ */
+function entryScript(
+  script: string,
+  parts: { name: string; source: string; filename: string }[],
+  tail: string[],
+): string {
+  const lines = ["'use strict';"];
+  const regions: { firstLine: number; lineCount: number; file: string }[] = [];
+  let next = 2; // the line the next part's wrapper starts on
+  for (const part of parts) {
+    const wrapped = wrapCommonJs(part.name, part.source, part.filename);
+    // The wrapper's first line, then the source from the start of a line.
+    regions.push({ firstLine: next + 1, lineCount: part.source.split('\n').length, file: part.filename });
+    lines.push(wrapped);
+    next += wrapped.split('\n').length;
+  }
+  lines.push(`__kindlingRuntime.setScriptRegions(${JSON.stringify(script)}, ${JSON.stringify(regions)});`);
+  return [...lines, ...tail].join('\n');
 }
 
 /** `const name = module.exports` of `source`, evaluated as CommonJS with its real file name. */

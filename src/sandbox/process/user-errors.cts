@@ -24,6 +24,17 @@ export interface CodeLocation {
    * none. Called only for frames not mapped before; without it, frames keep the bundle's positions.
    */
   readSourceMap?: (file: string) => string | undefined;
+  /** A process restored from a startup snapshot runs its files from one script; see {@link ScriptRegions}. */
+  scriptRegions?: ScriptRegions;
+}
+
+/**
+ * Which lines of a startup snapshot's script hold which file's source, each from the start of a
+ * line (the runtime's and the function's; `snapshot.ts` writes the script).
+ */
+export interface ScriptRegions {
+  script: string;
+  regions: { firstLine: number; lineCount: number; file: string }[];
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -56,10 +67,21 @@ function isPlatformFrame(line: string, where: CodeLocation): boolean {
  * loading, the runtime shim), with paths in the function's terms.
  */
 export function userStack(stack: string, where: CodeLocation): string {
-  const lines = stack.split('\n');
+  const lines = where.scriptRegions ? inRealFiles(stack.split('\n'), where.scriptRegions) : stack.split('\n');
   const cut = lines.findIndex((line) => isPlatformFrame(line, where));
   const kept = cut < 0 ? lines : lines.slice(0, cut);
   return userPaths((where.readSourceMap ? withOriginalPositions(kept, where) : kept).join('\n'), where);
+}
+
+/** `lines` with each frame in the snapshot's script written as the file and line it came from. */
+function inRealFiles(lines: string[], { script, regions }: ScriptRegions): string[] {
+  return lines.map((line) => {
+    const m = FRAME.exec(line);
+    if (!m || m[2] !== script) return line;
+    const at = Number(m[3]);
+    const region = regions.find((r) => at >= r.firstLine && at < r.firstLine + r.lineCount);
+    return region ? `${m[1]}${region.file}:${at - region.firstLine + 1}:${m[4]}${m[5]}` : line;
+  });
 }
 
 /** A stack frame's location: `    at f (FILE:LINE:COL)`, `    at FILE:LINE:COL`, either after `async `. */
