@@ -49,7 +49,8 @@ function toEvent(request: FastifyRequest, path: string, id: string, now: number,
     query[k] = Array.isArray(v) ? v.join(',') : v;
   }
   const raw = request.body instanceof Buffer && request.body.length > 0 ? request.body : undefined;
-  const textual = TEXTUAL.test(headers['content-type'] ?? 'text/plain');
+  // Without a content type the bytes could be anything: base64 keeps them (as Lambda's function URLs).
+  const textual = TEXTUAL.test(headers['content-type'] ?? '');
   return {
     method: request.method,
     path,

@@ -188,6 +188,7 @@ program
   .option('--keep-alive <ms>', 'how long an idle instance stays warm')
   .option('--tier <tier>', 'sandbox tier: process (default), isolate or container')
   .option('--public', 'let anyone call its HTTP trigger without an API key, at /pub/<tenant>/<name>/')
+  .option('--no-public', 'keep the HTTP trigger behind an API key, whatever kindling.json says')
   .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
   .action((dir: string, opts) =>
     deploy(client(), dir, { ...opts, json: json(), dataDir: program.opts<{ dataDir?: string }>().dataDir }),

@@ -78,7 +78,7 @@ export interface LocalCluster {
 
 const WORKER_PORT = 7000;
 
-function loopbackNetwork(hosts: number): ClusterNetwork {
+function loopbackNetwork(hosts: number, latencyMs: number): ClusterNetwork {
   return {
     controlIp: '127.0.0.1',
     registryIp: '127.0.0.1',
@@ -97,7 +97,11 @@ function loopbackNetwork(hosts: number): ClusterNetwork {
     workerIps: Array.from({ length: hosts }, () => '127.0.0.1'),
     controlNs: undefined,
     workerNs: Array.from({ length: hosts }, () => undefined),
-    warnings: [],
+    warnings: latencyMs
+      ? [
+          `--latency ${latencyMs}ms ignored: a loopback cluster has no links to delay (a netns cluster has, as root)`,
+        ]
+      : [],
     teardown() {},
   };
 }
@@ -116,7 +120,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   });
   let net: ClusterNetwork;
   try {
-    net = opts.network === 'netns' ? await buildNetnsNetwork(opts) : loopbackNetwork(opts.hosts);
+    net =
+      opts.network === 'netns'
+        ? await buildNetnsNetwork(opts)
+        : loopbackNetwork(opts.hosts, opts.latencyMs ?? 0);
   } catch (err) {
     lock.release();
     throw err;

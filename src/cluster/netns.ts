@@ -74,7 +74,7 @@ export function parseLatency(text: string): number {
   if (!m || Number(m[1]) > 10_000) {
     throw new KindlingError(
       'KINDLING_INVALID_CONFIG',
-      `invalid latency ${JSON.stringify(text)}: use e.g. 1ms`,
+      `invalid latency ${JSON.stringify(text)}: use e.g. 1ms (0 to 10000 ms)`,
     );
   }
   return Number(m[1]);

@@ -4,6 +4,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import { buildImage } from '../image/builder.js';
+import { BUNDLE_ENTRY_ESM } from '../image/bundler.js';
 import { readImageFile } from '../image/read-file.js';
 import { findNodeBuiltins } from '../sandbox/isolate/index.js';
 import type { LocalRegistry } from '../image/registry.js';
@@ -87,6 +88,16 @@ export class Deployer {
     if ((config as { tier?: unknown } | undefined)?.tier !== 'isolate') return;
     const source = (await readImageFile(this.deps.registry, repo, digest, entry)).toString('utf8');
     const builtins = findNodeBuiltins(source);
+    // A bundle of code with top-level await is an ES module whose banner gives it a `require`
+    // through `node:module`: the author never imported it, so say what did.
+    if (entry === BUNDLE_ENTRY_ESM && builtins.includes('module')) {
+      throw new KindlingError(
+        'KINDLING_INVALID_CONFIG',
+        'the isolate tier runs CommonJS bundles, and top-level await made this one an ES module that needs Node\'s "module" built-in; ' +
+          'move the awaited work into the handler (or a lazily awaited promise), or deploy it with tier "process"',
+        { builtins },
+      );
+    }
     if (builtins.length > 0) {
       throw new KindlingError(
         'KINDLING_INVALID_CONFIG',

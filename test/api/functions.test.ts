@@ -99,6 +99,14 @@ describe('functions, versions, aliases and triggers', () => {
     assert.equal(binary.status, 200);
     assert.equal(binary.headers.get('content-type'), 'application/octet-stream');
     assert.deepEqual(Buffer.from(await binary.arrayBuffer()), bytes);
+    // Without a content type the body is taken as bytes, so binary survives too.
+    const untyped = await fetch(`${p.url}/fn/http-api/echo`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${p.adminKey}` },
+      body: bytes,
+    });
+    assert.equal(untyped.status, 200);
+    assert.deepEqual(Buffer.from(await untyped.arrayBuffer()), bytes);
     const missing = await p.call('GET', '/fn/http-api/nowhere');
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('x-kindling-cold'), '0');

@@ -1,7 +1,9 @@
 /** Every sandbox tier through the platform: deploy with `tier`, invoke, see the tier in the record. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fixture, startTestPlatform } from '../helpers/platform.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture, startTestPlatform, tempDir } from '../helpers/platform.js';
 
 type P = Awaited<ReturnType<typeof startTestPlatform>>;
 
@@ -86,6 +88,20 @@ describe('sandbox tiers through the platform', () => {
     assert.match(res.body.error.message, /"fs"/);
     assert.match(res.body.error.message, /tier "process"/);
     assert.equal(p.functions.versions('default', 'uses-fs').length, before, 'no version was created');
+  });
+
+  it('says why code with top-level await cannot run in the isolate tier, not that it imported "module"', async () => {
+    const dir = tempDir('kindling-tla-');
+    writeFileSync(
+      join(dir, 'index.mjs'),
+      'const answer = await Promise.resolve(42);\nexport default () => answer;\n',
+    );
+    writeFileSync(join(dir, 'kindling.json'), JSON.stringify({ name: 'tla-isolate', tier: 'isolate' }));
+    await assert.rejects(p.deployer.deployDirectory('default', dir), (err: Error) => {
+      assert.match(err.message, /top-level await made this one an ES module/);
+      assert.match(err.message, /tier "process"/);
+      return true;
+    });
   });
 
   it('rejects an unknown tier with the valid choices', async () => {

@@ -76,7 +76,11 @@ export async function clusterUp(flags: ClusterUpFlags): Promise<void> {
   say('');
   say(`Deploy and invoke with --url ${cluster.controlUrl} --data-dir ${flags.data}/control, e.g.`);
   say(`  npx kindling --url ${cluster.controlUrl} --data-dir ${flags.data}/control deploy examples/hello`);
-  say('Ctrl-C stops every process and removes the namespaces and links.');
+  say(
+    network === 'netns'
+      ? 'Ctrl-C stops every process and removes the namespaces and links.'
+      : 'Ctrl-C stops every process.',
+  );
   // Stay up until interrupted; local-cluster's signal handlers tear down and re-raise.
   await new Promise<never>(() => {});
 }

@@ -20,7 +20,7 @@ export interface DeployFlags {
   minWarm?: string;
   keepAlive?: string;
   tier?: string;
-  /** `--public`: the HTTP trigger answers without a key. */
+  /** `--public` / `--no-public`: whether the HTTP trigger answers without a key (else kindling.json's). */
   public?: boolean;
   env?: string[];
   json?: boolean;
@@ -50,7 +50,7 @@ export function configFromFlags(flags: DeployFlags, base: Record<string, unknown
   set('keepAliveMs', intFlag(flags.keepAlive, '--keep-alive'));
   // Validated by the platform, which lists the tiers it offers.
   if (flags.tier !== undefined) config.tier = flags.tier;
-  if (flags.public) config.public = true;
+  if (flags.public !== undefined) config.public = flags.public;
   if (flags.env?.length) {
     const env = { ...((base.env as Record<string, string> | undefined) ?? {}) };
     for (const pair of flags.env) {
