@@ -21,7 +21,16 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
     functions.length === 0
       ? 'No functions yet. Deploy one: npx kindling deploy examples/hello'
       : table(
-          ['NAME', ...(flags.all ? ['TENANT'] : []), 'LATEST', 'ALIASES', 'MEMORY', 'TIMEOUT', 'CREATED'],
+          [
+            'NAME',
+            ...(flags.all ? ['TENANT'] : []),
+            'LATEST',
+            'ALIASES',
+            'MEMORY',
+            'TIMEOUT',
+            'HTTP',
+            'CREATED',
+          ],
           functions.map((f) => [
             f.name,
             ...(flags.all ? [f.tenant] : []),
@@ -32,6 +41,8 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
               .join(',') || '-',
             `${f.config.memoryMb} MB`,
             formatMs(f.config.timeoutMs),
+            // Who may call its HTTP trigger: anyone (`/pub/…`), or holders of a key (`/fn/…`).
+            f.config.public === true ? 'public' : 'key',
             formatAge(f.createdAt),
           ]),
         ),
