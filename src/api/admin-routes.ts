@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseOrThrow } from '../core/validate.js';
 import { collectRegistryGarbage } from '../image/registry-gc.js';
+import type { HostGcReport } from '../worker/host-gc.js';
 import { principalOf, requireAdmin, requireKey } from './auth.js';
 import type { ApiContext } from './context.js';
 
@@ -31,16 +32,38 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
     return { tenants: ctx.tenants.list() };
   });
 
-  // Removes the registry's images that no function version uses (admin: it spans tenants).
+  // Removes the registry's images that no function version uses (admin: it spans tenants), then
+  // the hosts' copies of them where the hosts' files are in reach (the embedded worker).
   app.post('/v1/admin/gc', async (request) => {
     requireAdmin(request);
     const body = parseOrThrow(gcBody, request.body ?? {}, 'garbage collection request');
-    return collectRegistryGarbage(ctx.registry, {
+    const graceMs = body.graceMs ?? DEFAULT_GC_GRACE_MS;
+    const now = ctx.clock.now();
+    const dryRun = body.dryRun ?? false;
+    const hosts: HostGcReport[] = [];
+    const hostsNotCollected: string[] = [];
+    const registry = await collectRegistryGarbage(ctx.registry, {
       roots: () => ctx.functions.images(),
-      graceMs: body.graceMs ?? DEFAULT_GC_GRACE_MS,
-      now: ctx.clock.now(),
-      dryRun: body.dryRun ?? false,
+      graceMs,
+      now,
+      dryRun,
+      thenSweep: async (live) => {
+        for (const worker of ctx.scheduler.all()) {
+          if (!worker.collectGarbage) hostsNotCollected.push(worker.hostId);
+          else
+            hosts.push(
+              await worker.collectGarbage({
+                liveImages: live.manifests,
+                liveBlobs: live.blobs,
+                graceMs,
+                now,
+                dryRun,
+              }),
+            );
+        }
+      },
     });
+    return { ...registry, hosts, hostsNotCollected };
   });
 
   app.post('/v1/tenants', async (request, reply) => {

@@ -34,6 +34,17 @@ export interface RegistryGcOptions {
   now: number;
   /** Report what would go, delete nothing. */
   dryRun?: boolean;
+  /**
+   * Run once the registry is swept, still holding its write lock (so no version appears meanwhile),
+   * with what the collection found live: hosts sweep their copies of images against it.
+   */
+  thenSweep?: (live: LiveImages) => Promise<void>;
+}
+
+/** What a collection keeps: manifests and every blob (manifests and blocks) they need. */
+export interface LiveImages {
+  manifests: ReadonlySet<Digest>;
+  blobs: ReadonlySet<Digest>;
 }
 
 /** What a collection found and did. */
@@ -163,5 +174,8 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
     report.bytesFreed += blob.bytes;
     if (!dryRun) await registry.blobs.delete(blob.digest);
   }
+  const liveManifests = new Set<Digest>();
+  for (const k of kept.values()) for (const m of k.manifests) liveManifests.add(m);
+  await opts.thenSweep?.({ manifests: liveManifests, blobs: liveBlobs });
   return report;
 }

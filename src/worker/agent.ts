@@ -27,6 +27,7 @@ import type {
 } from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { CacheMemory } from './cache-memory.js';
+import { collectHostGarbage, type HostGcInput, type HostGcReport } from './host-gc.js';
 import { FunctionPool, type Lease, type PreparedCode } from './pool.js';
 
 /** What a {@link WorkerOptions.fetchImage} hook did. */
@@ -149,6 +150,10 @@ export class WorkerAgent implements WorkerHandle {
   private readonly recording = new Map<string, { dir: string; manifest: ImageManifest }>();
   /** Image digests whose materialisation finished on this host. */
   private readonly images = new Set<string>();
+  /** The image each version's pool runs (by version key): kept by garbage collection. */
+  private readonly poolImages = new Map<string, string>();
+  /** Images being fetched or materialised now: kept by garbage collection. */
+  private readonly preparing = new Set<string>();
   private running = 0;
   private readonly cacheMemory: CacheMemory | undefined;
 
@@ -302,9 +307,30 @@ export class WorkerAgent implements WorkerHandle {
     for (const [key, pool] of this.pools) {
       if (!key.startsWith(prefix)) continue;
       this.pools.delete(key);
+      this.poolImages.delete(key);
       closing.push(pool.close());
     }
     await Promise.all(closing);
+  }
+
+  /**
+   * Removes this host's copies of images that nothing live uses (`host-gc.ts`): after the
+   * registry's collection, with what it found live. Images this host's pools run or that it is
+   * fetching now stay.
+   */
+  collectGarbage(input: HostGcInput): Promise<HostGcReport> {
+    return collectHostGarbage({
+      ...input,
+      host: this.hostId,
+      imagesDir: this.opts.imagesDir,
+      cache: this.opts.cache,
+      inUse: new Set([...this.poolImages.values(), ...this.preparing]),
+      forget: (digest) => {
+        this.prepared.delete(digest);
+        this.images.delete(digest);
+        this.recording.delete(digest);
+      },
+    });
   }
 
   /** Instance counts by tier and state, for metrics. */
@@ -420,6 +446,7 @@ export class WorkerAgent implements WorkerHandle {
           memoryMb: target.config.memoryMb,
         });
       }
+      this.poolImages.set(key, target.imageDigest);
       pool = new FunctionPool({
         key,
         config: target.config,
@@ -472,6 +499,7 @@ export class WorkerAgent implements WorkerHandle {
         },
       }));
     }
+    this.preparing.add(key);
     const work = (async () => {
       try {
         const fetched = await this.opts.fetchImage?.(target);
@@ -545,6 +573,8 @@ export class WorkerAgent implements WorkerHandle {
       } catch (err) {
         this.prepared.delete(key);
         throw toKindlingError(err);
+      } finally {
+        this.preparing.delete(key);
       }
     })();
     this.prepared.set(key, work);

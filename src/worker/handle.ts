@@ -6,6 +6,7 @@
 import type { InstanceState } from '../core/metrics.js';
 import type { FunctionVersion } from '../control/functions.js';
 import type { KeepAliveState, PoolCounts, WorkerInvocation, WorkerResult } from './agent.js';
+import type { HostGcInput, HostGcReport } from './host-gc.js';
 
 /** One instance, as the API shows it. */
 export interface InstanceDescription {
@@ -55,4 +56,9 @@ export interface WorkerHandle {
   holdsImage(digest: string): boolean;
   /** True when the host has (or is starting) an instance of this version. */
   runs(versionKey: string): boolean;
+  /**
+   * Removes the host's copies of images nothing live uses, after the registry's garbage collection;
+   * only where the host's files are in this process's reach (the embedded worker).
+   */
+  collectGarbage?(input: HostGcInput): Promise<HostGcReport>;
 }

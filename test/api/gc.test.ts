@@ -1,6 +1,8 @@
 /** `POST /v1/admin/gc` on a real platform: a deleted function's image goes, the others stay. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fixture, startTestPlatform } from '../helpers/platform.js';
 
 describe('registry garbage collection through the API', () => {
@@ -12,6 +14,12 @@ describe('registry garbage collection through the API', () => {
 
   it("removes a deleted function's image and keeps every image a version uses", async () => {
     const echo = p.functions.resolve('default', 'echo');
+    const sleeper = p.functions.resolve('default', 'sleeper');
+    const imageDir = (digest: string) => join(p.dataDir, 'worker', 'images', digest.slice('sha256:'.length));
+    // Both images on the embedded worker: each has run once.
+    for (const fn of ['echo', 'sleeper'])
+      assert.equal((await p.call('POST', `/v1/functions/${fn}/invoke`, { ms: 1 })).status, 200);
+    assert.ok(existsSync(imageDir(sleeper.imageDigest)));
     assert.equal((await p.call('DELETE', '/v1/functions/sleeper')).status, 204);
     const dry = await p.call('POST', '/v1/admin/gc', { dryRun: true, graceMs: 0 });
     assert.equal(dry.status, 200, dry.text);
@@ -21,6 +29,14 @@ describe('registry garbage collection through the API', () => {
     assert.equal(done.body.dryRun, false);
     assert.ok(done.body.bytesFreed > 0 && done.body.blobsDeleted > 0, done.text);
     assert.equal(done.body.bytesFreed, dry.body.bytesFreed);
+    // The embedded worker's copies went too: the deleted function's image directory and blocks.
+    assert.deepEqual(done.body.hostsNotCollected, []);
+    const [local] = done.body.hosts as { host: string; imagesRemoved: number; blobsDeleted: number }[];
+    assert.equal(local?.host, 'local');
+    assert.equal(local.imagesRemoved, 1);
+    assert.ok(local.blobsDeleted > 0, done.text);
+    assert.equal(existsSync(imageDir(sleeper.imageDigest)), false);
+    assert.equal(existsSync(imageDir(echo.imageDigest)), true);
     assert.equal((await p.call('GET', `/v2/default/echo/manifests/${echo.imageDigest}`)).status, 200);
     assert.equal((await p.call('GET', '/v2/default/sleeper/tags/list')).body.tags?.length ?? 0, 0);
     // The function in use still runs, and a redeploy of the deleted one pushes its blocks again.

@@ -3,6 +3,10 @@ import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
 import { formatBytes } from '../format.js';
 import type { RegistryGcReport } from '../../image/registry-gc.js';
+import type { HostGcReport } from '../../worker/host-gc.js';
+
+/** `POST /v1/admin/gc`'s answer: the registry's collection and each host's. */
+type GcAnswer = RegistryGcReport & { hosts: HostGcReport[]; hostsNotCollected: string[] };
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -24,18 +28,26 @@ export async function gc(
     ...(flags.dryRun ? { dryRun: true } : {}),
     ...(flags.grace !== undefined ? { graceMs: parseGrace(flags.grace) } : {}),
   };
-  const report = (await client.request<RegistryGcReport>('POST', '/v1/admin/gc', body)).body;
+  const report = (await client.request<GcAnswer>('POST', '/v1/admin/gc', body)).body;
   if (flags.json) {
     console.log(JSON.stringify(report));
     return;
   }
   const verb = report.dryRun ? 'would free' : 'freed';
   console.log(
-    `${verb} ${formatBytes(report.bytesFreed)} in ${report.blobsDeleted} blobs; kept ${formatBytes(report.bytesKept)} in ${report.blobsKept} blobs (${report.liveManifests} images in use${report.graceMs > 0 ? ` or pushed in the last ${formatGrace(report.graceMs)}` : ''})`,
+    `registry: ${verb} ${formatBytes(report.bytesFreed)} in ${report.blobsDeleted} blobs; kept ${formatBytes(report.bytesKept)} in ${report.blobsKept} blobs (${report.liveManifests} images in use${report.graceMs > 0 ? ` or pushed in the last ${formatGrace(report.graceMs)}` : ''})`,
   );
   if (report.repositoriesRemoved.length > 0)
     console.log(
       `${report.dryRun ? 'would remove' : 'removed'} ${report.repositoriesRemoved.length} repositories no function uses: ${report.repositoriesRemoved.join(', ')}`,
+    );
+  for (const h of report.hosts)
+    console.log(
+      `host ${h.host}: ${verb} ${formatBytes(h.bytesFreed)} (${h.imagesRemoved} materialised images, ${h.blobsDeleted} cached blocks)`,
+    );
+  if (report.hostsNotCollected.length > 0)
+    console.log(
+      `not collected (their own processes keep their caches): ${report.hostsNotCollected.join(', ')}`,
     );
   if (report.dryRun)
     console.log('dry run: nothing was deleted; run `kindling gc` without --dry-run to delete');
