@@ -1,6 +1,7 @@
 /** Identity, tenants, garbage collection, health and metrics. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { toKindlingError } from '../core/errors.js';
 import { parseOrThrow } from '../core/validate.js';
 import { collectRegistryGarbage } from '../image/registry-gc.js';
 import type { HostGcReport } from '../worker/host-gc.js';
@@ -49,8 +50,11 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
       dryRun,
       thenSweep: async (live) => {
         for (const worker of ctx.scheduler.all()) {
-          if (!worker.collectGarbage) hostsNotCollected.push(worker.hostId);
-          else
+          if (!worker.collectGarbage) {
+            hostsNotCollected.push(`${worker.hostId}: its copies are out of this process's reach`);
+            continue;
+          }
+          try {
             hosts.push(
               await worker.collectGarbage({
                 liveImages: live.manifests,
@@ -60,6 +64,10 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
                 dryRun,
               }),
             );
+          } catch (err) {
+            // A host that does not answer keeps its copies until the next collection.
+            hostsNotCollected.push(`${worker.hostId}: ${toKindlingError(err).message}`);
+          }
         }
       },
     });

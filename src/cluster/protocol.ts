@@ -119,6 +119,17 @@ export type WorkingSetBody = z.infer<typeof workingSetBody>;
 export const keepWarmBody = z.object({ target: targetSchema });
 export const dropBody = z.object({ tenant: z.string().min(1), name: z.string().min(1) });
 
+/** `POST /v1/worker/gc`: what the registry's collection found live (see `worker/host-gc.ts`). */
+export const gcBody = z.object({
+  liveImages: z.array(z.string()).max(1_000_000),
+  liveBlobs: z.array(z.string()).max(10_000_000),
+  graceMs: z.number().int().min(0),
+  now: z.number(),
+  dryRun: z.boolean(),
+});
+/** Room for the live blobs of a large registry (about 70 bytes each). */
+export const GC_BODY_LIMIT_BYTES = 256 * 1024 * 1024;
+
 /** A {@link WorkerResult} on the wire: a failed outcome's error travels as its JSON body. */
 export type WireWorkerResult = Omit<WorkerResult, 'outcome'> & {
   outcome:

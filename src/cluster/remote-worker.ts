@@ -7,6 +7,7 @@ import { KindlingError, toKindlingError } from '../core/errors.js';
 import { versionKey, type FunctionVersion } from '../control/functions.js';
 import type { PoolCounts, WorkerInvocation, WorkerResult } from '../worker/agent.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from '../worker/handle.js';
+import type { HostGcInput, HostGcReport } from '../worker/host-gc.js';
 import { decodeWorkerResult, type HeartbeatBody, type WireWorkerResult } from './protocol.js';
 
 /**
@@ -117,6 +118,16 @@ export class RemoteWorker implements WorkerHandle {
     for (const v of this.versions) if (v.startsWith(prefix)) this.versions.delete(v);
     for (const v of this.placed.keys()) if (v.startsWith(prefix)) this.placed.delete(v);
     await this.call('POST', '/v1/worker/drop', { tenant, name }, 30_000);
+  }
+
+  /** The host sweeps its copies of images against what the registry's collection found live. */
+  collectGarbage(input: HostGcInput): Promise<HostGcReport> {
+    return this.call<HostGcReport>(
+      'POST',
+      '/v1/worker/gc',
+      { ...input, liveImages: [...input.liveImages], liveBlobs: [...input.liveBlobs] },
+      120_000,
+    );
   }
 
   async instancesOf(tenant: string, name: string): Promise<VersionInstances[]> {

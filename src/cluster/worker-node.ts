@@ -29,6 +29,8 @@ import { clusterImageFetch, type ImageFetchSummary } from './image-fetch.js';
 import {
   dropBody,
   encodeWorkerResult,
+  gcBody,
+  GC_BODY_LIMIT_BYTES,
   invokeBody,
   keepWarmBody,
   registerBody,
@@ -227,6 +229,14 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
     const body = parseOrThrow(dropBody, request.body, 'drop request');
     await worker.drop(body.tenant, body.name);
     reply.code(204);
+  });
+  app.post('/v1/worker/gc', { bodyLimit: GC_BODY_LIMIT_BYTES }, async (request) => {
+    const body = parseOrThrow(gcBody, request.body, 'garbage collection request');
+    return worker.collectGarbage({
+      ...body,
+      liveImages: new Set(body.liveImages),
+      liveBlobs: new Set(body.liveBlobs),
+    });
   });
   app.get('/v1/worker/instances', async (request) => {
     const q = request.query as { tenant?: string; name?: string };

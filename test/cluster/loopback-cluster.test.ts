@@ -53,6 +53,29 @@ describe('local cluster on loopback', () => {
     for (const h of cluster.hosts) assert.ok(h.process.exitCode !== null || h.process.signalCode !== null);
   });
 
+  it("gc sweeps each worker's copies of a deleted function's image", async () => {
+    await withCluster({ nicBitsPerSec: 200e6 }, async (c, dataDir) => {
+      assert.equal((await invokeOn(c, 'h1', {})).status, 200);
+      const images = join(dataDir, 'h1', 'images');
+      assert.equal(readdirSync(images).filter((n) => /^[0-9a-f]{64}$/.test(n)).length, 1);
+      const del = await call(c.controlUrl, c.adminKey, 'DELETE', '/v1/functions/echo');
+      assert.equal(del.status, 204);
+      const gc = await call(c.controlUrl, c.adminKey, 'POST', '/v1/admin/gc', { graceMs: 0 });
+      assert.equal(gc.status, 200, gc.text);
+      assert.deepEqual(gc.body.hostsNotCollected, []);
+      const byHost = new Map(
+        (gc.body.hosts as { host: string; imagesRemoved: number; blobsDeleted: number }[]).map((h) => [
+          h.host,
+          h,
+        ]),
+      );
+      assert.deepEqual([...byHost.keys()].sort(), ['h1', 'h2']);
+      assert.equal(byHost.get('h1')!.imagesRemoved, 1);
+      assert.ok(byHost.get('h1')!.blobsDeleted > 0);
+      assert.equal(readdirSync(images).filter((n) => /^[0-9a-f]{64}$/.test(n)).length, 0);
+    });
+  });
+
   it("detects a host's corrupted cached block when a peer asks for it, and the peer refetches it elsewhere", async () => {
     await withCluster(
       { nicBitsPerSec: 200e6, controlArgs: ['--distribution', 'tree'] },

@@ -46,9 +46,7 @@ export async function gc(
       `host ${h.host}: ${verb} ${formatBytes(h.bytesFreed)} (${h.imagesRemoved} materialised images, ${h.blobsDeleted} cached blocks)`,
     );
   if (report.hostsNotCollected.length > 0)
-    console.log(
-      `not collected (their own processes keep their caches): ${report.hostsNotCollected.join(', ')}`,
-    );
+    console.log(`not collected: ${report.hostsNotCollected.join('; ')}`);
   if (report.dryRun)
     console.log('dry run: nothing was deleted; run `kindling gc` without --dry-run to delete');
 }
