@@ -162,6 +162,12 @@ export interface SandboxTier {
    * container bundle. Idempotent.
    */
   prepare?(spec: InstanceSpec): Promise<void>;
+  /**
+   * Optional: deletes what the tier derived from code directories that are going away (`codeDirs`)
+   * or are already gone, such as snapshots taken after a function's init; with `dryRun`, only counts
+   * them. Called by a host's garbage collection (`worker/host-gc.ts`).
+   */
+  forgetCode?(codeDirs: ReadonlySet<string>, dryRun: boolean): Promise<{ removed: number; bytes: number }>;
 }
 
 export type { KindlingError };

@@ -330,6 +330,15 @@ export class WorkerAgent implements WorkerHandle {
         this.images.delete(digest);
         this.recording.delete(digest);
       },
+      forgetDerived: async (dirs, dryRun) => {
+        const total = { removed: 0, bytes: 0 };
+        for (const tier of Object.values(this.opts.tiers)) {
+          const found = await tier?.forgetCode?.(dirs, dryRun);
+          total.removed += found?.removed ?? 0;
+          total.bytes += found?.bytes ?? 0;
+        }
+        return total;
+      },
     });
   }
 

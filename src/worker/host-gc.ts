@@ -1,6 +1,7 @@
 /**
  * Garbage collection of one host's copies of images, after the registry's collection decided what
- * is live (`image/registry-gc.ts`): the materialised image directories and the block cache. An
+ * is live (`image/registry-gc.ts`): the materialised image directories, what the tiers derived from
+ * them (function snapshots, through `SandboxTier.forgetCode`) and the block cache. An
  * image a pool on the host runs, or one being fetched, stays whatever the registry says; anything
  * written within the grace period stays too.
  */
@@ -25,6 +26,8 @@ export interface HostGcReport {
   host: string;
   imagesRemoved: number;
   blobsDeleted: number;
+  /** What the tiers derived from the removed images (function snapshots). */
+  snapshotsRemoved: number;
   bytesFreed: number;
 }
 
@@ -38,9 +41,21 @@ export async function collectHostGarbage(
     inUse: ReadonlySet<string>;
     /** Tells the host an image directory is gone (so its next start materialises it again). */
     forget: (digest: string) => void;
+    /** Has the tiers delete what they derived from these directories (see `SandboxTier.forgetCode`). */
+    forgetDerived?: (
+      dirs: ReadonlySet<string>,
+      dryRun: boolean,
+    ) => Promise<{ removed: number; bytes: number }>;
   },
 ): Promise<HostGcReport> {
-  const report: HostGcReport = { host: input.host, imagesRemoved: 0, blobsDeleted: 0, bytesFreed: 0 };
+  const report: HostGcReport = {
+    host: input.host,
+    imagesRemoved: 0,
+    blobsDeleted: 0,
+    snapshotsRemoved: 0,
+    bytesFreed: 0,
+  };
+  const removedDirs = new Set<string>();
   const recent = (at: number) => at >= input.now - input.graceMs;
   const names = await readdir(input.imagesDir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
@@ -55,9 +70,15 @@ export async function collectHostGarbage(
     if (!info || recent(info.mtimeMs)) continue;
     report.imagesRemoved++;
     report.bytesFreed += await treeBytes(dir);
+    removedDirs.add(dir);
     if (input.dryRun) continue;
     input.forget(digest);
     await rm(dir, { recursive: true, force: true });
+  }
+  if (input.forgetDerived) {
+    const derived = await input.forgetDerived(removedDirs, input.dryRun);
+    report.snapshotsRemoved = derived.removed;
+    report.bytesFreed += derived.bytes;
   }
   for await (const blob of input.cache.list()) {
     if (input.liveBlobs.has(blob.digest) || recent(blob.writtenAt)) continue;

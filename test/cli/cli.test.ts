@@ -186,7 +186,10 @@ describe('kindling CLI', () => {
     assert.equal(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, /^registry: would free .* in \d+ blobs; kept .* \(\d+ images in use\)\n/);
     assert.match(cli('gc', '--dry-run').stdout, /images in use or pushed in the last 1 h\)/);
-    assert.match(dry.stdout, /\nhost local: would free .* \(\d+ materialised images, \d+ cached blocks\)\n/);
+    assert.match(
+      dry.stdout,
+      /\nhost local: would free .* \(\d+ materialised images, \d+ cached blocks, \d+ snapshots\)\n/,
+    );
     assert.match(dry.stdout, /dry run: nothing was deleted/);
     const bad = cli('gc', '--grace', 'soon');
     assert.equal(bad.status, 1);

@@ -237,6 +237,29 @@ describe('process tier: snapshots', () => {
     }
   });
 
+  it("forgets a function's snapshot once its code directory goes, and keeps the runtime's", async () => {
+    const dir = await dirs.make({ 'index.cjs': SLOW_INIT });
+    const blob = await tier.snapshotFor(specFor(dir, 'index.cjs'));
+    const runtimeBlob = await tier.runtimeSnapshotFor(128);
+    assert.deepEqual(
+      await tier.forgetCode!(new Set(), false),
+      { removed: 0, bytes: 0 },
+      'its code is still there',
+    );
+    const dry = await tier.forgetCode!(new Set([dir]), true);
+    assert.equal(dry.removed, 1);
+    assert.ok(dry.bytes > 0 && existsSync(blob), 'a dry run deletes nothing');
+    assert.deepEqual(await tier.forgetCode!(new Set([dir]), false), dry);
+    assert.equal(existsSync(blob), false);
+    assert.ok(existsSync(runtimeBlob));
+    // A directory deleted without being named is found gone too.
+    const other = await dirs.make({ 'index.cjs': SLOW_INIT.replace('calls', 'count') });
+    const otherBlob = await tier.snapshotFor(specFor(other, 'index.cjs'));
+    rmSync(other, { recursive: true, force: true });
+    assert.equal((await tier.forgetCode!(new Set(), false)).removed, 1);
+    assert.equal(existsSync(otherBlob), false);
+  });
+
   it('only snapshots CommonJS entries', async () => {
     const dir = await dirs.make({ 'index.mjs': `export default async () => 1;` });
     await assert.rejects(tier.snapshotFor(specFor(dir, 'index.mjs')), /CommonJS/);

@@ -27,6 +27,7 @@ describe('host garbage collection', () => {
     for (const d of [liveBlock, deadBlock]) utimesSync(cache.pathOf(d), old, old);
     const freshBlock = await cache.put(Buffer.from('written just now'));
     const forgotten: string[] = [];
+    const derivedAsked: [string[], boolean][] = [];
     const sweep = (dryRun: boolean) =>
       collectHostGarbage({
         host: 'h1',
@@ -39,14 +40,33 @@ describe('host garbage collection', () => {
         now: Date.now(),
         dryRun,
         forget: (digest) => forgotten.push(digest),
+        forgetDerived: async (dirs, dry) => {
+          derivedAsked.push([[...dirs], dry]);
+          return { removed: 2, bytes: 1000 };
+        },
       });
     const dry = await sweep(true);
     assert.deepEqual(forgotten, [], 'a dry run forgets nothing');
     assert.ok(existsSync(join(imagesDir, hex('c'))));
     const done = await sweep(false);
     assert.deepEqual(done, dry);
-    assert.deepEqual(done, { host: 'h1', imagesRemoved: 1, blobsDeleted: 1, bytesFreed: done.bytesFreed });
-    assert.equal(done.bytesFreed, 500 + 'dead block'.length, "the directory's files and the block");
+    assert.deepEqual(done, {
+      host: 'h1',
+      imagesRemoved: 1,
+      blobsDeleted: 1,
+      snapshotsRemoved: 2,
+      bytesFreed: done.bytesFreed,
+    });
+    assert.equal(
+      done.bytesFreed,
+      500 + 1000 + 'dead block'.length,
+      "the directory's files, the snapshots, the block",
+    );
+    // The tiers were told which directories go, and whether to delete.
+    assert.deepEqual(derivedAsked, [
+      [[join(imagesDir, hex('c'))], true],
+      [[join(imagesDir, hex('c'))], false],
+    ]);
     assert.deepEqual(forgotten, [`sha256:${hex('c')}`]);
     for (const c of ['a', 'b', 'd']) assert.ok(existsSync(join(imagesDir, hex(c))), `${c} stays`);
     assert.equal(existsSync(join(imagesDir, hex('c'))), false);

@@ -421,6 +421,8 @@ export function createProcessTier(options: ProcessTierOptions = {}): ProcessTier
       if (!snapshots) throw new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier');
       return trialOf(memoryMb, await snapshots.runtimeBlob(memoryMb)).done;
     },
+    forgetCode: async (codeDirs, dryRun) =>
+      snapshots ? snapshots.forgetCode(codeDirs, dryRun) : { removed: 0, bytes: 0 },
     snapshotFor: (spec) => {
       if (!snapshots)
         return Promise.reject(new KindlingError('KINDLING_UNAVAILABLE', 'snapshots are off for this tier'));

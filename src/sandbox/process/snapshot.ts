@@ -15,7 +15,16 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
@@ -31,6 +40,9 @@ export interface SnapshotInput {
   /** The environment the function's top-level code runs with (it may read it at init). */
   env: Record<string, string>;
 }
+
+/** Beside a function's snapshot blob: the code directory it was taken from. */
+const CODE_SUFFIX = '.code';
 
 /** Builds and caches snapshots for one process tier. */
 export class SnapshotStore {
@@ -143,6 +155,7 @@ export class SnapshotStore {
     const key = basename(blob, '.blob');
     this.failed.set(key, reason);
     rmSync(blob, { force: true });
+    rmSync(join(this.dir, `${key}${CODE_SUFFIX}`), { force: true });
   }
 
   private keyOf(input: SnapshotInput): string {
@@ -164,8 +177,51 @@ export class SnapshotStore {
     return hash.digest('hex').slice(0, 32);
   }
 
+  /**
+   * Deletes the function snapshots taken from code in `codeDirs` or in a directory that is gone
+   * (each blob's `.code` file says which; the runtime's snapshots have none and stay); with
+   * `dryRun`, only counts them.
+   */
+  async forgetCode(
+    codeDirs: ReadonlySet<string>,
+    dryRun: boolean,
+  ): Promise<{ removed: number; bytes: number }> {
+    const found = { removed: 0, bytes: 0 };
+    const names = existsSync(this.dir) ? readdirSync(this.dir) : [];
+    for (const name of names.filter((n) => n.endsWith(CODE_SUFFIX))) {
+      const key = name.slice(0, -CODE_SUFFIX.length);
+      let codeDir: unknown;
+      try {
+        codeDir = (JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as { codeDir?: unknown }).codeDir;
+      } catch {
+        continue; // being written, or damaged: the next collection looks again
+      }
+      if (typeof codeDir !== 'string' || (!codeDirs.has(codeDir) && existsSync(codeDir))) continue;
+      const blob = join(this.dir, `${key}.blob`);
+      found.removed++;
+      found.bytes += existsSync(blob) ? statSync(blob).size : 0;
+      if (dryRun) continue;
+      rmSync(blob, { force: true });
+      rmSync(join(this.dir, name), { force: true });
+      for (const [memo, k] of this.keys) if (k === key) this.keys.delete(memo);
+    }
+    return found;
+  }
+
   private async build(input: SnapshotInput, key: string, blob: string): Promise<string> {
     const user = readFileSync(input.entryPath, 'utf8');
+    const built = await this.buildFunction(input, key, blob, user);
+    // Which code it was taken from, for garbage collection once that code is gone.
+    writeFileSync(join(this.dir, `${key}${CODE_SUFFIX}`), JSON.stringify({ codeDir: input.codeDir }) + '\n');
+    return built;
+  }
+
+  private async buildFunction(
+    input: SnapshotInput,
+    key: string,
+    blob: string,
+    user: string,
+  ): Promise<string> {
     return this.buildScript(key, blob, input.memoryMb, input.codeDir, input.env, async (script) =>
       entryScript(
         script,
