@@ -167,7 +167,7 @@ describe('kindling CLI', () => {
     const res = cli('invoke', 'orders-ts');
     assert.equal(res.status, 1);
     assert.deepEqual(res.stderr.trim().split('\n'), [
-      'error KINDLING_HANDLER_ERROR: order has no items',
+      'error KINDLING_HANDLER_ERROR (RangeError): order has no items',
       '    at check (orders-ts/lib.ts:3:11)',
       '    at handler (orders-ts/handler.ts:4:19)',
     ]);
@@ -176,9 +176,9 @@ describe('kindling CLI', () => {
     assert.equal(waited.status, 1);
     assert.match(
       waited.stdout,
-      /error KINDLING_HANDLER_ERROR: order has no items\n {4}at check \(orders-ts\/lib\.ts:3:11\)/,
+      /error KINDLING_HANDLER_ERROR \(RangeError\): order has no items\n {4}at check \(orders-ts\/lib\.ts:3:11\)/,
     );
-    assert.match(waited.stderr, /^error KINDLING_HANDLER_ERROR: order has no items\n$/);
+    assert.match(waited.stderr, /^error KINDLING_HANDLER_ERROR \(RangeError\): order has no items\n$/);
   });
 
   it('gc reports what it would free, and checks --grace', () => {

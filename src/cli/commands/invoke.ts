@@ -144,12 +144,22 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
  * phases) goes to stdout like any other. With --json the error is the object every CLI error is, so a
  * script sees the same shape whatever failed.
  */
-function failed(error: { code: string; message: string }, json: boolean | undefined): void {
+function failed(
+  error: { code: string; message: string; details?: unknown },
+  json: boolean | undefined,
+): void {
   const message = oneLine(error.message);
-  console.error(
-    json ? formatErrorReport({ code: error.code, message }, true) : `error ${error.code}: ${message}`,
-  );
+  console.error(json ? formatErrorReport({ code: error.code, message }, true) : errorLine(error));
   process.exitCode = 1;
+}
+
+/**
+ * `error CODE: message`, with the type of what the function threw where it says
+ * (`error KINDLING_HANDLER_ERROR (RangeError): order has no items`).
+ */
+function errorLine(error: { code: string; message: string; details?: unknown }): string {
+  const type = (error.details as { errorType?: unknown } | undefined)?.errorType;
+  return `error ${error.code}${typeof type === 'string' && type ? ` (${type})` : ''}: ${oneLine(error.message)}`;
 }
 
 /** The `at …` lines of an error's `details.stack` (a handler's error carries one). */
@@ -173,7 +183,7 @@ export function printRecord(record: InvocationRecord): void {
   );
   if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
   if (record.error) {
-    console.log(`error ${record.error.code}: ${oneLine(record.error.message)}`);
+    console.log(errorLine(record.error));
     for (const frame of stackFrames(record.error.details)) console.log(frame);
   }
   if (record.phases) {
