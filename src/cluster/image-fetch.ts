@@ -8,7 +8,7 @@ import type { FunctionVersion } from '../control/functions.js';
 import { versionKey } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
 import type { Digest } from '../image/manifest.js';
-import type { ImageFetch } from '../worker/agent.js';
+import type { ImageFetch } from '../worker/host-images.js';
 import type { BlockFetcher, FetchReport } from '../distribution/block-fetcher.js';
 import type { BlockSource } from '../image/source.js';
 

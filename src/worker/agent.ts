@@ -1,6 +1,7 @@
 /**
- * The worker agent of one host: gets images onto the host (block cache + materialised image dirs),
- * keeps one warm pool per function version, and runs invocations, reporting where their time went.
+ * The worker agent of one host: keeps one warm pool per function version, runs invocations and
+ * reports where their time went; the host's images (block cache + materialised image dirs) are
+ * `host-images.ts`'s, and its garbage collection `host-gc.ts`'s.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -9,54 +10,17 @@ import type { InstanceState } from '../core/metrics.js';
 import { versionKey, type FunctionVersion } from '../control/functions.js';
 import type { FetchStats } from '../control/invocations.js';
 import type { BlobStore } from '../image/blob-store.js';
-import type { ImageManifest } from '../image/manifest.js';
-import { materializeImage, materializeLazily, PENDING_LIST } from '../image/materialize.js';
-import { markUnread, readSinceMark } from '../image/working-set.js';
 import type { BlockSource } from '../image/source.js';
 import { GreedyDualCache } from '../policy/greedy-dual.js';
 import type { HybridDecision, HybridHistogramPolicy } from '../policy/hybrid-histogram.js';
 import type { IdleHistogramSnapshot } from '../policy/idle-histogram.js';
 import type { KeepAlivePolicy } from '../policy/keep-alive.js';
-import type {
-  InstanceSpec,
-  InvokeOutcome,
-  PendingFiles,
-  SandboxTier,
-  StartPath,
-  TierName,
-} from '../sandbox/tier.js';
+import type { InstanceSpec, InvokeOutcome, SandboxTier, StartPath, TierName } from '../sandbox/tier.js';
 import type { InstanceCount, VersionInstances, WorkerHandle } from './handle.js';
 import { CacheMemory } from './cache-memory.js';
 import { collectHostGarbage, type HostGcInput, type HostGcReport } from './host-gc.js';
 import { FunctionPool, type Lease, type PreparedCode } from './pool.js';
-
-/** What a {@link WorkerOptions.fetchImage} hook did. */
-export interface ImageFetch {
-  /** Bytes by origin; absent while the image is `arriving` (its `complete` has them). */
-  stats?: FetchStats;
-  /**
-   * The whole image is being fetched into the cache: its files can be written as the blocks
-   * arrive. `whenLocal` resolves once a block is in the cache (rejects if the fetch failed);
-   * `complete`, with the fetch's stats, once every block is.
-   */
-  arriving?: {
-    whenLocal(digest: string): Promise<void>;
-    complete: Promise<FetchStats>;
-  };
-  /**
-   * Lazy loading: the startup working set is local and the sandbox may start; `rest` resolves once
-   * every other block is too.
-   */
-  lazy?: {
-    workingSet: ReadonlySet<string>;
-    rest: Promise<unknown>;
-    startEnded?: () => void;
-    /** Gets these blocks into the cache now, ahead of the rest (a sandbox is waiting to read them). */
-    demand?: (blocks: string[]) => Promise<void>;
-  };
-  /** No working set is known for this image yet: record it on this host's first cold start. */
-  recordWorkingSet?: boolean;
-}
+import { HostImages, type ImageFetch } from './host-images.js';
 
 /** Options of a worker agent. */
 export interface WorkerOptions {
@@ -145,20 +109,22 @@ export interface KeepAliveState {
 export class WorkerAgent implements WorkerHandle {
   readonly hostId: string;
   private readonly pools = new Map<string, FunctionPool>();
-  private readonly prepared = new Map<string, Promise<PreparedCode>>();
-  /** Images whose first cold start on this host will record the startup working set. */
-  private readonly recording = new Map<string, { dir: string; manifest: ImageManifest }>();
-  /** Image digests whose materialisation finished on this host. */
-  private readonly images = new Set<string>();
   /** The image each version's pool runs (by version key): kept by garbage collection. */
   private readonly poolImages = new Map<string, string>();
-  /** Images being fetched or materialised now: kept by garbage collection. */
-  private readonly preparing = new Set<string>();
+  private readonly images: HostImages;
   private running = 0;
   private readonly cacheMemory: CacheMemory | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
     this.hostId = opts.hostId ?? 'local';
+    this.images = new HostImages({
+      fetchImage: opts.fetchImage,
+      onWorkingSet: opts.onWorkingSet,
+      source: opts.source,
+      cache: opts.cache,
+      imagesDir: opts.imagesDir,
+      onBackgroundError: opts.onBackgroundError,
+    });
     if (opts.memoryMb !== undefined)
       this.cacheMemory = new CacheMemory(new GreedyDualCache(opts.memoryMb), (err) =>
         opts.onBackgroundError(err, 'greedy-dual'),
@@ -229,33 +195,12 @@ export class WorkerAgent implements WorkerHandle {
     } finally {
       this.running--;
       lease.release();
-      if (lease.cold) this.recordWorkingSet(target);
+      if (lease.cold) this.images.recordWorkingSet(target);
     }
   }
 
-  /** After an image's first cold start (init and first request), reports the blocks its files read. */
-  private recordWorkingSet(target: FunctionVersion): void {
-    const rec = this.recording.get(target.imageDigest);
-    if (!rec || !this.opts.onWorkingSet) return;
-    this.recording.delete(target.imageDigest);
-    readSinceMark(rec.dir, rec.manifest).then(
-      (blocks) => {
-        if (blocks) this.opts.onWorkingSet?.(target, blocks);
-        else
-          this.opts.onBackgroundError(
-            new KindlingError(
-              'KINDLING_UNAVAILABLE',
-              `no startup working set recorded for ${versionKey(target)}: this file system keeps no access times (noatime); lazy loading stays off for it`,
-            ),
-            versionKey(target),
-          );
-      },
-      (err: unknown) => this.opts.onBackgroundError(toKindlingError(err), versionKey(target)),
-    );
-  }
-
   holdsImage(digest: string): boolean {
-    return this.images.has(digest);
+    return this.images.holds(digest);
   }
 
   runs(key: string): boolean {
@@ -269,7 +214,7 @@ export class WorkerAgent implements WorkerHandle {
 
   /** Digests of the images materialised on this host (reported to the control plane). */
   heldImages(): string[] {
-    return [...this.images];
+    return this.images.held();
   }
 
   /** Keeps `target.config.minWarm` instances of `target` ready, and lets other versions of the function go cold. */
@@ -293,7 +238,7 @@ export class WorkerAgent implements WorkerHandle {
     const tier = this.opts.tiers[target.config.tier];
     if (!tier?.prepare) return;
     try {
-      const code = await this.prepare(target);
+      const code = await this.images.prepare(target);
       await tier.prepare(this.specFor(target, `prepare-${versionKey(target)}`, code));
     } catch (err) {
       this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
@@ -324,12 +269,8 @@ export class WorkerAgent implements WorkerHandle {
       host: this.hostId,
       imagesDir: this.opts.imagesDir,
       cache: this.opts.cache,
-      inUse: new Set([...this.poolImages.values(), ...this.preparing]),
-      forget: (digest) => {
-        this.prepared.delete(digest);
-        this.images.delete(digest);
-        this.recording.delete(digest);
-      },
+      inUse: new Set([...this.poolImages.values(), ...this.images.inPreparation()]),
+      forget: (digest) => this.images.forget(digest),
       forgetDerived: async (dirs, dryRun) => {
         const total = { removed: 0, bytes: 0 };
         for (const tier of Object.values(this.opts.tiers)) {
@@ -464,7 +405,7 @@ export class WorkerAgent implements WorkerHandle {
         policy,
         ...(memory ? { memory } : {}),
         policyKey: `${target.tenant}/${target.name}`,
-        prepare: () => this.prepare(target),
+        prepare: () => this.images.prepare(target),
         newInstanceId: () => `i-${randomUUID().slice(0, 8)}`,
         spec: (instanceId, code) => this.specFor(target, instanceId, code),
         onBackgroundError: (err) => this.opts.onBackgroundError(err, key),
@@ -489,104 +430,5 @@ export class WorkerAgent implements WorkerHandle {
       network: target.config.network,
       ...(code.pending ? { pending: code.pending } : {}),
     };
-  }
-
-  /**
-   * Gets a version's image onto this host. The first call fetches and materialises it; later calls
-   * find it in place and report every byte as coming from the cache.
-   */
-  private prepare(target: FunctionVersion): Promise<PreparedCode> {
-    const key = target.imageDigest;
-    const inFlight = this.prepared.get(key);
-    if (inFlight) {
-      return inFlight.then((code) => ({
-        ...code,
-        fetch: {
-          bytesFromSource: 0,
-          bytesFromCache: code.fetch.bytesFromSource + code.fetch.bytesFromCache,
-          source: 'cache',
-        },
-      }));
-    }
-    this.preparing.add(key);
-    const work = (async () => {
-      try {
-        const fetched = await this.opts.fetchImage?.(target);
-        const materialize = {
-          source: this.opts.source,
-          name: target.imageRepo,
-          ref: target.imageDigest,
-          cache: this.opts.cache,
-          imagesDir: this.opts.imagesDir,
-        };
-        let dir: string;
-        let pending: PendingFiles | undefined;
-        let complete: Promise<void> | undefined;
-        let stats = fetched?.stats;
-        if (fetched?.lazy) {
-          const m = await materializeLazily(
-            materialize,
-            fetched.lazy.workingSet,
-            fetched.lazy.rest,
-            fetched.lazy.demand,
-          );
-          dir = m.dir;
-          pending = {
-            listFile: PENDING_LIST,
-            fetch: (paths) =>
-              m
-                .faultIn(paths)
-                .catch((err: unknown) =>
-                  this.opts.onBackgroundError(toKindlingError(err), versionKey(target)),
-                ),
-          };
-          complete = m.complete;
-        } else {
-          const arriving = fetched?.arriving;
-          const m = await materializeImage(
-            arriving ? { ...materialize, whenLocal: (d) => arriving.whenLocal(d) } : materialize,
-          );
-          if (arriving) stats = await arriving.complete;
-          dir = m.dir;
-          stats ??= {
-            bytesFromSource: m.bytesFromSource,
-            bytesFromCache: m.bytesFromCache,
-            source: m.bytesFromSource > 0 ? this.opts.source.kind : 'cache',
-          };
-          this.images.add(key);
-          if (this.opts.onWorkingSet && fetched?.recordWorkingSet && !this.recording.has(key)) {
-            await markUnread(m.dir, m.manifest);
-            this.recording.set(key, { dir: m.dir, manifest: m.manifest });
-          }
-        }
-        const code: PreparedCode = {
-          codeDir: dir,
-          entry: target.entry,
-          fetch: stats ?? { bytesFromSource: 0, bytesFromCache: 0, source: 'cache' },
-          ...(fetched?.lazy?.startEnded ? { startEnded: fetched.lazy.startEnded } : {}),
-          ...(pending ? { pending } : {}),
-        };
-        complete?.then(
-          () => {
-            // Complete: later starts need no checks (and may be snapshotted again).
-            delete code.pending;
-            this.images.add(key);
-          },
-          (err: unknown) => {
-            // The rest could not be fetched. Instances keep running in this directory (so it is
-            // not rebuilt under them) and read what they need on demand, which fetches afresh.
-            this.opts.onBackgroundError(toKindlingError(err), versionKey(target));
-          },
-        );
-        return code;
-      } catch (err) {
-        this.prepared.delete(key);
-        throw toKindlingError(err);
-      } finally {
-        this.preparing.delete(key);
-      }
-    })();
-    this.prepared.set(key, work);
-    return work;
   }
 }
