@@ -48,27 +48,22 @@ export async function adminRoutes(app: FastifyInstance, ctx: ApiContext): Promis
       graceMs,
       now,
       dryRun,
+      // Every host at once: the registry's lock is held until the slowest has answered.
       thenSweep: async (live) => {
-        for (const worker of ctx.scheduler.all()) {
-          if (!worker.collectGarbage) {
-            hostsNotCollected.push(`${worker.hostId}: its copies are out of this process's reach`);
-            continue;
-          }
-          try {
-            hosts.push(
-              await worker.collectGarbage({
-                liveImages: live.manifests,
-                liveBlobs: live.blobs,
-                graceMs,
-                now,
-                dryRun,
-              }),
-            );
-          } catch (err) {
-            // A host that does not answer keeps its copies until the next collection.
-            hostsNotCollected.push(`${worker.hostId}: ${toKindlingError(err).message}`);
-          }
-        }
+        const input = { liveImages: live.manifests, liveBlobs: live.blobs, graceMs, now, dryRun };
+        const workers = ctx.scheduler.all();
+        const answers = await Promise.allSettled(
+          workers.map((w) =>
+            w.collectGarbage
+              ? w.collectGarbage(input)
+              : Promise.reject(new Error("its copies are out of this process's reach")),
+          ),
+        );
+        answers.forEach((answer, i) => {
+          if (answer.status === 'fulfilled') hosts.push(answer.value);
+          // A host that does not answer keeps its copies until the next collection.
+          else hostsNotCollected.push(`${workers[i]!.hostId}: ${toKindlingError(answer.reason).message}`);
+        });
       },
     });
     return { ...registry, hosts, hostsNotCollected };
