@@ -3,9 +3,10 @@
  * and by each worker's block cache.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { listOrEmpty } from '../core/list-or-empty.js';
 import { digestHex, sha256Digest } from './digest.js';
 import type { Digest } from './manifest.js';
 
@@ -198,16 +199,6 @@ export class BlobStore {
     if (this.madeDirs.has(dir)) return;
     await mkdir(dir, { recursive: true });
     this.madeDirs.add(dir);
-  }
-}
-
-/** The names in `dir`, or none when it does not exist. */
-async function listOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
   }
 }
 

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { KindlingError } from '../core/errors.js';
+import { listOrEmpty } from '../core/list-or-empty.js';
 import { SharedExclusiveLock } from '../core/shared-exclusive.js';
 import { BlobStore } from './blob-store.js';
 import { digestHex, isDigest, parseDigest, sha256Digest } from './digest.js';
@@ -175,12 +176,7 @@ export class LocalRegistry implements BlockSource, ImageSink {
   /** Tags of `name`, sorted; empty for a repository never pushed to. */
   async listTags(name: string): Promise<string[]> {
     checkRepositoryName(name);
-    try {
-      return (await readdir(join(this.repoDir(name), '_tags'))).sort();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    return (await listOrEmpty(join(this.repoDir(name), '_tags'))).sort();
   }
 
   /**
@@ -217,12 +213,8 @@ export class LocalRegistry implements BlockSource, ImageSink {
   /** The blobs or manifests pushed to `name`, with when each was last pushed (ms since the epoch). */
   async links(name: string, kind: 'blobs' | 'manifests'): Promise<RegistryLink[]> {
     const dir = join(this.repoDir(name), `_${kind}`);
-    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [];
-      throw err;
-    });
     const out: RegistryLink[] = [];
-    for (const hex of names) {
+    for (const hex of await listOrEmpty(dir)) {
       const digest = `sha256:${hex}`;
       if (!isDigest(digest)) continue;
       const info = await stat(join(dir, hex)).catch(() => undefined);

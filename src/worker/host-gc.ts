@@ -7,6 +7,7 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listOrEmpty } from '../core/list-or-empty.js';
 import type { BlobStore } from '../image/blob-store.js';
 
 /** What the collection found live, and how to sweep. */
@@ -57,11 +58,7 @@ export async function collectHostGarbage(
   };
   const removedDirs = new Set<string>();
   const recent = (at: number) => at >= input.now - input.graceMs;
-  const names = await readdir(input.imagesDir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  for (const hex of names) {
+  for (const hex of await listOrEmpty(input.imagesDir)) {
     if (!/^[0-9a-f]{64}$/.test(hex)) continue; // partial materialisations (`.tmp-…`) are cleaned at start
     const digest = `sha256:${hex}`;
     if (input.liveImages.has(digest) || input.inUse.has(digest)) continue;
