@@ -8,6 +8,7 @@ import type { Db } from './db.js';
 import { parseFunctionConfig, type FunctionConfig } from './function-config.js';
 import { assertAliasName, assertFunctionName } from './names.js';
 import type { Digest } from '../image/manifest.js';
+import type { ImageRoot } from '../image/registry-gc.js';
 
 export const LATEST = 'latest';
 
@@ -166,7 +167,7 @@ export class FunctionStore {
   }
 
   /** The image of every version of every function, across tenants (garbage collection's roots). */
-  images(): { repository: string; digest: Digest }[] {
+  images(): ImageRoot[] {
     const rows = this.db.prepare('SELECT DISTINCT image_repo, image_digest FROM versions').all() as {
       image_repo: string;
       image_digest: string;

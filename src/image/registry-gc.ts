@@ -12,7 +12,7 @@
  */
 import { KindlingError } from '../core/errors.js';
 import type { Digest } from './manifest.js';
-import type { LocalRegistry, RegistryLink } from './registry.js';
+import type { LocalRegistry, RegistryLink, RegistryTag } from './registry.js';
 
 /** An image a function version uses. */
 export interface ImageRoot {
@@ -112,7 +112,7 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
     await markManifest(root.repository, root.digest);
   }
   const repositories = await registry.repositories();
-  const tags = new Map<string, Awaited<ReturnType<LocalRegistry['taggedManifests']>>>();
+  const tags = new Map<string, RegistryTag[]>();
   const links = new Map<string, { manifests: RegistryLink[]; blobs: RegistryLink[] }>();
   for (const repository of repositories) {
     const repoTags = await registry.taggedManifests(repository);
@@ -133,10 +133,12 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
   }
 
   // Sweep: links and tags per repository, then the shared store.
+  const liveManifests = new Set<Digest>();
+  for (const k of kept.values()) for (const m of k.manifests) liveManifests.add(m);
   const report: RegistryGcReport = {
     dryRun,
     graceMs: opts.graceMs,
-    liveManifests: [...kept.values()].reduce((n, k) => n + k.manifests.size, 0),
+    liveManifests: liveManifests.size,
     blobsKept: 0,
     blobsDeleted: 0,
     bytesKept: 0,
@@ -174,8 +176,6 @@ async function collect(registry: LocalRegistry, opts: RegistryGcOptions): Promis
     report.bytesFreed += blob.bytes;
     if (!dryRun) await registry.blobs.delete(blob.digest);
   }
-  const liveManifests = new Set<Digest>();
-  for (const k of kept.values()) for (const m of k.manifests) liveManifests.add(m);
   await opts.thenSweep?.({ manifests: liveManifests, blobs: liveBlobs });
   return report;
 }

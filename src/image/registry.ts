@@ -12,7 +12,7 @@ import { SharedExclusiveLock } from '../core/shared-exclusive.js';
 import { BlobStore } from './blob-store.js';
 import { digestHex, isDigest, parseDigest, sha256Digest } from './digest.js';
 import { parseManifest } from './manifest-codec.js';
-import type { Digest } from './manifest.js';
+import type { Digest, ImageManifest } from './manifest.js';
 import { mapLimit } from './map-limit.js';
 import { checkRepositoryName, checkTag } from './reference.js';
 import type { BlockSource, ImageSink, ResolvedManifest } from './source.js';
@@ -24,6 +24,13 @@ export { pushImage, type PushableImage, type PushProgress, type PushResult } fro
 export interface RegistryLink {
   digest: Digest;
   pushedAt: number;
+}
+
+/** A tag of a repository, the manifest it points at, and when it was last set (ms since the epoch). */
+export interface RegistryTag {
+  tag: string;
+  digest: Digest;
+  taggedAt: number;
 }
 
 /**
@@ -154,7 +161,7 @@ export class LocalRegistry implements BlockSource, ImageSink {
     name: string,
     ref: string,
     digest: Digest,
-    manifest: ReturnType<typeof parseManifest>,
+    manifest: ImageManifest,
     bytes: Buffer,
   ): Promise<Digest> {
     const wanted = [...new Set(manifest.layers.flatMap((l) => l.blocks.map((b) => b.digest)))];
@@ -224,8 +231,8 @@ export class LocalRegistry implements BlockSource, ImageSink {
   }
 
   /** The tags of `name` with the manifest each points at and when it was last set. */
-  async taggedManifests(name: string): Promise<{ tag: string; digest: Digest; taggedAt: number }[]> {
-    const out: { tag: string; digest: Digest; taggedAt: number }[] = [];
+  async taggedManifests(name: string): Promise<RegistryTag[]> {
+    const out: RegistryTag[] = [];
     for (const tag of await this.listTags(name)) {
       const path = this.tagPath(name, tag);
       const [text, info] = await Promise.all([
@@ -240,7 +247,7 @@ export class LocalRegistry implements BlockSource, ImageSink {
 
   /**
    * Forgets that `digest` was pushed to `name` (garbage collection; the blob itself stays in the
-   * store for {@link BlobStore.delete}). Removes the repository's directories once nothing is left.
+   * store for {@link BlobStore.delete}, and the emptied repository for {@link removeIfEmpty}).
    */
   async unlink(name: string, kind: 'blobs' | 'manifests', digest: Digest): Promise<void> {
     await rm(join(this.repoDir(name), `_${kind}`, digestHex(parseDigest(digest))), { force: true });
