@@ -121,27 +121,25 @@ async function trigger(
     mode: 'http',
     createdAt,
   });
-  if (!access.keyed) {
-    // An anonymous caller learns the invocation's id (its owner can look it up), nothing about
-    // where or how it ran, and of a failure only which kind it was.
-    reply.header('x-kindling-invocation-id', id);
-    if (res.error) {
-      const { code, status } = res.error;
-      reply.code(status).type('application/json; charset=utf-8');
-      const message =
-        status >= 500
-          ? `the function failed (${code}); its owner can look up invocation ${id}`
-          : res.error.message;
-      return JSON.stringify({ error: { code, message }, invocationId: id });
-    }
-    return sendHandlerResult(reply, res.result);
-  }
-  reply.headers(explainHeaders(id, version.version, res));
-  if (res.error) {
-    reply.code(res.error.status).type('application/json; charset=utf-8');
-    return JSON.stringify({ ...res.error.toJSON(), invocationId: id });
-  }
-  return sendHandlerResult(reply, res.result);
+  // An anonymous caller learns the invocation's id (its owner can look it up), nothing about where
+  // or how it ran, and of a failure only which kind it was.
+  if (access.keyed) reply.headers(explainHeaders(id, version.version, res));
+  else reply.header('x-kindling-invocation-id', id);
+  if (!res.error) return sendHandlerResult(reply, res.result);
+  const { code, status } = res.error;
+  reply.code(status).type('application/json; charset=utf-8');
+  const answer = access.keyed
+    ? res.error.toJSON()
+    : {
+        error: {
+          code,
+          message:
+            status >= 500
+              ? `the function failed (${code}); its owner can look up invocation ${id}`
+              : res.error.message,
+        },
+      };
+  return JSON.stringify({ ...answer, invocationId: id });
 }
 
 /** `ANY /fn/{name}/*`, inside the API key's tenant. */

@@ -210,39 +210,36 @@ export class SnapshotStore {
 
   private async build(input: SnapshotInput, key: string, blob: string): Promise<string> {
     const user = readFileSync(input.entryPath, 'utf8');
-    const built = await this.buildFunction(input, key, blob, user);
+    const built = await this.buildScript(
+      key,
+      blob,
+      input.memoryMb,
+      input.codeDir,
+      input.env,
+      async (script) =>
+        entryScript(
+          script,
+          [
+            { name: '__kindlingRuntime', source: await this.runtime(), filename: this.runtimePath },
+            { name: '__kindlingFunction', source: user, filename: input.entryPath },
+          ],
+          [
+            // Anything the init left running (a timer, a socket) would keep the build alive and could not
+            // be serialised anyway: refuse at once, naming it.
+            // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
+            "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
+            'if (__kindlingHandles.length > 0) {',
+            "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
+            '  process.exit(3);',
+            '}',
+            "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
+            '',
+          ],
+        ),
+    );
     // Which code it was taken from, for garbage collection once that code is gone.
     writeFileSync(join(this.dir, `${key}${CODE_SUFFIX}`), JSON.stringify({ codeDir: input.codeDir }) + '\n');
     return built;
-  }
-
-  private async buildFunction(
-    input: SnapshotInput,
-    key: string,
-    blob: string,
-    user: string,
-  ): Promise<string> {
-    return this.buildScript(key, blob, input.memoryMb, input.codeDir, input.env, async (script) =>
-      entryScript(
-        script,
-        [
-          { name: '__kindlingRuntime', source: await this.runtime(), filename: this.runtimePath },
-          { name: '__kindlingFunction', source: user, filename: input.entryPath },
-        ],
-        [
-          // Anything the init left running (a timer, a socket) would keep the build alive and could not
-          // be serialised anyway: refuse at once, naming it.
-          // (Pipes and TTYs are the build's own stdio, opened by Node's warnings about built-ins.)
-          "const __kindlingHandles = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');",
-          'if (__kindlingHandles.length > 0) {',
-          "  console.error('kindling: init leaves ' + __kindlingHandles.join(', ') + ' active');",
-          '  process.exit(3);',
-          '}',
-          "require('node:v8').startupSnapshot.setDeserializeMainFunction(() => __kindlingRuntime.boot({ preloaded: __kindlingFunction }));",
-          '',
-        ],
-      ),
-    );
   }
 
   /** The runtime shim bundled into one script (once per store). */
