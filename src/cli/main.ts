@@ -234,7 +234,10 @@ program
 program
   .command('invocation <id>')
   .description('show one invocation record')
-  .action((id: string) => invocation(client(), id, { json: json() }));
+  .option('--exit-status', 'exit 1 if the invocation failed, 2 if it has not finished')
+  .action((id: string, opts: { exitStatus?: boolean }) =>
+    invocation(client(), id, { json: json(), exitStatus: opts.exitStatus }),
+  );
 
 program
   .command('gc')

@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { z } from 'zod';
 import { KindlingError } from '../core/errors.js';
+import { describeIssues, plainWords } from '../core/validate.js';
 
 /** Entry candidates tried in order when neither kindling.json nor package.json names one. */
 export const DEFAULT_ENTRIES = [
@@ -25,13 +26,11 @@ const BUILD_KEYS = ['entry', 'bundle', 'external', 'sourceMap'] as const;
 export const PACKAGE_NAME_RE = /^(?:@[a-zA-Z0-9-~][a-zA-Z0-9-._~]*\/)?[a-zA-Z0-9-~][a-zA-Z0-9-._~]*$/;
 
 const buildKeysSchema = z.object({
-  entry: z.string().min(1, 'must not be empty').optional(),
-  bundle: z.boolean({ error: 'must be true or false' }).optional(),
-  sourceMap: z.boolean({ error: 'must be true or false' }).optional(),
+  entry: z.string().min(1).optional(),
+  bundle: z.boolean().optional(),
+  sourceMap: z.boolean().optional(),
   external: z
-    .array(z.string().regex(PACKAGE_NAME_RE, 'must be an npm package name such as "sharp" or "@scope/pkg"'), {
-      error: 'must be an array of package names',
-    })
+    .array(z.string().regex(PACKAGE_NAME_RE, 'must be an npm package name such as "sharp" or "@scope/pkg"'))
     .optional(),
 });
 
@@ -69,13 +68,13 @@ export interface BuildConfig {
  */
 export async function readBuildConfig(dir: string): Promise<BuildConfig> {
   const raw = (await readJsonObject(join(dir, 'kindling.json'))) ?? {};
-  const keys = buildKeysSchema.safeParse(
-    Object.fromEntries(BUILD_KEYS.filter((k) => k in raw).map((k) => [k, raw[k]])),
-  );
+  const buildKeys = Object.fromEntries(BUILD_KEYS.filter((k) => k in raw).map((k) => [k, raw[k]]));
+  const keys = buildKeysSchema.safeParse(buildKeys, { error: plainWords });
   if (!keys.success) {
-    const problems = keys.error.issues.map((i) => `"${i.path.map(String).join('.')}" ${i.message}`);
-    throw new KindlingError('KINDLING_INVALID_CONFIG', `kindling.json in ${dir}: ${problems.join('; ')}`, {
-      problems,
+    // `bundle must be true or false, got "yes"`: the key, what it must be, and what was read.
+    const problems = describeIssues(keys.error, buildKeys, 'kindling.json');
+    throw new KindlingError('KINDLING_INVALID_CONFIG', `kindling.json in ${dir}: ${problems}`, {
+      problems: problems.split('; '),
     });
   }
   // `name` names the function rather than configuring it; it comes back as `name` below.

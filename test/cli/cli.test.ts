@@ -171,14 +171,22 @@ describe('kindling CLI', () => {
       '    at check (orders-ts/lib.ts:3:11)',
       '    at handler (orders-ts/handler.ts:4:19)',
     ]);
-    // Waited for asynchronously: the record, frames included, on stdout; the error line on stderr.
+    // Waited for asynchronously: the same on stderr, and only there; the record's rest on stdout.
     const waited = cli('invoke', 'orders-ts', '--async', '--wait');
     assert.equal(waited.status, 1);
+    assert.deepEqual(waited.stderr.trim().split('\n'), res.stderr.trim().split('\n'));
+    assert.match(waited.stdout, /^invocation \S+ · orders-ts v\d+ · async · failed\n/);
+    assert.doesNotMatch(waited.stdout, /KINDLING_HANDLER_ERROR|at check/);
+
+    // `invocation` shows the record, error and frames included, on stdout; exit 0 unless asked.
+    const id = waited.stdout.match(INVOCATION_ID)![0];
+    const shown = cli('invocation', id);
+    assert.equal(shown.status, 0, shown.stderr);
     assert.match(
-      waited.stdout,
+      shown.stdout,
       /error KINDLING_HANDLER_ERROR \(RangeError\): order has no items\n {4}at check \(orders-ts\/lib\.ts:3:11\)/,
     );
-    assert.match(waited.stderr, /^error KINDLING_HANDLER_ERROR \(RangeError\): order has no items\n$/);
+    assert.equal(cli('invocation', id, '--exit-status').status, 1);
   });
 
   it('gc reports what it would free, and checks --grace', () => {
@@ -246,7 +254,7 @@ describe('kindling CLI', () => {
     const listed = [...logs.stdout.matchAll(INVOCATION_ID)].map((m) => m[0]);
     assert.deepEqual(listed, printed);
     for (const id of listed) {
-      const one = cli('invocation', id);
+      const one = cli('invocation', id, '--exit-status');
       assert.equal(one.status, 0, one.stderr);
       assert.match(one.stdout, new RegExp(`^invocation ${id} · sleeper v\\d+ · sync · succeeded`));
     }

@@ -175,13 +175,13 @@ describe('buildImage', () => {
       buildImage(fn({ 'index.js': '', 'kindling.json': '{"bundle":"yes"}' })),
       (err: unknown) =>
         isCode('KINDLING_INVALID_CONFIG')(err) &&
-        /"bundle" must be true or false/.test((err as Error).message),
+        /: bundle must be true or false, got "yes"$/.test((err as Error).message),
     );
     await assert.rejects(
       buildImage(fn({ 'index.js': '', 'kindling.json': '{"sourceMap":1}' })),
       (err: unknown) =>
         isCode('KINDLING_INVALID_CONFIG')(err) &&
-        /"sourceMap" must be true or false/.test((err as Error).message),
+        /: sourceMap must be true or false, got 1$/.test((err as Error).message),
     );
     await assert.rejects(
       buildImage(fn({ 'index.js': '', 'kindling.json': '{"entry":"../x.js"}' })),

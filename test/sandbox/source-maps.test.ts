@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { originalPositions } from '../../src/sandbox/process/source-maps.cjs';
 import { userStack } from '../../src/sandbox/process/user-errors.cjs';
@@ -80,5 +84,50 @@ describe('source maps', () => {
     // The same throw site again: no map is read.
     assert.equal(userStack(stack, where), expected);
     assert.equal(reads.length, 2);
+  });
+
+  it('names a function the bundler renamed as its author did, from the name the map gives its call', async () => {
+    // Two modules with a top-level `check`: esbuild renames the entry's `check2`.
+    const bundle = await bundleOf(
+      {
+        'lib.ts': `function check(order: unknown) { return order !== null; }
+export function present(order: unknown) {
+  return check(order);
+}
+`,
+        'handler.ts': `import { present } from './lib';
+function check(order: { items?: number[] }): number {
+  if (!order.items) throw new RangeError('order has no items');
+  return order.items.length;
+}
+export async function handler(event: { items?: number[] }) {
+  return present(event) && { count: check(event) };
+}
+`,
+      },
+      'handler.ts',
+    );
+    assert.match(bundle.code, /function check2\(/);
+    const dir = await mkdtemp(join(tmpdir(), 'kindling-renamed-'));
+    try {
+      // The stack V8 writes for the bundle, run from its real path.
+      await writeFile(join(dir, 'index.cjs'), bundle.code);
+      const { handler } = createRequire(import.meta.url)(join(dir, 'index.cjs')) as {
+        handler: (e: unknown) => Promise<unknown>;
+      };
+      const stack = await handler({}).then(
+        () => assert.fail('the handler threw'),
+        (err: Error) => err.stack!,
+      );
+      assert.match(stack, /at check2 \(/);
+      const where = { codeDir: dir, functionName: 'orders', readSourceMap: () => bundle.map };
+      assert.deepEqual(userStack(stack, where).split('\n').slice(0, 3), [
+        'RangeError: order has no items',
+        '    at check (orders/handler.ts:3:27)',
+        '    at handler (orders/handler.ts:7:37)',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

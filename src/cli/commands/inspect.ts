@@ -163,7 +163,15 @@ export async function rm(client: ApiClient, name: string, flags: Out): Promise<v
 /** An invocation ID as the platform makes them: a UUID (v7), 36 characters. */
 const INVOCATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function invocation(client: ApiClient, id: string, flags: Out): Promise<void> {
+/**
+ * `kindling invocation ID`: the record, which a failed invocation's error is part of; `--exit-status`
+ * also exits 1 when it failed (and 2 while it has not finished), for scripts, as `gh run view` does.
+ */
+export async function invocation(
+  client: ApiClient,
+  id: string,
+  flags: Out & { exitStatus?: boolean },
+): Promise<void> {
   const record = (
     await client
       .request<InvocationRecord>('GET', `/v1/invocations/${encodeURIComponent(id)}`)
@@ -184,6 +192,8 @@ export async function invocation(client: ApiClient, id: string, flags: Out): Pro
   ).body;
   if (flags.json) console.log(JSON.stringify(record));
   else printRecord(record);
+  if (flags.exitStatus && record.status !== 'succeeded')
+    process.exitCode = record.status === 'failed' ? 1 : 2;
 }
 
 export async function tenantCreate(client: ApiClient, name: string, flags: Out): Promise<void> {

@@ -95,8 +95,9 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
       return;
     }
     const record = await waitFor(client, accepted.id);
+    // As a plain invoke: the record on stdout, the error (with its frames) only on stderr.
     if (flags.json) console.log(JSON.stringify(record));
-    else printRecord(record);
+    else printRecord(record, { withError: false });
     if (record.status === 'failed')
       failed(record.error ?? { code: 'KINDLING_INTERNAL', message: 'the invocation failed' }, flags.json);
     return;
@@ -119,11 +120,8 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
     if (error) failed(error, true);
     return;
   }
-  if (error) {
-    failed(error, false);
-    // Where the function's own code threw: its frames, in its sources' terms (source-mapped).
-    for (const frame of stackFrames(error.details)) console.error(frame);
-  } else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
+  if (error) failed(error, false);
+  else console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   const timing = parseServerTiming(res.headers.get('server-timing'));
   const cold = res.headers.get('x-kindling-cold') === '1';
   const startPath = res.headers.get('x-kindling-start-path');
@@ -140,17 +138,23 @@ export async function invoke(client: ApiClient, name: string, flags: InvokeFlags
 }
 
 /**
- * A failed invocation's error on stderr, in one line, and a non-zero exit; its record (or result and
- * phases) goes to stdout like any other. With --json the error is the object every CLI error is, so a
- * script sees the same shape whatever failed.
+ * A failed invocation's error on stderr, in one line followed by the frames where the function's own
+ * code threw (source-mapped), and a non-zero exit; its record (or result and phases) goes to stdout
+ * like any other. With --json the error is the object every CLI error is, so a script sees the same
+ * shape whatever failed.
  */
 function failed(
   error: { code: string; message: string; details?: unknown },
   json: boolean | undefined,
 ): void {
-  const message = oneLine(error.message);
-  console.error(json ? formatErrorReport({ code: error.code, message }, true) : errorLine(error));
+  if (json) console.error(formatErrorReport({ code: error.code, message: oneLine(error.message) }, true));
+  else for (const line of errorLines(error)) console.error(line);
   process.exitCode = 1;
+}
+
+/** The error line and its frames. */
+function errorLines(error: { code: string; message: string; details?: unknown }): string[] {
+  return [errorLine(error), ...stackFrames(error.details)];
 }
 
 /**
@@ -176,16 +180,16 @@ async function waitFor(client: ApiClient, id: string): Promise<InvocationRecord>
   }
 }
 
-/** Prints an invocation record for people. */
-export function printRecord(record: InvocationRecord): void {
+/**
+ * Prints an invocation record for people; `withError: false` leaves its error out, for a caller that
+ * reports it on stderr.
+ */
+export function printRecord(record: InvocationRecord, { withError = true } = {}): void {
   console.log(
     `invocation ${record.id} · ${record.functionName} v${record.version} · ${record.mode} · ${record.status}`,
   );
   if (record.status === 'succeeded') console.log(JSON.stringify(record.result ?? null, null, 2));
-  if (record.error) {
-    console.log(errorLine(record.error));
-    for (const frame of stackFrames(record.error.details)) console.log(frame);
-  }
+  if (record.error && withError) for (const line of errorLines(record.error)) console.log(line);
   if (record.phases) {
     console.log(
       `${record.cold ? `cold start${record.startPath ? ` (${record.startPath})` : ''}` : 'warm'} · ${formatMs(record.totalMs ?? 0)} total · ${record.tier ?? '?'} · ${record.instanceId ?? '-'}`,

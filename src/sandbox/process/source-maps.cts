@@ -20,6 +20,11 @@ export interface OriginalPosition {
   source: string;
   line: number;
   column: number;
+  /**
+   * The original name of the identifier at this position, where the map gives one (esbuild does
+   * for identifiers it renamed: a `boom` that collided with another module's is `boom2` in the bundle).
+   */
+  name?: string;
 }
 
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -31,6 +36,7 @@ interface RawMap {
   sources?: unknown;
   sourceRoot?: unknown;
   mappings?: unknown;
+  names?: unknown;
 }
 
 /**
@@ -53,6 +59,7 @@ export function originalPositions(
   const root =
     typeof map.sourceRoot === 'string' && map.sourceRoot !== '' ? map.sourceRoot.replace(/\/?$/, '/') : '';
   const sources = (map.sources as unknown[]).map((s) => (typeof s === 'string' ? root + s : undefined));
+  const names = Array.isArray(map.names) ? (map.names as unknown[]) : [];
   // 0-based generated line → indexes into `wanted` on it.
   const byLine = new Map<number, number[]>();
   wanted.forEach((p, i) => {
@@ -71,6 +78,7 @@ export function originalPositions(
   let source = 0;
   let originalLine = 0;
   let originalColumn = 0;
+  let nameIndex = 0;
   let pos = 0;
   const fields = [0, 0, 0, 0, 0];
   while (pos <= text.length && line <= lastLine) {
@@ -101,15 +109,23 @@ export function originalPositions(
         originalLine += fields[2]!;
         originalColumn += fields[3]!;
       }
+      // A name belongs to its segment only, but its index is a delta from the last segment's.
+      if (n >= 5) nameIndex += fields[4]!;
       if (here) {
         for (const i of here) {
           // The last segment at or before the wanted column is the one that covers it.
           if (column <= wanted[i]!.column - 1) {
-            const name = n >= 4 ? sources[source] : undefined;
+            const file = n >= 4 ? sources[source] : undefined;
+            const name = n >= 5 ? names[nameIndex] : undefined;
             found[i] =
-              name === undefined
+              file === undefined
                 ? undefined
-                : { source: name, line: originalLine + 1, column: originalColumn + 1 };
+                : {
+                    source: file,
+                    line: originalLine + 1,
+                    column: originalColumn + 1,
+                    ...(typeof name === 'string' && { name }),
+                  };
           }
         }
       }

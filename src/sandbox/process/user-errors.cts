@@ -87,12 +87,18 @@ function inRealFiles(lines: string[], { script, regions }: ScriptRegions): strin
 /** A stack frame's location: `    at f (FILE:LINE:COL)`, `    at FILE:LINE:COL`, either after `async `. */
 const FRAME = /^(\s+at (?:async )?(?:.+? \()?)([^()\s][^()]*?):(\d+):(\d+)(\)?)$/;
 
+/** Where a bundle's position came from, and the original name of the identifier there, if renamed. */
+interface MappedFrame {
+  at: string;
+  name?: string;
+}
+
 /**
- * Frames already mapped (`file:line:col` → the original `file:line:col`, or null for unmapped), per
- * map reader: a reader stands for one set of files (the runtime's reads absolute paths; the isolate
+ * Frames already mapped (`file:line:col` → the original place, or null for unmapped), per map
+ * reader: a reader stands for one set of files (the runtime's reads absolute paths; the isolate
  * host has one per instance, whose frames all say `<function>/<file>`).
  */
-const mappedBy = new WeakMap<NonNullable<CodeLocation['readSourceMap']>, Map<string, string | null>>();
+const mappedBy = new WeakMap<NonNullable<CodeLocation['readSourceMap']>, Map<string, MappedFrame | null>>();
 const MAPPED_LIMIT = 1_000;
 
 /**
@@ -102,7 +108,7 @@ const MAPPED_LIMIT = 1_000;
  */
 function withOriginalPositions(lines: string[], where: CodeLocation): string[] {
   const read = where.readSourceMap!;
-  const mapped = mappedBy.get(read) ?? new Map<string, string | null>();
+  const mapped = mappedBy.get(read) ?? new Map<string, MappedFrame | null>();
   mappedBy.set(read, mapped);
   const frames = lines.map((line) => FRAME.exec(line));
   const missing = new Map<string, { line: number; column: number; key: string }[]>();
@@ -123,14 +129,25 @@ function withOriginalPositions(lines: string[], where: CodeLocation): string[] {
     wanted.forEach((w, i) => {
       const o = found[i];
       const source = o && (o.source.startsWith('/') ? o.source : `${where.codeDir}/${o.source}`);
-      mapped.set(w.key, o ? `${source}:${o.line}:${o.column}` : null);
+      mapped.set(w.key, o ? { at: `${source}:${o.line}:${o.column}`, name: o.name } : null);
     });
   }
+  const mappedAt = (m: RegExpExecArray | null | undefined) =>
+    m ? mapped.get(`${m[2]}:${m[3]}:${m[4]}`) : undefined;
   return lines.map((line, i) => {
     const m = frames[i];
-    const to = m ? mapped.get(`${m[2]}:${m[3]}:${m[4]}`) : undefined;
-    return m && to ? `${m[1]}${to}${m[5]}` : line;
+    const to = mappedAt(m);
+    if (!m || !to) return line;
+    // A function the bundler renamed (`boom` → `boom2`) is named as its author wrote it: the caller's
+    // frame stands on the call, whose identifier the map names (as Node's own source-map support does).
+    return `${originalName(m[1]!, mappedAt(frames[i + 1])?.name)}${to.at}${m[5]}`;
   });
+}
+
+/** A frame's head (`    at boom2 (`) with the function's bundled name put back to `original`. */
+function originalName(head: string, original: string | undefined): string {
+  if (!original) return head;
+  return head.replace(new RegExp(`(?<=[\\s.])${escapeRegExp(original)}\\d+(?= )`), original);
 }
 
 /** The export names the loader looks at, in the order it tries them. */
