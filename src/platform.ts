@@ -23,6 +23,7 @@ import { LocalRegistry } from './image/registry.js';
 import type { PolicyName } from './policy/catalog.js';
 import type { RuntimeSnapshotMode } from './sandbox/process/index.js';
 import { createApiServer } from './api/server.js';
+import { drainingClose } from './core/drain-close.js';
 import type { StrategyName } from './distribution/strategy.js';
 import { createControlPlane, type ControlPlane } from './cluster/control-plane.js';
 import type { ClusterMembership } from './cluster/membership.js';
@@ -236,6 +237,8 @@ async function startLocked(
     },
   );
 
+  const closeApp = drainingClose(app);
+
   /** What this platform wrote to endpoint.json: only that is removed at close. */
   let endpointText: string | undefined = undefined;
   let closed = false;
@@ -243,7 +246,7 @@ async function startLocked(
     if (closed) return;
     closed = true;
     try {
-      await app.close();
+      await closeApp();
       await dispatcher.stop();
       control?.close();
       await localWorker?.close();

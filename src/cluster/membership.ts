@@ -89,7 +89,10 @@ export class ClusterMembership {
 
   /** Removes a host now (it left, or a caller found it dead). */
   remove(hostId: string, why: string): boolean {
-    if (!this.members.delete(hostId)) return false;
+    const member = this.members.get(hostId);
+    if (!member) return false;
+    this.members.delete(hostId);
+    member.worker.abandon(why);
     this.opts.scheduler.remove(hostId);
     this.opts.onLeave?.(hostId, why);
     return true;

@@ -47,6 +47,8 @@ export class RemoteWorker implements WorkerHandle {
   /** Versions placed here lately, by when: a heartbeat sampled before the placement must not hide them. */
   private readonly placed = new Map<string, number>();
   private reportedInFlight = 0;
+  /** Aborted when the host leaves the cluster: calls still waiting on it give up then. */
+  private readonly gone = new AbortController();
 
   constructor(private readonly opts: RemoteWorkerOptions) {
     this.hostId = opts.hostId;
@@ -57,6 +59,17 @@ export class RemoteWorker implements WorkerHandle {
 
   get inFlight(): number {
     return this.running;
+  }
+
+  /**
+   * The host was removed from the cluster (it missed its heartbeats, or left): every call still
+   * waiting on it fails now with KINDLING_WORKER_LOST, so an invocation on a hung host is retried
+   * elsewhere at once rather than when its own timeout ends, and a collection of garbage does not
+   * hold the registry's lock for it. (If the host was only slow, what it was running may still finish
+   * there: failed-over invocations are delivered at least once.)
+   */
+  abandon(why: string): void {
+    this.gone.abort(new Error(`it was removed from the cluster (${why})`));
   }
 
   /** Takes in a heartbeat's report. */
@@ -184,7 +197,7 @@ export class RemoteWorker implements WorkerHandle {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.gone.signal]),
       });
       const text = await res.text();
       parsed = text ? JSON.parse(text) : undefined;

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
 import { startHoldingDataDir, type DataDirLock } from '../core/data-dir-lock.js';
+import { drainingClose } from '../core/drain-close.js';
 import { KindlingError, toKindlingError } from '../core/errors.js';
 import { parseOrThrow } from '../core/validate.js';
 import type { FunctionVersion } from '../control/functions.js';
@@ -192,6 +193,7 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
   });
 
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, genReqId: () => '' });
+  const closeApp = drainingClose(app);
   const expected = Buffer.from(`Bearer ${opts.key}`);
   app.addHook('onRequest', (request, _reply, done) => {
     if (!request.url.startsWith('/v1/worker/')) return done();
@@ -368,7 +370,7 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
       heartbeatClient.close();
       await directory.stop();
       try {
-        await app.close();
+        await closeApp();
         await worker.close();
       } finally {
         lock.release();

@@ -1,5 +1,7 @@
 /** State and accepted async invocations survive the platform being killed (SIGKILL) and restarted. */
 import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
+import { setTimeout } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { call, eventually, fixture, runCli, startPlatformProcess, tempDir } from '../helpers/platform.js';
 
@@ -49,6 +51,39 @@ describe('restart', () => {
       }
     } finally {
       if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL');
+    }
+  });
+
+  it('stops on SIGTERM after answering the invocation in progress, though a client holds a connection it never used', async () => {
+    const dataDir = tempDir();
+    const platform = await startPlatformProcess(dataDir);
+    const idle = new Socket();
+    try {
+      assert.equal(runCli(['deploy', fixture('sleeper'), '--data-dir', dataDir]).status, 0);
+      const { port } = new URL(platform.url);
+      // A browser's preconnect, or a client that stalled: connected, nothing sent. Node's
+      // server.close() would wait on it (forever, on this server).
+      await new Promise<void>((resolve) => idle.connect(Number(port), '127.0.0.1', resolve));
+      const pending = call(platform.url, platform.key, 'POST', '/v1/functions/sleeper/invoke', {
+        ms: 1000,
+        tag: 'drained',
+      });
+      await eventually(async () => {
+        const metrics = await fetch(`${platform.url}/metrics`).then((r) => r.text());
+        return /^kindling_instances\{[^}]*state="busy"[^}]*\} 1$/m.test(metrics) ? true : undefined;
+      });
+      const exited = new Promise<number | null>((r) => platform.child.once('exit', r));
+      platform.child.kill('SIGTERM');
+      const res = await pending;
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, { slept: 1000, tag: 'drained' });
+      // A bound so that a platform that never stops fails the test instead of hanging it.
+      const stillRunning = setTimeout(60_000).then(() => 'still running 60 s after SIGTERM');
+      assert.equal(await Promise.race([exited, stillRunning]), 0, platform.output());
+    } finally {
+      idle.destroy();
+      if (platform.child.exitCode === null && platform.child.signalCode === null)
+        platform.child.kill('SIGKILL');
     }
   });
 });

@@ -137,4 +137,29 @@ describe('cluster mode (loopback)', () => {
     assert.notEqual(res.headers.get('x-kindling-host'), victim);
     await eventually(async () => ((await cluster.hosts()).includes(victim) ? undefined : true));
   });
+
+  it('retries elsewhere once a hung worker (stopped, its connections open) is dropped, not when the call times out', async () => {
+    await cluster.addWorker('host-d');
+    const pending = cluster.call('POST', '/v1/functions/sleeper/invoke?', { ms: 1500, tag: 'hung' });
+    const victim = await eventually(async () => {
+      const hosts = (await cluster.call('GET', '/v1/cluster/hosts')).body.hosts as {
+        hostId: string;
+        inFlight: number;
+      }[];
+      return hosts.find((h) => h.inFlight > 0)?.hostId;
+    });
+    const child = cluster.workers.get(victim)!;
+    // Stopped, the host's kernel still holds its connections: nothing is refused or reset, so only
+    // the missed heartbeats (3 s) can tell; the call's own timeout is minutes away.
+    child.kill('SIGSTOP');
+    try {
+      const res = await pending;
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, { slept: 1500, tag: 'hung' });
+      assert.notEqual(res.headers.get('x-kindling-host'), victim);
+      assert.ok(!(await cluster.hosts()).includes(victim));
+    } finally {
+      child.kill('SIGCONT');
+    }
+  });
 });
