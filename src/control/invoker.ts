@@ -59,8 +59,12 @@ export class Invoker {
         const worker = this.deps.scheduler.place(exec.version, pinned ?? (tried && { exclude: tried }));
         if (host === undefined) phases.place = clock.monotonic() - t0;
         host = worker.hostId;
+        const sent = clock.monotonic();
         try {
           r = await worker.invoke(exec.version, { requestId: exec.id, event: exec.event });
+          // The call's time beyond what the host accounted for: in a cluster, the hop to the host
+          // and back (the request and result on the wire); in process, the agent's own few µs.
+          phases.place += Math.max(0, clock.monotonic() - sent - timeOnHost(r));
           break;
         } catch (err) {
           // When the host stops answering mid-call (KINDLING_WORKER_LOST) the invocation is retried on
@@ -70,6 +74,8 @@ export class Invoker {
           (tried ??= new Set()).add(worker.hostId);
           if (e.code !== 'KINDLING_WORKER_LOST' || pinned || tried.size >= MAX_ATTEMPTS) throw e;
           metrics.observeRejected(e.code);
+          // Time lost on a host that stopped answering is waiting, as far as the caller can tell.
+          phases.queue += clock.monotonic() - sent;
         }
       }
       phases.queue += r.waitedMs;
@@ -145,4 +151,9 @@ export class Invoker {
     else out.result = result;
     return out;
   }
+}
+
+/** Milliseconds the host's own phases account for. */
+function timeOnHost(r: WorkerResult): number {
+  return r.waitedMs + r.pickMs + r.fetchMs + r.sandboxMs + r.runtimeMs + r.initMs + r.outcome.execMs;
 }

@@ -158,6 +158,18 @@ describe('cluster mode (loopback)', () => {
       assert.deepEqual(res.body, { slept: 1500, tag: 'hung' });
       assert.notEqual(res.headers.get('x-kindling-host'), victim);
       assert.ok(!(await cluster.hosts()).includes(victim));
+      // The seconds on the hung host count as waiting, the hop to the other as placing: the phases
+      // account for the whole (they used to leave both out).
+      const timing: Record<string, number> = Object.fromEntries(
+        res.headers
+          .get('server-timing')!
+          .split(', ')
+          .map((entry) => [entry.split(';')[0], Number(/dur=([\d.]+)/.exec(entry)![1])]),
+      );
+      const { total, ...phases } = timing;
+      const accounted = Object.values(phases).reduce((a, b) => a + b, 0);
+      assert.ok(accounted >= 0.9 * total!, `phases ${JSON.stringify(timing)}`);
+      assert.ok(timing.queue! > timing.exec!, `phases ${JSON.stringify(timing)}`);
     } finally {
       child.kill('SIGCONT');
     }
