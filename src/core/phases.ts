@@ -11,7 +11,8 @@ export type Phases = Record<Phase, number>;
 
 /** What each phase means, for documentation, `Server-Timing` descriptions and the CLI. */
 export const PHASE_DESCRIPTIONS: Record<Phase, string> = {
-  queue: 'waiting: request handling before placement, waiting for a free instance, and time on a host that was lost',
+  queue:
+    'waiting: request handling before placement, waiting for a free instance, and time on a host that was lost',
   place: 'choosing the host and the instance, and in a cluster the hop to the host and back',
   fetch: 'getting the image (manifest and blocks) onto the host',
   sandbox: 'creating the sandbox (process spawn)',
