@@ -5,9 +5,10 @@
  * image a pool on the host runs, or one being fetched, stays whatever the registry says; anything
  * written within the grace period stays too.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listOrEmpty } from '../core/list-or-empty.js';
+import { treeBytes } from '../core/tree-bytes.js';
 import type { BlobStore } from '../image/blob-store.js';
 
 /** What the collection found live, and how to sweep. */
@@ -27,8 +28,8 @@ export interface HostGcReport {
   host: string;
   imagesRemoved: number;
   blobsDeleted: number;
-  /** What the tiers derived from the removed images (function snapshots). */
-  snapshotsRemoved: number;
+  /** What the tiers derived from the removed images: function snapshots, container bundles. */
+  derivedRemoved: number;
   bytesFreed: number;
 }
 
@@ -53,7 +54,7 @@ export async function collectHostGarbage(
     host: input.host,
     imagesRemoved: 0,
     blobsDeleted: 0,
-    snapshotsRemoved: 0,
+    derivedRemoved: 0,
     bytesFreed: 0,
   };
   const removedDirs = new Set<string>();
@@ -74,7 +75,7 @@ export async function collectHostGarbage(
   }
   if (input.forgetDerived) {
     const derived = await input.forgetDerived(removedDirs, input.dryRun);
-    report.snapshotsRemoved = derived.removed;
+    report.derivedRemoved = derived.removed;
     report.bytesFreed += derived.bytes;
   }
   for await (const blob of input.cache.list()) {
@@ -84,15 +85,4 @@ export async function collectHostGarbage(
     if (!input.dryRun) await input.cache.delete(blob.digest);
   }
   return report;
-}
-
-/** Bytes of the files under `dir`. */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) total += await treeBytes(path);
-    else if (e.isFile()) total += (await stat(path).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
 }

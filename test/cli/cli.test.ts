@@ -196,7 +196,7 @@ describe('kindling CLI', () => {
     assert.match(cli('gc', '--dry-run').stdout, /images in use or pushed in the last 1 h\)/);
     assert.match(
       dry.stdout,
-      /\nhost local: would free .* \(\d+ materialised images, \d+ cached blocks, \d+ snapshots\)\n/,
+      /\nhost local: would free .* \(\d+ materialised images, \d+ cached blocks, \d+ snapshots and bundles\)\n/,
     );
     assert.match(dry.stdout, /dry run: nothing was deleted/);
     const bad = cli('gc', '--grace', 'soon');

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createContainerTier } from '../../src/sandbox/container/index.js';
 import type { ContainerInstance, ContainerTier } from '../../src/sandbox/container/index.js';
@@ -62,6 +63,40 @@ describe('container tier specifics', () => {
       const instance = await tier.start(spec);
       assert.equal(instance.timings.startPath, 'prepared');
       assert.ok((instance.memoryBytes() ?? 0) > 0, 'memory is read from the cgroup');
+    } finally {
+      await tier.close();
+    }
+  });
+
+  test('forgetCode() removes the bundles of collected or vanished code directories, and only those', async () => {
+    const stateDir = `${await dirs.make({})}/state`;
+    const tier = createContainerTier({ stateDir });
+    try {
+      const other = await dirs.make({ 'fn.mjs': `export const handler = async () => 1;` });
+      const gone = await dirs.make({ 'fn.mjs': `export const handler = async () => 2;` });
+      await tier.prepare(specFor(dir, 'fn.mjs', { functionVersion: 21 }));
+      await tier.prepare(specFor(other, 'fn.mjs', { functionVersion: 22 }));
+      await tier.prepare(specFor(gone, 'fn.mjs', { functionVersion: 23 }));
+      await rm(gone, { recursive: true });
+      const bundlesNow = async () => (await readdir(stateDir)).filter((n) => /-v2\d-/.test(n)).sort();
+      assert.equal((await bundlesNow()).length, 3);
+
+      const dry = await tier.forgetCode!(new Set([other]), true);
+      assert.equal(dry.removed, 2, 'the collected directory and the vanished one');
+      assert.ok(dry.bytes > 0);
+      assert.equal((await bundlesNow()).length, 3, 'a dry run deletes nothing');
+
+      assert.deepEqual(await tier.forgetCode!(new Set([other]), false), dry);
+      assert.deepEqual(await bundlesNow(), [(await bundlesNow()).find((n) => n.includes('-v21-'))!]);
+      // The bundle kept still starts prepared; a forgotten version prepares again.
+      assert.equal(
+        (await tier.start(specFor(dir, 'fn.mjs', { functionVersion: 21 }))).timings.startPath,
+        'prepared',
+      );
+      assert.equal(
+        (await tier.start(specFor(other, 'fn.mjs', { functionVersion: 22 }))).timings.startPath,
+        'plain',
+      );
     } finally {
       await tier.close();
     }

@@ -54,7 +54,7 @@ describe('host garbage collection', () => {
       host: 'h1',
       imagesRemoved: 1,
       blobsDeleted: 1,
-      snapshotsRemoved: 2,
+      derivedRemoved: 2,
       bytesFreed: done.bytesFreed,
     });
     assert.equal(

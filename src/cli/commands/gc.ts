@@ -43,7 +43,7 @@ export async function gc(
     );
   for (const h of report.hosts)
     console.log(
-      `host ${h.host}: ${verb} ${formatBytes(h.bytesFreed)} (${h.imagesRemoved} materialised images, ${h.blobsDeleted} cached blocks, ${h.snapshotsRemoved} snapshots)`,
+      `host ${h.host}: ${verb} ${formatBytes(h.bytesFreed)} (${h.imagesRemoved} materialised images, ${h.blobsDeleted} cached blocks, ${h.derivedRemoved} snapshots and bundles)`,
     );
   if (report.hostsNotCollected.length > 0)
     console.log(`not collected: ${report.hostsNotCollected.join('; ')}`);

@@ -8,14 +8,15 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { KindlingError } from '../../core/errors.js';
+import { treeBytes } from '../../core/tree-bytes.js';
 import { abortError } from '../process/instance-errors.js';
 import { heapFlags, heapLimitsFor, MIN_MEMORY_MB } from '../process/memory.js';
 import { ProcessInstance } from '../process/process-instance.js';
@@ -126,6 +127,8 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
 
   const instances = new Set<ContainerInstance>();
   const bundles = new Map<string, Promise<PreparedBundle>>();
+  /** The code directory each bundle mounts, by the same key. */
+  const codeDirOf = new Map<string, string>();
   /** Names of the bundle dirs this tier made (or is making) in its state dir. */
   const bundleNames = new Set<string>();
   const libraries = hostLibraries();
@@ -171,6 +174,7 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
     bundleNames.add(name);
     const bundle = (async () => createBundle(join(await getStateDir(), name), libraries))();
     bundles.set(key, bundle);
+    codeDirOf.set(key, spec.codeDir);
     bundle.catch(() => bundles.delete(key));
     return { bundle, prepared: false };
   }
@@ -401,7 +405,32 @@ export function createContainerTier(options: ContainerTierOptions = {}): Contain
       const bundle = bundles.get(key);
       if (!bundle) return;
       bundles.delete(key);
-      await removeBundle((await bundle).dir);
+      codeDirOf.delete(key);
+      const { dir } = await bundle;
+      bundleNames.delete(basename(dir));
+      await removeBundle(dir);
+    },
+    async forgetCode(codeDirs, dryRun) {
+      // A bundle mounts its version's code directory: once that is collected (or gone), the bundle
+      // serves nothing. The collection never passes a directory a pool here still runs.
+      const found = { removed: 0, bytes: 0 };
+      for (const [key, bundle] of bundles) {
+        const codeDir = codeDirOf.get(key)!;
+        if (!codeDirs.has(codeDir) && existsSync(codeDir)) continue;
+        const dir = await bundle.then(
+          (b) => b.dir,
+          () => undefined,
+        );
+        if (dir === undefined) continue;
+        found.removed++;
+        found.bytes += await treeBytes(dir);
+        if (dryRun) continue;
+        bundles.delete(key);
+        codeDirOf.delete(key);
+        bundleNames.delete(basename(dir));
+        await removeBundle(dir);
+      }
+      return found;
     },
     async removeLeftovers() {
       if (givenStateDir === undefined || closed) return [];
