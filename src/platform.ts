@@ -11,6 +11,7 @@ import { startHoldingDataDir, type DataDirLock } from './core/data-dir-lock.js';
 import { toKindlingError } from './core/errors.js';
 import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
+import { CronTriggers } from './control/cron-triggers.js';
 import { openDatabase, type Db } from './control/db.js';
 import { Deployer } from './control/deployer.js';
 import { FunctionStore } from './control/functions.js';
@@ -214,6 +215,14 @@ async function startLocked(
     concurrency: opts.asyncConcurrency ?? 16,
     onError: (err) => say(`async invocation failed in the platform: ${toKindlingError(err).message}`),
   });
+  const schedules = new CronTriggers({
+    db,
+    functions,
+    invocations,
+    dispatcher,
+    clock,
+    onError: (err) => say(`warning: a scheduled trigger failed: ${toKindlingError(err).message}`),
+  });
 
   const app = await createApiServer(
     {
@@ -227,6 +236,7 @@ async function startLocked(
       deployer,
       scheduler,
       registry,
+      schedules,
       ...(control ? { cluster: control.view } : {}),
       payloadLimitBytes: 6 * 1024 * 1024,
       version: KINDLING_VERSION,
@@ -247,6 +257,7 @@ async function startLocked(
     closed = true;
     try {
       await closeApp();
+      schedules.stop();
       await dispatcher.stop();
       control?.close();
       await localWorker?.close();
@@ -289,6 +300,7 @@ async function startLocked(
   lock.update({ url });
   const requeued = dispatcher.start();
   if (requeued > 0) say(`resuming ${requeued} async invocation(s) interrupted by the last shutdown`);
+  schedules.start();
 
   return {
     url,

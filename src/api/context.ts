@@ -11,6 +11,7 @@ import type { TenantStore } from '../control/tenants.js';
 import type { LocalRegistry } from '../image/registry.js';
 import type { ClusterMembership } from '../cluster/membership.js';
 import type { DistributionView } from './cluster-types.js';
+import type { CronTriggers } from '../control/cron-triggers.js';
 
 export interface ApiContext {
   clock: Clock;
@@ -29,6 +30,8 @@ export interface ApiContext {
     /** Image distributions (strategy, function tree, transfer progress) of the tenants `visible` accepts. */
     distributions(visible: (tenant: string) => boolean): Promise<DistributionView[]>;
   };
+  /** Scheduled triggers' state (next and last tick of each cron expression). */
+  schedules?: Pick<CronTriggers, 'describe'>;
   /** Largest accepted event, in bytes (6 MiB, as AWS Lambda). */
   payloadLimitBytes: number;
   version: string;

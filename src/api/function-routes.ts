@@ -40,7 +40,13 @@ export async function functionRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     const tenant = tenantOf(request);
     assertFunctionName(request.params.name);
     const fn = ctx.functions.get(tenant, request.params.name);
-    return { ...fn, instances: await instancesOf(tenant, fn.name) };
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    const schedules = (ctx.schedules?.describe(tenant, fn.name) ?? []).map((s) => ({
+      cron: s.cron,
+      nextRun: iso(s.nextRun),
+      lastRun: iso(s.lastRun),
+    }));
+    return { ...fn, schedules, instances: await instancesOf(tenant, fn.name) };
   });
 
   app.delete<NameParams>('/v1/functions/:name', async (request, reply) => {

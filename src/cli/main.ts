@@ -189,6 +189,12 @@ program
   .option('--tier <tier>', 'sandbox tier: process (default), isolate or container')
   .option('--public', 'let anyone call its HTTP trigger without an API key, at /pub/<tenant>/<name>/')
   .option('--no-public', 'keep the HTTP trigger behind an API key, whatever kindling.json says')
+  .option(
+    '--schedule <cron>',
+    'run it on a schedule, a cron expression in UTC such as "*/5 * * * *" (repeatable; replaces kindling.json\'s)',
+    collect,
+  )
+  .option('--no-schedule', 'deploy without a schedule, whatever kindling.json says')
   .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
   .action((dir: string, opts) =>
     deploy(client(), dir, { ...opts, json: json(), dataDir: program.opts<{ dataDir?: string }>().dataDir }),

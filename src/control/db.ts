@@ -85,6 +85,17 @@ const MIGRATIONS: string[] = [
     recorded_at INTEGER NOT NULL
   );
   `,
+  // 3: scheduled triggers: the last tick of each cron expression that was enqueued.
+  `
+  CREATE TABLE schedule_ticks (
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    last_tick INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name, cron),
+    FOREIGN KEY (tenant_id, name) REFERENCES functions(tenant_id, name) ON DELETE CASCADE
+  );
+  `,
 ];
 
 /** Opens (creating if needed) the database at `file` and brings its schema up to date. */

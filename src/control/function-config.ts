@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../core/validate.js';
 import { POLICY_NAMES } from '../policy/catalog.js';
+import { cronProblem } from './cron.js';
 
 export const DEFAULT_FUNCTION_CONFIG = {
   memoryMb: 128,
@@ -18,6 +19,7 @@ export const DEFAULT_FUNCTION_CONFIG = {
 } as const;
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_SCHEDULES = 10;
 const MAX_ENV_BYTES = 4096;
 
 export const functionConfigSchema = z
@@ -67,6 +69,23 @@ export const functionConfigSchema = z
     /** Cluster mode: how the image reaches hosts (default: the cluster's `--distribution`). */
     distribution: z
       .enum(['registry', 'swarm', 'tree'], { message: 'must be "registry", "swarm" or "tree"' })
+      .optional(),
+    /**
+     * Scheduled triggers: cron expressions (UTC) at which the latest version is invoked
+     * asynchronously with `{ type: "schedule", cron, scheduledTime }` (see `cron-triggers.ts`).
+     */
+    schedule: z
+      .union([z.string(), z.array(z.string()).min(1, 'must not be empty').max(MAX_SCHEDULES)], {
+        message: `must be a cron expression or an array of at most ${MAX_SCHEDULES}`,
+      })
+      .superRefine((value, ctx) => {
+        for (const [i, expression] of (Array.isArray(value) ? value : [value]).entries()) {
+          const problem = cronProblem(expression);
+          if (problem)
+            ctx.addIssue({ code: 'custom', message: problem, path: Array.isArray(value) ? [i] : [] });
+        }
+      })
+      .transform((value) => (Array.isArray(value) ? value.map((e) => e.trim()) : [value.trim()]))
       .optional(),
     keepAlivePolicy: z
       .enum(POLICY_NAMES, { message: `must be one of ${POLICY_NAMES.join(', ')}` })

@@ -18,7 +18,7 @@ import type { Db } from './db.js';
 import { INSERT_COLUMNS, INSERT_SQL } from './record-sql.js';
 import { inThreadSink, type PruneTarget, type RecordSink } from './record-sink.js';
 
-export type InvocationMode = 'sync' | 'async' | 'http';
+export type InvocationMode = 'sync' | 'async' | 'http' | 'schedule';
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 /** Bytes from where, during the `fetch` phase. */
@@ -243,6 +243,8 @@ export class InvocationStore {
     version: number;
     payload: string;
     createdAt: number;
+    /** `async` (the API's mode=async, the default) or `schedule` (a scheduled trigger). */
+    mode?: 'async' | 'schedule';
   }): void {
     this.insert.run(
       insertValues({
@@ -250,7 +252,7 @@ export class InvocationStore {
         tenant_id: input.tenant,
         function_name: input.functionName,
         version: input.version,
-        mode: 'async',
+        mode: input.mode ?? 'async',
         status: 'queued',
         payload: input.payload,
         result: null,

@@ -63,6 +63,29 @@ describe('kindling CLI', () => {
     assert.match(cli('ls').stdout, /No functions yet/);
   });
 
+  it('deploys with a schedule, lists it, refuses a bad one and removes it with --no-schedule', () => {
+    const scheduled = cli(
+      'deploy',
+      fixture('echo'),
+      '-n',
+      'nightly',
+      '--schedule',
+      '0 3 * * *',
+      '--schedule',
+      '@hourly',
+    );
+    assert.equal(scheduled.status, 0, scheduled.stderr);
+    assert.match(scheduled.stdout, /\n {2}schedule: 0 3 \* \* \* \(UTC\)\n {2}schedule: @hourly \(UTC\)\n/);
+    assert.match(cli('ls').stdout, /nightly\s.*\s0 3 \* \* \*; @hourly\s/);
+    const bad = cli('deploy', fixture('echo'), '-n', 'nightly', '--schedule', '0 25 * * *');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /schedule\[0\] is not a cron expression \(invalid value for hour: 25\)/);
+    const removed = cli('deploy', fixture('echo'), '-n', 'nightly', '--no-schedule', '--json');
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.equal(JSON.parse(removed.stdout).config.schedule, undefined);
+    assert.equal(cli('rm', 'nightly').status, 0);
+  });
+
   it('async invoke with --wait returns the result', () => {
     assert.equal(cli('deploy', fixture('sleeper')).status, 0);
     const res = cli('invoke', 'sleeper', '--async', '--wait', '--data', '{"ms":20}', '--json');

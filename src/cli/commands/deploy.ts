@@ -22,6 +22,8 @@ export interface DeployFlags {
   tier?: string;
   /** `--public` / `--no-public`: whether the HTTP trigger answers without a key (else kindling.json's). */
   public?: boolean;
+  /** `--schedule` (repeatable) replaces kindling.json's schedule; `--no-schedule` removes it. */
+  schedule?: string[] | false;
   env?: string[];
   json?: boolean;
   /** Data directory whose build cache holds npm installs. */
@@ -51,6 +53,8 @@ export function configFromFlags(flags: DeployFlags, base: Record<string, unknown
   // Validated by the platform, which lists the tiers it offers.
   if (flags.tier !== undefined) config.tier = flags.tier;
   if (flags.public !== undefined) config.public = flags.public;
+  if (flags.schedule === false) delete config.schedule;
+  else if (flags.schedule !== undefined) config.schedule = flags.schedule;
   if (flags.env?.length) {
     const env = { ...((base.env as Record<string, string> | undefined) ?? {}) };
     for (const pair of flags.env) {
@@ -105,4 +109,5 @@ export async function deploy(client: ApiClient, dirArg: string, flags: DeployFla
   console.log(`  invoke: npx kindling invoke ${name}`);
   if (version.config.public === true)
     console.log(`  public: ${client.endpoint.url}/pub/${who.tenant}/${name}/   (no API key needed)`);
+  for (const cron of version.config.schedule ?? []) console.log(`  schedule: ${cron} (UTC)`);
 }

@@ -29,6 +29,7 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
             'MEMORY',
             'TIMEOUT',
             'HTTP',
+            'SCHEDULE',
             'CREATED',
           ],
           functions.map((f) => [
@@ -43,6 +44,7 @@ export async function ls(client: ApiClient, flags: Out & { all?: boolean }): Pro
             formatMs(f.config.timeoutMs),
             // Who may call its HTTP trigger: anyone (`/pub/…`), or holders of a key (`/fn/…`).
             f.config.public === true ? 'public' : 'key',
+            f.config.schedule?.join('; ') || '-',
             formatAge(f.createdAt),
           ]),
         ),

@@ -19,6 +19,9 @@ export interface FunctionConfig {
   keepAlivePolicy?: string;
   tier: string;
   network: boolean;
+  public?: boolean;
+  /** Cron expressions (UTC) of its scheduled triggers. */
+  schedule?: string[];
   env: Record<string, string>;
   [key: string]: unknown;
 }

@@ -352,6 +352,8 @@ function ConfigTable(props: { config: FunctionSummary['config'] }) {
     ['keep-alive', duration(c.keepAliveMs)],
     ['keep-alive policy', c.keepAlivePolicy ?? 'platform default'],
     ['network', c.network ? 'yes' : 'no'],
+    ['HTTP trigger', c.public ? 'public (no API key)' : 'API key'],
+    ['schedule', c.schedule?.map((e) => `${e} (UTC)`).join(', ') || 'none'],
     ['environment', Object.keys(c.env ?? {}).join(', ') || 'none'],
   ];
   return (
