@@ -11,7 +11,7 @@ import { startHoldingDataDir, type DataDirLock } from './core/data-dir-lock.js';
 import { toKindlingError } from './core/errors.js';
 import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
-import { CronTriggers } from './control/cron-triggers.js';
+import { CronTriggers, DEFAULT_PREWARM_LEAD_MS } from './control/cron-triggers.js';
 import { openDatabase, type Db } from './control/db.js';
 import { Deployer } from './control/deployer.js';
 import { FunctionStore } from './control/functions.js';
@@ -49,6 +49,11 @@ export interface PlatformOptions {
   logLimitBytes?: number;
   /** Async invocations run at once (default 16). */
   asyncConcurrency?: number;
+  /**
+   * How long before a scheduled trigger's tick an instance is pre-warmed (default 10 s; 0 turns
+   * pre-warming off, so a tick after the keep-alive is a cold start).
+   */
+  schedulePrewarmMs?: number;
   /**
    * Process-tier stem cells kept ready per memory size (default 1; 0 turns them off): a cold start
    * that finds one skips spawning and booting Node. Each idle cell costs one Node process (~40 MiB).
@@ -215,12 +220,21 @@ async function startLocked(
     concurrency: opts.asyncConcurrency ?? 16,
     onError: (err) => say(`async invocation failed in the platform: ${toKindlingError(err).message}`),
   });
+  const prewarmLeadMs = opts.schedulePrewarmMs ?? DEFAULT_PREWARM_LEAD_MS;
   const schedules = new CronTriggers({
     db,
     functions,
     invocations,
     dispatcher,
     clock,
+    prewarmLeadMs,
+    ...(prewarmLeadMs > 0 && {
+      prewarm: (tenant: string, name: string) => {
+        const version = functions.resolve(tenant, name);
+        // Held until a minute past the tick: the tick's invocation waits in the queue behind others.
+        scheduler.place(version).prewarm(version, prewarmLeadMs + 60_000);
+      },
+    }),
     onError: (err) => say(`warning: a scheduled trigger failed: ${toKindlingError(err).message}`),
   });
 

@@ -89,6 +89,10 @@ program
     `keep-alive policy of functions that choose none: ${POLICY_NAMES.join(', ')} (default: fixed; also KINDLING_KEEP_ALIVE_POLICY)`,
   )
   .option(
+    '--schedule-prewarm <duration>',
+    "start an instance this long before each scheduled trigger's tick (default: KINDLING_SCHEDULE_PREWARM or 10s; 0 = off)",
+  )
+  .option(
     '--memory-mb <mb>',
     "memory budget for greedy-dual functions' instances, MiB (default: KINDLING_MEMORY_MB or half the machine's memory)",
   )

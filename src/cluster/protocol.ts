@@ -117,6 +117,10 @@ export const workingSetBody = z.object({
 export type WorkingSetBody = z.infer<typeof workingSetBody>;
 
 export const keepWarmBody = z.object({ target: targetSchema });
+export const prewarmBody = z.object({
+  target: targetSchema,
+  holdMs: z.number().int().min(0).max(3_600_000),
+});
 export const dropBody = z.object({ tenant: z.string().min(1), name: z.string().min(1) });
 
 /** `POST /v1/worker/gc`: what the registry's collection found live (see `worker/host-gc.ts`). */

@@ -126,6 +126,13 @@ export class RemoteWorker implements WorkerHandle {
     );
   }
 
+  prewarm(target: FunctionVersion, holdMs: number): void {
+    this.placed.set(versionKey(target), performance.now());
+    this.call('POST', '/v1/worker/prewarm', { target, holdMs }, 30_000).catch((err: unknown) =>
+      this.opts.onBackgroundError(toKindlingError(err)),
+    );
+  }
+
   async drop(tenant: string, name: string): Promise<void> {
     const prefix = `${tenant}/${name}@`;
     for (const v of this.versions) if (v.startsWith(prefix)) this.versions.delete(v);

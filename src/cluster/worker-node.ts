@@ -34,6 +34,7 @@ import {
   GC_BODY_LIMIT_BYTES,
   invokeBody,
   keepWarmBody,
+  prewarmBody,
   registerBody,
   type HeartbeatBody,
   type WorkingSetBody,
@@ -224,6 +225,12 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
   app.post('/v1/worker/keep-warm', async (request, reply) => {
     const body = parseOrThrow(keepWarmBody, request.body, 'keep-warm request');
     worker.keepWarm(body.target as FunctionVersion);
+    reply.code(202);
+    return { accepted: true };
+  });
+  app.post('/v1/worker/prewarm', async (request, reply) => {
+    const body = parseOrThrow(prewarmBody, request.body, 'prewarm request');
+    worker.prewarm(body.target as FunctionVersion, body.holdMs);
     reply.code(202);
     return { accepted: true };
   });

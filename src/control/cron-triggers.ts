@@ -10,6 +10,12 @@
  * or while this process is too busy to take its timer, are skipped, not run late in a burst (as
  * EventBridge and Cloudflare do); the next one is on time. One timer covers every schedule, woken at
  * least hourly. Clock-driven, so tests move time by hand.
+ *
+ * A tick is an arrival known in advance, so it need not be a cold start: `prewarmLeadMs` before it
+ * (10 s by default) an instance of the latest version is started where placement would put the
+ * invocation, unless one is loaded there, and held idle until shortly after the tick; the policy
+ * then treats it like any other. Schedules whose ticks come closer together than the lead are not
+ * pre-warmed.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { uuidv7 } from '../core/ids.js';
@@ -42,7 +48,14 @@ interface Entry {
   name: string;
   schedule: CronSchedule;
   next: number | undefined;
+  /** The tick before `next` (fired, stored, or the moment the schedule was loaded). */
+  prev: number;
+  /** The tick an instance was pre-warmed for. */
+  prewarmedFor: number | undefined;
 }
+
+/** How long before a tick an instance is pre-warmed, by default. */
+export const DEFAULT_PREWARM_LEAD_MS = 10_000;
 
 /** The longest the timer sleeps: a wall clock that jumps is noticed within it. */
 const MAX_SLEEP_MS = 60 * 60_000;
@@ -63,6 +76,13 @@ export class CronTriggers {
       /** Woken for each invocation enqueued. */
       dispatcher: Pick<AsyncDispatcher, 'accepted'>;
       clock: Clock;
+      /**
+       * Starts an instance of the function's latest version ahead of a tick, `prewarmLeadMs` before
+       * it (a tick is an arrival known in advance: it need not be a cold start). Absent: no pre-warm.
+       */
+      prewarm?(tenant: string, name: string): void;
+      /** How long before a tick to pre-warm (default 10 s); ticks closer together than this are not. */
+      prewarmLeadMs?: number;
       onError(err: unknown): void;
     },
   ) {
@@ -114,9 +134,17 @@ export class CronTriggers {
     }
     const now = this.deps.clock.now();
     const list = expressions.map((expression) => {
-      const entry: Entry = { tenant, name, schedule: parseCron(expression), next: undefined };
+      const entry: Entry = {
+        tenant,
+        name,
+        schedule: parseCron(expression),
+        next: undefined,
+        prev: now,
+        prewarmedFor: undefined,
+      };
       // Never before a tick already enqueued (a wall clock set back must not repeat it).
-      entry.next = entry.schedule.next(Math.max(now, this.storedTick(entry) ?? -Infinity));
+      entry.prev = Math.max(now, this.storedTick(entry) ?? -Infinity);
+      entry.next = entry.schedule.next(entry.prev);
       return entry;
     });
     if (list.length > 0) this.entries.set(key, list);
@@ -128,12 +156,27 @@ export class CronTriggers {
     return row?.last_tick;
   }
 
+  private get leadMs(): number {
+    return this.deps.prewarm ? (this.deps.prewarmLeadMs ?? DEFAULT_PREWARM_LEAD_MS) : 0;
+  }
+
+  /** When `e` next needs the timer: its pre-warm, if it has one due, else its tick. */
+  private wakeAt(e: Entry): number | undefined {
+    if (e.next === undefined) return undefined;
+    const prewarmAt = e.next - this.leadMs;
+    // Ticks closer together than the lead keep their instances warm, or gain nothing from it.
+    return this.leadMs > 0 && e.prewarmedFor !== e.next && prewarmAt > e.prev ? prewarmAt : e.next;
+  }
+
   private arm(): void {
     if (this.timer) this.deps.clock.clearTimer(this.timer);
     this.timer = undefined;
     let earliest = Infinity;
     for (const list of this.entries.values())
-      for (const e of list) if (e.next !== undefined && e.next < earliest) earliest = e.next;
+      for (const e of list) {
+        const at = this.wakeAt(e);
+        if (at !== undefined && at < earliest) earliest = at;
+      }
     if (earliest === Infinity) return;
     const delay = Math.min(Math.max(0, earliest - this.deps.clock.now()), MAX_SLEEP_MS);
     this.timer = this.deps.clock.setTimer(() => {
@@ -147,13 +190,25 @@ export class CronTriggers {
     const now = this.deps.clock.now();
     for (const list of this.entries.values()) {
       for (const e of list) {
-        if (e.next === undefined || e.next > now) continue;
+        if (e.next === undefined) continue;
+        if (e.next > now) {
+          const at = this.wakeAt(e);
+          if (at === undefined || at > now || at === e.next) continue;
+          e.prewarmedFor = e.next;
+          try {
+            this.deps.prewarm!(e.tenant, e.name);
+          } catch (err) {
+            this.deps.onError(err);
+          }
+          continue;
+        }
         try {
           this.fire(e, e.next);
         } catch (err) {
           this.deps.onError(err);
         }
         // Ticks that passed meanwhile (a stalled process) are skipped: the next one is on time.
+        e.prev = e.next;
         e.next = e.schedule.next(now);
       }
     }

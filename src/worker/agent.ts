@@ -245,6 +245,10 @@ export class WorkerAgent implements WorkerHandle {
     }
   }
 
+  prewarm(target: FunctionVersion, holdMs: number): void {
+    this.pool(target).prewarmFor(holdMs);
+  }
+
   /** Stops every instance of a function (all versions), e.g. when it is deleted. */
   async drop(tenant: string, name: string): Promise<void> {
     const prefix = `${tenant}/${name}@`;

@@ -42,6 +42,11 @@ export interface WorkerHandle {
   invoke(target: FunctionVersion, inv: WorkerInvocation): Promise<WorkerResult>;
   /** Keeps `target.config.minWarm` instances ready and gets the image onto the host ahead of time. */
   keepWarm(target: FunctionVersion): void;
+  /**
+   * Starts one instance of `target` ahead of an arrival known in advance (a scheduled trigger's
+   * tick) unless one is loaded, kept idle for `holdMs`. Fire and forget.
+   */
+  prewarm(target: FunctionVersion, holdMs: number): void;
   /** Stops every instance of a function (all versions). */
   drop(tenant: string, name: string): Promise<void>;
   /** The instances of one function on this host. */

@@ -188,6 +188,32 @@ export class FunctionPool {
     });
   }
 
+  /**
+   * Starts one instance ahead of an arrival known in advance (a scheduled trigger's tick), unless an
+   * instance is loaded or starting already. It is kept idle for `holdMs` (past the arrival), apart
+   * from the policy: the time it waits is not an idle time the function showed, so the policy does
+   * not learn from it. Once it has served, the policy decides as for any instance.
+   */
+  prewarmFor(holdMs: number): void {
+    if (this.closed || this.starting > 0 || this.live() >= this.deps.config.maxInstances) return;
+    for (const inst of this.instances) if (!inst.evicting) return;
+    this.startBackground().then(
+      (inst) => {
+        if (!inst || inst.inflight > 0 || inst.evicting) return;
+        const waiter = this.waiters.shift();
+        if (waiter) {
+          waiter.resolve(this.lease(inst, this.deps.clock.monotonic() - waiter.enqueuedAt));
+          return;
+        }
+        if (this.deps.memory) return; // a warm cache evicts by memory pressure, not time
+        const now = this.deps.clock.now();
+        this.keepFor(inst, { intervals: [[0, holdMs]], i: 0, t0: now, timer: undefined }, holdMs);
+      },
+      // Already reported by startBackground; a missed pre-warm only means a cold start later.
+      () => undefined,
+    );
+  }
+
   /** Keeps at least `count` instances running (started in the background). */
   keepWarm(count: number): void {
     this.warmTarget = count;

@@ -18,7 +18,11 @@ const MINUTE = 60_000;
 const START = Date.UTC(2026, 11, 7, 4, 3, 30);
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function platform(file = ':memory:', clock = new ManualClock(START)) {
+function platform(
+  file = ':memory:',
+  clock = new ManualClock(START),
+  prewarm?: { leadMs: number; calls: [string, number][] },
+) {
   const db = openDatabase(file);
   const tenants = new TenantStore(db);
   if (!tenants.list().some((t) => t.tenant === 'acme')) tenants.createTenant('acme');
@@ -32,6 +36,10 @@ function platform(file = ':memory:', clock = new ManualClock(START)) {
     invocations,
     dispatcher: { accepted: (id) => accepted.push(id) },
     clock,
+    ...(prewarm && {
+      prewarmLeadMs: prewarm.leadMs,
+      prewarm: (tenant: string, name: string) => prewarm.calls.push([`${tenant}/${name}`, clock.now()]),
+    }),
     onError: (err) => errors.push(err),
   });
   const deploy = (name: string, config: unknown) =>
@@ -177,5 +185,28 @@ describe('scheduled triggers', () => {
     );
     later.triggers.stop();
     later.db.close();
+  });
+
+  it('pre-warm an instance the lead before each tick, and not for ticks closer together than the lead', () => {
+    const calls: [string, number][] = [];
+    const p = platform(':memory:', new ManualClock(START), { leadMs: 10_000, calls });
+    p.deploy('report', { schedule: '*/5 * * * *' });
+    p.deploy('pulse', { schedule: '*/5 * * * * *' }); // every 5 s: its instances stay warm
+    p.triggers.start();
+    p.clock.advance(90_000 - 10_001);
+    assert.equal(calls.length, 0);
+    p.clock.advance(1);
+    assert.deepEqual(calls, [['acme/report', Date.UTC(2026, 11, 7, 4, 4, 50)]]);
+    assert.equal(queued(p.db).filter((q) => q.name === 'report').length, 0, 'the tick itself is not yet');
+    p.clock.advance(10_000);
+    assert.equal(queued(p.db).filter((q) => q.name === 'report').length, 1);
+    p.clock.advance(5 * MINUTE);
+    assert.deepEqual(
+      calls.map(([, at]) => iso(at)),
+      ['2026-12-07T04:04:50.000Z', '2026-12-07T04:09:50.000Z'],
+    );
+    assert.ok(queued(p.db).filter((q) => q.name === 'pulse').length > 60, 'pulse ran, never pre-warmed');
+    assert.deepEqual(p.errors, []);
+    p.triggers.stop();
   });
 });

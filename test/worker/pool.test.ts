@@ -308,4 +308,39 @@ describe('FunctionPool', () => {
     await settle();
     assert.equal(tier.alive.length, 1, 'minWarm stays');
   });
+
+  it('pre-warms one instance for a known arrival, holds it apart from the policy, and not when one is loaded', async () => {
+    const idles: number[] = [];
+    const policy: KeepAlivePolicy = { ...fixedKeepAlive(), onIdle: (_fn, now) => idles.push(now) };
+    const { pool, tier, clock } = makePool({ keepAliveMs: 1_000 }, policy);
+    pool.prewarmFor(15_000);
+    pool.prewarmFor(15_000); // already starting: one instance
+    await settle();
+    assert.equal(tier.alive.length, 1);
+    assert.deepEqual(idles, [], 'waiting for the tick is no idle time the function showed');
+    clock.advance(10_000); // past the function's 1 s keep-alive, within the hold
+    await settle();
+    const tick = await pool.acquire();
+    assert.equal(tick.cold, false, 'the tick finds it warm');
+    tick.release();
+    await settle();
+    assert.equal(idles.length, 1, 'after serving, the policy decides');
+    pool.prewarmFor(15_000);
+    await settle();
+    assert.equal(tier.instances.length, 1, 'an instance is loaded: no second one');
+    clock.advance(1_000);
+    await settle();
+    assert.equal(tier.alive.length, 0, "the policy's keep-alive ended it");
+
+    // Held and never used: unloaded when the hold ends.
+    pool.prewarmFor(15_000);
+    await settle();
+    assert.equal(tier.alive.length, 1);
+    clock.advance(14_999);
+    await settle();
+    assert.equal(tier.alive.length, 1);
+    clock.advance(1);
+    await settle();
+    assert.equal(tier.alive.length, 0);
+  });
 });

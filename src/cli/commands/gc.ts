@@ -1,6 +1,6 @@
 /** `kindling gc`: removes the registry's images that no function version uses (`POST /v1/admin/gc`). */
-import { CliError } from '../cli-error.js';
 import type { ApiClient } from '../client.js';
+import { parseDuration } from '../duration.js';
 import { formatBytes } from '../format.js';
 import type { RegistryGcReport } from '../../image/registry-gc.js';
 import type { HostGcReport } from '../../worker/host-gc.js';
@@ -8,16 +8,9 @@ import type { HostGcReport } from '../../worker/host-gc.js';
 /** `POST /v1/admin/gc`'s answer: the registry's collection and each host's. */
 type GcAnswer = RegistryGcReport & { hosts: HostGcReport[]; hostsNotCollected: string[] };
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90s`, `30m`, `1h`, `2d` or `0` as milliseconds. */
+/** `--grace`: `90s`, `30m`, `1h`, `2d` or `0`, at most 30 days. */
 export function parseGrace(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m || (m[2] === undefined && Number(m[1]) !== 0))
-    throw new CliError(`invalid --grace ${JSON.stringify(text)}: use a duration such as 30m, 1h or 0`);
-  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
-  if (ms > 30 * UNIT_MS.d!) throw new CliError(`--grace ${text} is longer than the 30 days allowed`);
-  return ms;
+  return parseDuration(text, '--grace', { ms: 30 * 86_400_000, text: '30 days' });
 }
 
 export async function gc(

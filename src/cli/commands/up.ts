@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../cli-error.js';
+import { parseDuration } from '../duration.js';
 import { startHints } from '../start-hints.js';
 import { isPolicyName, POLICY_NAMES } from '../../policy/catalog.js';
 import { startPlatform } from '../../platform.js';
@@ -23,6 +24,7 @@ export interface UpFlags {
   lazyLoading?: boolean;
   memoryMb?: string;
   runtimeSnapshot?: string;
+  schedulePrewarm?: string;
 }
 
 /** The example functions shipped with the package. */
@@ -89,6 +91,11 @@ export async function up(flags: UpFlags): Promise<void> {
     );
   }
   const memoryMb = parseMemoryMb(flags.memoryMb ?? process.env.KINDLING_MEMORY_MB);
+  const prewarm = flags.schedulePrewarm ?? process.env.KINDLING_SCHEDULE_PREWARM;
+  const schedulePrewarmMs =
+    prewarm === undefined
+      ? undefined
+      : parseDuration(prewarm, '--schedule-prewarm', { ms: 3_600_000, text: 'hour' });
   const runtimeSnapshot = parseRuntimeSnapshot(
     flags.runtimeSnapshot ?? process.env.KINDLING_RUNTIME_SNAPSHOT,
   );
@@ -113,6 +120,7 @@ export async function up(flags: UpFlags): Promise<void> {
       ? { cluster: { distribution: parseStrategy(flags.distribution), lazy: flags.lazyLoading === true } }
       : {}),
     ...(memoryMb !== undefined ? { memoryMb } : {}),
+    ...(schedulePrewarmMs !== undefined ? { schedulePrewarmMs } : {}),
     say,
     logger: { level: process.env.KINDLING_LOG_LEVEL ?? 'warn' },
   }).catch((err: unknown) => {
