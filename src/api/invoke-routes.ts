@@ -198,13 +198,23 @@ export async function invokeRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       if (query.mode === 'async') {
         const version = ctx.functions.resolve(tenant, name, query.qualifier);
         const event = parseEvent(body);
+        let payload: string;
+        try {
+          payload = JSON.stringify(event);
+        } catch (err) {
+          // Nesting deeper than the stack (JSON.parse takes it, JSON.stringify cannot), as a sync invoke says.
+          throw new KindlingError(
+            'KINDLING_INVALID_JSON',
+            `the event cannot be serialised to JSON: ${(err as Error).message}; send less deeply nested JSON`,
+          );
+        }
         const id = uuidv7();
         ctx.invocations.enqueue({
           id,
           tenant,
           functionName: name,
           version: version.version,
-          payload: JSON.stringify(event),
+          payload,
           createdAt: ctx.clock.now(),
         });
         // Its `queue` phase runs from the request's arrival to its dispatch from the durable queue.

@@ -254,6 +254,8 @@ export async function ociRoutes(app: FastifyInstance, opts: OciRoutesOptions): P
       name: string,
     ): Promise<FastifyReply> {
       const query = request.query as Record<string, string | undefined>;
+      if (!registry.hasRepository(name))
+        throw new KindlingError('KINDLING_NOT_FOUND', `repository ${name} is not known to this registry`);
       let tags = await registry.listTags(name);
       const last = query['last'];
       if (last !== undefined) tags = tags.filter((t) => t > last);

@@ -9,7 +9,7 @@ export function assertFunctionName(name: string): void {
   if (!FUNCTION_NAME.test(name) || name.endsWith('-')) {
     throw new KindlingError(
       'KINDLING_INVALID_NAME',
-      `invalid function name ${JSON.stringify(name)}: use 1-63 characters, lowercase letters, digits and '-', starting with a letter (e.g. "hello-world")`,
+      `invalid function name ${JSON.stringify(name)}: use 1-63 characters, lowercase letters, digits and '-', starting with a letter and not ending with '-' (e.g. "hello-world")`,
       { name },
     );
   }
@@ -20,7 +20,7 @@ export function assertTenantName(name: string): void {
   if (!FUNCTION_NAME.test(name) || name.endsWith('-')) {
     throw new KindlingError(
       'KINDLING_INVALID_NAME',
-      `invalid tenant name ${JSON.stringify(name)}: use 1-63 characters, lowercase letters, digits and '-', starting with a letter`,
+      `invalid tenant name ${JSON.stringify(name)}: use 1-63 characters, lowercase letters, digits and '-', starting with a letter and not ending with '-'`,
       { name },
     );
   }

@@ -170,9 +170,15 @@ export class HttpRegistryClient implements BlockSource, ImageSink {
     return digest;
   }
 
-  /** Tags of repository `name`, sorted. */
+  /** Tags of repository `name`, sorted; empty for a repository never pushed to (404 NAME_UNKNOWN). */
   async listTags(name: string): Promise<string[]> {
-    const res = await this.request('GET', `${this.repo(name)}/tags/list`, { notFound: 'KINDLING_NOT_FOUND' });
+    const res = await this.request('GET', `${this.repo(name)}/tags/list`, {
+      notFound: 'KINDLING_NOT_FOUND',
+    }).catch((err: unknown) => {
+      if (KindlingError.is(err) && err.code === 'KINDLING_NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (!res) return [];
     const body = (await res.json()) as { tags?: unknown };
     return Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];
   }

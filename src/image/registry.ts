@@ -3,6 +3,7 @@
  * and the set of blobs and manifests pushed to it. Served over HTTP by `src/api/oci.ts`, and read
  * directly by an embedded worker.
  */
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
@@ -178,6 +179,12 @@ export class LocalRegistry implements BlockSource, ImageSink {
     await this.link(name, '_manifests', digest);
     if (!ref.includes(':')) await this.writeAtomic(this.tagPath(name, ref), `${digest}\n`);
     return digest;
+  }
+
+  /** Whether anything was ever pushed to repository `name` (and it was not collected since). */
+  hasRepository(name: string): boolean {
+    checkRepositoryName(name);
+    return existsSync(this.repoDir(name));
   }
 
   /** Tags of `name`, sorted; empty for a repository never pushed to. */

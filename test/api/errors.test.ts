@@ -88,6 +88,14 @@ describe('errors that say what to fix', () => {
     assert.match(empty.body.error.message, /not valid JSON: the body is empty/);
     const poisoned = await p.call('PUT', '/v1/functions/echo/aliases/prod', '{"__proto__": {"x": 1}}');
     assert.equal(poisoned.body.error.code, 'KINDLING_INVALID_JSON', poisoned.text);
+    // JSON nested deeper than the stack parses but cannot be written back: a 400 sync and async alike.
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    for (const path of ['/v1/functions/echo/invoke', '/v1/functions/echo/invoke?mode=async']) {
+      const res = await p.call('POST', path, deep);
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.body.error.code, 'KINDLING_INVALID_JSON', path);
+      assert.match(res.body.error.message, /^the event cannot be serialised to JSON: /, path);
+    }
   });
 
   it('words validation failures as the field, the rule and the value sent', async () => {

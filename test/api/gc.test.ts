@@ -38,7 +38,9 @@ describe('registry garbage collection through the API', () => {
     assert.equal(existsSync(imageDir(sleeper.imageDigest)), false);
     assert.equal(existsSync(imageDir(echo.imageDigest)), true);
     assert.equal((await p.call('GET', `/v2/default/echo/manifests/${echo.imageDigest}`)).status, 200);
-    assert.equal((await p.call('GET', '/v2/default/sleeper/tags/list')).body.tags?.length ?? 0, 0);
+    const tags = await p.call('GET', '/v2/default/sleeper/tags/list');
+    assert.equal(tags.status, 404, 'its repository went with it');
+    assert.equal(tags.body.errors[0].code, 'NAME_UNKNOWN');
     // The function in use still runs, and a redeploy of the deleted one pushes its blocks again.
     assert.equal((await p.call('POST', '/v1/functions/echo/invoke', {})).status, 200);
     await p.deployer.deployDirectory('default', fixture('sleeper'));

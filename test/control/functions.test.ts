@@ -95,6 +95,8 @@ describe('FunctionStore', () => {
       (err: unknown) =>
         KindlingError.is(err) && err.code === 'KINDLING_INVALID_NAME' && /lowercase/.test(err.message),
     );
+    assert.equal(deploy(functions, 'a--b').name, 'a--b');
+    assert.throws(() => deploy(functions, 'trailing-'), /starting with a letter and not ending with '-'/);
     assert.throws(
       () => deploy(functions, 'ok', 'a', { memoryMb: 16 }),
       (err: unknown) =>

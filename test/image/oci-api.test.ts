@@ -196,6 +196,10 @@ describe('OCI distribution API', () => {
     assert.equal(page.headers.get('link'), '</v2/acme/tags-test/tags/list?n=2&last=b>; rel="next"');
     const rest = await fetch(`${url}/v2/acme/tags-test/tags/list?n=2&last=b`, { headers: auth });
     assert.deepEqual(await rest.json(), { name: 'acme/tags-test', tags: ['c'] });
+    // A repository nothing was pushed to is unknown, as the OCI distribution spec has it.
+    const unknown = await fetch(`${url}/v2/acme/never-pushed/tags/list`, { headers: auth });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { errors: { code: string }[] }).errors[0]!.code, 'NAME_UNKNOWN');
   });
 
   it('takes chunked uploads: POST, PATCH, PUT ?digest=', async () => {

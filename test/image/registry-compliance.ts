@@ -126,6 +126,11 @@ export function registryCompliance(
     it('rejects invalid repository names and tags', async () => {
       await assert.rejects(registry.getManifest('Acme/App', 'v1'), isCode('KINDLING_INVALID_NAME'));
       await assert.rejects(registry.getManifest('acme//app', 'v1'), isCode('KINDLING_INVALID_NAME'));
+      // The spec's grammar joins components with any run of hyphens: every function name is a name.
+      await assert.rejects(registry.getManifest('acme/a--b', 'v1'), (err: unknown) => {
+        assert.ok(KindlingError.is(err) && err.code !== 'KINDLING_INVALID_NAME', String(err));
+        return true;
+      });
       await assert.rejects(
         registry.putManifest('acme/app', '-bad', image.manifestBytes),
         isCode('KINDLING_INVALID_NAME'),
