@@ -13,6 +13,8 @@ import type { FunctionVersion } from '../control/functions.js';
 import { assertFunctionName } from '../control/names.js';
 import { tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
+import type { ExecutionResult } from '../control/invoker.js';
+import { toHttpResponse, type HttpResponse } from './http-response.js';
 import { executeAndRecord, explainHeaders } from './invoke-routes.js';
 
 /** The event an HTTP-triggered handler receives. */
@@ -62,37 +64,34 @@ function toEvent(request: FastifyRequest, path: string, id: string, now: number,
   };
 }
 
-/** Maps a handler's return value to an HTTP response. */
-export function sendHandlerResult(reply: FastifyReply, result: unknown): string | Buffer {
-  if (result === null || result === undefined) {
-    reply.code(204);
-    return '';
-  }
-  if (typeof result === 'string') {
-    reply.type('text/plain; charset=utf-8');
-    return result;
-  }
-  if (typeof result === 'object' && typeof (result as { statusCode?: unknown }).statusCode === 'number') {
-    const r = result as {
-      statusCode: number;
-      headers?: Record<string, unknown>;
-      body?: unknown;
-      isBase64Encoded?: boolean;
-    };
-    reply.code(r.statusCode >= 100 && r.statusCode <= 599 ? r.statusCode : 502);
-    for (const [k, v] of Object.entries(r.headers ?? {}))
-      if (v !== undefined && v !== null) reply.header(k, String(v));
-    if (r.body === undefined || r.body === null) return '';
-    if (typeof r.body === 'string') {
-      if (r.isBase64Encoded) return Buffer.from(r.body, 'base64');
-      if (!reply.hasHeader('content-type')) reply.type('text/plain; charset=utf-8');
-      return r.body;
-    }
-    if (!reply.hasHeader('content-type')) reply.type('application/json; charset=utf-8');
-    return JSON.stringify(r.body);
-  }
-  reply.type('application/json; charset=utf-8');
-  return JSON.stringify(result);
+/** Writes a response checked by {@link toHttpResponse} to `reply`; returns the body. */
+function sendResponse(reply: FastifyReply, response: HttpResponse): string | Buffer {
+  reply.code(response.status);
+  for (const [name, value] of response.headers) reply.header(name, value);
+  if (response.defaultType && !reply.hasHeader('content-type')) reply.type(response.defaultType);
+  return response.body;
+}
+
+/**
+ * The invocation as recorded: a result that cannot be an HTTP response (see {@link toHttpResponse})
+ * is the function's failure, KINDLING_INVALID_RESPONSE, which says what to fix.
+ */
+function vetResponse(res: ExecutionResult): ExecutionResult {
+  if (res.error) return res;
+  const response = toHttpResponse(res.result);
+  if (typeof response !== 'string') return res;
+  const error = new KindlingError(
+    'KINDLING_INVALID_RESPONSE',
+    `the function's HTTP response cannot be sent: ${response}`,
+  );
+  const { result: _result, resultJson: _json, ...completion } = res.completion;
+  return {
+    ...res,
+    ok: false,
+    result: undefined,
+    error,
+    completion: { ...completion, status: 'failed', error: error.toJSON().error },
+  };
 }
 
 /** Request bodies reach the function as they came: bytes of any content type, up to the payload limit. */
@@ -114,18 +113,17 @@ async function trigger(
   const id = uuidv7();
   const createdAt = ctx.clock.now();
   const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt, access);
-  const res = await executeAndRecord(ctx, request.receivedAt, {
-    id,
-    version,
-    event,
-    mode: 'http',
-    createdAt,
-  });
+  const res = await executeAndRecord(
+    ctx,
+    request.receivedAt,
+    { id, version, event, mode: 'http', createdAt },
+    vetResponse,
+  );
   // An anonymous caller learns the invocation's id (its owner can look it up), nothing about where
   // or how it ran, and of a failure only which kind it was.
   if (access.keyed) reply.headers(explainHeaders(id, version.version, res));
   else reply.header('x-kindling-invocation-id', id);
-  if (!res.error) return sendHandlerResult(reply, res.result);
+  if (!res.error) return sendResponse(reply, toHttpResponse(res.result) as HttpResponse);
   const { code, status } = res.error;
   reply.code(status).type('application/json; charset=utf-8');
   const answer = access.keyed

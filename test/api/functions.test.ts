@@ -1,7 +1,9 @@
 /** Versions, aliases, async invocations, HTTP triggers, concurrency limits and tenants, end to end. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { example, fixture, startTestPlatform } from '../helpers/platform.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { example, fixture, startTestPlatform, tempDir } from '../helpers/platform.js';
 
 type P = Awaited<ReturnType<typeof startTestPlatform>>;
 
@@ -110,6 +112,46 @@ describe('functions, versions, aliases and triggers', () => {
     const missing = await p.call('GET', '/fn/http-api/nowhere');
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('x-kindling-cold'), '0');
+  });
+
+  it("sends repeated headers and cookies, and refuses a response HTTP cannot carry as the function's error", async () => {
+    const dir = tempDir('kindling-responder-');
+    writeFileSync(
+      join(dir, 'index.js'),
+      `const shapes = {
+  '/multi': { statusCode: 201, headers: { 'x-multi': ['1', '2'], 'x-n': 3 }, cookies: ['a=1; Path=/', 'b=2'], body: 'ok' },
+  '/bad-name': { statusCode: 200, headers: { 'bad header': 'v' }, body: 'x' },
+  '/crlf': { statusCode: 200, headers: { 'x-split': 'a\\r\\nset-cookie: evil=1' }, body: 'x' },
+  '/status': { statusCode: 700, body: 'x' },
+};
+exports.handler = async (event) => shapes[event.path];
+`,
+    );
+    writeFileSync(join(dir, 'kindling.json'), JSON.stringify({ name: 'responder' }));
+    await p.deployer.deployDirectory('default', dir);
+    const multi = await fetch(`${p.url}/fn/responder/multi`, {
+      headers: { authorization: `Bearer ${p.adminKey}` },
+    });
+    assert.equal(multi.status, 201);
+    assert.equal(multi.headers.get('x-multi'), '1, 2');
+    assert.equal(multi.headers.get('x-n'), '3');
+    assert.deepEqual(multi.headers.getSetCookie(), ['a=1; Path=/', 'b=2']);
+    assert.equal(await multi.text(), 'ok');
+    for (const [path, says] of [
+      ['/bad-name', /header name "bad header" is not a valid HTTP header name/],
+      ['/crlf', /header "x-split" has a value with a line break or control character/],
+      ['/status', /statusCode 700 is not an HTTP status \(a whole number from 100 to 599\)/],
+    ] as const) {
+      const res = await p.call('GET', `/fn/responder${path}`);
+      assert.equal(res.status, 502, `${path}: ${res.text}`);
+      assert.equal(res.body.error.code, 'KINDLING_INVALID_RESPONSE', path);
+      assert.match(res.body.error.message, /^the function's HTTP response cannot be sent: /);
+      assert.match(res.body.error.message, says);
+      assert.equal(res.headers.get('set-cookie'), null, 'nothing of the response was sent');
+      const record = await p.call('GET', `/v1/invocations/${res.headers.get('x-kindling-invocation-id')}`);
+      assert.equal(record.body.status, 'failed', path);
+      assert.equal(record.body.error.code, 'KINDLING_INVALID_RESPONSE', path);
+    }
   });
 
   it('a public function answers anyone at /pub/{tenant}/{name}/, with every header the caller sent', async () => {
