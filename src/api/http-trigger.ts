@@ -84,14 +84,10 @@ function vetResponse(res: ExecutionResult): ExecutionResult {
     'KINDLING_INVALID_RESPONSE',
     `the function's HTTP response cannot be sent: ${response}`,
   );
-  const { result: _result, resultJson: _json, ...completion } = res.completion;
-  return {
-    ...res,
-    ok: false,
-    result: undefined,
-    error,
-    completion: { ...completion, status: 'failed', error: error.toJSON().error },
-  };
+  const completion = { ...res.completion, status: 'failed' as const, error: error.toJSON().error };
+  delete completion.result;
+  delete completion.resultJson;
+  return { ...res, ok: false, result: undefined, error, completion };
 }
 
 /** Request bodies reach the function as they came: bytes of any content type, up to the payload limit. */
