@@ -4,8 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { KindlingError } from '../core/errors.js';
 
 const MARKER = '.kindling-installed';
@@ -21,11 +21,15 @@ const STDERR_TAIL = 4000;
 export async function installDependencies(dir: string, cacheDir: string): Promise<string> {
   const pkg = await readFile(join(dir, 'package.json'));
   const lock = await readOptional(join(dir, 'package-lock.json'));
-  const key = createHash('sha256')
+  const local = localDependencies(pkg, dir);
+  const hash = createHash('sha256')
     .update(pkg)
     .update('\0')
-    .update(lock ?? '')
-    .digest('hex');
+    .update(lock ?? '');
+  // A package on the local disk (`file:./vendor/x`) is part of the key by its files' names, sizes
+  // and times: changing it installs again.
+  for (const [name, path] of local) hash.update(`\0${name}\0${await treeSignature(path)}`);
+  const key = hash.digest('hex');
   const target = join(cacheDir, key);
   if (await exists(join(target, MARKER))) return join(target, 'node_modules');
 
@@ -33,9 +37,18 @@ export async function installDependencies(dir: string, cacheDir: string): Promis
   const tmp = join(cacheDir, `${key}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(tmp);
-    await copyFile(join(dir, 'package.json'), join(tmp, 'package.json'));
-    if (lock) await copyFile(join(dir, 'package-lock.json'), join(tmp, 'package-lock.json'));
-    await runNpm(tmp, dir);
+    if (local.size === 0) {
+      await copyFile(join(dir, 'package.json'), join(tmp, 'package.json'));
+      if (lock) await copyFile(join(dir, 'package-lock.json'), join(tmp, 'package-lock.json'));
+    } else {
+      // The install runs elsewhere: local packages by absolute path, copied in (--install-links)
+      // rather than linked, so the cached node_modules holds them. The lockfile's relative paths
+      // would point nowhere from there; npm resolves afresh.
+      const manifest = JSON.parse(pkg.toString('utf8')) as { dependencies: Record<string, string> };
+      for (const [name, path] of local) manifest.dependencies[name] = `file:${path}`;
+      await writeFile(join(tmp, 'package.json'), JSON.stringify(manifest, null, 2));
+    }
+    await runNpm(tmp, dir, local.size > 0 ? ['--install-links'] : []);
     await writeFile(join(tmp, MARKER), '');
     try {
       await rename(tmp, target);
@@ -50,8 +63,44 @@ export async function installDependencies(dir: string, cacheDir: string): Promis
   return join(target, 'node_modules');
 }
 
-function runNpm(cwd: string, forDir: string): Promise<void> {
-  const args = ['install', '--omit=dev', '--no-audit', '--no-fund'];
+/**
+ * Dependencies in `package.json` given as a path on this disk (`file:`, `link:`, `./x`, `../x`,
+ * `/x`), by name, as absolute paths resolved against the function's directory.
+ */
+function localDependencies(pkg: Buffer, dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  let deps: unknown;
+  try {
+    deps = (JSON.parse(pkg.toString('utf8')) as { dependencies?: unknown }).dependencies;
+  } catch {
+    return found; // npm reports an unreadable package.json itself
+  }
+  if (!deps || typeof deps !== 'object') return found;
+  for (const [name, spec] of Object.entries(deps as Record<string, unknown>)) {
+    if (typeof spec !== 'string') continue;
+    const path =
+      /^(?:file|link):(.*)$/.exec(spec)?.[1] ?? (/^(?:\.{1,2}\/|\/)/.test(spec) ? spec : undefined);
+    if (path !== undefined) found.set(name, resolve(dir, path));
+  }
+  return found;
+}
+
+/** Names, sizes and modification times of the files under `dir` (without its node_modules). */
+async function treeSignature(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  const lines: string[] = [];
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    if (relative(dir, path).split(sep).includes('node_modules')) continue;
+    const info = await stat(path);
+    lines.push(`${relative(dir, path)}\t${info.size}\t${info.mtimeMs}`);
+  }
+  return lines.sort().join('\n');
+}
+
+function runNpm(cwd: string, forDir: string, extra: string[] = []): Promise<void> {
+  const args = ['install', '--omit=dev', '--no-audit', '--no-fund', ...extra];
   return new Promise((resolve, reject) => {
     const child = spawn(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, {
       cwd,

@@ -137,6 +137,29 @@ describe('buildImage', () => {
     });
   });
 
+  it('installs a dependency given as a local path (file:./vendor/x), and again when it changes', async () => {
+    const dir = fn({
+      'index.js': `const pad = require('pad-local');\nexports.handler = () => pad('x');\n`,
+      'package.json': JSON.stringify({
+        name: 'uses-local',
+        dependencies: { 'pad-local': 'file:./vendor/pad' },
+      }),
+      'vendor/pad/package.json': JSON.stringify({ name: 'pad-local', version: '1.0.0', main: 'index.js' }),
+      'vendor/pad/index.js': `module.exports = (s) => '<' + s + '>';\n`,
+    });
+    const cacheDir = join(root, `deps${++seq}`);
+    const run = async () => {
+      const built = await buildImage(dir, { cacheDir });
+      const code = (await readBuiltFile(built, 'index.cjs')).toString();
+      const m = { exports: {} as { handler: () => string } };
+      new Function('module', 'exports', 'require', code)(m, m.exports, () => ({}));
+      return m.exports.handler();
+    };
+    assert.equal(await run(), '<x>');
+    writeFileSync(join(dir, 'vendor/pad/index.js'), `module.exports = (s) => '[' + s + ']';\n`);
+    assert.equal(await run(), '[x]', 'the changed local package is installed again');
+  });
+
   it('is deterministic: the same directory gives the same manifest digest', async () => {
     const dir = fn({ 'index.js': 'export const handler = () => 42;\n', 'kindling.json': '{"bundle":false}' });
     const a = await buildImage(dir);
