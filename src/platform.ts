@@ -3,6 +3,7 @@
  * under a data directory. `kindling up` runs this.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -163,6 +164,8 @@ async function startLocked(
   say: (line: string) => void,
   lock: DataDirLock,
 ): Promise<Platform> {
+  // A port in use is found before anything is set up or deployed (the listen comes last).
+  if (opts.port !== 0) await assertPortFree(opts.port, opts.host ?? '127.0.0.1');
   const db: Db = openDatabase(paths.db);
   const metrics = createMetrics();
   const tenants = new TenantStore(db);
@@ -285,6 +288,8 @@ async function startLocked(
   };
 
   try {
+    if (opts.deploy?.length)
+      say(`Deploying ${opts.deploy.length} function${opts.deploy.length === 1 ? '' : 's'}…`);
     for (const dir of opts.deploy ?? []) {
       const { version, unchanged } = await deployer.deployDirectory(DEFAULT_TENANT, dir);
       say(
@@ -299,6 +304,8 @@ async function startLocked(
     await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   } catch (err) {
     await close();
+    // The key is saved, but the start that would have shown it failed: show it now.
+    if (newAdminKey) say(`Admin API key created (saved to ${paths.adminKey}, mode 0600): ${newAdminKey}`);
     throw err;
   }
   const address = app.server.address();
@@ -370,4 +377,13 @@ function sumInstanceCounts(hosts: InstanceCount[][]): InstanceCount[] {
     }
   }
   return [...sums.values()];
+}
+
+/** Rejects with EADDRINUSE (as `listen` would) when something already listens on `host:port`. */
+function assertPortFree(port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { lockDataDir } from '../../src/core/data-dir-lock.js';
@@ -47,6 +48,26 @@ describe('data directory lock (processes)', () => {
     }
     assert.equal(existsSync(join(dataDir, 'kindling.lock')), false, 'SIGTERM releases the lock');
     assert.equal(existsSync(join(dataDir, 'endpoint.json')), false);
+  });
+
+  it('refuses a port in use before it deploys or creates anything', async () => {
+    const dataDir = tempDir();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const res = runCli(['up', '--port', String(port), '--data', dataDir]);
+      assert.equal(res.status, 1, res.stdout);
+      assert.equal(res.stderr.trim(), `kindling: port ${port} is in use: pass --port or set KINDLING_PORT`);
+      assert.doesNotMatch(res.stdout, /Deploying|deployed/);
+      assert.equal(
+        existsSync(join(dataDir, 'admin-key')),
+        false,
+        'the first start that works creates the key',
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   it('a platform killed with SIGKILL leaves a stale lock that the next start takes over', async () => {

@@ -106,7 +106,6 @@ export async function up(flags: UpFlags): Promise<void> {
   const dataDir = flags.data ?? process.env.KINDLING_DATA ?? '.kindling';
   const say = (line: string) => console.log(line);
   const examples = flags.examples ? exampleDirs() : [];
-  if (examples.length) say(`Deploying ${examples.length} example functions…`);
   const platform = await startPlatform({
     dataDir,
     port,
