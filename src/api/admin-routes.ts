@@ -8,7 +8,7 @@ import type { HostGcReport } from '../worker/host-gc.js';
 import { principalOf, requireAdmin, requireKey } from './auth.js';
 import type { ApiContext } from './context.js';
 
-const tenantBody = z.object({ name: z.string() });
+const tenantBody = z.object({ name: z.string() }).strict();
 
 /** One hour: a push whose version is not created yet is never that old. */
 export const DEFAULT_GC_GRACE_MS = 60 * 60_000;

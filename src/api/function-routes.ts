@@ -9,10 +9,12 @@ import { assertFunctionName } from '../control/names.js';
 import { requireAdmin, tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
 
-const deployBody = z.object({
-  digest: digestSchema,
-  config: z.record(z.string(), z.unknown()).optional(),
-});
+const deployBody = z
+  .object({
+    digest: digestSchema,
+    config: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
 
 const VERSION_RULE = 'must be a positive integer (a version number such as 3)';
 
@@ -20,7 +22,7 @@ const VERSION_RULE = 'must be a positive integer (a version number such as 3)';
 const versionNumber = z.number({ error: VERSION_RULE }).int(VERSION_RULE).positive(VERSION_RULE);
 const versionParam = z.coerce.number({ error: VERSION_RULE }).int(VERSION_RULE).positive(VERSION_RULE);
 
-const aliasBody = z.object({ version: versionNumber });
+const aliasBody = z.object({ version: versionNumber }).strict();
 
 const listQuery = z.object({ all: z.enum(['1', 'true']).optional(), tenant: z.string().optional() });
 

@@ -91,17 +91,30 @@ export const functionConfigSchema = z
       .enum(POLICY_NAMES, { message: `must be one of ${POLICY_NAMES.join(', ')}` })
       .optional(),
     env: z
-      .record(z.string().regex(ENV_KEY, 'environment variable names are letters, digits and _'), z.string())
+      .record(z.string(), z.string())
       .default({})
+      .superRefine((env, ctx) => {
+        for (const key of Object.keys(env))
+          if (!ENV_KEY.test(key))
+            ctx.addIssue({
+              code: 'custom',
+              message: `has an invalid variable name ${JSON.stringify(key)}: use letters, digits and _, not starting with a digit`,
+            });
+      })
       .refine(
         (env) => Buffer.byteLength(JSON.stringify(env)) <= MAX_ENV_BYTES,
         `environment variables must total at most ${MAX_ENV_BYTES} bytes`,
       ),
   })
   .strict()
-  .refine((c) => c.minWarm <= c.maxInstances, {
-    message: 'minWarm must not exceed maxInstances',
-    path: ['minWarm'],
+  .superRefine((c, ctx) => {
+    // Only between two valid numbers (an invalid maxInstances is reported on its own).
+    if (Number.isInteger(c.maxInstances) && c.maxInstances >= 1 && c.minWarm > c.maxInstances)
+      ctx.addIssue({
+        code: 'custom',
+        message: `must not exceed maxInstances (${c.maxInstances})`,
+        path: ['minWarm'],
+      });
   });
 
 /** A validated configuration, every field present. */

@@ -16,6 +16,7 @@ const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
   boolean: 'true or false',
   object: 'a JSON object',
+  record: 'a JSON object',
   array: 'an array',
   bigint: 'an integer',
   date: 'a date',

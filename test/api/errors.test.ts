@@ -126,6 +126,25 @@ describe('errors that say what to fix', () => {
       ],
       ['PUT', '/v1/functions/echo/aliases/prod', [1], 'alias request must be a JSON object, got [1]'],
       ['POST', '/v1/tenants', { name: 7 }, 'invalid tenant request: name must be a string, got 7'],
+      // An unknown field is refused on every body, as kindling.json refuses one (a typo is not ignored).
+      [
+        'POST',
+        '/v1/tenants',
+        { name: 'beta', extra: 1 },
+        'tenant request has unknown field "extra"; remove it',
+      ],
+      [
+        'PUT',
+        '/v1/functions/echo/aliases/prod',
+        { version: 1, verison: 2 },
+        'alias request has unknown field "verison"; remove it',
+      ],
+      [
+        'POST',
+        '/v1/functions/echo/versions',
+        { digest: `sha256:${'a'.repeat(64)}`, junk: 1 },
+        'deploy request has unknown field "junk"; remove it',
+      ],
       [
         'GET',
         '/v1/functions/echo/invocations?limit=0',

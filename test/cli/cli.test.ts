@@ -99,6 +99,11 @@ describe('kindling CLI', () => {
       [['invoke', 'sleeper', '--data', '{oops'], /--data is not valid JSON/],
       [['deploy', '/definitely/not/here'], /is not a directory/],
       [['deploy', fixture('sleeper'), '--memory', 'lots'], /--memory must be a whole number/],
+      [
+        ['deploy', fixture('sleeper'), '--concurrency', '0x10'],
+        /--concurrency must be a whole number \(got "0x10"\)/,
+      ],
+      [['deploy', fixture('sleeper'), '--memory', ''], /--memory must be a whole number \(got ""\)/],
       [['deploy', fixture('sleeper'), '--memory', '1'], /memoryMb must be at least 64 MiB/],
       [['alias', 'sleeper', 'prod', 'x'], /VERSION must be a version number/],
       // The function-name rule, not the image repository's (which would allow "_").

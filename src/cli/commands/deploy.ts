@@ -32,8 +32,9 @@ export interface DeployFlags {
 
 function intFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
+  // Decimal digits only: Number() would also take "0x10", "1e3" and "" (as 0).
   const n = Number(value);
-  if (!Number.isInteger(n))
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
     throw new CliError(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
   return n;
 }
