@@ -57,7 +57,7 @@ export function phaseBars(phases: Partial<Record<Phase, number>>, width = 30): s
 
 /**
  * A message as one line: its lines trimmed and joined with "; " (a line that opens with "(", such as
- * commander's "(Did you mean …?)", joins with a space). Errors are one line on stderr even when they
+ * commander's "(Did you mean …?)", or follows one that ends with ":", joins with a space). Errors are one line on stderr even when they
  * carry text from elsewhere, such as `JSON.stringify`'s three-line account of a cycle.
  */
 export function oneLine(message: string): string {
@@ -65,5 +65,13 @@ export function oneLine(message: string): string {
     .split(/\r?\n|\r/)
     .map((line) => line.trim())
     .filter((line) => line !== '')
-    .reduce((out, line) => (out === '' ? line : `${out}${line.startsWith('(') ? ' ' : '; '}${line}`), '');
+    .reduce((out, line) => (out === '' ? line : `${out}${joiner(out, line)}${line}`), '');
+}
+
+/**
+ * What joins two lines of a message on one: a space after a colon (`failed with 1 error: index.js…`)
+ * or before a parenthesis, `; ` otherwise.
+ */
+function joiner(before: string, line: string): string {
+  return before.endsWith(':') || line.startsWith('(') ? ' ' : '; ';
 }

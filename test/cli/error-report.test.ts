@@ -17,6 +17,10 @@ describe('oneLine', () => {
     );
     assert.equal(oneLine('  a\r\n\r\n b \rc\n'), 'a; b; c');
     assert.equal(oneLine('one line'), 'one line');
+    assert.equal(
+      oneLine('build failed with 1 error:\nindex.js:1:47: Expected "}"\nFix it and deploy again.'),
+      'build failed with 1 error: index.js:1:47: Expected "}"; Fix it and deploy again.',
+    );
     assert.equal(oneLine('\n \n'), '');
   });
 
