@@ -205,7 +205,7 @@ async function startLocked(
       keepAlivePolicy: opts.keepAlivePolicy ?? 'fixed',
       memoryMb: opts.memoryMb ?? Math.floor(totalmem() / 2 / 1024 / 1024),
       logLimitBytes: opts.logLimitBytes ?? 256 * 1024,
-      onBackgroundError: (err, key) => say(`warning: could not keep ${key} warm: ${err.message}`),
+      onBackgroundError: (err, key) => say(`warning: ${key}: ${err.message}`),
       say,
     });
     localWorker = host.worker;

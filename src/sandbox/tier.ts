@@ -111,6 +111,13 @@ export interface ExitInfo {
   signal: string | null;
   /** Last lines the runtime wrote to stderr, for diagnosis. */
   stderrTail: string;
+  /**
+   * How it ended, in words (`crashed (an unhandled promise rejection: boom)`), and whether nothing
+   * was running in it then: a crash after its last answer (a promise left to reject) tells no
+   * invocation, so the pool reports it. Absent where the tier does not know.
+   */
+  description?: string;
+  idle?: boolean;
 }
 
 /** A running instance. */

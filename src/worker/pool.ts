@@ -468,7 +468,19 @@ export class FunctionPool {
     };
     this.instances.add(inst);
     if (this.closed) void this.evict(inst);
-    void sandbox.exited.then(() => {
+    void sandbox.exited.then((info) => {
+      // An instance that dies with nothing running (a promise it left to reject after answering)
+      // fails no invocation: say so, or it would only show as the next call's cold start.
+      if (info.idle && !inst.evicting && !this.closed && info.reason !== 'stopped') {
+        const tail = info.stderrTail ? `; last stderr lines: ${info.stderrTail}` : '';
+        this.deps.onBackgroundError(
+          new KindlingError(
+            'KINDLING_INSTANCE_CRASHED',
+            `instance ${sandbox.id} ${info.description ?? `ended (${info.reason})`} while idle, after its last invocation had answered; the next invocation starts a new one${tail}`,
+            { instanceId: sandbox.id, reason: info.reason },
+          ),
+        );
+      }
       this.endCycle(inst);
       this.deps.memory?.gone(sandbox.id);
       this.instances.delete(inst);

@@ -26,6 +26,7 @@ import {
   abortError,
   collateralError,
   crashError,
+  describeExit,
   exitReason,
   heapLimitError,
   initTimeoutError,
@@ -399,6 +400,7 @@ export class ProcessInstance implements SandboxInstance {
       channelError: this.channelError?.message,
     };
     const reason = exitReason(facts);
+    const idle = this.pending.size === 0 && !this.startWaiter;
     const oom =
       reason === 'memory' && !this.killReason
         ? heapLimitError(this.label, this.watchdog?.peakBytes ?? 0)
@@ -421,6 +423,8 @@ export class ProcessInstance implements SandboxInstance {
       code: facts.code,
       signal: facts.signal,
       stderrTail: lastLines(facts.stderrTail, 20),
+      description: describeExit(facts),
+      idle,
     });
   }
 }
