@@ -119,17 +119,21 @@ describe('cluster mode (loopback)', () => {
     assert.equal(direct.status, 401);
   });
 
-  it('retries an in-flight invocation elsewhere when its worker dies, then drops the worker', async () => {
-    await cluster.addWorker('host-c');
-    const pending = cluster.call('POST', '/v1/functions/sleeper/invoke?', { ms: 1500, tag: 'x' });
-    // Find the host running it, and kill that worker's whole process group without warning.
-    const victim = await eventually(async () => {
+  /** The host with an invocation in flight (the one a test just started). */
+  const hostRunningIt = () =>
+    eventually(async () => {
       const hosts = (await cluster.call('GET', '/v1/cluster/hosts')).body.hosts as {
         hostId: string;
         inFlight: number;
       }[];
       return hosts.find((h) => h.inFlight > 0)?.hostId;
     });
+
+  it('retries an in-flight invocation elsewhere when its worker dies, then drops the worker', async () => {
+    await cluster.addWorker('host-c');
+    const pending = cluster.call('POST', '/v1/functions/sleeper/invoke?', { ms: 1500, tag: 'x' });
+    // Find the host running it, and kill that worker's whole process group without warning.
+    const victim = await hostRunningIt();
     cluster.workers.get(victim)!.kill('SIGKILL');
     const res = await pending;
     assert.equal(res.status, 200, res.text);
@@ -141,13 +145,7 @@ describe('cluster mode (loopback)', () => {
   it('retries elsewhere once a hung worker (stopped, its connections open) is dropped, not when the call times out', async () => {
     await cluster.addWorker('host-d');
     const pending = cluster.call('POST', '/v1/functions/sleeper/invoke?', { ms: 1500, tag: 'hung' });
-    const victim = await eventually(async () => {
-      const hosts = (await cluster.call('GET', '/v1/cluster/hosts')).body.hosts as {
-        hostId: string;
-        inFlight: number;
-      }[];
-      return hosts.find((h) => h.inFlight > 0)?.hostId;
-    });
+    const victim = await hostRunningIt();
     const child = cluster.workers.get(victim)!;
     // Stopped, the host's kernel still holds its connections: nothing is refused or reset, so only
     // the missed heartbeats (3 s) can tell; the call's own timeout is minutes away.

@@ -88,6 +88,11 @@ describe('FunctionStore', () => {
     assert.equal(functions.list(undefined).length, 2);
   });
 
+  it('takes any run of hyphens inside a name, as image repositories do', () => {
+    const { functions } = stores();
+    assert.equal(deploy(functions, 'a--b').name, 'a--b');
+  });
+
   it('rejects invalid names and configurations with messages that say what to fix', () => {
     const { functions } = stores();
     assert.throws(
@@ -95,7 +100,6 @@ describe('FunctionStore', () => {
       (err: unknown) =>
         KindlingError.is(err) && err.code === 'KINDLING_INVALID_NAME' && /lowercase/.test(err.message),
     );
-    assert.equal(deploy(functions, 'a--b').name, 'a--b');
     assert.throws(() => deploy(functions, 'trailing-'), /starting with a letter and not ending with '-'/);
     assert.throws(
       () => deploy(functions, 'ok', 'a', { memoryMb: 16 }),
