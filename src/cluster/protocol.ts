@@ -120,6 +120,8 @@ export const keepWarmBody = z.object({ target: targetSchema });
 export const prewarmBody = z.object({
   target: targetSchema,
   holdMs: z.number().int().min(0).max(3_600_000),
+  /** As with an invocation: the image's startup working set, when lazy loading knows it. */
+  workingSet: z.array(digest).max(100_000).optional(),
 });
 export const dropBody = z.object({ tenant: z.string().min(1), name: z.string().min(1) });
 

@@ -128,7 +128,8 @@ export class RemoteWorker implements WorkerHandle {
 
   prewarm(target: FunctionVersion, holdMs: number): void {
     this.placed.set(versionKey(target), performance.now());
-    this.call('POST', '/v1/worker/prewarm', { target, holdMs }, 30_000).catch((err: unknown) =>
+    const workingSet = this.opts.workingSetOf?.(target.imageDigest);
+    this.call('POST', '/v1/worker/prewarm', { target, holdMs, workingSet }, 30_000).catch((err: unknown) =>
       this.opts.onBackgroundError(toKindlingError(err)),
     );
   }

@@ -230,6 +230,7 @@ async function startLocked(opts: WorkerNodeOptions, root: string, lock: DataDirL
   });
   app.post('/v1/worker/prewarm', async (request, reply) => {
     const body = parseOrThrow(prewarmBody, request.body, 'prewarm request');
+    if (body.workingSet) workingSets.set(body.target.imageDigest, body.workingSet);
     worker.prewarm(body.target as FunctionVersion, body.holdMs);
     reply.code(202);
     return { accepted: true };

@@ -36,6 +36,24 @@ describe('cluster mode (loopback)', () => {
     assert.ok(fn.body.instances.some((v: { host: string }) => v.host === host));
   });
 
+  it('pre-warms an instance on the host placement picks, and the next invocation finds it warm there', async () => {
+    const version = cluster.platform.functions.resolve('default', 'sleeper');
+    const worker = cluster.platform.scheduler.place(version);
+    worker.prewarm(version, 60_000);
+    await eventually(async () => {
+      const fn = await cluster.call('GET', '/v1/functions/sleeper');
+      return (fn.body.instances as { host: string; instances: { state: string }[] }[]).some(
+        (v) => v.host === worker.hostId && v.instances.some((i) => i.state === 'idle'),
+      )
+        ? true
+        : undefined;
+    });
+    const res = await cluster.call('POST', '/v1/functions/sleeper/invoke', { ms: 1 });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers.get('x-kindling-cold'), '0');
+    assert.equal(res.headers.get('x-kindling-host'), worker.hostId);
+  });
+
   it("feeds the dashboard's cluster view from the registered hosts", async () => {
     const view = await cluster.call('GET', '/v1/ui/cluster');
     assert.equal(view.status, 200, view.text);
