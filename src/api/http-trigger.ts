@@ -15,6 +15,7 @@ import { tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
 import type { ExecutionResult } from '../control/invoker.js';
 import { toHttpResponse, type HttpResponse } from './http-response.js';
+import { RateLimiter } from './rate-limit.js';
 import { executeAndRecord, explainHeaders } from './invoke-routes.js';
 
 /** The event an HTTP-triggered handler receives. */
@@ -159,6 +160,7 @@ export async function httpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): 
  */
 export async function publicHttpTriggerRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   acceptRawBodies(app, ctx);
+  const limiter = new RateLimiter(ctx.clock);
   const handle = async (
     request: FastifyRequest<{ Params: { tenant: string; name: string; '*'?: string } }>,
     reply: FastifyReply,
@@ -180,6 +182,18 @@ export async function publicHttpTriggerRoutes(app: FastifyInstance, ctx: ApiCont
       throw err;
     }
     if (version.config.public !== true) throw notPublic();
+    const rate = version.config.publicRateLimit;
+    if (rate !== undefined) {
+      const wait = limiter.take(`${tenant}/${name}`, rate);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        throw new KindlingError(
+          'KINDLING_TOO_MANY_REQUESTS',
+          `this URL takes at most ${rate} request${rate === 1 ? '' : 's'} per second; retry after ${wait} s`,
+          { retryAfterS: wait },
+        );
+      }
+    }
     return trigger(ctx, request, reply, version, { keyed: false });
   };
   app.all('/pub/:tenant/:name', handle);

@@ -66,6 +66,15 @@ export const functionConfigSchema = z
      * `/pub/{tenant}/{name}/*` (like a Lambda function URL with auth type NONE).
      */
     public: z.boolean({ message: 'must be true or false' }).default(false),
+    /**
+     * Requests per second the public URL accepts (a burst of one second's worth); beyond, 429 with
+     * Retry-After. Absent: only maxInstances and maxQueue bound it.
+     */
+    publicRateLimit: z
+      .number()
+      .positive()
+      .max(100_000, 'must be at most 100000 requests per second')
+      .optional(),
     /** Cluster mode: how the image reaches hosts (default: the cluster's `--distribution`). */
     distribution: z
       .enum(['registry', 'swarm', 'tree'], { message: 'must be "registry", "swarm" or "tree"' })

@@ -154,6 +154,26 @@ exports.handler = async (event) => shapes[event.path];
     }
   });
 
+  it("limits a public URL's request rate when asked, with Retry-After, and not the keyed route", async () => {
+    const image = (await p.deployer.deployDirectory('default', fixture('echo'), 'echo-limited')).version
+      .imageDigest;
+    await p.deployer.deployImage('default', 'echo-limited', image, { public: true, publicRateLimit: 1 });
+    // One request per second with a burst of one: the second, sent at once, waits its turn.
+    const first = await fetch(`${p.url}/pub/default/echo-limited/`);
+    assert.equal(first.status, 200);
+    const second = await fetch(`${p.url}/pub/default/echo-limited/`);
+    assert.equal(second.status, 429);
+    assert.equal(second.headers.get('retry-after'), '1');
+    const { error } = (await second.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'KINDLING_TOO_MANY_REQUESTS');
+    assert.equal(error.message, 'this URL takes at most 1 request per second; retry after 1 s');
+    assert.equal((await p.call('GET', '/fn/echo-limited/')).status, 200, 'the keyed route is not limited');
+    const bad = await p.deployer
+      .deployImage('default', 'echo-limited', image, { public: true, publicRateLimit: 0 })
+      .catch((err: Error) => err.message);
+    assert.match(String(bad), /publicRateLimit must be a positive number, got 0/);
+  });
+
   it('a public function answers anyone at /pub/{tenant}/{name}/, with every header the caller sent', async () => {
     // Pushed under its own name (a private first version), then deployed again as public.
     const image = (await p.deployer.deployDirectory('default', fixture('echo'), 'echo-pub')).version
