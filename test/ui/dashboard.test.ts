@@ -241,6 +241,23 @@ describe('the dashboard in a real browser', () => {
     watch.assertClean('handler error');
   });
 
+  it("shows a function's schedule with its next tick, and how its HTTP trigger is reached", async () => {
+    const hello = p.functions.resolve('default', 'hello');
+    p.functions.createVersion({
+      tenant: 'default',
+      name: 'hello-nightly',
+      imageRepo: hello.imageRepo,
+      imageDigest: hello.imageDigest,
+      entry: hello.entry,
+      config: { ...hello.config, schedule: '0 3 * * *', public: true },
+    });
+    await page.goto(`${p.url}/ui/functions/hello-nightly`);
+    const config = page.getByTestId('config');
+    await config.getByText(/^0 3 \* \* \* \(UTC; next \d{4}-\d\d-\d\dT03:00:00Z, last never\)$/).waitFor();
+    await config.getByText('public (no API key)').waitFor();
+    watch.assertClean('schedule');
+  });
+
   it('says clearly when a function or page does not exist', async () => {
     await page.goto(`${p.url}/ui/functions/nope`);
     await page.getByTestId('function-error').getByText('There is no function named “nope”').waitFor();

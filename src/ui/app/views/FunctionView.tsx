@@ -32,7 +32,11 @@ interface Stats {
 }
 
 interface Loaded {
-  fn: FunctionSummary & { instances: { version: number; instances: { id: string; state: string }[] }[] };
+  fn: FunctionSummary & {
+    instances: { version: number; instances: { id: string; state: string }[] }[];
+    /** Each cron expression's next and last tick (ISO), from `GET /v1/functions/{name}`. */
+    schedules?: { cron: string; nextRun: string | null; lastRun: string | null }[];
+  };
   versions: FunctionVersion[];
   invocations: InvocationSummary[];
 }
@@ -332,15 +336,19 @@ export function FunctionView(props: { name: string; route: Route }) {
         </section>
         <section class="card" aria-labelledby="config-heading">
           <h2 id="config-heading">Configuration (v{fn.latestVersion})</h2>
-          <ConfigTable config={fn.config} />
+          <ConfigTable config={fn.config} schedules={fn.schedules ?? []} />
         </section>
       </div>
     </div>
   );
 }
 
-function ConfigTable(props: { config: FunctionSummary['config'] }) {
+function ConfigTable(props: {
+  config: FunctionSummary['config'];
+  schedules: NonNullable<Loaded['fn']['schedules']>;
+}) {
   const c = props.config;
+  const when = (iso: string | null) => (iso ? new Date(iso).toISOString().replace('.000Z', 'Z') : 'never');
   const rows: [string, string][] = [
     ['tier', c.tier],
     ['memory', `${c.memoryMb} MiB`],
@@ -353,7 +361,12 @@ function ConfigTable(props: { config: FunctionSummary['config'] }) {
     ['keep-alive policy', c.keepAlivePolicy ?? 'platform default'],
     ['network', c.network ? 'yes' : 'no'],
     ['HTTP trigger', c.public ? 'public (no API key)' : 'API key'],
-    ['schedule', c.schedule?.map((e) => `${e} (UTC)`).join(', ') || 'none'],
+    [
+      'schedule',
+      props.schedules
+        .map((e) => `${e.cron} (UTC; next ${when(e.nextRun)}, last ${when(e.lastRun)})`)
+        .join(', ') || 'none',
+    ],
     ['environment', Object.keys(c.env ?? {}).join(', ') || 'none'],
   ];
   return (
