@@ -16,6 +16,22 @@ export interface HttpResponse {
   defaultType: string | undefined;
 }
 
+/**
+ * Headers about the connection and the message's framing, which the server sets for the response it
+ * writes: a function's own (a `transfer-encoding` beside the real `content-length`) would make the
+ * response unreadable to the client or a proxy. Dropped, as Lambda function URLs drop them.
+ */
+const PLATFORM_HEADERS = new Set([
+  'connection',
+  'content-length',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
 /** RFC 9110 token: what a header name may be. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** What a header value may not hold (as Node checks: control characters but tab). */
@@ -46,8 +62,9 @@ export function toHttpResponse(result: unknown): HttpResponse | string {
     body?: unknown;
     isBase64Encoded?: unknown;
   };
-  if (!(Number.isInteger(r.statusCode) && (r.statusCode as number) >= 100 && (r.statusCode as number) <= 599))
-    return `statusCode ${JSON.stringify(r.statusCode)} is not an HTTP status (a whole number from 100 to 599)`;
+  // 1xx are interim answers: the client would wait for a final one that never comes.
+  if (!(Number.isInteger(r.statusCode) && (r.statusCode as number) >= 200 && (r.statusCode as number) <= 599))
+    return `statusCode ${JSON.stringify(r.statusCode)} is not a final HTTP status (a whole number from 200 to 599)`;
   const headers: HttpResponse['headers'] = [];
   if (r.headers !== undefined && r.headers !== null) {
     if (typeof r.headers !== 'object' || Array.isArray(r.headers))
@@ -55,13 +72,14 @@ export function toHttpResponse(result: unknown): HttpResponse | string {
     for (const [name, value] of Object.entries(r.headers)) {
       if (value === undefined || value === null) continue;
       if (!TOKEN.test(name)) return `header name ${JSON.stringify(name)} is not a valid HTTP header name`;
+      if (PLATFORM_HEADERS.has(name.toLowerCase())) continue;
       const values = Array.isArray(value) ? (value as unknown[]) : [value];
       if (!values.every(isHeaderValue))
         return `header ${JSON.stringify(name)} must be a string, a number or an array of them`;
       const text = values.map(String);
       const bad = text.find((v) => BAD_VALUE.test(v));
       if (bad !== undefined)
-        return `header ${JSON.stringify(name)} has a value with a line break or control character: ${JSON.stringify(bad.slice(0, 80))}`;
+        return `header ${JSON.stringify(name)} has a value with a character HTTP headers cannot carry (a line break, a control character, or one outside Latin-1): ${JSON.stringify(bad.slice(0, 80))}`;
       headers.push([name, Array.isArray(value) ? text : text[0]!]);
     }
   }
@@ -70,7 +88,7 @@ export function toHttpResponse(result: unknown): HttpResponse | string {
       return 'cookies must be an array of Set-Cookie strings';
     const bad = (r.cookies as string[]).find((c) => BAD_VALUE.test(c));
     if (bad !== undefined)
-      return `a cookie has a line break or control character: ${JSON.stringify(bad.slice(0, 80))}`;
+      return `a cookie has a character HTTP headers cannot carry (a line break, a control character, or one outside Latin-1): ${JSON.stringify(bad.slice(0, 80))}`;
     if (r.cookies.length > 0) headers.push(['set-cookie', r.cookies as string[]]);
   }
   const status = r.statusCode as number;

@@ -123,6 +123,8 @@ describe('functions, versions, aliases and triggers', () => {
   '/bad-name': { statusCode: 200, headers: { 'bad header': 'v' }, body: 'x' },
   '/crlf': { statusCode: 200, headers: { 'x-split': 'a\\r\\nset-cookie: evil=1' }, body: 'x' },
   '/status': { statusCode: 700, body: 'x' },
+  '/interim': { statusCode: 103, body: 'x' },
+  '/framing': { statusCode: 200, headers: { 'transfer-encoding': 'chunked', Connection: 'upgrade', 'content-length': '1' }, body: 'framed' },
 };
 exports.handler = async (event) => shapes[event.path];
 `,
@@ -137,10 +139,19 @@ exports.handler = async (event) => shapes[event.path];
     assert.equal(multi.headers.get('x-n'), '3');
     assert.deepEqual(multi.headers.getSetCookie(), ['a=1; Path=/', 'b=2']);
     assert.equal(await multi.text(), 'ok');
+    // Framing and connection headers are the server's: the function's are dropped.
+    const framed = await fetch(`${p.url}/fn/responder/framing`, {
+      headers: { authorization: `Bearer ${p.adminKey}` },
+    });
+    assert.equal(framed.status, 200);
+    assert.equal(framed.headers.get('transfer-encoding'), null);
+    assert.equal(framed.headers.get('content-length'), '6');
+    assert.equal(await framed.text(), 'framed');
     for (const [path, says] of [
       ['/bad-name', /header name "bad header" is not a valid HTTP header name/],
-      ['/crlf', /header "x-split" has a value with a line break or control character/],
-      ['/status', /statusCode 700 is not an HTTP status \(a whole number from 100 to 599\)/],
+      ['/crlf', /header "x-split" has a value with a character HTTP headers cannot carry \(a line break/],
+      ['/status', /statusCode 700 is not a final HTTP status \(a whole number from 200 to 599\)/],
+      ['/interim', /statusCode 103 is not a final HTTP status/],
     ] as const) {
       const res = await p.call('GET', `/fn/responder${path}`);
       assert.equal(res.status, 502, `${path}: ${res.text}`);
