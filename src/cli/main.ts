@@ -58,7 +58,8 @@ const upDataDir = (data: string | undefined): string | undefined => {
   return data ?? dataDir;
 };
 const json = () => program.opts<{ json?: boolean }>().json === true;
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** A repeatable option's values; starts afresh after its `--no-…` form, which sets it to false. */
+const collect = (value: string, previous: string[] | false = []) => [...(previous || []), value];
 
 program
   .command('up')

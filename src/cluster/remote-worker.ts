@@ -47,8 +47,13 @@ export class RemoteWorker implements WorkerHandle {
   /** Versions placed here lately, by when: a heartbeat sampled before the placement must not hide them. */
   private readonly placed = new Map<string, number>();
   private reportedInFlight = 0;
-  /** Aborted when the host leaves the cluster: calls still waiting on it give up then. */
-  private readonly gone = new AbortController();
+  /**
+   * The calls waiting on the host, aborted when it leaves the cluster. One controller per call, kept
+   * only while it runs: `AbortSignal.any` over one long-lived signal would register every call on it
+   * for good (Node 20 does not drop them).
+   */
+  private readonly waiting = new Set<AbortController>();
+  private goneReason: Error | undefined;
 
   constructor(private readonly opts: RemoteWorkerOptions) {
     this.hostId = opts.hostId;
@@ -69,7 +74,9 @@ export class RemoteWorker implements WorkerHandle {
    * there: failed-over invocations are delivered at least once.)
    */
   abandon(why: string): void {
-    this.gone.abort(new Error(`it was removed from the cluster (${why})`));
+    this.goneReason = new Error(`it was removed from the cluster (${why})`);
+    for (const call of this.waiting) call.abort(this.goneReason);
+    this.waiting.clear();
   }
 
   /** Takes in a heartbeat's report. */
@@ -197,6 +204,10 @@ export class RemoteWorker implements WorkerHandle {
   private async call<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
     let res: Response;
     let parsed: unknown;
+    const call = new AbortController();
+    const timer = setTimeout(() => call.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (this.goneReason) call.abort(this.goneReason);
+    else this.waiting.add(call);
     try {
       res = await fetch(this.url + path, {
         method,
@@ -205,7 +216,7 @@ export class RemoteWorker implements WorkerHandle {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.gone.signal]),
+        signal: call.signal,
       });
       const text = await res.text();
       parsed = text ? JSON.parse(text) : undefined;
@@ -216,6 +227,9 @@ export class RemoteWorker implements WorkerHandle {
         `host ${this.hostId} (${this.url}) did not answer ${method} ${path.split('?')[0]}: ${cause}`,
         { host: this.hostId },
       );
+    } finally {
+      clearTimeout(timer);
+      this.waiting.delete(call);
     }
     if (!res.ok) {
       const error = (parsed as { error?: { code: string; message: string } } | undefined)?.error;

@@ -54,16 +54,23 @@ describe('restart', () => {
     }
   });
 
-  it('stops on SIGTERM after answering the invocation in progress, though a client holds a connection it never used', async () => {
+  it('stops on SIGTERM after answering the invocation in progress, though clients hold a connection unused or a request half-sent', async () => {
     const dataDir = tempDir();
     const platform = await startPlatformProcess(dataDir);
     const idle = new Socket();
+    const stalled = new Socket();
     try {
       assert.equal(runCli(['deploy', fixture('sleeper'), '--data-dir', dataDir]).status, 0);
       const { port } = new URL(platform.url);
       // A browser's preconnect, or a client that stalled: connected, nothing sent. Node's
       // server.close() would wait on it (forever, on this server).
       await new Promise<void>((resolve) => idle.connect(Number(port), '127.0.0.1', resolve));
+      // A client that stalled halfway through sending a request: its body never comes in whole.
+      await new Promise<void>((resolve) => stalled.connect(Number(port), '127.0.0.1', resolve));
+      stalled.write(
+        `POST /v1/functions/sleeper/invoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${platform.key}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ms": 1,',
+      );
       const pending = call(platform.url, platform.key, 'POST', '/v1/functions/sleeper/invoke', {
         ms: 1000,
         tag: 'drained',
@@ -82,6 +89,7 @@ describe('restart', () => {
       assert.equal(await Promise.race([exited, stillRunning]), 0, platform.output());
     } finally {
       idle.destroy();
+      stalled.destroy();
       if (platform.child.exitCode === null && platform.child.signalCode === null)
         platform.child.kill('SIGKILL');
     }

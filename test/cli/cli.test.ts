@@ -80,6 +80,19 @@ describe('kindling CLI', () => {
     const bad = cli('deploy', fixture('echo'), '-n', 'nightly', '--schedule', '0 25 * * *');
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /schedule\[0\] is not a cron expression \(invalid value for hour: 25\)/);
+    // The last of --no-schedule and --schedule wins, as for any flag and its negation.
+    const again = cli(
+      'deploy',
+      fixture('echo'),
+      '-n',
+      'nightly',
+      '--no-schedule',
+      '--schedule',
+      '@daily',
+      '--json',
+    );
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout).config.schedule, ['@daily']);
     const removed = cli('deploy', fixture('echo'), '-n', 'nightly', '--no-schedule', '--json');
     assert.equal(removed.status, 0, removed.stderr);
     assert.equal(JSON.parse(removed.stdout).config.schedule, undefined);
