@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './core/clock.js';
 import { startHoldingDataDir, type DataDirLock } from './core/data-dir-lock.js';
-import { toKindlingError } from './core/errors.js';
+import { KindlingError, toKindlingError } from './core/errors.js';
 import { createMetrics } from './core/metrics.js';
 import { AsyncDispatcher } from './control/async-dispatcher.js';
 import { CronTriggers, DEFAULT_PREWARM_LEAD_MS } from './control/cron-triggers.js';
@@ -141,6 +141,12 @@ export function dataPaths(dataDir: string) {
  * on it is refused with KINDLING_CONFLICT before it touches anything there.
  */
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const lead = opts.schedulePrewarmMs;
+  if (lead !== undefined && !(Number.isInteger(lead) && lead >= 0 && lead <= 600_000))
+    throw new KindlingError(
+      'KINDLING_INVALID_CONFIG',
+      `schedulePrewarmMs must be a whole number of milliseconds from 0 to 600000 (10 minutes), got ${lead}`,
+    );
   const paths = dataPaths(opts.dataDir);
   mkdirSync(paths.root, { recursive: true });
   const clock = opts.clock ?? systemClock;

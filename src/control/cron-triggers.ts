@@ -52,7 +52,12 @@ interface Entry {
   prev: number;
   /** The tick an instance was pre-warmed for. */
   prewarmedFor: number | undefined;
+  /** After a failed enqueue (the database refused): when to try the same tick again. */
+  retryAt: number | undefined;
 }
+
+/** How long after a failed enqueue the same tick is tried again (until the next tick is due). */
+const RETRY_MS = 1_000;
 
 /** How long before a tick an instance is pre-warmed, by default. */
 export const DEFAULT_PREWARM_LEAD_MS = 10_000;
@@ -125,28 +130,47 @@ export class CronTriggers {
   /** (Re)reads one function's schedules from its latest version; none if it was deleted. */
   private load(tenant: string, name: string): void {
     const key = `${tenant}/${name}`;
-    this.entries.delete(key);
     let expressions: readonly string[];
     try {
       expressions = this.deps.functions.get(tenant, name).config.schedule ?? [];
     } catch {
+      this.entries.delete(key);
       return; // deleted (its stored ticks went with it)
     }
     const now = this.deps.clock.now();
-    const list = expressions.map((expression) => {
-      const entry: Entry = {
-        tenant,
-        name,
-        schedule: parseCron(expression),
-        next: undefined,
-        prev: now,
-        prewarmedFor: undefined,
-      };
-      // Never before a tick already enqueued (a wall clock set back must not repeat it).
-      entry.prev = Math.max(now, this.storedTick(entry) ?? -Infinity);
-      entry.next = entry.schedule.next(entry.prev);
-      return entry;
-    });
+    const before = this.entries.get(key);
+    this.entries.delete(key);
+    const list: Entry[] = [];
+    for (const expression of expressions) {
+      try {
+        const entry: Entry = {
+          tenant,
+          name,
+          schedule: parseCron(expression),
+          next: undefined,
+          prev: now,
+          prewarmedFor: undefined,
+          retryAt: undefined,
+        };
+        // Never before a tick already enqueued (a wall clock set back must not repeat it).
+        const stored = this.storedTick(entry);
+        if (stored !== undefined && stored > now)
+          this.deps.onError(
+            new Error(
+              `schedule "${expression}" of ${key} last ran at ${new Date(stored).toISOString()}, after this clock's now: was the clock set back? It resumes after that tick`,
+            ),
+          );
+        entry.prev = Math.max(now, stored ?? -Infinity);
+        entry.next = entry.schedule.next(entry.prev);
+        // A redeploy inside the lead: the instance warmed for the coming tick is the old version's,
+        // so the new one is warmed now (prev as it was puts its pre-warm in the past: due at once).
+        const old = before?.find((b) => b.schedule.expression === entry.schedule.expression);
+        if (old && old.prewarmedFor === entry.next) entry.prev = old.prev;
+        list.push(entry);
+      } catch (err) {
+        this.deps.onError(err); // an expression this croner refuses (it was checked at deploy)
+      }
+    }
     if (list.length > 0) this.entries.set(key, list);
   }
 
@@ -163,6 +187,7 @@ export class CronTriggers {
   /** When `e` next needs the timer: its pre-warm, if it has one due, else its tick. */
   private wakeAt(e: Entry): number | undefined {
     if (e.next === undefined) return undefined;
+    if (e.retryAt !== undefined) return e.retryAt;
     const prewarmAt = e.next - this.leadMs;
     // Ticks closer together than the lead keep their instances warm, or gain nothing from it.
     return this.leadMs > 0 && e.prewarmedFor !== e.next && prewarmAt > e.prev ? prewarmAt : e.next;
@@ -191,6 +216,7 @@ export class CronTriggers {
     for (const list of this.entries.values()) {
       for (const e of list) {
         if (e.next === undefined) continue;
+        if (e.retryAt !== undefined && e.retryAt > now) continue;
         if (e.next > now) {
           const at = this.wakeAt(e);
           if (at === undefined || at > now || at === e.next) continue;
@@ -204,8 +230,14 @@ export class CronTriggers {
         }
         try {
           this.fire(e, e.next);
+          e.retryAt = undefined;
         } catch (err) {
           this.deps.onError(err);
+          // Not lost: the same tick again shortly, until the next one is due.
+          const following = e.schedule.next(e.next);
+          e.retryAt = now + RETRY_MS;
+          if (following !== undefined && e.retryAt < following) continue;
+          e.retryAt = undefined;
         }
         // Ticks that passed meanwhile (a stalled process) are skipped: the next one is on time.
         e.prev = e.next;

@@ -50,6 +50,8 @@ export class Invoker {
     let error: KindlingError | undefined;
     let result: unknown;
     let host: string | undefined;
+    /** Time spent on hosts that stopped answering (counted in `queue`). */
+    let lostMs = 0;
     try {
       let r: WorkerResult;
       // Hosts that lost the invocation mid-call (made on the first failure only).
@@ -75,7 +77,9 @@ export class Invoker {
           if (e.code !== 'KINDLING_WORKER_LOST' || pinned || tried.size >= MAX_ATTEMPTS) throw e;
           metrics.observeRejected(e.code);
           // Time lost on a host that stopped answering is waiting, as far as the caller can tell.
-          phases.queue += clock.monotonic() - sent;
+          const lost = clock.monotonic() - sent;
+          lostMs += lost;
+          phases.queue += lost;
         }
       }
       phases.queue += r.waitedMs;
@@ -119,7 +123,7 @@ export class Invoker {
         throw error;
       }
       // The instance could not start (init failed, no handler, image unreadable): a failed cold start.
-      phases.init = clock.monotonic() - t0 - phases.place;
+      phases.init = clock.monotonic() - t0 - phases.place - lostMs;
       completion = {
         status: 'failed',
         error: error.toJSON().error,

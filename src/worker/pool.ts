@@ -190,13 +190,25 @@ export class FunctionPool {
 
   /**
    * Starts one instance ahead of an arrival known in advance (a scheduled trigger's tick), unless an
-   * instance is loaded or starting already. It is kept idle for `holdMs` (past the arrival), apart
+   * instance is loaded or starting already (an idle one whose window would end sooner is held for
+   * the arrival instead). It is kept idle for `holdMs` (past the arrival), apart
    * from the policy: the time it waits is not an idle time the function showed, so the policy does
    * not learn from it. Once it has served, the policy decides as for any instance.
    */
   prewarmFor(holdMs: number): void {
-    if (this.closed || this.starting > 0 || this.live() >= this.deps.config.maxInstances) return;
-    for (const inst of this.instances) if (!inst.evicting) return;
+    if (this.closed) return;
+    const now = this.deps.clock.now();
+    let loaded = false;
+    for (const inst of this.instances) {
+      if (inst.evicting) continue;
+      loaded = true;
+      // An idle instance whose window would end before the arrival is held for it instead.
+      const c = inst.cycle;
+      if (inst.inflight > 0 || !c || c.t0 + (c.intervals[c.i]?.[1] ?? 0) >= now + holdMs) continue;
+      if (c.timer) this.deps.clock.clearTimer(c.timer);
+      this.keepFor(inst, { intervals: [[0, holdMs]], i: 0, t0: now, timer: undefined }, holdMs);
+    }
+    if (loaded || this.starting > 0 || this.live() >= this.deps.config.maxInstances) return;
     this.startBackground().then(
       (inst) => {
         if (!inst || inst.inflight > 0 || inst.evicting) return;

@@ -22,6 +22,7 @@ function platform(
   file = ':memory:',
   clock = new ManualClock(START),
   prewarm?: { leadMs: number; calls: [string, number][] },
+  wrap: (store: InvocationStore) => InvocationStore = (store) => store,
 ) {
   const db = openDatabase(file);
   const tenants = new TenantStore(db);
@@ -33,7 +34,7 @@ function platform(
   const triggers = new CronTriggers({
     db,
     functions,
-    invocations,
+    invocations: wrap(invocations),
     dispatcher: { accepted: (id) => accepted.push(id) },
     clock,
     ...(prewarm && {
@@ -172,6 +173,10 @@ describe('scheduled triggers', () => {
     assert.equal(again.triggers.describe('acme', 'report')[0]!.nextRun, Date.UTC(2026, 11, 7, 4, 5));
     again.clock.advance(20_000);
     assert.equal(queued(again.db).length, 1);
+    assert.match(
+      String(again.errors[0]),
+      /last ran at 2026-12-07T04:04:00\.000Z, after this clock's now: was the clock set back\?/,
+    );
     again.triggers.stop();
     again.db.close();
 
@@ -207,6 +212,35 @@ describe('scheduled triggers', () => {
     );
     assert.ok(queued(p.db).filter((q) => q.name === 'pulse').length > 60, 'pulse ran, never pre-warmed');
     assert.deepEqual(p.errors, []);
+    p.triggers.stop();
+  });
+
+  it('tries a tick again when its enqueue fails, keeping its time, and pre-warms a version redeployed inside the lead', () => {
+    let failures = 1;
+    const calls: [string, number][] = [];
+    const p = platform(':memory:', new ManualClock(START), { leadMs: 10_000, calls }, (store) =>
+      Object.assign(Object.create(store) as InvocationStore, {
+        enqueue: (input: Parameters<InvocationStore['enqueue']>[0]) => {
+          if (failures-- > 0) throw new Error('SQLITE_BUSY: database is locked');
+          store.enqueue(input);
+        },
+      }),
+    );
+    p.deploy('report', { schedule: '*/5 * * * *' });
+    p.triggers.start();
+    p.clock.advance(80_000); // 04:04:50: the pre-warm
+    assert.equal(calls.length, 1);
+    p.deploy('report', { schedule: '*/5 * * * *' }); // v2, 10 s before the tick
+    p.clock.advance(0);
+    assert.equal(calls.length, 2, 'the new version is warmed too');
+    p.clock.advance(10_000); // the tick: its enqueue fails
+    assert.equal(queued(p.db).length, 0);
+    assert.match(String(p.errors[0]), /SQLITE_BUSY/);
+    p.clock.advance(1_000); // tried again
+    assert.deepEqual(
+      queued(p.db).map((q) => [q.version, (q.event as { scheduledTime: string }).scheduledTime]),
+      [[2, '2026-12-07T04:05:00.000Z']],
+    );
     p.triggers.stop();
   });
 });

@@ -325,12 +325,16 @@ describe('FunctionPool', () => {
     tick.release();
     await settle();
     assert.equal(idles.length, 1, 'after serving, the policy decides');
+    clock.advance(500);
     pool.prewarmFor(15_000);
     await settle();
     assert.equal(tier.instances.length, 1, 'an instance is loaded: no second one');
     clock.advance(1_000);
     await settle();
-    assert.equal(tier.alive.length, 0, "the policy's keep-alive ended it");
+    assert.equal(tier.alive.length, 1, 'its keep-alive would end before the arrival: held for it');
+    clock.advance(14_000);
+    await settle();
+    assert.equal(tier.alive.length, 0, 'until the hold ends');
 
     // Held and never used: unloaded when the hold ends.
     pool.prewarmFor(15_000);
@@ -342,5 +346,22 @@ describe('FunctionPool', () => {
     clock.advance(1);
     await settle();
     assert.equal(tier.alive.length, 0);
+  });
+
+  it('holds a loaded instance for a known arrival when its keep-alive would end before it', async () => {
+    const { pool, tier, clock } = makePool({ keepAliveMs: 595_000 });
+    const first = await pool.acquire();
+    first.release();
+    await settle();
+    clock.advance(590_000); // the next tick is at 600 s; the keep-alive ends at 595 s
+    pool.prewarmFor(70_000);
+    await settle();
+    assert.equal(tier.instances.length, 1, 'no second instance');
+    clock.advance(10_000);
+    await settle();
+    assert.equal(tier.alive.length, 1, 'held past its keep-alive, for the tick');
+    const tick = await pool.acquire();
+    assert.equal(tick.cold, false);
+    tick.release();
   });
 });

@@ -95,7 +95,7 @@ export async function up(flags: UpFlags): Promise<void> {
   const schedulePrewarmMs =
     prewarm === undefined
       ? undefined
-      : parseDuration(prewarm, '--schedule-prewarm', { ms: 3_600_000, text: 'hour' });
+      : parseDuration(prewarm, '--schedule-prewarm', { ms: 600_000, text: '10 minutes' });
   const runtimeSnapshot = parseRuntimeSnapshot(
     flags.runtimeSnapshot ?? process.env.KINDLING_RUNTIME_SNAPSHOT,
   );
