@@ -4,8 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { copyFile, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { KindlingError } from '../core/errors.js';
 
 const MARKER = '.kindling-installed';
@@ -37,18 +37,29 @@ export async function installDependencies(dir: string, cacheDir: string): Promis
   const tmp = join(cacheDir, `${key}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(tmp);
-    if (local.size === 0) {
+    const outside = [...local].filter(([, path]) => !isInside(dir, path));
+    if (outside.length === 0) {
+      // Local packages inside the function's directory are copied beside the manifest at the same
+      // relative paths, so its specs and its lockfile hold as they are (npm links them; the links
+      // are relative and stay inside this cache entry).
       await copyFile(join(dir, 'package.json'), join(tmp, 'package.json'));
       if (lock) await copyFile(join(dir, 'package-lock.json'), join(tmp, 'package-lock.json'));
+      for (const [, path] of local)
+        await cp(path, join(tmp, relative(dir, path)), {
+          recursive: true,
+          filter: (from) => !relative(path, from).split(sep).includes('node_modules'),
+        });
+      await runNpm(tmp, dir);
     } else {
-      // The install runs elsewhere: local packages by absolute path, copied in (--install-links)
-      // rather than linked, so the cached node_modules holds them. The lockfile's relative paths
-      // would point nowhere from there; npm resolves afresh.
-      const manifest = JSON.parse(pkg.toString('utf8')) as { dependencies: Record<string, string> };
-      for (const [name, path] of local) manifest.dependencies[name] = `file:${path}`;
+      // A package outside it is named by absolute path and copied in (--install-links). The
+      // lockfile's relative paths would point nowhere from here: npm resolves afresh.
+      const manifest = JSON.parse(pkg.toString('utf8')) as Record<string, Record<string, string> | undefined>;
+      for (const [name, path] of local)
+        for (const field of DEPENDENCY_FIELDS)
+          if (manifest[field]?.[name] !== undefined) manifest[field]![name] = `file:${path}`;
       await writeFile(join(tmp, 'package.json'), JSON.stringify(manifest, null, 2));
+      await runNpm(tmp, dir, ['--install-links']);
     }
-    await runNpm(tmp, dir, local.size > 0 ? ['--install-links'] : []);
     await writeFile(join(tmp, MARKER), '');
     try {
       await rename(tmp, target);
@@ -63,24 +74,35 @@ export async function installDependencies(dir: string, cacheDir: string): Promis
   return join(target, 'node_modules');
 }
 
+/** The fields whose packages a production install brings in. */
+const DEPENDENCY_FIELDS = ['dependencies', 'optionalDependencies'] as const;
+
+const isInside = (dir: string, path: string) => {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+};
+
 /**
  * Dependencies in `package.json` given as a path on this disk (`file:`, `link:`, `./x`, `../x`,
  * `/x`), by name, as absolute paths resolved against the function's directory.
  */
 function localDependencies(pkg: Buffer, dir: string): Map<string, string> {
   const found = new Map<string, string>();
-  let deps: unknown;
+  let manifest: Record<string, unknown>;
   try {
-    deps = (JSON.parse(pkg.toString('utf8')) as { dependencies?: unknown }).dependencies;
+    manifest = JSON.parse(pkg.toString('utf8')) as Record<string, unknown>;
   } catch {
     return found; // npm reports an unreadable package.json itself
   }
-  if (!deps || typeof deps !== 'object') return found;
-  for (const [name, spec] of Object.entries(deps as Record<string, unknown>)) {
-    if (typeof spec !== 'string') continue;
-    const path =
-      /^(?:file|link):(.*)$/.exec(spec)?.[1] ?? (/^(?:\.{1,2}\/|\/)/.test(spec) ? spec : undefined);
-    if (path !== undefined) found.set(name, resolve(dir, path));
+  for (const field of DEPENDENCY_FIELDS) {
+    const deps = manifest[field];
+    if (!deps || typeof deps !== 'object') continue;
+    for (const [name, spec] of Object.entries(deps as Record<string, unknown>)) {
+      if (typeof spec !== 'string') continue;
+      const path =
+        /^(?:file|link):(.*)$/.exec(spec)?.[1] ?? (/^(?:\.{1,2}\/|\/)/.test(spec) ? spec : undefined);
+      if (path !== undefined) found.set(name, resolve(dir, path));
+    }
   }
   return found;
 }
@@ -91,7 +113,8 @@ async function treeSignature(dir: string): Promise<string> {
   const lines: string[] = [];
   for (const e of entries) {
     if (!e.isFile()) continue;
-    const path = join(e.parentPath, e.name);
+    // parentPath from Node 20.12; `path` before it (the same, deprecated since).
+    const path = join((e as { parentPath?: string }).parentPath ?? e.path, e.name);
     if (relative(dir, path).split(sep).includes('node_modules')) continue;
     const info = await stat(path);
     lines.push(`${relative(dir, path)}\t${info.size}\t${info.mtimeMs}`);

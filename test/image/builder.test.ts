@@ -158,6 +158,26 @@ describe('buildImage', () => {
     assert.equal(await run(), '<x>');
     writeFileSync(join(dir, 'vendor/pad/index.js'), `module.exports = (s) => '[' + s + ']';\n`);
     assert.equal(await run(), '[x]', 'the changed local package is installed again');
+    // A package outside the function's directory, by a relative path that climbs out of it.
+    writeTree(join(root, 'shared-pad'), {
+      'package.json': JSON.stringify({ name: 'pad-shared', version: '1.0.0', main: 'index.js' }),
+      'index.js': `module.exports = (s) => '{' + s + '}';\n`,
+    });
+    const outside = fn({
+      'index.js': `const pad = require('pad-shared');\nexports.handler = () => pad('y');\n`,
+      'package.json': JSON.stringify({
+        name: 'uses-shared',
+        dependencies: { 'pad-shared': 'file:../shared-pad' },
+      }),
+    });
+    const built = await buildImage(outside, { cacheDir });
+    const m = { exports: {} as { handler: () => string } };
+    new Function('module', 'exports', 'require', (await readBuiltFile(built, 'index.cjs')).toString())(
+      m,
+      m.exports,
+      () => ({}),
+    );
+    assert.equal(m.exports.handler(), '{y}');
   });
 
   it('is deterministic: the same directory gives the same manifest digest', async () => {
