@@ -13,7 +13,6 @@ import type { FunctionVersion } from '../control/functions.js';
 import { assertFunctionName } from '../control/names.js';
 import { tenantOf } from './auth.js';
 import type { ApiContext } from './context.js';
-import type { ExecutionResult } from '../control/invoker.js';
 import { toHttpResponse, type HttpResponse } from './http-response.js';
 import { RateLimiter } from './rate-limit.js';
 import { executeAndRecord, explainHeaders } from './invoke-routes.js';
@@ -74,21 +73,16 @@ function sendResponse(reply: FastifyReply, response: HttpResponse): string | Buf
 }
 
 /**
- * The invocation as recorded: a result that cannot be an HTTP response (see {@link toHttpResponse})
- * is the function's failure, KINDLING_INVALID_RESPONSE, which says what to fix.
+ * A result that cannot be an HTTP response (see {@link toHttpResponse}) is the function's failure,
+ * KINDLING_INVALID_RESPONSE, which says what to fix; in its record and its metrics alike.
  */
-function vetResponse(res: ExecutionResult): ExecutionResult {
-  if (res.error) return res;
-  const response = toHttpResponse(res.result);
-  if (typeof response !== 'string') return res;
-  const error = new KindlingError(
+function vetResponse(result: unknown): KindlingError | undefined {
+  const response = toHttpResponse(result);
+  if (typeof response !== 'string') return undefined;
+  return new KindlingError(
     'KINDLING_INVALID_RESPONSE',
     `the function's HTTP response cannot be sent: ${response}`,
   );
-  const completion = { ...res.completion, status: 'failed' as const, error: error.toJSON().error };
-  delete completion.result;
-  delete completion.resultJson;
-  return { ...res, ok: false, result: undefined, error, completion };
 }
 
 /** Request bodies reach the function as they came: bytes of any content type, up to the payload limit. */
@@ -110,12 +104,14 @@ async function trigger(
   const id = uuidv7();
   const createdAt = ctx.clock.now();
   const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt, access);
-  const res = await executeAndRecord(
-    ctx,
-    request.receivedAt,
-    { id, version, event, mode: 'http', createdAt },
-    vetResponse,
-  );
+  const res = await executeAndRecord(ctx, request.receivedAt, {
+    id,
+    version,
+    event,
+    mode: 'http',
+    createdAt,
+    vetResult: vetResponse,
+  });
   // An anonymous caller learns the invocation's id (its owner can look it up), nothing about where
   // or how it ran, and of a failure only which kind it was.
   if (access.keyed) reply.headers(explainHeaders(id, version.version, res));

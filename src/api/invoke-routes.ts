@@ -65,6 +65,7 @@ interface WaitedInvocation {
   mode: 'sync' | 'http';
   createdAt: number;
   host?: string | undefined;
+  vetResult?: Execution['vetResult'];
 }
 
 /** Runs `inv`; the `queue` phase starts when the request arrived (`receivedAt`, from `performance.now()`). */
@@ -72,6 +73,7 @@ function execute(ctx: ApiContext, receivedAt: number, inv: WaitedInvocation): Pr
   const { id, version, event, mode } = inv;
   const exec: Execution = { id, version, event, mode, queuedMs: performance.now() - receivedAt };
   if (inv.host !== undefined) exec.host = inv.host;
+  if (inv.vetResult) exec.vetResult = inv.vetResult;
   return ctx.invoker.execute(exec);
 }
 
@@ -99,11 +101,8 @@ export async function executeAndRecord(
   ctx: ApiContext,
   receivedAt: number,
   inv: WaitedInvocation,
-  /** Rewrites the result before it is recorded (an HTTP trigger's response the function got wrong). */
-  vet?: (res: ExecutionResult) => ExecutionResult,
 ): Promise<ExecutionResult> {
-  const ran = await execute(ctx, receivedAt, inv);
-  const res = vet ? vet(ran) : ran;
+  const res = await execute(ctx, receivedAt, inv);
   record(ctx, inv, res);
   return res;
 }

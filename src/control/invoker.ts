@@ -21,6 +21,11 @@ export interface Execution {
   queuedMs: number;
   /** Admin placement: run on this host. */
   host?: string;
+  /**
+   * Checks a successful result before it counts as one (an HTTP trigger's response that cannot be
+   * sent): an error returned makes the invocation failed, in its record and its metrics.
+   */
+  vetResult?: (result: unknown) => KindlingError | undefined;
 }
 
 /** Hosts tried for one invocation before giving up (the first plus retries on other hosts). */
@@ -89,6 +94,10 @@ export class Invoker {
       phases.runtime = r.runtimeMs;
       phases.init = r.initMs;
       phases.exec = r.outcome.execMs;
+      if (r.outcome.ok) {
+        const refused = exec.vetResult?.(r.outcome.result);
+        if (refused) r = { ...r, outcome: { ...r.outcome, ok: false, error: refused } };
+      }
       if (r.outcome.ok) result = r.outcome.result;
       else error = r.outcome.error;
       completion = {

@@ -163,6 +163,12 @@ exports.handler = async (event) => shapes[event.path];
       assert.equal(record.body.status, 'failed', path);
       assert.equal(record.body.error.code, 'KINDLING_INVALID_RESPONSE', path);
     }
+    // Counted as failures in the metrics too.
+    const metrics = await fetch(`${p.url}/metrics`).then((r) => r.text());
+    assert.match(
+      metrics,
+      /^kindling_invocation_errors_total\{function="default\/responder",code="KINDLING_INVALID_RESPONSE"\} 4$/m,
+    );
   });
 
   it("limits a public URL's request rate when asked, with Retry-After, and not the keyed route", async () => {
