@@ -206,6 +206,8 @@ export class RemoteWorker implements WorkerHandle {
     let parsed: unknown;
     const call = new AbortController();
     const timer = setTimeout(() => call.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    // As AbortSignal.timeout's: a pending call's deadline alone never keeps the process alive.
+    timer.unref();
     if (this.goneReason) call.abort(this.goneReason);
     else this.waiting.add(call);
     try {
