@@ -72,19 +72,6 @@ function sendResponse(reply: FastifyReply, response: HttpResponse): string | Buf
   return response.body;
 }
 
-/**
- * A result that cannot be an HTTP response (see {@link toHttpResponse}) is the function's failure,
- * KINDLING_INVALID_RESPONSE, which says what to fix; in its record and its metrics alike.
- */
-function vetResponse(result: unknown): KindlingError | undefined {
-  const response = toHttpResponse(result);
-  if (typeof response !== 'string') return undefined;
-  return new KindlingError(
-    'KINDLING_INVALID_RESPONSE',
-    `the function's HTTP response cannot be sent: ${response}`,
-  );
-}
-
 /** Request bodies reach the function as they came: bytes of any content type, up to the payload limit. */
 function acceptRawBodies(app: FastifyInstance, ctx: ApiContext): void {
   app.removeAllContentTypeParsers();
@@ -104,19 +91,32 @@ async function trigger(
   const id = uuidv7();
   const createdAt = ctx.clock.now();
   const event = toEvent(request, `/${request.params['*'] ?? ''}`, id, createdAt, access);
+  // The result is shaped into a response once, inside the invoker: a result that cannot be one is
+  // the function's failure, KINDLING_INVALID_RESPONSE, in its record and its metrics alike.
+  let response: HttpResponse | undefined;
   const res = await executeAndRecord(ctx, request.receivedAt, {
     id,
     version,
     event,
     mode: 'http',
     createdAt,
-    vetResult: vetResponse,
+    vetResult: (result) => {
+      const shaped = toHttpResponse(result);
+      if (typeof shaped !== 'string') {
+        response = shaped;
+        return undefined;
+      }
+      return new KindlingError(
+        'KINDLING_INVALID_RESPONSE',
+        `the function's HTTP response cannot be sent: ${shaped}`,
+      );
+    },
   });
   // An anonymous caller learns the invocation's id (its owner can look it up), nothing about where
   // or how it ran, and of a failure only which kind it was.
   if (access.keyed) reply.headers(explainHeaders(id, version.version, res));
   else reply.header('x-kindling-invocation-id', id);
-  if (!res.error) return sendResponse(reply, toHttpResponse(res.result) as HttpResponse);
+  if (!res.error) return sendResponse(reply, response!);
   const { code, status } = res.error;
   reply.code(status).type('application/json; charset=utf-8');
   const answer = access.keyed

@@ -47,7 +47,7 @@ export async function installDependencies(dir: string, cacheDir: string): Promis
       for (const [, path] of local)
         await cp(path, join(tmp, relative(dir, path)), {
           recursive: true,
-          filter: (from) => !relative(path, from).split(sep).includes('node_modules'),
+          filter: (from) => !underNodeModules(path, from),
         });
       await runNpm(tmp, dir);
     } else {
@@ -107,6 +107,10 @@ function localDependencies(pkg: Buffer, dir: string): Map<string, string> {
   return found;
 }
 
+/** Whether `path` lies in a node_modules directory below `root` (a local package's own installs). */
+const underNodeModules = (root: string, path: string) =>
+  relative(root, path).split(sep).includes('node_modules');
+
 /** Names, sizes and modification times of the files under `dir` (without its node_modules). */
 async function treeSignature(dir: string): Promise<string> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -115,7 +119,7 @@ async function treeSignature(dir: string): Promise<string> {
     if (!e.isFile()) continue;
     // parentPath from Node 20.12; `path` before it (the same, deprecated since).
     const path = join((e as { parentPath?: string }).parentPath ?? e.path, e.name);
-    if (relative(dir, path).split(sep).includes('node_modules')) continue;
+    if (underNodeModules(dir, path)) continue;
     const info = await stat(path);
     lines.push(`${relative(dir, path)}\t${info.size}\t${info.mtimeMs}`);
   }

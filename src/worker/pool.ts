@@ -205,8 +205,8 @@ export class FunctionPool {
       // An idle instance whose window would end before the arrival is held for it instead.
       const c = inst.cycle;
       if (inst.inflight > 0 || !c || c.t0 + (c.intervals[c.i]?.[1] ?? 0) >= now + holdMs) continue;
-      if (c.timer) this.deps.clock.clearTimer(c.timer);
-      this.keepFor(inst, { intervals: [[0, holdMs]], i: 0, t0: now, timer: undefined }, holdMs);
+      this.endCycle(inst);
+      this.holdFor(inst, holdMs);
     }
     if (loaded || this.starting > 0 || this.live() >= this.deps.config.maxInstances) return;
     this.startBackground().then(
@@ -218,12 +218,17 @@ export class FunctionPool {
           return;
         }
         if (this.deps.memory) return; // a warm cache evicts by memory pressure, not time
-        const now = this.deps.clock.now();
-        this.keepFor(inst, { intervals: [[0, holdMs]], i: 0, t0: now, timer: undefined }, holdMs);
+        this.holdFor(inst, holdMs);
       },
       // Already reported by startBackground; a missed pre-warm only means a cold start later.
       () => undefined,
     );
+  }
+
+  /** Keeps an idle instance loaded for `holdMs` from now, then unloads it (the policy not asked). */
+  private holdFor(inst: PooledInstance, holdMs: number): void {
+    const now = this.deps.clock.now();
+    this.keepFor(inst, { intervals: [[0, holdMs]], i: 0, t0: now, timer: undefined }, holdMs);
   }
 
   /** Keeps at least `count` instances running (started in the background). */
